@@ -1,0 +1,191 @@
+import type { Job, JobError, JobStatus, JsonValue } from '../job/index.js';
+
+/** What a producer hands the store; the store adds status, counters and times. */
+export interface NewJob {
+  id: string;
+  name: string;
+  payload: JsonValue;
+  headers: Record<string, string>;
+  routeParams: Record<string, string>;
+  queryParams: Record<string, string | string[]>;
+  owner: string | null;
+  idempotencyKey: string | null;
+  fingerprint: string;
+  traceContext: Record<string, string> | null;
+  maxRetries: number;
+}
+
+/** How long terminal jobs stay readable (`retention.*`). */
+export interface Retention {
+  completedTtlMs: number;
+  failedTtlMs: number;
+}
+
+export type CreateJobResult =
+  /** A new job, Queued. */
+  | { outcome: 'created'; job: Job }
+  /** Same idempotency key (or job id), same name, owner and payload: the existing job, nothing new stored. */
+  | { outcome: 'replayed'; job: Job }
+  /** Same key with another name, owner or payload. Nothing stored. */
+  | { outcome: 'conflict'; job: Job }
+  /** Queued + Scheduled >= maximumQueueSize. Nothing stored. */
+  | { outcome: 'queue-full'; waiting: number };
+
+export interface CreateJobOptions {
+  now: number;
+  maximumQueueSize: number;
+}
+
+/** Proof of a claim. Every worker transition carries it; a stale token changes nothing. */
+export interface Lease {
+  jobId: string;
+  token: string;
+}
+
+export interface ClaimedJob {
+  job: Job;
+  lease: Lease;
+}
+
+export interface ClaimOptions {
+  workerId: string;
+  /** Most jobs to claim in this call (free slots, capped by batchSize). */
+  limit: number;
+  leaseMs: number;
+  now: number;
+  /** Cluster-wide cap on InProgress jobs; null for none. */
+  maxConcurrentJobs: number | null;
+}
+
+export interface RenewResult {
+  /** Leases that no longer hold (job recovered, canceled, expired): the worker must abandon them. */
+  lost: string[];
+  /** Jobs whose lease holds but whose cancellation was requested. */
+  cancelRequested: string[];
+}
+
+export type CompleteOutcome = 'completed' | 'lease-lost';
+export type FailOutcome = 'scheduled' | 'failed' | 'canceled' | 'lease-lost';
+export type ReleaseOutcome = 'released' | 'canceled' | 'lease-lost';
+
+export interface FailOptions {
+  now: number;
+  /** When the retry becomes due; null fails the job for good. */
+  retryAt: number | null;
+  retention: Retention;
+}
+
+export type CancelResult =
+  /** Was Queued or Scheduled: now Canceled. */
+  | { outcome: 'canceled'; job: Job }
+  /** InProgress: cancellation requested; the worker running it is told. */
+  | { outcome: 'cancel-requested'; job: Job }
+  | { outcome: 'already-terminal'; job: Job }
+  | { outcome: 'not-found' };
+
+export interface RecoveryOptions {
+  now: number;
+  /** InProgress longer than this is taken back even with a live lease (`recovery.jobTimeoutMinutes`). */
+  maxInProgressMs: number;
+  /** Take-backs allowed per job before it fails with JOB_RECOVERY_EXHAUSTED (`recovery.maximumRetries`). */
+  maxRecoveries: number;
+  /** How long the sweep lock is held: one sweep per period across the deployment. */
+  lockMs: number;
+  retention: Retention;
+}
+
+export interface RecoveryReport {
+  /** Back to Queued. */
+  requeued: string[];
+  /** Failed with JOB_RECOVERY_EXHAUSTED. */
+  exhausted: string[];
+  /** Cancellation was requested while the worker died: Canceled. */
+  canceled: string[];
+  /** Queue or lease entries that pointed to missing or unreadable jobs, removed. */
+  removedEntries: number;
+}
+
+export interface JobStats {
+  counts: Record<JobStatus, number>;
+  /** Queued + Scheduled. */
+  waiting: number;
+  inProgress: number;
+  /** Age of the job that has been due the longest; null when none is due. */
+  oldestWaitingAgeMs: number | null;
+}
+
+export interface ListJobsOptions {
+  status: JobStatus;
+  limit: number;
+}
+
+export type StoreEvent =
+  /** A job became due (submit, retry scheduled, release, recovery): idle workers should claim. */
+  | { type: 'job-available' }
+  /** Cancellation of an InProgress job was requested. */
+  | { type: 'cancel-requested'; jobId: string }
+  /** The job reached a terminal status. */
+  | { type: 'job-finished'; jobId: string };
+
+export type StoreEventListener = (event: StoreEvent) => void;
+
+/**
+ * The storage contract. Every operation that changes a job is atomic; every worker transition is
+ * fenced by the lease token. One conformance suite (test/store-conformance) runs against every
+ * implementation. The abstract class is the injection token: `@Inject(JobStore)` or a constructor
+ * parameter of type JobStore.
+ */
+export abstract class JobStore {
+  /** `memory`, `redis`, or a custom store's name; a metric attribute. */
+  abstract readonly type: string;
+
+  /** Called once at module start: connect, load scripts, run startup checks. */
+  abstract init(): Promise<void>;
+
+  abstract createJob(job: NewJob, options: CreateJobOptions): Promise<CreateJobResult>;
+
+  abstract getJob(id: string): Promise<Job | null>;
+
+  /** Claims up to `limit` due jobs in due-time order, then submission order. */
+  abstract claimDueJobs(options: ClaimOptions): Promise<ClaimedJob[]>;
+
+  /** Extends all given leases in one call. */
+  abstract renewLeases(leases: Lease[], options: { now: number; leaseMs: number }): Promise<RenewResult>;
+
+  abstract reportProgress(lease: Lease, progress: JsonValue, now: number): Promise<boolean>;
+
+  abstract completeJob(
+    lease: Lease,
+    result: JsonValue | null,
+    options: { now: number; retention: Retention },
+  ): Promise<CompleteOutcome>;
+
+  /** A failed attempt: Scheduled for a retry at `retryAt`, or Failed when it is null. */
+  abstract failJob(lease: Lease, error: JobError, options: FailOptions): Promise<FailOutcome>;
+
+  /** Hands a claimed job back (shutdown): Queued, due at once, the attempt not counted. */
+  abstract releaseJob(lease: Lease, options: { now: number; retention: Retention }): Promise<ReleaseOutcome>;
+
+  abstract cancelJob(id: string, options: { now: number; retention: Retention }): Promise<CancelResult>;
+
+  /** Takes back expired or overdue jobs; null when another process holds the sweep lock. */
+  abstract recoverJobs(options: RecoveryOptions): Promise<RecoveryReport | null>;
+
+  abstract stats(now: number): Promise<JobStats>;
+
+  /** Jobs in one status, oldest first (terminal ones: most recently finished first). */
+  abstract listJobs(options: ListJobsOptions): Promise<Job[]>;
+
+  /** Rejects when the store is unreachable. */
+  abstract ping(): Promise<void>;
+
+  /** Store events, from this process and (for shared stores) from every other one. */
+  abstract subscribe(listener: StoreEventListener): () => void;
+
+  /** Store-specific facts for the health indicator (for Redis: the eviction-policy verdict). */
+  diagnostics(): Record<string, unknown> {
+    return {};
+  }
+
+  abstract close(): Promise<void>;
+}

@@ -1,0 +1,416 @@
+import { randomUUID } from 'node:crypto';
+import {
+  isTerminal,
+  isWaiting,
+  JOB_STATUSES,
+  JobErrorCode,
+  JobStatus,
+  type Job,
+  type JobError,
+  type JsonValue,
+} from '../../job/index.js';
+import {
+  JobStore,
+  type CancelResult,
+  type ClaimedJob,
+  type ClaimOptions,
+  type CompleteOutcome,
+  type CreateJobOptions,
+  type CreateJobResult,
+  type FailOptions,
+  type FailOutcome,
+  type JobStats,
+  type Lease,
+  type ListJobsOptions,
+  type NewJob,
+  type RecoveryOptions,
+  type RecoveryReport,
+  type ReleaseOutcome,
+  type RenewResult,
+  type Retention,
+  type StoreEvent,
+  type StoreEventListener,
+} from '../job-store.js';
+import { MinHeap } from './min-heap.js';
+
+interface StoredJob extends Job {
+  leaseToken: string | null;
+  /** When a terminal job is dropped (retention); null while the job is live. */
+  expiresAt: number | null;
+  /** Submission order, the tie-breaker among jobs due at the same time. */
+  seq: number;
+  /** Bumped whenever the job (re)enters the queue; heap entries of older versions are stale. */
+  queueVersion: number;
+}
+
+interface QueueEntry {
+  id: string;
+  dueAt: number;
+  seq: number;
+  version: number;
+}
+
+interface ExpiryEntry {
+  id: string;
+  expiresAt: number;
+}
+
+/**
+ * The embedded store: one process, nothing durable across restarts. Due jobs sit in a heap ordered
+ * by due time then submission order, so a claim never scans all jobs. It hands out copies, never
+ * the live records.
+ */
+export class MemoryJobStore extends JobStore {
+  readonly type = 'memory';
+
+  private readonly jobs = new Map<string, StoredJob>();
+  private readonly idempotencyIndex = new Map<string, string>();
+  private readonly queue = new MinHeap<QueueEntry>((a, b) => a.dueAt - b.dueAt || a.seq - b.seq);
+  private readonly expiries = new MinHeap<ExpiryEntry>((a, b) => a.expiresAt - b.expiresAt);
+  private readonly inProgress = new Set<string>();
+  private readonly counts = Object.fromEntries(JOB_STATUSES.map((status) => [status, 0])) as Record<
+    JobStatus,
+    number
+  >;
+  private readonly listeners = new Set<StoreEventListener>();
+  private sequence = 0;
+  private recoveryLockUntil = 0;
+  private closed = false;
+
+  async init(): Promise<void> {
+    this.closed = false;
+  }
+
+  async createJob(input: NewJob, options: CreateJobOptions): Promise<CreateJobResult> {
+    this.assertOpen();
+    this.purgeExpired(options.now);
+    const indexKey = input.idempotencyKey === null ? null : idempotencyIndexKey(input);
+    const existingId = indexKey === null ? input.id : this.idempotencyIndex.get(indexKey);
+    const existing = existingId === undefined ? undefined : this.jobs.get(existingId);
+    if (existing) {
+      const same =
+        existing.name === input.name && existing.owner === input.owner && existing.fingerprint === input.fingerprint;
+      return { outcome: same ? 'replayed' : 'conflict', job: copy(existing) };
+    }
+    const waiting = this.counts.Queued + this.counts.Scheduled;
+    if (waiting >= options.maximumQueueSize) return { outcome: 'queue-full', waiting };
+
+    const job: StoredJob = {
+      ...structuredClone(input),
+      status: JobStatus.Queued,
+      retryCount: 0,
+      recoveryCount: 0,
+      progress: null,
+      result: null,
+      error: null,
+      createdAt: options.now,
+      startedAt: null,
+      completedAt: null,
+      lastUpdatedAt: options.now,
+      retryDelayUntil: null,
+      cancelRequested: false,
+      workerId: null,
+      leaseExpiresAt: null,
+      leaseToken: null,
+      expiresAt: null,
+      seq: this.sequence++,
+      queueVersion: 0,
+    };
+    this.jobs.set(job.id, job);
+    this.counts.Queued++;
+    if (indexKey !== null) this.idempotencyIndex.set(indexKey, job.id);
+    this.enqueue(job, options.now);
+    this.emit({ type: 'job-available' });
+    return { outcome: 'created', job: copy(job) };
+  }
+
+  async getJob(id: string): Promise<Job | null> {
+    this.assertOpen();
+    const job = this.jobs.get(id);
+    if (!job || (job.expiresAt !== null && job.expiresAt <= Date.now())) return null;
+    return copy(job);
+  }
+
+  async claimDueJobs(options: ClaimOptions): Promise<ClaimedJob[]> {
+    this.assertOpen();
+    this.purgeExpired(options.now);
+    let limit = options.limit;
+    if (options.maxConcurrentJobs !== null) {
+      limit = Math.min(limit, options.maxConcurrentJobs - this.inProgress.size);
+    }
+    const claimed: ClaimedJob[] = [];
+    while (claimed.length < limit) {
+      const job = this.nextDue(options.now);
+      if (!job) break;
+      this.queue.pop();
+      const token = randomUUID();
+      this.setStatus(job, JobStatus.InProgress);
+      job.startedAt = options.now;
+      job.lastUpdatedAt = options.now;
+      job.retryDelayUntil = null;
+      job.workerId = options.workerId;
+      job.leaseToken = token;
+      job.leaseExpiresAt = options.now + options.leaseMs;
+      claimed.push({ job: copy(job), lease: { jobId: job.id, token } });
+    }
+    return claimed;
+  }
+
+  async renewLeases(leases: Lease[], options: { now: number; leaseMs: number }): Promise<RenewResult> {
+    this.assertOpen();
+    const result: RenewResult = { lost: [], cancelRequested: [] };
+    for (const lease of leases) {
+      const job = this.leased(lease);
+      if (!job) {
+        result.lost.push(lease.jobId);
+        continue;
+      }
+      job.leaseExpiresAt = options.now + options.leaseMs;
+      if (job.cancelRequested) result.cancelRequested.push(job.id);
+    }
+    return result;
+  }
+
+  async reportProgress(lease: Lease, progress: JsonValue, now: number): Promise<boolean> {
+    this.assertOpen();
+    const job = this.leased(lease);
+    if (!job) return false;
+    job.progress = structuredClone(progress);
+    job.lastUpdatedAt = now;
+    return true;
+  }
+
+  async completeJob(
+    lease: Lease,
+    result: JsonValue | null,
+    options: { now: number; retention: Retention },
+  ): Promise<CompleteOutcome> {
+    this.assertOpen();
+    const job = this.leased(lease);
+    if (!job) return 'lease-lost';
+    job.result = structuredClone(result);
+    job.error = null;
+    this.finish(job, JobStatus.Completed, options.now, options.retention);
+    return 'completed';
+  }
+
+  async failJob(lease: Lease, error: JobError, options: FailOptions): Promise<FailOutcome> {
+    this.assertOpen();
+    const job = this.leased(lease);
+    if (!job) return 'lease-lost';
+    job.error = structuredClone(error);
+    if (job.cancelRequested) {
+      this.finish(job, JobStatus.Canceled, options.now, options.retention);
+      return 'canceled';
+    }
+    if (options.retryAt === null) {
+      this.finish(job, JobStatus.Failed, options.now, options.retention);
+      return 'failed';
+    }
+    this.leaveProgress(job, JobStatus.Scheduled, options.now);
+    job.retryCount++;
+    job.retryDelayUntil = options.retryAt;
+    this.enqueue(job, options.retryAt);
+    this.emit({ type: 'job-available' });
+    return 'scheduled';
+  }
+
+  async releaseJob(lease: Lease, options: { now: number; retention: Retention }): Promise<ReleaseOutcome> {
+    this.assertOpen();
+    const job = this.leased(lease);
+    if (!job) return 'lease-lost';
+    if (job.cancelRequested) {
+      this.finish(job, JobStatus.Canceled, options.now, options.retention);
+      return 'canceled';
+    }
+    this.requeue(job, options.now);
+    return 'released';
+  }
+
+  async cancelJob(id: string, options: { now: number; retention: Retention }): Promise<CancelResult> {
+    this.assertOpen();
+    this.purgeExpired(options.now);
+    const job = this.jobs.get(id);
+    if (!job) return { outcome: 'not-found' };
+    if (isTerminal(job.status)) return { outcome: 'already-terminal', job: copy(job) };
+    if (job.status === JobStatus.InProgress) {
+      if (!job.cancelRequested) {
+        job.cancelRequested = true;
+        job.lastUpdatedAt = options.now;
+        this.emit({ type: 'cancel-requested', jobId: id });
+      }
+      return { outcome: 'cancel-requested', job: copy(job) };
+    }
+    job.queueVersion++;
+    this.finish(job, JobStatus.Canceled, options.now, options.retention);
+    return { outcome: 'canceled', job: copy(job) };
+  }
+
+  async recoverJobs(options: RecoveryOptions): Promise<RecoveryReport | null> {
+    this.assertOpen();
+    if (this.recoveryLockUntil > options.now) return null;
+    this.recoveryLockUntil = options.now + options.lockMs;
+    this.purgeExpired(options.now);
+    const report: RecoveryReport = { requeued: [], exhausted: [], canceled: [], removedEntries: 0 };
+    for (const id of [...this.inProgress]) {
+      const job = this.jobs.get(id)!;
+      const leaseExpired = job.leaseExpiresAt !== null && job.leaseExpiresAt <= options.now;
+      const overdue = job.startedAt !== null && options.now - job.startedAt >= options.maxInProgressMs;
+      if (!leaseExpired && !overdue) continue;
+      if (job.cancelRequested) {
+        this.finish(job, JobStatus.Canceled, options.now, options.retention);
+        report.canceled.push(id);
+      } else if (job.recoveryCount >= options.maxRecoveries) {
+        job.error = {
+          code: JobErrorCode.RecoveryExhausted,
+          message: `Job ${id} was taken back from a dead or hung worker ${job.recoveryCount} time(s), the limit set by recovery.maximumRetries; it is failed so that it cannot loop forever.`,
+        };
+        this.finish(job, JobStatus.Failed, options.now, options.retention);
+        report.exhausted.push(id);
+      } else {
+        job.recoveryCount++;
+        this.requeue(job, options.now);
+        report.requeued.push(id);
+      }
+    }
+    report.removedEntries = this.dropStaleQueueHead();
+    return report;
+  }
+
+  async stats(now: number): Promise<JobStats> {
+    this.assertOpen();
+    this.purgeExpired(now);
+    const head = this.validQueueHead();
+    return {
+      counts: { ...this.counts },
+      waiting: this.counts.Queued + this.counts.Scheduled,
+      inProgress: this.counts.InProgress,
+      oldestWaitingAgeMs: head && head.dueAt <= now ? now - head.dueAt : null,
+    };
+  }
+
+  async listJobs(options: ListJobsOptions): Promise<Job[]> {
+    this.assertOpen();
+    this.purgeExpired(Date.now());
+    const terminal = isTerminal(options.status);
+    return [...this.jobs.values()]
+      .filter((job) => job.status === options.status)
+      .sort((a, b) => (terminal ? (b.completedAt ?? 0) - (a.completedAt ?? 0) : a.seq - b.seq))
+      .slice(0, options.limit)
+      .map(copy);
+  }
+
+  async ping(): Promise<void> {
+    this.assertOpen();
+  }
+
+  subscribe(listener: StoreEventListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.listeners.clear();
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new Error('The memory job store is closed (the application is shutting down).');
+  }
+
+  private leased(lease: Lease): StoredJob | undefined {
+    const job = this.jobs.get(lease.jobId);
+    if (!job || job.status !== JobStatus.InProgress || job.leaseToken !== lease.token) return undefined;
+    return job;
+  }
+
+  /** The first queue entry that still points to a waiting job, dropping stale entries on the way. */
+  private validQueueHead(): QueueEntry | undefined {
+    for (let entry = this.queue.peek(); entry; entry = this.queue.peek()) {
+      const job = this.jobs.get(entry.id);
+      if (job && isWaiting(job.status) && job.queueVersion === entry.version) return entry;
+      this.queue.pop();
+    }
+    return undefined;
+  }
+
+  /** The waiting job at the head of the queue when it is due (left in the queue). */
+  private nextDue(now: number): StoredJob | undefined {
+    const head = this.validQueueHead();
+    return head && head.dueAt <= now ? this.jobs.get(head.id) : undefined;
+  }
+
+  private dropStaleQueueHead(): number {
+    const before = this.queue.size;
+    this.validQueueHead();
+    return before - this.queue.size;
+  }
+
+  private enqueue(job: StoredJob, dueAt: number): void {
+    job.queueVersion++;
+    this.queue.push({ id: job.id, dueAt, seq: job.seq, version: job.queueVersion });
+  }
+
+  private setStatus(job: StoredJob, status: JobStatus): void {
+    this.counts[job.status]--;
+    this.counts[status]++;
+    if (job.status === JobStatus.InProgress) this.inProgress.delete(job.id);
+    if (status === JobStatus.InProgress) this.inProgress.add(job.id);
+    job.status = status;
+  }
+
+  private leaveProgress(job: StoredJob, status: JobStatus, now: number): void {
+    this.setStatus(job, status);
+    job.leaseToken = null;
+    job.leaseExpiresAt = null;
+    job.workerId = null;
+    job.lastUpdatedAt = now;
+  }
+
+  private requeue(job: StoredJob, now: number): void {
+    this.leaveProgress(job, JobStatus.Queued, now);
+    job.startedAt = null;
+    job.retryDelayUntil = null;
+    this.enqueue(job, now);
+    this.emit({ type: 'job-available' });
+  }
+
+  private finish(job: StoredJob, status: JobStatus, now: number, retention: Retention): void {
+    this.leaveProgress(job, status, now);
+    job.completedAt = now;
+    job.retryDelayUntil = null;
+    job.expiresAt = now + (status === JobStatus.Failed ? retention.failedTtlMs : retention.completedTtlMs);
+    this.expiries.push({ id: job.id, expiresAt: job.expiresAt });
+    this.emit({ type: 'job-finished', jobId: job.id });
+  }
+
+  private purgeExpired(now: number): void {
+    for (let entry = this.expiries.peek(); entry && entry.expiresAt <= now; entry = this.expiries.peek()) {
+      this.expiries.pop();
+      const job = this.jobs.get(entry.id);
+      if (!job || job.expiresAt !== entry.expiresAt) continue;
+      this.jobs.delete(job.id);
+      this.counts[job.status]--;
+      if (job.idempotencyKey !== null) this.idempotencyIndex.delete(idempotencyIndexKey(job));
+    }
+  }
+
+  private emit(event: StoreEvent): void {
+    for (const listener of this.listeners) {
+      try {
+        listener(event);
+      } catch {
+        // A listener's failure is its own; the store's state is already consistent.
+      }
+    }
+  }
+}
+
+function idempotencyIndexKey(job: Pick<Job, 'name' | 'owner' | 'idempotencyKey'>): string {
+  return JSON.stringify([job.name, job.owner, job.idempotencyKey]);
+}
+
+function copy(job: StoredJob): Job {
+  const { leaseToken: _token, expiresAt: _expiresAt, seq: _seq, queueVersion: _version, ...rest } = job;
+  return structuredClone(rest);
+}
