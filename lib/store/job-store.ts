@@ -83,7 +83,7 @@ export type CancelResult =
   | { outcome: 'already-terminal'; job: Job }
   | { outcome: 'not-found' };
 
-export interface RecoveryOptions {
+export interface RecoverJobsOptions {
   now: number;
   /** InProgress longer than this is taken back even with a live lease (`recovery.jobTimeoutMinutes`). */
   maxInProgressMs: number;
@@ -120,8 +120,11 @@ export interface ListJobsOptions {
 }
 
 export type StoreEvent =
-  /** A job became due (submit, retry scheduled, release, recovery): idle workers should claim. */
-  | { type: 'job-available' }
+  /**
+   * A job was queued (submit, release, recovery) or scheduled for a retry: idle workers should claim.
+   * `dueAt` is set when the job is not due yet (a retry): workers set a timer for it.
+   */
+  | { type: 'job-available'; dueAt?: number }
   /** Cancellation of an InProgress job was requested. */
   | { type: 'cancel-requested'; jobId: string }
   /** The job reached a terminal status. */
@@ -169,7 +172,7 @@ export abstract class JobStore {
   abstract cancelJob(id: string, options: { now: number; retention: Retention }): Promise<CancelResult>;
 
   /** Takes back expired or overdue jobs; null when another process holds the sweep lock. */
-  abstract recoverJobs(options: RecoveryOptions): Promise<RecoveryReport | null>;
+  abstract recoverJobs(options: RecoverJobsOptions): Promise<RecoveryReport | null>;
 
   abstract stats(now: number): Promise<JobStats>;
 

@@ -97,7 +97,7 @@ export function describeJobStoreConformance(storeName: string, target: Conforman
 
       it('hands out copies: changing a returned job changes nothing stored', async () => {
         const input = newJob();
-        const { job } = (await create(input)) as { job: { payload: { data: string } } };
+        const { job } = (await create(input)) as unknown as { job: { payload: { data: string } } };
         job.payload.data = 'changed';
         const read = await store.getJob(input.id);
         (read!.payload as { data: string }).data = 'changed again';

@@ -23,7 +23,7 @@ import {
   type Lease,
   type ListJobsOptions,
   type NewJob,
-  type RecoveryOptions,
+  type RecoverJobsOptions,
   type RecoveryReport,
   type ReleaseOutcome,
   type RenewResult,
@@ -211,7 +211,7 @@ export class MemoryJobStore extends JobStore {
     job.retryCount++;
     job.retryDelayUntil = options.retryAt;
     this.enqueue(job, options.retryAt);
-    this.emit({ type: 'job-available' });
+    this.emit({ type: 'job-available', dueAt: options.retryAt });
     return 'scheduled';
   }
 
@@ -246,7 +246,7 @@ export class MemoryJobStore extends JobStore {
     return { outcome: 'canceled', job: copy(job) };
   }
 
-  async recoverJobs(options: RecoveryOptions): Promise<RecoveryReport | null> {
+  async recoverJobs(options: RecoverJobsOptions): Promise<RecoveryReport | null> {
     this.assertOpen();
     if (this.recoveryLockUntil > options.now) return null;
     this.recoveryLockUntil = options.now + options.lockMs;

@@ -1,0 +1,30 @@
+/** A submit found `worker.maximumQueueSize` jobs waiting; nothing was stored. */
+export class QueueFullError extends Error {
+  constructor(
+    readonly waiting: number,
+    readonly maximumQueueSize: number,
+  ) {
+    super(
+      `The job queue is full: ${waiting} jobs are waiting, the limit set by worker.maximumQueueSize is ${maximumQueueSize}. Retry later.`,
+    );
+    this.name = 'QueueFullError';
+  }
+}
+
+/** The idempotency key (or job id) was used before for another endpoint, owner or payload. */
+export class IdempotencyConflictError extends Error {
+  constructor(readonly existingJobId: string) {
+    super(
+      'This idempotency key was already used for a different request (another endpoint, owner or payload). Use a new key for a new request.',
+    );
+    this.name = 'IdempotencyConflictError';
+  }
+}
+
+/** A submit named an endpoint that has no `@AsyncHandler` and workers run in this process. */
+export class UnknownAsyncEndpointError extends Error {
+  constructor(readonly endpointName: string) {
+    super(`No @AsyncHandler('${endpointName}') is registered; add a provider with that name to a module.`);
+    this.name = 'UnknownAsyncEndpointError';
+  }
+}

@@ -1,0 +1,15 @@
+import { ConfigurableModuleBuilder } from '@nestjs/common';
+import type { AsyncEndpointsModuleOptions } from './options/async-endpoints-options.js';
+
+export const {
+  ConfigurableModuleClass,
+  MODULE_OPTIONS_TOKEN: RAW_OPTIONS_TOKEN,
+  OPTIONS_TYPE,
+  ASYNC_OPTIONS_TYPE,
+} = new ConfigurableModuleBuilder<AsyncEndpointsModuleOptions>({ moduleName: 'AsyncEndpoints' })
+  .setClassMethodName('forRoot')
+  .setExtras({ isGlobal: true }, (definition, extras) => ({ ...definition, global: extras.isGlobal }))
+  .build();
+
+/** Injection token of the resolved options (`ResolvedAsyncEndpointsOptions`). */
+export const ASYNC_ENDPOINTS_OPTIONS = Symbol('ASYNC_ENDPOINTS_OPTIONS');

@@ -1,0 +1,80 @@
+import { type DynamicModule, Module } from '@nestjs/common';
+import { DiscoveryModule } from '@nestjs/core';
+import { TerminusModule } from '@nestjs/terminus';
+import {
+  ASYNC_ENDPOINTS_OPTIONS,
+  ASYNC_OPTIONS_TYPE,
+  ConfigurableModuleClass,
+  OPTIONS_TYPE,
+  RAW_OPTIONS_TOKEN,
+} from './async-endpoints.module-definition.js';
+import { AsyncEndpointsService } from './async-endpoints.service.js';
+import { HandlerRegistry } from './handlers/handler-registry.js';
+import { AsyncEndpointsHealthIndicator } from './health/async-endpoints.health.js';
+import { EndpointRegistry } from './http/endpoint-registry.js';
+import { HttpIntegration } from './http/http-integration.js';
+import { JobLocations } from './http/job-locations.js';
+import { JobsController } from './http/jobs.controller.js';
+import { ProblemDetailsFilter } from './http/problem-details.js';
+import { SubmitInterceptor } from './http/submit.interceptor.js';
+import type { AsyncEndpointsModuleOptions } from './options/async-endpoints-options.js';
+import { resolveOptions } from './options/resolve-options.js';
+import { createJobStore } from './store/create-job-store.js';
+import { JobStore } from './store/job-store.js';
+import { StoreLifecycle } from './store/store-lifecycle.js';
+import { JobWorker } from './worker/job-worker.js';
+import { RecoverySweeper } from './worker/recovery-sweeper.js';
+import { WorkerTimers } from './worker/worker-timers.js';
+
+/**
+ * `AsyncEndpointsModule.forRoot(options)` or `.forRootAsync({ imports, inject, useFactory })`.
+ * Global by default (`isGlobal: false` to opt out). The app imports `ScheduleModule.forRoot()` once.
+ */
+@Module({})
+export class AsyncEndpointsModule extends ConfigurableModuleClass {
+  static forRoot(options: typeof OPTIONS_TYPE = {}): DynamicModule {
+    return withLibraryProviders(super.forRoot(options));
+  }
+
+  static forRootAsync(options: typeof ASYNC_OPTIONS_TYPE): DynamicModule {
+    return withLibraryProviders(super.forRootAsync(options));
+  }
+}
+
+function withLibraryProviders(definition: DynamicModule): DynamicModule {
+  return {
+    ...definition,
+    imports: [...(definition.imports ?? []), DiscoveryModule, TerminusModule],
+    controllers: [JobsController],
+    providers: [
+      ...(definition.providers ?? []),
+      {
+        provide: ASYNC_ENDPOINTS_OPTIONS,
+        useFactory: (raw: AsyncEndpointsModuleOptions) => resolveOptions(raw),
+        inject: [RAW_OPTIONS_TOKEN],
+      },
+      { provide: JobStore, useFactory: createJobStore, inject: [ASYNC_ENDPOINTS_OPTIONS] },
+      StoreLifecycle,
+      HandlerRegistry,
+      EndpointRegistry,
+      AsyncEndpointsService,
+      JobLocations,
+      SubmitInterceptor,
+      ProblemDetailsFilter,
+      HttpIntegration,
+      WorkerTimers,
+      JobWorker,
+      RecoverySweeper,
+      AsyncEndpointsHealthIndicator,
+    ],
+    exports: [
+      ASYNC_ENDPOINTS_OPTIONS,
+      JobStore,
+      AsyncEndpointsService,
+      AsyncEndpointsHealthIndicator,
+      SubmitInterceptor,
+      ProblemDetailsFilter,
+      JobLocations,
+    ],
+  };
+}

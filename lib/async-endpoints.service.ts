@@ -1,0 +1,154 @@
+import { randomUUID } from 'node:crypto';
+import { Inject, Injectable } from '@nestjs/common';
+import { IdempotencyConflictError, QueueFullError } from './async-endpoints.errors.js';
+import { ASYNC_ENDPOINTS_OPTIONS } from './async-endpoints.module-definition.js';
+import { HandlerRegistry } from './handlers/handler-registry.js';
+import {
+  fingerprintOf,
+  toJobDocument,
+  type Job,
+  type JobDocument,
+  type JobStatus,
+  type JsonValue,
+} from './job/index.js';
+import type { ResolvedAsyncEndpointsOptions } from './options/async-endpoints-options.js';
+import { JobStore, type CancelResult } from './store/job-store.js';
+import { StoreUnavailableError } from './store/store-errors.js';
+import { retentionOf } from './worker/retention.js';
+
+export interface SubmitOptions {
+  /** Job id to use (a UUID); a second submit with the same id is an idempotent replay. */
+  jobId?: string;
+  /** Client idempotency key, scoped by endpoint name and owner. */
+  idempotencyKey?: string;
+  /** Stored as they are and shown to the handler as `ctx.headers`. */
+  headers?: Record<string, string>;
+  owner?: string;
+  routeParams?: Record<string, string>;
+  queryParams?: Record<string, string | string[]>;
+  traceContext?: Record<string, string>;
+}
+
+export interface SubmittedJob {
+  job: Job;
+  /** True when an earlier submit with the same key or id was returned instead of a new job. */
+  replayed: boolean;
+}
+
+/** Store calls on the request path answer within this, or the caller gets a 503. */
+const STORE_DEADLINE_MS = 2000;
+
+/**
+ * Submit, read, cancel and list jobs from code: for producers that are not HTTP (a message
+ * consumer, a cron job) and for admin tooling. The HTTP endpoints use it too.
+ */
+@Injectable()
+export class AsyncEndpointsService {
+  constructor(
+    private readonly store: JobStore,
+    private readonly handlers: HandlerRegistry,
+    @Inject(ASYNC_ENDPOINTS_OPTIONS) private readonly options: ResolvedAsyncEndpointsOptions,
+  ) {}
+
+  /** Stores a job for the handler `name` and returns its document (status Queued, or the replayed job's). */
+  async submit(name: string, payload: JsonValue = {}, options: SubmitOptions = {}): Promise<JobDocument> {
+    const { job } = await this.submitJob(name, payload, options);
+    return toJobDocument(job);
+  }
+
+  /** @internal The HTTP layer needs the stored job and whether it was replayed. */
+  async submitJob(name: string, payload: JsonValue, options: SubmitOptions): Promise<SubmittedJob> {
+    const handler = this.handlers.get(name);
+    const result = await this.withDeadline(
+      this.store.createJob(
+        {
+          id: options.jobId ?? randomUUID(),
+          name,
+          payload,
+          headers: options.headers ?? {},
+          routeParams: options.routeParams ?? {},
+          queryParams: options.queryParams ?? {},
+          owner: options.owner ?? null,
+          idempotencyKey: options.idempotencyKey ?? null,
+          fingerprint: fingerprintOf(name, payload),
+          traceContext: options.traceContext ?? null,
+          maxRetries: handler?.metadata.maxRetries ?? this.options.jobManager.defaultMaxRetries,
+        },
+        { now: Date.now(), maximumQueueSize: this.options.worker.maximumQueueSize },
+      ),
+      'submit',
+    );
+    switch (result.outcome) {
+      case 'created':
+        return { job: result.job, replayed: false };
+      case 'replayed':
+        return { job: result.job, replayed: true };
+      case 'conflict':
+        throw new IdempotencyConflictError(result.job.id);
+      case 'queue-full':
+        throw new QueueFullError(result.waiting, this.options.worker.maximumQueueSize);
+    }
+  }
+
+  /** The job document, or null when the id is unknown, expired, or owned by someone else. */
+  async get(id: string, options: { owner?: string } = {}): Promise<JobDocument | null> {
+    const job = await this.getJob(id, options.owner);
+    return job && toJobDocument(job, undefined, this.options.http.exposeErrorDetails);
+  }
+
+  /** @internal */
+  async getJob(id: string, owner?: string): Promise<Job | null> {
+    const job = await this.withDeadline(this.store.getJob(id), 'read');
+    if (!job || !this.ownedBy(job, owner)) return null;
+    return job;
+  }
+
+  /**
+   * Cancels a job: Queued or Scheduled ones at once, InProgress ones by aborting the handler's
+   * signal wherever it runs.
+   */
+  async cancel(id: string, options: { owner?: string } = {}): Promise<CancelResult> {
+    const job = await this.getJob(id, options.owner);
+    if (!job) return { outcome: 'not-found' };
+    return this.withDeadline(
+      this.store.cancelJob(id, { now: Date.now(), retention: retentionOf(this.options) }),
+      'cancel',
+    );
+  }
+
+  /** Jobs in one status (oldest first; terminal ones newest first), as documents. */
+  async list(status: JobStatus, limit = 50): Promise<JobDocument[]> {
+    const jobs = await this.store.listJobs({ status, limit });
+    return jobs.map((job) => toJobDocument(job, undefined, this.options.http.exposeErrorDetails));
+  }
+
+  private ownedBy(job: Job, owner: string | undefined): boolean {
+    return job.owner === null || job.owner === (owner ?? null);
+  }
+
+  private async withDeadline<T>(operation: Promise<T>, what: string): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new StoreUnavailableError(this.store.type, `${what} got no answer within ${STORE_DEADLINE_MS} ms`)),
+        STORE_DEADLINE_MS,
+      );
+    });
+    try {
+      return await Promise.race([operation, deadline]);
+    } catch (error) {
+      if (error instanceof StoreUnavailableError) throw error;
+      if (isConnectionError(error)) {
+        throw new StoreUnavailableError(this.store.type, (error as Error).message, { cause: error });
+      }
+      throw error;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+function isConnectionError(error: unknown): boolean {
+  const message = error instanceof Error ? error.message : '';
+  return /connection|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|closed|offline queue|max retries/i.test(message);
+}

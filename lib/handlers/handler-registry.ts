@@ -1,0 +1,77 @@
+import { Injectable, Logger, type OnModuleInit, type Type } from '@nestjs/common';
+import { ContextIdFactory, DiscoveryService, ModuleRef } from '@nestjs/core';
+import type { InstanceWrapper } from '@nestjs/core/injector/instance-wrapper.js';
+import type { AsyncEndpointHandler } from './async-context.js';
+import { AsyncHandlerMarker, type AsyncHandlerMetadata } from './async-handler.decorator.js';
+
+export interface RegisteredHandler {
+  metadata: AsyncHandlerMetadata;
+  className: string;
+  wrapper: InstanceWrapper;
+}
+
+/** Thrown at boot for handler declarations that cannot work; the message says which and how to fix. */
+export class AsyncHandlerDeclarationError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'AsyncHandlerDeclarationError';
+  }
+}
+
+/** The `@AsyncHandler` providers of the application, found at module init, by name. */
+@Injectable()
+export class HandlerRegistry implements OnModuleInit {
+  private readonly logger = new Logger('AsyncEndpoints');
+  private readonly handlers = new Map<string, RegisteredHandler>();
+
+  constructor(
+    private readonly discovery: DiscoveryService,
+    private readonly moduleRef: ModuleRef,
+  ) {}
+
+  onModuleInit(): void {
+    for (const wrapper of this.discovery.getProviders({ metadataKey: AsyncHandlerMarker.KEY })) {
+      const metadata = this.discovery.getMetadataByDecorator(AsyncHandlerMarker, wrapper);
+      if (!metadata || !wrapper.metatype) continue;
+      const className = (wrapper.metatype as Type).name;
+      const existing = this.handlers.get(metadata.name);
+      if (existing && existing.wrapper.metatype !== wrapper.metatype) {
+        throw new AsyncHandlerDeclarationError(
+          `Two handlers are declared for the async endpoint '${metadata.name}': ${existing.className} and ${className}. ` +
+            `Each @AsyncHandler name must be unique; rename one of them.`,
+        );
+      }
+      if (typeof (wrapper.metatype as Type).prototype?.handle !== 'function') {
+        throw new AsyncHandlerDeclarationError(
+          `${className} is marked @AsyncHandler('${metadata.name}') but has no handle(context) method.`,
+        );
+      }
+      this.handlers.set(metadata.name, { metadata, className, wrapper });
+    }
+    if (this.handlers.size > 0) {
+      this.logger.log(`Async handlers: ${[...this.handlers.values()].map((h) => `${h.metadata.name} (${h.className})`).join(', ')}`);
+    }
+  }
+
+  get(name: string): RegisteredHandler | undefined {
+    return this.handlers.get(name);
+  }
+
+  names(): string[] {
+    return [...this.handlers.keys()];
+  }
+
+  /**
+   * The instance to run one job with: the singleton for default-scoped handlers, a fresh instance
+   * per job for request-scoped and transient ones (the job is registered as the "request").
+   */
+  async instanceFor(handler: RegisteredHandler, job: { id: string; name: string }): Promise<AsyncEndpointHandler> {
+    const { wrapper } = handler;
+    if (wrapper.isDependencyTreeStatic() && !wrapper.isTransient) {
+      return wrapper.instance as AsyncEndpointHandler;
+    }
+    const contextId = ContextIdFactory.create();
+    this.moduleRef.registerRequestByContextId({ job }, contextId);
+    return this.moduleRef.resolve(wrapper.metatype as Type<AsyncEndpointHandler>, contextId, { strict: false });
+  }
+}

@@ -1,0 +1,77 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { HealthIndicatorService, type HealthIndicatorResult } from '@nestjs/terminus';
+import { ASYNC_ENDPOINTS_OPTIONS } from '../async-endpoints.module-definition.js';
+import type { ResolvedAsyncEndpointsOptions } from '../options/async-endpoints-options.js';
+import { JobStore } from '../store/job-store.js';
+import { JobWorker } from '../worker/job-worker.js';
+
+const PING_TIMEOUT_MS = 2000;
+
+/**
+ * Terminus indicator: store reachable (and its ping latency), waiting and in-progress counts, the
+ * oldest waiting job's age, and whether this process's worker loop still goes round. It reports
+ * down, never throws.
+ */
+@Injectable()
+export class AsyncEndpointsHealthIndicator {
+  constructor(
+    private readonly health: HealthIndicatorService,
+    private readonly store: JobStore,
+    private readonly worker: JobWorker,
+    @Inject(ASYNC_ENDPOINTS_OPTIONS) private readonly options: ResolvedAsyncEndpointsOptions,
+  ) {}
+
+  async isHealthy<const Key extends string = 'async-endpoints'>(
+    key: Key = 'async-endpoints' as Key,
+  ): Promise<HealthIndicatorResult<Key>> {
+    const indicator = this.health.check(key);
+    const worker = this.workerState();
+    const base = { store: this.store.type, ...this.store.diagnostics(), worker };
+    const started = performance.now();
+    try {
+      await withTimeout(this.store.ping(), PING_TIMEOUT_MS);
+      const pingMs = Math.round((performance.now() - started) * 100) / 100;
+      const stats = await withTimeout(this.store.stats(Date.now()), PING_TIMEOUT_MS);
+      const details = {
+        ...base,
+        pingMs,
+        waiting: stats.waiting,
+        inProgress: stats.inProgress,
+        oldestWaitingAgeMs: stats.oldestWaitingAgeMs,
+      };
+      if (worker.stalled) return indicator.down({ ...details, message: 'The worker loop has stalled' });
+      return indicator.up(details);
+    } catch (error) {
+      return indicator.down({ ...base, message: `Job store unreachable: ${(error as Error).message}` });
+    }
+  }
+
+  private workerState() {
+    if (!this.worker.enabled) return { enabled: false, stalled: false };
+    const last = this.worker.lastLoopAt;
+    // The loop goes round at least every poll interval; three missed rounds (and at least 10 s) is a stall.
+    const stallAfterMs = Math.max(10_000, 3 * this.options.worker.pollingIntervalMs);
+    const sinceMs = last === null ? null : Date.now() - last;
+    return {
+      enabled: true,
+      workerId: this.worker.workerId,
+      active: this.worker.activeCount,
+      lastLoopAt: last === null ? null : new Date(last).toISOString(),
+      stalled: sinceMs === null || sinceMs > stallAfterMs,
+    };
+  }
+}
+
+async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

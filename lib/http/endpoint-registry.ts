@@ -1,0 +1,82 @@
+import { Inject, Injectable, Logger, type OnModuleInit, RequestMethod } from '@nestjs/common';
+import { METHOD_METADATA, PATH_METADATA } from '@nestjs/common/constants.js';
+import { DiscoveryService, MetadataScanner } from '@nestjs/core';
+import { ASYNC_ENDPOINTS_OPTIONS } from '../async-endpoints.module-definition.js';
+import { AsyncHandlerDeclarationError, HandlerRegistry } from '../handlers/handler-registry.js';
+import type { ResolvedAsyncEndpointsOptions } from '../options/async-endpoints-options.js';
+import { ASYNC_ENDPOINT_METADATA, type AsyncEndpointMetadata } from './async-endpoint.decorator.js';
+
+export interface AsyncEndpointRoute {
+  name: string;
+  /** HTTP method in upper case, or 'ALL'. */
+  method: string;
+  /** Route path without the global prefix, leading slash, Nest path syntax. */
+  path: string;
+  controller: string;
+}
+
+/**
+ * The `@AsyncEndpoint` routes of the application. At boot it checks each against the handlers:
+ * a name with no handler stops the boot where workers run; an API-only process logs it once.
+ */
+@Injectable()
+export class EndpointRegistry implements OnModuleInit {
+  private readonly logger = new Logger('AsyncEndpoints');
+  readonly routes: AsyncEndpointRoute[] = [];
+
+  constructor(
+    private readonly discovery: DiscoveryService,
+    private readonly scanner: MetadataScanner,
+    private readonly handlers: HandlerRegistry,
+    @Inject(ASYNC_ENDPOINTS_OPTIONS) private readonly options: ResolvedAsyncEndpointsOptions,
+  ) {}
+
+  onModuleInit(): void {
+    for (const wrapper of this.discovery.getControllers()) {
+      const controller = wrapper.metatype as (new (...args: never[]) => object) | undefined;
+      if (!controller?.prototype) continue;
+      const basePaths = asArray(Reflect.getMetadata(PATH_METADATA, controller));
+      for (const methodName of this.scanner.getAllMethodNames(controller.prototype)) {
+        const handler = (controller.prototype as Record<string, unknown>)[methodName] as object;
+        const endpoint = Reflect.getMetadata(ASYNC_ENDPOINT_METADATA, handler) as AsyncEndpointMetadata | undefined;
+        if (!endpoint) continue;
+        const method = RequestMethod[Reflect.getMetadata(METHOD_METADATA, handler) as RequestMethod] ?? 'GET';
+        for (const base of basePaths) {
+          for (const own of asArray(Reflect.getMetadata(PATH_METADATA, handler))) {
+            this.routes.push({ name: endpoint.name, method, path: joinPath(base, own), controller: controller.name });
+          }
+        }
+      }
+    }
+    this.checkHandlers();
+  }
+
+  private checkHandlers(): void {
+    const missing = [...new Set(this.routes.filter((route) => !this.handlers.get(route.name)))];
+    for (const route of missing) {
+      const message =
+        `@AsyncEndpoint('${route.name}') on ${route.controller} (${route.method} ${route.path}) has no ` +
+        `@AsyncHandler('${route.name}') provider`;
+      if (this.options.worker.enabled) {
+        throw new AsyncHandlerDeclarationError(
+          `${message}. Add a provider marked @AsyncHandler('${route.name}') to a module, or set worker.enabled: false ` +
+            `in a process that only accepts requests.`,
+        );
+      }
+      this.logger.warn(`${message} in this API-only process; a worker process must provide it.`);
+    }
+  }
+}
+
+function asArray(value: unknown): string[] {
+  if (value === undefined || value === null) return ['/'];
+  return Array.isArray(value) ? value.map(String) : [String(value)];
+}
+
+function joinPath(...parts: string[]): string {
+  const joined = parts
+    .map((part) => part.replace(/^\/+|\/+$/g, ''))
+    .filter(Boolean)
+    .join('/');
+  return `/${joined}`;
+}

@@ -1,0 +1,135 @@
+import {
+  type ArgumentsHost,
+  Catch,
+  type ExceptionFilter,
+  HttpException,
+  HttpStatus,
+  Inject,
+  Logger,
+  Optional,
+} from '@nestjs/common';
+import { STATUS_CODES } from 'node:http';
+import { IdempotencyConflictError, QueueFullError } from '../async-endpoints.errors.js';
+import { ASYNC_ENDPOINTS_OPTIONS } from '../async-endpoints.module-definition.js';
+import type { ResolvedAsyncEndpointsOptions } from '../options/async-endpoints-options.js';
+import { StoreUnavailableError } from '../store/store-errors.js';
+
+/** RFC 9457 problem details, the body of every error the library answers. */
+export interface ProblemDetails {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  instance?: string;
+  /** Validation violations, one line each. */
+  errors?: string[];
+  [extension: string]: unknown;
+}
+
+export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
+
+export function problem(status: number, detail: string, extensions: Partial<ProblemDetails> = {}): ProblemDetails {
+  return {
+    type: 'about:blank',
+    title: STATUS_CODES[status] ?? 'Error',
+    status,
+    detail,
+    ...extensions,
+  };
+}
+
+/** An HttpException whose body is already a problem document. */
+export class ProblemException extends HttpException {
+  constructor(
+    readonly problemDetails: ProblemDetails,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(problemDetails, problemDetails.status);
+  }
+}
+
+/** Minimal response surface shared by Express and Fastify replies. */
+interface WireResponse {
+  status?(code: number): WireResponse;
+  code?(code: number): WireResponse;
+  setHeader?(name: string, value: string): void;
+  header?(name: string, value: string): WireResponse;
+  send(body: string): void;
+  headersSent?: boolean;
+  sent?: boolean;
+}
+
+export function sendProblem(response: unknown, body: ProblemDetails, headers: Record<string, string> = {}): void {
+  const res = response as WireResponse;
+  if (res.headersSent || res.sent) return;
+  const set = (name: string, value: string) => (res.setHeader ? res.setHeader(name, value) : res.header?.(name, value));
+  set('Content-Type', PROBLEM_CONTENT_TYPE);
+  set('Cache-Control', 'no-store');
+  for (const [name, value] of Object.entries(headers)) set(name, value);
+  (res.status ? res.status(body.status) : res.code!(body.status)).send(JSON.stringify(body));
+}
+
+/**
+ * Turns every error on the library's routes (guards, pipes, pre-validation, the store) into
+ * problem+json. Unexpected errors become a generic 500 and are logged; no stack reaches the client.
+ */
+@Catch()
+export class ProblemDetailsFilter implements ExceptionFilter {
+  private readonly logger = new Logger('AsyncEndpoints');
+
+  private readonly retryAfterSeconds: number;
+
+  constructor(@Optional() @Inject(ASYNC_ENDPOINTS_OPTIONS) options?: ResolvedAsyncEndpointsOptions) {
+    this.retryAfterSeconds = Math.max(1, options?.http.retryAfterSeconds ?? 1);
+  }
+
+  catch(exception: unknown, host: ArgumentsHost): void {
+    const { body, headers } = this.toProblem(exception);
+    const http = host.switchToHttp();
+    const request = http.getRequest<{ url?: string; originalUrl?: string }>();
+    body.instance ??= request.originalUrl ?? request.url;
+    sendProblem(http.getResponse(), body, headers);
+  }
+
+  toProblem(exception: unknown): { body: ProblemDetails; headers: Record<string, string> } {
+    if (exception instanceof ProblemException) {
+      return { body: { ...exception.problemDetails }, headers: exception.headers };
+    }
+    if (exception instanceof QueueFullError) {
+      return {
+        body: problem(HttpStatus.TOO_MANY_REQUESTS, exception.message),
+        headers: { 'Retry-After': String(this.retryAfterSeconds) },
+      };
+    }
+    if (exception instanceof IdempotencyConflictError) {
+      return { body: problem(HttpStatus.UNPROCESSABLE_ENTITY, exception.message), headers: {} };
+    }
+    if (exception instanceof StoreUnavailableError) {
+      this.logger.warn(exception.message);
+      return {
+        body: problem(HttpStatus.SERVICE_UNAVAILABLE, 'The job store is unavailable; nothing was changed. Retry later.'),
+        headers: { 'Retry-After': String(this.retryAfterSeconds) },
+      };
+    }
+    if (exception instanceof HttpException) {
+      return { body: fromHttpException(exception), headers: {} };
+    }
+    this.logger.error(
+      `Unexpected error on an async endpoint route: ${exception instanceof Error ? exception.message : String(exception)}`,
+      exception instanceof Error ? exception.stack : undefined,
+    );
+    return { body: problem(HttpStatus.INTERNAL_SERVER_ERROR, 'An unexpected error occurred.'), headers: {} };
+  }
+}
+
+function fromHttpException(exception: HttpException): ProblemDetails {
+  const status = exception.getStatus();
+  const response = exception.getResponse();
+  if (typeof response === 'string') return problem(status, response);
+  const body = response as { message?: unknown; error?: unknown };
+  if (Array.isArray(body.message)) {
+    return problem(status, 'The request is invalid; see errors.', { errors: body.message.map(String) });
+  }
+  const detail = typeof body.message === 'string' ? body.message : exception.message;
+  return problem(status, detail);
+}

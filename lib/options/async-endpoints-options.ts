@@ -1,0 +1,124 @@
+import type { Redis, RedisOptions } from 'ioredis';
+import type { JobStore } from '../store/job-store.js';
+
+/** The request as the `jobOwner` function sees it (Express or Fastify request). */
+export interface AsyncEndpointRequest {
+  headers: Record<string, string | string[] | undefined>;
+  [key: string]: unknown;
+}
+
+export interface MemoryStoreConfig {
+  type: 'memory';
+}
+
+export interface RedisStoreConfig {
+  type: 'redis';
+  /** `redis://` or `rediss://` (TLS) URL. */
+  url?: string;
+  /** ioredis options, merged over the URL's. */
+  options?: RedisOptions;
+  /** An existing connection; the library never closes it. */
+  client?: Redis;
+  /** Key prefix holding a Cluster hash tag; default `{async-endpoints}`. */
+  keyPrefix?: string;
+}
+
+export type StoreConfig = MemoryStoreConfig | RedisStoreConfig | JobStore;
+
+export interface WorkerOptions {
+  /** Run workers in this process; false = API-only process. Default true. */
+  enabled: boolean;
+  /** Identity of this process's worker in claims, logs and metrics. Default: a random UUID. */
+  workerId: string;
+  /** Handlers running at once in this process. Default `os.availableParallelism()`. */
+  maximumConcurrency: number;
+  /** Idle fallback poll; submits wake workers at once. Default 1000. */
+  pollingIntervalMs: number;
+  /** Most jobs claimed in one store round trip. Default 10. */
+  batchSize: number;
+  /** Per-attempt time budget; on expiry the attempt fails with JOB_TIMEOUT. Default 30. */
+  jobTimeoutMinutes: number;
+  /** Most jobs waiting (Queued + Scheduled); beyond it submits get 429. Default 1000. */
+  maximumQueueSize: number;
+  /** How long running handlers may finish at shutdown before their jobs are released. Default 30000. */
+  shutdownTimeoutMs: number;
+}
+
+export interface JobManagerOptions {
+  /** Retries after the first attempt. Default 3. */
+  defaultMaxRetries: number;
+  /** Retry k waits `base * 2^(k-1)` seconds. Default 2. */
+  retryDelayBaseSeconds: number;
+  /** Cap on one retry delay. Default 300. */
+  maxRetryDelaySeconds: number;
+  /** Cluster-wide cap on InProgress jobs; null for none. Default null. */
+  maxConcurrentJobs: number | null;
+  /** Lease on a claimed job, renewed while the handler runs. Default 30000. */
+  jobClaimTimeoutMs: number;
+}
+
+export interface RecoveryOptions {
+  /** Run the recovery sweep in this process. Default true. */
+  enableDistributedJobRecovery: boolean;
+  /** Sweep period; one sweep per period does the work across the deployment. Default 15. */
+  recoveryCheckIntervalSeconds: number;
+  /** Hard cap on InProgress time, even with a renewed lease. Default 60. */
+  jobTimeoutMinutes: number;
+  /** Take-backs per job before it fails with JOB_RECOVERY_EXHAUSTED. Default 2. */
+  maximumRetries: number;
+}
+
+export interface RetentionOptions {
+  /** How long Completed and Canceled jobs stay readable. Default 86400. */
+  completedTtlSeconds: number;
+  /** How long Failed jobs stay readable. Default 604800. */
+  failedTtlSeconds: number;
+}
+
+export interface CaptureHeadersOptions {
+  /** Only these headers (case-insensitive). Sensitive headers are stored only when named here. */
+  include?: string[];
+  /** Never these headers. */
+  exclude?: string[];
+}
+
+export interface HttpOptions {
+  /** Where `GET/DELETE /:id` is mounted; false mounts no status controller. Default 'jobs'. */
+  jobsPath: string | false;
+  /** `Retry-After` on 202 and pending status answers. Default 1. */
+  retryAfterSeconds: number;
+  /** 200 (default) or 202 for pending jobs on `GET /jobs/:id`. */
+  pendingStatusCode: 200 | 202;
+  /** Which request headers are stored with the job. Default: all but the sensitive ones. */
+  captureHeaders: CaptureHeadersOptions;
+  /** Show exception type and stack in job documents (development). Default false. */
+  exposeErrorDetails: boolean;
+  /** Largest accepted request body on async endpoints, in bytes. Default 1 MiB. */
+  bodyLimitBytes: number;
+}
+
+/** `AsyncEndpointsModule.forRoot(options)`: every option is optional. */
+export interface AsyncEndpointsModuleOptions {
+  store?: StoreConfig;
+  worker?: Partial<WorkerOptions>;
+  jobManager?: Partial<JobManagerOptions>;
+  recovery?: Partial<RecoveryOptions>;
+  retention?: Partial<RetentionOptions>;
+  http?: Partial<HttpOptions>;
+  /** Check the store at boot and stop the boot when it is unreachable. Default false. */
+  failFastOnStoreUnavailable?: boolean;
+  /** Owner of a submitted job; only that owner can read or cancel it (others get 404). */
+  jobOwner?: (request: AsyncEndpointRequest) => string | undefined;
+}
+
+/** The options after defaults and validation; inject with `@Inject(ASYNC_ENDPOINTS_OPTIONS)`. */
+export interface ResolvedAsyncEndpointsOptions {
+  store: StoreConfig;
+  worker: WorkerOptions;
+  jobManager: JobManagerOptions;
+  recovery: RecoveryOptions;
+  retention: RetentionOptions;
+  http: HttpOptions;
+  failFastOnStoreUnavailable: boolean;
+  jobOwner: ((request: AsyncEndpointRequest) => string | undefined) | null;
+}

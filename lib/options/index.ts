@@ -1,0 +1,2 @@
+export * from './async-endpoints-options.js';
+export * from './resolve-options.js';

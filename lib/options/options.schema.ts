@@ -1,0 +1,78 @@
+import { Type } from 'class-transformer';
+import {
+  IsArray,
+  IsBoolean,
+  IsIn,
+  IsInt,
+  IsNotEmpty,
+  IsOptional,
+  IsPositive,
+  IsString,
+  Matches,
+  Max,
+  Min,
+  ValidateIf,
+  ValidateNested,
+} from 'class-validator';
+
+/*
+ * class-validator schemas of the module options. Each nested class is one options group;
+ * every value is optional (defaults fill the gaps) but must be valid when given.
+ */
+
+export class WorkerOptionsSchema {
+  @IsOptional() @IsBoolean() enabled?: boolean;
+  @IsOptional() @IsString() @IsNotEmpty() workerId?: string;
+  @IsOptional() @IsInt() @Min(1) @Max(10_000) maximumConcurrency?: number;
+  @IsOptional() @IsInt() @Min(1) pollingIntervalMs?: number;
+  @IsOptional() @IsInt() @Min(1) @Max(1000) batchSize?: number;
+  @IsOptional() @IsPositive() jobTimeoutMinutes?: number;
+  @IsOptional() @IsInt() @Min(1) maximumQueueSize?: number;
+  @IsOptional() @IsInt() @Min(0) shutdownTimeoutMs?: number;
+}
+
+export class JobManagerOptionsSchema {
+  @IsOptional() @IsInt() @Min(0) @Max(100) defaultMaxRetries?: number;
+  @IsOptional() @IsPositive() retryDelayBaseSeconds?: number;
+  @IsOptional() @IsPositive() maxRetryDelaySeconds?: number;
+  @ValidateIf((_, value) => value !== null && value !== undefined) @IsInt() @Min(1) maxConcurrentJobs?: number | null;
+  @IsOptional() @IsInt() @Min(100) jobClaimTimeoutMs?: number;
+}
+
+export class RecoveryOptionsSchema {
+  @IsOptional() @IsBoolean() enableDistributedJobRecovery?: boolean;
+  @IsOptional() @IsPositive() recoveryCheckIntervalSeconds?: number;
+  @IsOptional() @IsPositive() jobTimeoutMinutes?: number;
+  @IsOptional() @IsInt() @Min(0) maximumRetries?: number;
+}
+
+export class RetentionOptionsSchema {
+  @IsOptional() @IsPositive() completedTtlSeconds?: number;
+  @IsOptional() @IsPositive() failedTtlSeconds?: number;
+}
+
+export class CaptureHeadersSchema {
+  @IsOptional() @IsArray() @IsString({ each: true }) include?: string[];
+  @IsOptional() @IsArray() @IsString({ each: true }) exclude?: string[];
+}
+
+export class HttpOptionsSchema {
+  @ValidateIf((_, value) => value !== false && value !== undefined)
+  @IsString()
+  @Matches(/^\/?[A-Za-z0-9._~\-/]+$/, { message: 'jobsPath must be a URL path such as "jobs" or "api/jobs", or false' })
+  jobsPath?: string | false;
+  @IsOptional() @IsInt() @Min(0) retryAfterSeconds?: number;
+  @IsOptional() @IsIn([200, 202]) pendingStatusCode?: 200 | 202;
+  @IsOptional() @ValidateNested() @Type(() => CaptureHeadersSchema) captureHeaders?: CaptureHeadersSchema;
+  @IsOptional() @IsBoolean() exposeErrorDetails?: boolean;
+  @IsOptional() @IsInt() @Min(1) bodyLimitBytes?: number;
+}
+
+export class AsyncEndpointsOptionsSchema {
+  @IsOptional() @ValidateNested() @Type(() => WorkerOptionsSchema) worker?: WorkerOptionsSchema;
+  @IsOptional() @ValidateNested() @Type(() => JobManagerOptionsSchema) jobManager?: JobManagerOptionsSchema;
+  @IsOptional() @ValidateNested() @Type(() => RecoveryOptionsSchema) recovery?: RecoveryOptionsSchema;
+  @IsOptional() @ValidateNested() @Type(() => RetentionOptionsSchema) retention?: RetentionOptionsSchema;
+  @IsOptional() @ValidateNested() @Type(() => HttpOptionsSchema) http?: HttpOptionsSchema;
+  @IsOptional() @IsBoolean() failFastOnStoreUnavailable?: boolean;
+}

@@ -1,0 +1,37 @@
+import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import { ASYNC_ENDPOINTS_OPTIONS } from '../async-endpoints.module-definition.js';
+import type { ResolvedAsyncEndpointsOptions } from '../options/async-endpoints-options.js';
+import { JobStore } from './job-store.js';
+
+/**
+ * Opens the store at module init (checking it when `failFastOnStoreUnavailable`) and closes it
+ * last at shutdown, after the worker drained: never while a handler may still write.
+ */
+@Injectable()
+export class StoreLifecycle implements OnModuleInit, OnApplicationShutdown {
+  private readonly logger = new Logger('AsyncEndpoints');
+
+  constructor(
+    private readonly store: JobStore,
+    @Inject(ASYNC_ENDPOINTS_OPTIONS) private readonly options: ResolvedAsyncEndpointsOptions,
+  ) {}
+
+  async onModuleInit(): Promise<void> {
+    await this.store.init();
+    try {
+      await this.store.ping();
+    } catch (error) {
+      const message = `The ${this.store.type} job store is unreachable at startup: ${(error as Error).message}`;
+      if (this.options.failFastOnStoreUnavailable) {
+        throw new Error(`${message}. Boot stopped because failFastOnStoreUnavailable is true.`);
+      }
+      this.logger.error(`${message}. Starting anyway (failFastOnStoreUnavailable is false); health reports down.`);
+    }
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    // A store instance handed in by the app belongs to the app.
+    if (this.options.store instanceof JobStore) return;
+    await this.store.close();
+  }
+}

@@ -1,0 +1,426 @@
+import {
+  type BeforeApplicationShutdown,
+  Inject,
+  Injectable,
+  Logger,
+  type OnApplicationBootstrap,
+} from '@nestjs/common';
+import { instanceToPlain, plainToInstance } from 'class-transformer';
+import { ASYNC_ENDPOINTS_OPTIONS } from '../async-endpoints.module-definition.js';
+import { capturedHeaders, type AsyncContext } from '../handlers/async-context.js';
+import { HandlerRegistry, type RegisteredHandler } from '../handlers/handler-registry.js';
+import {
+  attemptOf,
+  JobErrorCode,
+  NonRetryableError,
+  retryDelayMs,
+  toJobError,
+  type Job,
+  type JobError,
+  type JsonValue,
+} from '../job/index.js';
+import type { ResolvedAsyncEndpointsOptions } from '../options/async-endpoints-options.js';
+import { JobStore, type ClaimedJob, type Lease } from '../store/job-store.js';
+import { JobLogger } from './job-logger.js';
+import { retentionOf } from './retention.js';
+import { WorkerTimers } from './worker-timers.js';
+
+/** How an attempt ended, from the worker's point of view. */
+type AttemptOutcome =
+  | { kind: 'returned'; value: unknown }
+  | { kind: 'threw'; error: unknown }
+  | { kind: 'timed-out' }
+  | { kind: 'canceled' }
+  /** The store took the lease back (recovery, expiry): someone else owns the job now. */
+  | { kind: 'lease-lost' }
+  /** Shutdown grace period over: hand the job back. */
+  | { kind: 'released' };
+
+interface RunningJob {
+  job: Job;
+  lease: Lease;
+  controller: AbortController;
+  /** Ends the attempt now with the given outcome (first call wins). */
+  interrupt(outcome: AttemptOutcome): void;
+  /** Settles once the attempt's outcome is written to the store. */
+  done: Promise<void>;
+}
+
+const MAX_STORE_BACKOFF_MS = 5000;
+
+/**
+ * Claims due jobs and runs their handlers: at most `maximumConcurrency` at once, each under a
+ * lease renewed in one batched call, each transition fenced by the lease token. Wakes at once on
+ * new work; `pollingIntervalMs` is only the fallback.
+ */
+@Injectable()
+export class JobWorker implements OnApplicationBootstrap, BeforeApplicationShutdown {
+  private readonly logger = new Logger('AsyncEndpoints');
+  private readonly running = new Map<string, RunningJob>();
+  private readonly leaseMs: number;
+  private state: 'idle' | 'running' | 'stopping' | 'stopped' = 'idle';
+  private wakeRequested = false;
+  private wake: () => void = () => undefined;
+  private loop: Promise<void> = Promise.resolve();
+  private unsubscribe: () => void = () => undefined;
+  private nextDueAt = Number.POSITIVE_INFINITY;
+  private storeErrorLogged = false;
+  private renewing = false;
+  /** When the claim loop last went round; the health indicator reports a stall. */
+  lastLoopAt: number | null = null;
+
+  constructor(
+    private readonly store: JobStore,
+    private readonly handlers: HandlerRegistry,
+    private readonly timers: WorkerTimers,
+    @Inject(ASYNC_ENDPOINTS_OPTIONS) private readonly options: ResolvedAsyncEndpointsOptions,
+  ) {
+    this.leaseMs = options.jobManager.jobClaimTimeoutMs;
+  }
+
+  get enabled(): boolean {
+    return this.options.worker.enabled;
+  }
+
+  get workerId(): string {
+    return this.options.worker.workerId;
+  }
+
+  /** Handlers running now. */
+  get activeCount(): number {
+    return this.running.size;
+  }
+
+  onApplicationBootstrap(): void {
+    if (!this.enabled || this.state !== 'idle') return;
+    this.state = 'running';
+    this.unsubscribe = this.store.subscribe((event) => {
+      if (event.type === 'job-available') {
+        if (event.dueAt !== undefined && event.dueAt > Date.now()) this.scheduleWakeAt(event.dueAt);
+        else this.signal();
+      } else if (event.type === 'cancel-requested') {
+        this.running.get(event.jobId)?.interrupt({ kind: 'canceled' });
+      }
+    });
+    this.timers.every('poll', this.options.worker.pollingIntervalMs, () => this.signal());
+    // Renewal also carries cancellation, so it runs at least every second.
+    this.timers.every('lease-renewal', Math.max(50, Math.min(1000, Math.floor(this.leaseMs / 3))), () =>
+      this.renewLeases(),
+    );
+    this.loop = this.claimLoop();
+    this.logger.log(
+      `Worker ${this.workerId} started: concurrency ${this.options.worker.maximumConcurrency}, batch ${this.options.worker.batchSize}, store ${this.store.type}`,
+    );
+  }
+
+  /**
+   * Stop claiming; let running handlers finish for `shutdownTimeoutMs`; then abort their signals
+   * and release their jobs to the queue (not counted as failed attempts).
+   */
+  async beforeApplicationShutdown(): Promise<void> {
+    if (this.state !== 'running') return;
+    this.state = 'stopping';
+    this.signal();
+    await this.loop;
+    this.timers.cancel('poll');
+    this.timers.cancel('next-due');
+    const inFlight = [...this.running.values()];
+    if (inFlight.length > 0) {
+      this.logger.log(`Shutting down: waiting up to ${this.options.worker.shutdownTimeoutMs} ms for ${inFlight.length} running job(s)`);
+      const drained = await settlesWithin(
+        Promise.allSettled(inFlight.map((entry) => entry.done)),
+        this.options.worker.shutdownTimeoutMs,
+      );
+      if (!drained) {
+        const left = [...this.running.values()];
+        this.logger.warn(`Shutdown grace period over: releasing ${left.length} job(s) back to the queue`);
+        for (const entry of left) entry.interrupt({ kind: 'released' });
+        await Promise.allSettled(left.map((entry) => entry.done));
+      }
+    }
+    this.timers.cancel('lease-renewal');
+    this.unsubscribe();
+    this.state = 'stopped';
+  }
+
+  private signal(): void {
+    this.wakeRequested = true;
+    this.wake();
+  }
+
+  private waitForSignal(): Promise<void> {
+    if (this.wakeRequested) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.wake = resolve;
+    });
+  }
+
+  /** Wakes the loop when a retry becomes due (the earliest one known). */
+  private scheduleWakeAt(dueAt: number): void {
+    if (dueAt >= this.nextDueAt && this.nextDueAt > Date.now()) return;
+    this.nextDueAt = dueAt;
+    this.timers.once('next-due', Math.max(0, dueAt - Date.now()), () => {
+      this.nextDueAt = Number.POSITIVE_INFINITY;
+      this.signal();
+    });
+  }
+
+  private async claimLoop(): Promise<void> {
+    let backoffMs = 0;
+    while (this.state === 'running') {
+      this.lastLoopAt = Date.now();
+      this.wakeRequested = false;
+      const free = this.options.worker.maximumConcurrency - this.running.size;
+      if (free > 0) {
+        const limit = Math.min(free, this.options.worker.batchSize);
+        try {
+          const claimed = await this.store.claimDueJobs({
+            workerId: this.workerId,
+            limit,
+            leaseMs: this.leaseMs,
+            now: Date.now(),
+            maxConcurrentJobs: this.options.jobManager.maxConcurrentJobs,
+          });
+          if (this.storeErrorLogged) this.logger.log('Job store reachable again; worker resumed');
+          backoffMs = 0;
+          this.storeErrorLogged = false;
+          for (const claim of claimed) this.start(claim);
+          // A full batch means more may be due: claim again before sleeping.
+          if (claimed.length === limit) continue;
+        } catch (error) {
+          backoffMs = Math.min(MAX_STORE_BACKOFF_MS, Math.max(100, backoffMs * 2));
+          if (!this.storeErrorLogged) {
+            this.logger.error(`Claiming jobs failed, retrying with backoff: ${(error as Error).message}`);
+            this.storeErrorLogged = true;
+          }
+          await Promise.race([sleep(backoffMs), this.waitForSignal()]);
+          continue;
+        }
+      }
+      await this.waitForSignal();
+    }
+  }
+
+  private start({ job, lease }: ClaimedJob): void {
+    if (this.state !== 'running') {
+      // Claimed while shutdown began: hand it straight back.
+      void this.release(lease, job);
+      return;
+    }
+    const controller = new AbortController();
+    let settle: (outcome: AttemptOutcome) => void = () => undefined;
+    const outcome = new Promise<AttemptOutcome>((resolve) => {
+      settle = resolve;
+    });
+    const entry: RunningJob = {
+      job,
+      lease,
+      controller,
+      interrupt: (interruption) => {
+        if (!controller.signal.aborted) controller.abort(abortReason(interruption, job));
+        settle(interruption);
+      },
+      done: Promise.resolve(),
+    };
+    this.running.set(job.id, entry);
+    entry.done = this.attempt(entry, outcome, settle).finally(() => {
+      this.running.delete(job.id);
+      this.signal();
+    });
+  }
+
+  private async attempt(
+    entry: RunningJob,
+    outcome: Promise<AttemptOutcome>,
+    settle: (outcome: AttemptOutcome) => void,
+  ): Promise<void> {
+    const { job, lease, controller } = entry;
+    const handler = this.handlers.get(job.name);
+    const logger = new JobLogger(job);
+    if (!handler) {
+      await this.finish(lease, job, {
+        kind: 'threw',
+        error: new NonRetryableError(
+          `No @AsyncHandler('${job.name}') is registered in worker ${this.workerId}; add the provider to a module of this process.`,
+          JobErrorCode.HandlerNotFound,
+        ),
+      });
+      return;
+    }
+    const timeoutMs = handler.metadata.timeoutMs ?? this.options.worker.jobTimeoutMinutes * 60_000;
+    const timer = setTimeout(() => entry.interrupt({ kind: 'timed-out' }), timeoutMs);
+    this.invoke(handler, job, lease, controller.signal, logger).then(
+      (value) => settle({ kind: 'returned', value }),
+      (error: unknown) => settle({ kind: 'threw', error }),
+    );
+    const result = await outcome;
+    clearTimeout(timer);
+    if (result.kind === 'timed-out') logger.warn(`Attempt ${attemptOf(job)} timed out after ${timeoutMs} ms`);
+    await this.finish(lease, job, result, handler);
+  }
+
+  private async invoke(
+    handler: RegisteredHandler,
+    job: Job,
+    lease: Lease,
+    signal: AbortSignal,
+    logger: JobLogger,
+  ): Promise<unknown> {
+    const instance = await this.handlers.instanceFor(handler, job);
+    const { requestType } = handler.metadata;
+    const context: AsyncContext = {
+      request: requestType ? plainToInstance(requestType, job.payload) : job.payload,
+      headers: capturedHeaders(job.headers),
+      routeParams: Object.freeze({ ...job.routeParams }),
+      queryParams: Object.freeze({ ...job.queryParams }),
+      job: {
+        id: job.id,
+        name: job.name,
+        attempt: attemptOf(job),
+        maxRetries: job.maxRetries,
+        createdAt: new Date(job.createdAt),
+      },
+      signal,
+      reportProgress: async (progress) => {
+        if (!signal.aborted) await this.store.reportProgress(lease, toJson(progress), Date.now());
+      },
+      logger,
+    };
+    return instance.handle(context);
+  }
+
+  /** Writes the attempt's outcome, fenced by the lease. */
+  private async finish(lease: Lease, job: Job, outcome: AttemptOutcome, handler?: RegisteredHandler): Promise<void> {
+    const retention = retentionOf(this.options);
+    const logger = new JobLogger(job);
+    try {
+      switch (outcome.kind) {
+        case 'lease-lost':
+          logger.warn('Lease lost (the job was taken back by recovery or expired); this attempt is abandoned');
+          return;
+        case 'released':
+          await this.release(lease, job);
+          return;
+        case 'returned': {
+          let result: JsonValue | null;
+          try {
+            result = toJson(outcome.value);
+          } catch (error) {
+            return this.fail(lease, job, toJobError(error), false, handler);
+          }
+          const written = await this.store.completeJob(lease, result, { now: Date.now(), retention });
+          if (written === 'lease-lost') logger.warn('Completed, but the lease was lost: the result is discarded');
+          return;
+        }
+        case 'timed-out':
+          return this.fail(
+            lease,
+            job,
+            {
+              code: JobErrorCode.Timeout,
+              message: `The attempt exceeded its time budget of ${handler?.metadata.timeoutMs ?? this.options.worker.jobTimeoutMinutes * 60_000} ms (worker.jobTimeoutMinutes or the handler's timeoutMs).`,
+            },
+            true,
+            handler,
+          );
+        case 'canceled':
+          return this.fail(lease, job, { code: JobErrorCode.Canceled, message: 'The job was canceled.' }, false, handler);
+        case 'threw':
+          return this.fail(
+            lease,
+            job,
+            toJobError(outcome.error),
+            !(outcome.error instanceof NonRetryableError),
+            handler,
+          );
+      }
+    } catch (error) {
+      // The lease will expire and recovery will take the job back: delivery stays at least once.
+      logger.error(`Could not record the attempt's outcome (${outcome.kind}): ${(error as Error).message}`);
+    }
+  }
+
+  private async fail(
+    lease: Lease,
+    job: Job,
+    error: JobError,
+    retryable: boolean,
+    handler: RegisteredHandler | undefined,
+  ): Promise<void> {
+    const now = Date.now();
+    const canRetry = retryable && job.retryCount < job.maxRetries;
+    const retryAt = canRetry
+      ? now +
+        retryDelayMs(job.retryCount + 1, {
+          retryDelayBaseSeconds: handler?.metadata.retryDelayBaseSeconds ?? this.options.jobManager.retryDelayBaseSeconds,
+          maxRetryDelaySeconds: this.options.jobManager.maxRetryDelaySeconds,
+        })
+      : null;
+    const outcome = await this.store.failJob(lease, error, { now, retryAt, retention: retentionOf(this.options) });
+    const logger = new JobLogger(job);
+    if (outcome === 'scheduled') {
+      logger.warn(`Attempt ${attemptOf(job)} failed (${error.code}); retry ${job.retryCount + 1} of ${job.maxRetries} at ${new Date(retryAt!).toISOString()}`);
+      this.scheduleWakeAt(retryAt!);
+    } else if (outcome === 'failed') {
+      logger.error(`Failed (${error.code}): ${error.message}`);
+    } else if (outcome === 'canceled') {
+      logger.log('Canceled');
+    }
+  }
+
+  private async release(lease: Lease, job: Job): Promise<void> {
+    try {
+      await this.store.releaseJob(lease, { now: Date.now(), retention: retentionOf(this.options) });
+    } catch (error) {
+      new JobLogger(job).error(`Could not release the job; recovery will take it back: ${(error as Error).message}`);
+    }
+  }
+
+  private async renewLeases(): Promise<void> {
+    if (this.running.size === 0 || this.renewing) return;
+    this.renewing = true;
+    const leases = [...this.running.values()].map((entry) => entry.lease);
+    try {
+      const { lost, cancelRequested } = await this.store.renewLeases(leases, { now: Date.now(), leaseMs: this.leaseMs });
+      for (const id of lost) this.running.get(id)?.interrupt({ kind: 'lease-lost' });
+      for (const id of cancelRequested) this.running.get(id)?.interrupt({ kind: 'canceled' });
+    } catch (error) {
+      this.logger.warn(`Lease renewal failed; will retry: ${(error as Error).message}`);
+    } finally {
+      this.renewing = false;
+    }
+  }
+}
+
+function abortReason(outcome: AttemptOutcome, job: Job): Error {
+  const reasons: Partial<Record<AttemptOutcome['kind'], string>> = {
+    'timed-out': `Job ${job.id} timed out`,
+    canceled: `Job ${job.id} was canceled`,
+    'lease-lost': `Job ${job.id} was taken back from this worker`,
+    released: `Job ${job.id} was released at shutdown`,
+  };
+  const error = new Error(reasons[outcome.kind] ?? `Job ${job.id} was aborted`);
+  error.name = 'AbortError';
+  return error;
+}
+
+/** Handlers may return class instances or nothing; the store keeps plain JSON. */
+function toJson(value: unknown): JsonValue | null {
+  if (value === undefined || value === null) return null;
+  const plain = typeof value === 'object' ? instanceToPlain(value) : value;
+  return JSON.parse(JSON.stringify(plain)) as JsonValue;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  const settled = await Promise.race([promise.then(() => true), timeout]);
+  clearTimeout(timer);
+  return settled;
+}

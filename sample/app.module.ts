@@ -1,0 +1,40 @@
+import { type DynamicModule, Module, ValidationPipe } from '@nestjs/common';
+import { APP_PIPE } from '@nestjs/core';
+import { ScheduleModule } from '@nestjs/schedule';
+import { TerminusModule } from '@nestjs/terminus';
+import { AsyncEndpointsModule, type AsyncEndpointsModuleOptions } from '../lib/index.js';
+import { FlakyController, FlakyHandler } from './flaky.js';
+import { HealthController } from './health.controller.js';
+import { ProcessController, ProcessHandler } from './process.js';
+import { ReportController, ReportHandler } from './report.js';
+
+export type SampleRole = 'all' | 'api' | 'worker';
+
+/** The options the sample runs with, from the environment (`REDIS_URL`, role). */
+export function sampleOptions(env: NodeJS.ProcessEnv = process.env): AsyncEndpointsModuleOptions {
+  const role = (env.ASYNC_ENDPOINTS_ROLE ?? 'all') as SampleRole;
+  if (role !== 'all' && !env.REDIS_URL) {
+    throw new Error(`The ${role} role shares jobs with other processes through Redis: set REDIS_URL (for example redis://localhost:6379).`);
+  }
+  return {
+    store: env.REDIS_URL ? { type: 'redis', url: env.REDIS_URL } : { type: 'memory' },
+    worker: { enabled: role !== 'api', ...(env.INSTANCE_ID ? { workerId: env.INSTANCE_ID } : {}) },
+  };
+}
+
+@Module({})
+export class SampleModule {
+  static forRoot(options: AsyncEndpointsModuleOptions = sampleOptions()): DynamicModule {
+    return {
+      module: SampleModule,
+      imports: [ScheduleModule.forRoot(), TerminusModule, AsyncEndpointsModule.forRoot(options)],
+      controllers: [ProcessController, ReportController, FlakyController, HealthController],
+      providers: [
+        ProcessHandler,
+        ReportHandler,
+        FlakyHandler,
+        { provide: APP_PIPE, useValue: new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true }) },
+      ],
+    };
+  }
+}

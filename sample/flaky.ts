@@ -1,0 +1,30 @@
+import { Body, Controller, Injectable, Post } from '@nestjs/common';
+import { IsInt, Max, Min } from 'class-validator';
+import { AsyncEndpoint, AsyncHandler, type AsyncContext, type AsyncEndpointHandler } from '../lib/index.js';
+
+export class FlakyRequest {
+  @IsInt() @Min(0) @Max(10) failTimes!: number;
+}
+
+export class FlakyError extends Error {
+  readonly code = 'FLAKY_FAILURE';
+}
+
+@Controller('api')
+export class FlakyController {
+  @Post('flaky')
+  @AsyncEndpoint('Flaky')
+  submit(@Body() _body: FlakyRequest): void {}
+}
+
+/** Fails its first `failTimes` attempts, then succeeds: retries and backoff to watch. */
+@AsyncHandler('Flaky')
+@Injectable()
+export class FlakyHandler implements AsyncEndpointHandler<FlakyRequest, { succeededOnAttempt: number }> {
+  async handle({ request, job }: AsyncContext<FlakyRequest>): Promise<{ succeededOnAttempt: number }> {
+    if (job.attempt <= request.failTimes) {
+      throw new FlakyError(`Attempt ${job.attempt} fails on purpose (failTimes: ${request.failTimes})`);
+    }
+    return { succeededOnAttempt: job.attempt };
+  }
+}
