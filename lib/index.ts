@@ -7,6 +7,7 @@ export * from './job/index.js';
 export * from './store/job-store.js';
 export { StoreUnavailableError } from './store/store-errors.js';
 export { MemoryJobStore } from './store/memory/memory-job-store.js';
+export { RedisJobStore, type RedisStoreOptions } from './store/redis/redis-job-store.js';
 export { AsyncHandler, type AsyncHandlerOptions } from './handlers/async-handler.decorator.js';
 export type { AsyncContext, AsyncEndpointHandler, AsyncJobInfo, CapturedHeaders } from './handlers/async-context.js';
 export { AsyncHandlerDeclarationError } from './handlers/handler-registry.js';

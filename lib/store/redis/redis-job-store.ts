@@ -1,0 +1,430 @@
+import { randomUUID } from 'node:crypto';
+import { Logger } from '@nestjs/common';
+import type { Redis, RedisOptions } from 'ioredis';
+import { JOB_STATUSES, JobErrorCode, JobStatus, type Job, type JobError, type JsonValue } from '../../job/index.js';
+import {
+  JobStore,
+  type CancelResult,
+  type ClaimedJob,
+  type ClaimOptions,
+  type CompleteOutcome,
+  type CreateJobOptions,
+  type CreateJobResult,
+  type FailOptions,
+  type FailOutcome,
+  type JobStats,
+  type Lease,
+  type ListJobsOptions,
+  type NewJob,
+  type RecoverJobsOptions,
+  type RecoveryReport,
+  type ReleaseOutcome,
+  type RenewResult,
+  type Retention,
+  type StoreEventListener,
+} from '../job-store.js';
+import { StoreUnavailableError } from '../store-errors.js';
+import {
+  closeConnection,
+  connect,
+  CONNECT_TIMEOUT_MS,
+  createCommandConnection,
+  createSubscriberConnection,
+  isUnavailableError,
+  watchConnection,
+  type StoreLogger,
+} from './redis-connections.js';
+import { RedisEventRelay } from './redis-event-relay.js';
+import { decodeJob, decodeJobReply, encodeJob, encodeJsonArg, UnreadableJobError } from './redis-job-codec.js';
+import { idempotencyDigest, RedisKeys } from './redis-keys.js';
+import { RedisScripts, type ScriptArg, type ScriptName } from './redis-scripts.js';
+
+export type { StoreLogger } from './redis-connections.js';
+
+export interface RedisStoreOptions {
+  /** `redis://` or `rediss://` URL; without it, ioredis' defaults (localhost:6379). */
+  url?: string;
+  /** ioredis options, merged over the URL's. The fail-fast settings are the store's (redis-connections.ts). */
+  options?: RedisOptions;
+  /** An existing connection for commands; the store never closes it. Takes precedence over url and options. */
+  client?: Redis;
+  /** Starts every key; must hold a `{hash tag}`. Default `{async-endpoints}`. */
+  keyPrefix?: string;
+  logger?: StoreLogger;
+}
+
+/** Scripts of the recovery sweep handle this many jobs each, so that none blocks Redis for long. */
+const RECOVERY_BATCH = 500;
+const MIN_REDIS_MAJOR = 7;
+
+type CreateReply = ['created'] | ['queue-full', number] | ['existing', string[]];
+type CancelReply = ['not-found'] | ['canceled' | 'cancel-requested' | 'already-terminal', string[]];
+type RecoveryReply = [string[], string[], string[], number, 0 | 1] | null;
+type StatsReply = [(string | number)[], number | null];
+
+/**
+ * The production store: jobs in Redis, shared by every process. Each state change is one Lua script
+ * (one round trip), fenced by the lease token where a worker makes it; see common.lua for the layout.
+ * A command connection that fails fast, and a pub/sub connection that waits and reconnects, for events.
+ */
+export class RedisJobStore extends JobStore {
+  readonly type = 'redis';
+
+  private readonly logger: StoreLogger;
+  private readonly keys: RedisKeys;
+  private readonly client: Redis;
+  private readonly ownsClient: boolean;
+  private readonly subscriber: Redis;
+  private readonly scripts: RedisScripts;
+  private readonly events: RedisEventRelay;
+  private readonly stopWatching: (() => void)[];
+  private redisVersion: string | null = null;
+  private evictionPolicy: string | null = null;
+  private closing: Promise<void> | null = null;
+
+  constructor(options: RedisStoreOptions = {}) {
+    super();
+    this.logger = options.logger ?? new Logger(RedisJobStore.name);
+    this.keys = new RedisKeys(options.keyPrefix);
+    this.client = options.client ?? createCommandConnection(options.url, options.options);
+    this.ownsClient = options.client === undefined;
+    assertNoClientKeyPrefix(this.client);
+    this.subscriber = createSubscriberConnection(this.client);
+    this.stopWatching = [
+      watchConnection(this.client, 'command', this.logger),
+      watchConnection(this.subscriber, 'subscriber', this.logger),
+    ];
+    this.scripts = new RedisScripts(this.client);
+    this.events = new RedisEventRelay(this.subscriber, this.keys.events, this.logger);
+  }
+
+  /**
+   * Connects and checks the server. Never fails for an unreachable Redis: it logs, keeps reconnecting,
+   * and checks the server once it is there; whether to stop the boot is the caller's call (ping()).
+   * Fails for a Redis too old for the scripts.
+   */
+  async init(): Promise<void> {
+    try {
+      await connect(this.client, CONNECT_TIMEOUT_MS);
+    } catch (error) {
+      this.logger.warn(
+        `Redis is unreachable at startup (${(error as Error).message}); the store keeps reconnecting, and its calls fail with StoreUnavailableError meanwhile.`,
+      );
+      this.client.once('ready', () => {
+        this.inspectServer().catch((failure: Error) => this.logger.error(failure.message));
+      });
+      return;
+    }
+    await this.inspectServer();
+  }
+
+  async createJob(input: NewJob, options: CreateJobOptions): Promise<CreateJobResult> {
+    const job = queuedJob(input, options.now);
+    const digest = input.idempotencyKey === null ? '' : idempotencyDigest(input);
+    const reply = (await this.run('createJob', [...this.keys.store, this.keys.job(input.id)], [
+      input.id,
+      options.now,
+      options.maximumQueueSize,
+      digest,
+      ...encodeJob(job),
+    ])) as CreateReply;
+    switch (reply[0]) {
+      case 'created':
+        return { outcome: 'created', job };
+      case 'queue-full':
+        return { outcome: 'queue-full', waiting: reply[1] };
+      case 'existing': {
+        const existing = decodeJobReply(reply[1]);
+        return { outcome: isSameSubmission(existing, input) ? 'replayed' : 'conflict', job: existing };
+      }
+    }
+  }
+
+  async getJob(id: string): Promise<Job | null> {
+    let fields: Record<string, string>;
+    try {
+      fields = await this.call(() => this.client.hgetall(this.keys.job(id)));
+    } catch (error) {
+      if (!isWrongType(error)) throw error;
+      return this.unreadable(id, error as Error);
+    }
+    if (Object.keys(fields).length === 0) return null;
+    try {
+      return decodeJob(fields);
+    } catch (error) {
+      if (!(error instanceof UnreadableJobError)) throw error;
+      return this.unreadable(id, error);
+    }
+  }
+
+  async claimDueJobs(options: ClaimOptions): Promise<ClaimedJob[]> {
+    if (options.limit <= 0) return [];
+    const tokens = Array.from({ length: options.limit }, () => randomUUID());
+    const reply = (await this.run('claimDueJobs', this.keys.store, [
+      options.now,
+      options.leaseMs,
+      options.workerId,
+      options.maxConcurrentJobs ?? '',
+      ...tokens,
+    ])) as [string, string[]][];
+    return reply.map(([token, fields]) => {
+      const job = decodeJobReply(fields);
+      return { job, lease: { jobId: job.id, token } };
+    });
+  }
+
+  async renewLeases(leases: Lease[], options: { now: number; leaseMs: number }): Promise<RenewResult> {
+    if (leases.length === 0) return { lost: [], cancelRequested: [] };
+    const [lost, cancelRequested] = (await this.run(
+      'renewLeases',
+      [...this.keys.store, ...leases.map((lease) => this.keys.job(lease.jobId))],
+      [options.now, options.leaseMs, ...leases.flatMap((lease) => [lease.jobId, lease.token])],
+    )) as [string[], string[]];
+    return { lost, cancelRequested };
+  }
+
+  async reportProgress(lease: Lease, progress: JsonValue, now: number): Promise<boolean> {
+    const recorded = await this.run('reportProgress', this.jobKeys(lease.jobId), [
+      now,
+      lease.token,
+      encodeJsonArg(progress),
+    ]);
+    return recorded === 1;
+  }
+
+  async completeJob(
+    lease: Lease,
+    result: JsonValue | null,
+    options: { now: number; retention: Retention },
+  ): Promise<CompleteOutcome> {
+    return (await this.run('completeJob', this.jobKeys(lease.jobId), [
+      options.now,
+      lease.token,
+      encodeJsonArg(result),
+      ttlArg(options.retention.completedTtlMs),
+    ])) as CompleteOutcome;
+  }
+
+  async failJob(lease: Lease, error: JobError, options: FailOptions): Promise<FailOutcome> {
+    return (await this.run('failJob', this.jobKeys(lease.jobId), [
+      options.now,
+      lease.token,
+      JSON.stringify(error),
+      options.retryAt ?? '',
+      ttlArg(options.retention.completedTtlMs),
+      ttlArg(options.retention.failedTtlMs),
+    ])) as FailOutcome;
+  }
+
+  async releaseJob(lease: Lease, options: { now: number; retention: Retention }): Promise<ReleaseOutcome> {
+    return (await this.run('releaseJob', this.jobKeys(lease.jobId), [
+      options.now,
+      lease.token,
+      ttlArg(options.retention.completedTtlMs),
+    ])) as ReleaseOutcome;
+  }
+
+  async cancelJob(id: string, options: { now: number; retention: Retention }): Promise<CancelResult> {
+    const reply = (await this.run('cancelJob', this.jobKeys(id), [
+      options.now,
+      ttlArg(options.retention.completedTtlMs),
+    ])) as CancelReply;
+    return reply[0] === 'not-found' ? { outcome: 'not-found' } : { outcome: reply[0], job: decodeJobReply(reply[1]) };
+  }
+
+  /** Runs the sweep in batches under one lock token, until nothing is left or the lock is lost. */
+  async recoverJobs(options: RecoverJobsOptions): Promise<RecoveryReport | null> {
+    const lockToken = randomUUID();
+    let report: RecoveryReport | null = null;
+    for (;;) {
+      const reply = (await this.run('recoverJobs', this.keys.store, [
+        options.now,
+        options.maxInProgressMs,
+        options.maxRecoveries,
+        options.lockMs,
+        lockToken,
+        ttlArg(options.retention.completedTtlMs),
+        ttlArg(options.retention.failedTtlMs),
+        RECOVERY_BATCH,
+        JobErrorCode.RecoveryExhausted,
+      ])) as RecoveryReply;
+      if (reply === null) return report;
+      const [requeued, exhausted, canceled, removedEntries, more] = reply;
+      report ??= { requeued: [], exhausted: [], canceled: [], removedEntries: 0 };
+      report.requeued.push(...requeued);
+      report.exhausted.push(...exhausted);
+      report.canceled.push(...canceled);
+      report.removedEntries += removedEntries;
+      if (!more) return report;
+    }
+  }
+
+  async stats(now: number): Promise<JobStats> {
+    const [countReply, oldestWaitingAgeMs] = (await this.run('jobStats', this.keys.store, [now])) as StatsReply;
+    const counts = Object.fromEntries(JOB_STATUSES.map((status) => [status, 0])) as Record<JobStatus, number>;
+    for (let i = 0; i + 1 < countReply.length; i += 2) {
+      counts[countReply[i] as JobStatus] = Number(countReply[i + 1]);
+    }
+    return {
+      counts,
+      waiting: counts.Queued + counts.Scheduled,
+      inProgress: counts.InProgress,
+      oldestWaitingAgeMs,
+    };
+  }
+
+  async listJobs(options: ListJobsOptions): Promise<Job[]> {
+    if (options.limit <= 0) return [];
+    const reply = (await this.run('listJobs', this.keys.store, [options.status, options.limit, Date.now()])) as string[][];
+    return reply.map(decodeJobReply);
+  }
+
+  async ping(): Promise<void> {
+    await this.call(() => this.client.ping());
+  }
+
+  subscribe(listener: StoreEventListener): () => void {
+    return this.events.add(listener);
+  }
+
+  /** The eviction-policy verdict for the health indicator; null while unknown. */
+  override diagnostics(): Record<string, unknown> {
+    return {
+      redisVersion: this.redisVersion,
+      evictionPolicy: this.evictionPolicy,
+      evictionPolicyOk: this.evictionPolicy === null ? null : this.evictionPolicy === 'noeviction',
+    };
+  }
+
+  /** Closes the connections the store opened; a client handed in stays open. Idempotent. */
+  close(): Promise<void> {
+    this.closing ??= this.shutDown();
+    return this.closing;
+  }
+
+  private async shutDown(): Promise<void> {
+    this.events.close();
+    await Promise.all([closeConnection(this.subscriber), this.ownsClient && closeConnection(this.client)]);
+    // Only now: an error event while closing, with no listener, would crash the process.
+    for (const stop of this.stopWatching) stop();
+  }
+
+  private jobKeys(id: string): string[] {
+    return [...this.keys.store, this.keys.job(id)];
+  }
+
+  /** Runs a script; a SUBSCRIBE under way goes first, so this process's listeners hear its events. */
+  private async run(name: ScriptName, keys: readonly string[], args: readonly ScriptArg[]): Promise<unknown> {
+    await this.events.settled();
+    return this.call(() => this.scripts.run(name, keys, args));
+  }
+
+  /** A Redis call; failures to reach Redis become StoreUnavailableError (HTTP 503). */
+  private async call<T>(request: () => Promise<T>): Promise<T> {
+    if (this.closing) throw new Error('The redis job store is closed (the application is shutting down).');
+    try {
+      return await request();
+    } catch (error) {
+      if (!isUnavailableError(error)) throw error;
+      throw new StoreUnavailableError(this.type, (error as Error).message, { cause: error });
+    }
+  }
+
+  private unreadable(id: string, error: Error): null {
+    this.logger.warn(`Job ${id} cannot be read from Redis and is treated as missing: ${error.message}`);
+    return null;
+  }
+
+  /** Startup checks: a Redis recent enough for the scripts, and an eviction policy that never drops jobs. */
+  private async inspectServer(): Promise<void> {
+    this.redisVersion = await this.readRedisVersion();
+    const major = this.redisVersion === null ? NaN : Number.parseInt(this.redisVersion, 10);
+    if (major < MIN_REDIS_MAJOR) {
+      throw new Error(
+        `The Redis job store needs Redis ${MIN_REDIS_MAJOR}.0 or later (its Lua scripts declare #!lua); this server runs ${this.redisVersion}.`,
+      );
+    }
+    this.evictionPolicy = await this.readEvictionPolicy();
+    if (this.evictionPolicy !== null && this.evictionPolicy !== 'noeviction') {
+      this.logger.warn(
+        `Redis maxmemory-policy is '${this.evictionPolicy}': under memory pressure Redis may evict jobs, leases and idempotency keys. Set maxmemory-policy to noeviction.`,
+      );
+    }
+  }
+
+  private async readRedisVersion(): Promise<string | null> {
+    try {
+      return /^redis_version:(\S+)/m.exec(await this.client.info('server'))?.[1] ?? null;
+    } catch {
+      return null;
+    }
+  }
+
+  /** CONFIG GET first; managed services that disable CONFIG still tell it through INFO memory. */
+  private async readEvictionPolicy(): Promise<string | null> {
+    let configError: Error;
+    try {
+      const [, policy] = (await this.client.config('GET', 'maxmemory-policy')) as string[];
+      if (policy) return policy;
+      configError = new Error('no value');
+    } catch (error) {
+      configError = error as Error;
+    }
+    try {
+      const policy = /^maxmemory_policy:(\S+)/m.exec(await this.client.info('memory'))?.[1];
+      if (policy) return policy;
+    } catch {
+      // Reported below with the CONFIG GET failure.
+    }
+    this.logger.warn(
+      `Cannot read Redis maxmemory-policy (CONFIG GET: ${configError.message}); make sure it is noeviction, or Redis may evict jobs and leases.`,
+    );
+    return null;
+  }
+}
+
+function queuedJob(input: NewJob, now: number): Job {
+  return {
+    ...structuredClone(input),
+    status: JobStatus.Queued,
+    retryCount: 0,
+    recoveryCount: 0,
+    progress: null,
+    result: null,
+    error: null,
+    createdAt: now,
+    startedAt: null,
+    completedAt: null,
+    lastUpdatedAt: now,
+    retryDelayUntil: null,
+    cancelRequested: false,
+    workerId: null,
+    leaseExpiresAt: null,
+  };
+}
+
+/** A replay: same endpoint, owner and payload as the job the key (or id) already names. */
+function isSameSubmission(existing: Job, input: NewJob): boolean {
+  return existing.name === input.name && existing.owner === input.owner && existing.fingerprint === input.fingerprint;
+}
+
+/** PEXPIRE takes a positive whole number of milliseconds. */
+function ttlArg(ms: number): number {
+  return Math.max(1, Math.ceil(ms));
+}
+
+function isWrongType(error: unknown): boolean {
+  return error instanceof Error && error.message.startsWith('WRONGTYPE');
+}
+
+/**
+ * ioredis' own keyPrefix would prefix the keys we pass but not those the scripts build or the event
+ * channel, splitting the store in two.
+ */
+function assertNoClientKeyPrefix(client: Redis): void {
+  if (client.options.keyPrefix) {
+    throw new Error(
+      `The Redis job store does not support the ioredis keyPrefix option ('${client.options.keyPrefix}'); use the store's keyPrefix instead.`,
+    );
+  }
+}

@@ -1,0 +1,74 @@
+import { readFileSync } from 'node:fs';
+import type { Redis } from 'ioredis';
+
+/** One Lua script per state transition (and one each for stats and listing), beside this file. */
+const SCRIPT_FILES = {
+  createJob: 'create-job.lua',
+  claimDueJobs: 'claim-due-jobs.lua',
+  renewLeases: 'renew-leases.lua',
+  reportProgress: 'report-progress.lua',
+  completeJob: 'complete-job.lua',
+  failJob: 'fail-job.lua',
+  releaseJob: 'release-job.lua',
+  cancelJob: 'cancel-job.lua',
+  recoverJobs: 'recover-jobs.lua',
+  jobStats: 'job-stats.lua',
+  listJobs: 'list-jobs.lua',
+} as const;
+
+export type ScriptName = keyof typeof SCRIPT_FILES;
+export type ScriptArg = string | number;
+
+type ScriptCommand = (numberOfKeys: number, ...keysAndArgs: ScriptArg[]) => Promise<unknown>;
+
+let sources: ReadonlyMap<ScriptName, string> | undefined;
+
+/**
+ * Each script is `#!lua`, then common.lua, then its own body. The shebang (Redis >= 7) leaves the
+ * compatibility mode in which Redis Cluster lets a script reach keys of any slot: with it, a key outside
+ * the slot of the declared keys fails the script instead of silently working on one node only.
+ */
+function scriptSources(): ReadonlyMap<ScriptName, string> {
+  if (!sources) {
+    const common = readLua('common.lua');
+    sources = new Map(
+      (Object.entries(SCRIPT_FILES) as [ScriptName, string][]).map(([name, file]) => [
+        name,
+        `#!lua\n${common}\n${readLua(file)}`,
+      ]),
+    );
+  }
+  return sources;
+}
+
+function readLua(file: string): string {
+  const url = new URL(file, import.meta.url);
+  try {
+    return readFileSync(url, 'utf8');
+  } catch (error) {
+    throw new Error(
+      `Redis job store script ${url.pathname} cannot be read (${(error as Error).message}); the build copies lib/**/*.lua next to the compiled files.`,
+    );
+  }
+}
+
+/** Named so that it cannot clash with commands of an application that shares its client with us. */
+function commandName(name: ScriptName): string {
+  return `asyncEndpoints${name[0]!.toUpperCase()}${name.slice(1)}`;
+}
+
+/**
+ * The store's scripts as ioredis custom commands. ioredis sends EVALSHA, and EVAL when the script is
+ * not cached on the server yet (a new connection, or a Redis that restarted empty and answers NOSCRIPT),
+ * so scripts come back by themselves after a restart.
+ */
+export class RedisScripts {
+  constructor(private readonly client: Redis) {
+    for (const [name, lua] of scriptSources()) client.defineCommand(commandName(name), { lua });
+  }
+
+  run(name: ScriptName, keys: readonly string[], args: readonly ScriptArg[]): Promise<unknown> {
+    const command = (this.client as unknown as Record<string, ScriptCommand>)[commandName(name)]!;
+    return command.call(this.client, keys.length, ...keys, ...args);
+  }
+}

@@ -1,0 +1,406 @@
+import { Redis } from 'ioredis';
+import type { ClaimOptions, Retention, StoreEvent } from '../../lib/store/job-store.js';
+import { RedisJobStore, type RedisStoreOptions } from '../../lib/store/redis/redis-job-store.js';
+import { RedisKeys } from '../../lib/store/redis/redis-keys.js';
+import { StoreUnavailableError } from '../../lib/store/store-errors.js';
+import { newJob } from '../store-conformance/job-store.conformance.js';
+import { RecordingLogger } from '../support/recording-logger.js';
+import { RedisServer } from '../support/redis-server.js';
+
+const retention: Retention = { completedTtlMs: 60_000, failedTtlMs: 60_000 };
+const FAIL_FAST_MS = 2000;
+
+let prefixes = 0;
+const openStores: RedisJobStore[] = [];
+
+/** A fresh store on its own key prefix, initialised; closed after the test. */
+async function openStore(server: RedisServer, options: RedisStoreOptions = {}) {
+  const logger = new RecordingLogger();
+  const keys = new RedisKeys(`{ae-redis-${++prefixes}}`);
+  const store = new RedisJobStore({ url: server.url, keyPrefix: keys.prefix, logger, ...options });
+  openStores.push(store);
+  await store.init();
+  return { store, keys, logger };
+}
+
+afterEach(async () => {
+  await Promise.all(openStores.splice(0).map((store) => store.close()));
+});
+
+const claimOptions = (now: number, limit = 10, leaseMs = 30_000): ClaimOptions => ({
+  workerId: 'worker-a',
+  limit,
+  leaseMs,
+  now,
+  maxConcurrentJobs: null,
+});
+
+async function eventually<T>(probe: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const value = await probe();
+      if (value !== undefined) return value;
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+    }
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/** How long a call took to settle, and how it settled. */
+async function timed(call: () => Promise<unknown>): Promise<{ ms: number; error: unknown }> {
+  const started = performance.now();
+  try {
+    await call();
+    return { ms: performance.now() - started, error: undefined };
+  } catch (error) {
+    return { ms: performance.now() - started, error };
+  }
+}
+
+describe('RedisJobStore on a running Redis', () => {
+  let server: RedisServer;
+  let admin: Redis;
+
+  beforeAll(async () => {
+    server = await RedisServer.start();
+    admin = new Redis(server.url);
+  });
+
+  afterAll(async () => {
+    await admin?.quit();
+    await server?.dispose();
+  });
+
+  describe('bad entries never block the queue', () => {
+    it('claims past a waiting entry whose job hash is gone, and drops it', async () => {
+      const { store, keys } = await openStore(server);
+      const now = Date.now();
+      const [ghost, next] = [newJob(), newJob()];
+      await store.createJob(ghost, { now, maximumQueueSize: 100 });
+      await store.createJob(next, { now: now + 1, maximumQueueSize: 100 });
+      await admin.del(keys.job(ghost.id));
+
+      const claimed = await store.claimDueJobs(claimOptions(now + 10, 1));
+
+      expect(claimed.map((c) => c.job.id)).toEqual([next.id]);
+      expect(await admin.zcard(keys.waiting)).toBe(0);
+      expect((await store.stats(now + 10)).counts).toMatchObject({ Queued: 0, InProgress: 1 });
+    });
+
+    it('counts and drops such an entry in the recovery sweep', async () => {
+      const { store, keys } = await openStore(server);
+      const now = Date.now();
+      const [ghost, next] = [newJob(), newJob()];
+      await store.createJob(ghost, { now, maximumQueueSize: 100 });
+      await store.createJob(next, { now: now + 1, maximumQueueSize: 100 });
+      await admin.del(keys.job(ghost.id));
+
+      const report = await store.recoverJobs({ now: now + 10, maxInProgressMs: 3_600_000, maxRecoveries: 2, lockMs: 1, retention });
+
+      expect(report).toEqual({ requeued: [], exhausted: [], canceled: [], removedEntries: 1 });
+      expect((await store.stats(now + 10)).counts.Queued).toBe(1);
+      expect((await store.claimDueJobs(claimOptions(now + 10))).map((c) => c.job.id)).toEqual([next.id]);
+    });
+
+    const corruptions: [string, (key: string) => Promise<unknown>][] = [
+      ['is not a hash', async (key) => admin.multi().del(key).set(key, 'garbage').exec()],
+      ['has broken JSON', (key) => admin.hset(key, 'payload', '{broken')],
+      ['has an unknown status', (key) => admin.hset(key, 'status', 'Lost')],
+      ['misses a required field', (key) => admin.hdel(key, 'name')],
+    ];
+
+    it.each(corruptions)('claims past a job whose hash %s, and reads it as missing', async (_case, corrupt) => {
+      const { store, keys, logger } = await openStore(server);
+      const now = Date.now();
+      const [bad, good] = [newJob(), newJob()];
+      await store.createJob(bad, { now, maximumQueueSize: 100 });
+      await store.createJob(good, { now: now + 1, maximumQueueSize: 100 });
+      await corrupt(keys.job(bad.id));
+
+      expect((await store.claimDueJobs(claimOptions(now + 10, 1))).map((c) => c.job.id)).toEqual([good.id]);
+      expect((await store.stats(now + 10)).counts).toMatchObject({ Queued: 0, InProgress: 1 });
+      expect(await store.getJob(bad.id)).toBeNull();
+      expect(logger.messages('warn').join('\n')).toContain(`Job ${bad.id} cannot be read`);
+      // Left in place for inspection, out of every index.
+      expect(await admin.exists(keys.job(bad.id))).toBe(1);
+    });
+
+    it('drops the lease of a job that went missing while InProgress, counting it', async () => {
+      const { store, keys } = await openStore(server);
+      const now = Date.now();
+      const [gone, broken] = [newJob(), newJob()];
+      await store.createJob(gone, { now, maximumQueueSize: 100 });
+      await store.createJob(broken, { now, maximumQueueSize: 100 });
+      await store.claimDueJobs(claimOptions(now, 2, 1000));
+      await admin.del(keys.job(gone.id));
+      await admin.hset(keys.job(broken.id), 'headers', 'not json');
+
+      const report = await store.recoverJobs({ now: now + 1000, maxInProgressMs: 3_600_000, maxRecoveries: 2, lockMs: 1, retention });
+
+      expect(report).toEqual({ requeued: [], exhausted: [], canceled: [], removedEntries: 2 });
+      expect((await store.stats(now + 1000)).counts.InProgress).toBe(0);
+      expect(await admin.zcard(keys.leases)).toBe(0);
+      expect(await admin.zcard(keys.started)).toBe(0);
+    });
+  });
+
+  describe('round trips', () => {
+    let monitor: Redis;
+    const seen: { args: string[]; source: string }[] = [];
+    let markers = 0;
+
+    beforeAll(async () => {
+      monitor = await admin.monitor();
+      monitor.on('monitor', (_time: string, args: string[], source: string) => seen.push({ args, source }));
+    });
+
+    afterAll(() => {
+      monitor?.disconnect();
+    });
+
+    /** The commands the application sent to Redis during `action` (not those run inside scripts). */
+    async function commandsSentBy(action: () => Promise<unknown>): Promise<string[]> {
+      const start = `start-${++markers}`;
+      const end = `end-${markers}`;
+      await admin.echo(start);
+      await action();
+      await admin.echo(end);
+      await eventually(async () => (seen.some((entry) => entry.args[1] === end) ? true : undefined));
+      const from = seen.findIndex((entry) => entry.args[1] === start);
+      const to = seen.findIndex((entry) => entry.args[1] === end);
+      return seen
+        .slice(from + 1, to)
+        .filter((entry) => entry.source !== 'lua')
+        .map((entry) => entry.args[0]!.toLowerCase());
+    }
+
+    it('submits, claims a batch of 10 and completes in one command each', async () => {
+      const { store } = await openStore(server);
+      const now = Date.now();
+      // A script's first call on a connection is an EVAL (one round trip too); one lifecycle first, so
+      // that the counts below show the steady state: EVALSHA.
+      await store.createJob(newJob(), { now, maximumQueueSize: 100 });
+      const [warmUp] = await store.claimDueJobs(claimOptions(now, 1));
+      await store.renewLeases([warmUp!.lease], { now, leaseMs: 30_000 });
+      await store.completeJob(warmUp!.lease, null, { now, retention });
+
+      const jobs = Array.from({ length: 10 }, () => newJob());
+      const submit = await commandsSentBy(() => store.createJob(jobs[0]!, { now, maximumQueueSize: 100 }));
+      for (const job of jobs.slice(1)) await store.createJob(job, { now, maximumQueueSize: 100 });
+      let claimed: Awaited<ReturnType<typeof store.claimDueJobs>> = [];
+      const claim = await commandsSentBy(async () => {
+        claimed = await store.claimDueJobs(claimOptions(now, 10));
+      });
+      const renew = await commandsSentBy(() =>
+        store.renewLeases(
+          claimed.map((c) => c.lease),
+          { now, leaseMs: 30_000 },
+        ),
+      );
+      const complete = await commandsSentBy(() => store.completeJob(claimed[0]!.lease, 'done', { now, retention }));
+      const read = await commandsSentBy(() => store.getJob(jobs[0]!.id));
+
+      expect(submit).toEqual(['evalsha']);
+      expect(claim).toEqual(['evalsha']);
+      expect(claimed).toHaveLength(10);
+      // The claim reply carries whole jobs: the worker needs no second read.
+      expect(claimed.map((c) => c.job.payload)).toEqual(jobs.map(() => ({ data: 'hello' })));
+      expect(renew).toEqual(['evalsha']);
+      expect(complete).toEqual(['evalsha']);
+      expect(read).toEqual(['hgetall']);
+    });
+  });
+
+  describe('a client handed in', () => {
+    it('is used, connected when lazy, and left open by close()', async () => {
+      const client = new Redis(server.url, { lazyConnect: true });
+      const listenersBefore = client.listenerCount('error');
+      const { store } = await openStore(server, { client, url: undefined });
+      expect(client.status).toBe('ready');
+      const job = newJob();
+      await store.createJob(job, { now: Date.now(), maximumQueueSize: 100 });
+
+      await store.close();
+      await store.close();
+
+      expect(client.status).toBe('ready');
+      expect(await client.ping()).toBe('PONG');
+      expect(client.listenerCount('error')).toBe(listenersBefore);
+      await expect(store.getJob(job.id)).rejects.toThrow('closed');
+      await client.quit();
+    });
+
+    it('is refused when it has an ioredis keyPrefix, which would split the store', () => {
+      const client = new Redis(server.url, { lazyConnect: true, keyPrefix: 'app:' });
+      expect(() => new RedisJobStore({ client })).toThrow('keyPrefix');
+      client.disconnect();
+    });
+  });
+
+  it('refuses a key prefix without a hash tag', () => {
+    expect(() => new RedisJobStore({ keyPrefix: 'async-endpoints' })).toThrow('hash tag');
+    expect(() => new RedisJobStore({ keyPrefix: '{}x' })).toThrow('hash tag');
+  });
+
+  it('tells listeners when a retry becomes due', async () => {
+    const { store } = await openStore(server);
+    const events: StoreEvent[] = [];
+    store.subscribe((event) => events.push(event));
+    const now = Date.now();
+    await store.createJob(newJob(), { now, maximumQueueSize: 100 });
+    const [claimed] = await store.claimDueJobs(claimOptions(now));
+    await store.failJob(claimed!.lease, { code: 'E', message: 'x' }, { now, retryAt: now + 2000, retention });
+    await eventually(async () => (events.length >= 2 ? true : undefined));
+    expect(events).toEqual([{ type: 'job-available' }, { type: 'job-available', dueAt: now + 2000 }]);
+  });
+
+  it('reports a noeviction policy as fine', async () => {
+    const { store, logger } = await openStore(server);
+    expect(store.diagnostics()).toMatchObject({ evictionPolicy: 'noeviction', evictionPolicyOk: true });
+    expect(store.diagnostics().redisVersion).toMatch(/^\d+\.\d+/);
+    expect(logger.messages('warn')).toEqual([]);
+  });
+});
+
+describe('RedisJobStore startup checks', () => {
+  const servers: RedisServer[] = [];
+  const serverWith = async (...args: string[]) => {
+    const server = await RedisServer.start(args);
+    servers.push(server);
+    return server;
+  };
+
+  afterAll(async () => {
+    await Promise.all(servers.map((server) => server.dispose()));
+  });
+
+  it('warns when maxmemory-policy may evict jobs', async () => {
+    const { store, logger } = await openStore(await serverWith('--maxmemory-policy', 'allkeys-lru'));
+    expect(store.diagnostics()).toMatchObject({ evictionPolicy: 'allkeys-lru', evictionPolicyOk: false });
+    expect(logger.messages('warn')).toEqual([expect.stringContaining("maxmemory-policy is 'allkeys-lru'")]);
+  });
+
+  it('reads the policy from INFO when CONFIG is disabled', async () => {
+    const { store, logger } = await openStore(await serverWith('--rename-command', 'CONFIG', ''));
+    expect(store.diagnostics()).toMatchObject({ evictionPolicy: 'noeviction', evictionPolicyOk: true });
+    expect(logger.messages('warn')).toEqual([]);
+  });
+
+  it('says once that it cannot read the policy when neither CONFIG nor INFO answers', async () => {
+    const server = await serverWith('--rename-command', 'CONFIG', '', '--rename-command', 'INFO', '');
+    // ioredis' ready check needs INFO.
+    const { store, logger } = await openStore(server, { options: { enableReadyCheck: false } });
+    expect(store.diagnostics()).toEqual({ redisVersion: null, evictionPolicy: null, evictionPolicyOk: null });
+    expect(logger.messages('warn')).toEqual([expect.stringContaining('Cannot read Redis maxmemory-policy')]);
+    await store.createJob(newJob(), { now: Date.now(), maximumQueueSize: 100 });
+  });
+});
+
+describe('RedisJobStore when Redis goes away', () => {
+  let server: RedisServer;
+
+  beforeAll(async () => {
+    server = await RedisServer.start();
+  });
+
+  afterEach(async () => {
+    server.resume();
+    await server.start();
+  });
+
+  afterAll(async () => {
+    await server?.dispose();
+  });
+
+  it('rejects calls within 2 s with StoreUnavailableError while Redis is down, and works again once it is back', async () => {
+    const { store } = await openStore(server);
+    const job = newJob();
+    await store.createJob(job, { now: Date.now(), maximumQueueSize: 100 });
+
+    await server.stop();
+    const create = await timed(() => store.createJob(newJob(), { now: Date.now(), maximumQueueSize: 100 }));
+    const read = await timed(() => store.getJob(job.id));
+    const ping = await timed(() => store.ping());
+
+    for (const attempt of [create, read, ping]) {
+      expect(attempt.error).toBeInstanceOf(StoreUnavailableError);
+      expect(attempt.ms).toBeLessThan(FAIL_FAST_MS);
+    }
+    expect((create.error as Error).message).toMatch(/^The redis job store is unavailable: /);
+
+    // Restarted without persistence: empty, and without the scripts.
+    await server.start();
+    await eventually(() => store.ping().then(() => true));
+    const again = newJob();
+    expect((await store.createJob(again, { now: Date.now(), maximumQueueSize: 100 })).outcome).toBe('created');
+    expect((await store.claimDueJobs(claimOptions(Date.now()))).map((c) => c.job.id)).toEqual([again.id]);
+  });
+
+  it('rejects within 2 s when Redis hangs', async () => {
+    const { store } = await openStore(server);
+    await store.ping();
+    server.pause();
+    const create = await timed(() => store.createJob(newJob(), { now: Date.now(), maximumQueueSize: 100 }));
+    server.resume();
+    expect(create.error).toBeInstanceOf(StoreUnavailableError);
+    expect(create.ms).toBeLessThan(FAIL_FAST_MS);
+  });
+
+  it('loads its scripts again when Redis answers NOSCRIPT', async () => {
+    const { store } = await openStore(server);
+    const admin = new Redis(server.url);
+    const noscriptErrors = async () => Number(/errorstat_NOSCRIPT:count=(\d+)/.exec(await admin.info('errorstats'))?.[1] ?? 0);
+    try {
+      await store.createJob(newJob(), { now: Date.now(), maximumQueueSize: 100 });
+      await store.createJob(newJob(), { now: Date.now(), maximumQueueSize: 100 });
+      const before = await noscriptErrors();
+      await admin.script('FLUSH');
+
+      expect((await store.createJob(newJob(), { now: Date.now(), maximumQueueSize: 100 })).outcome).toBe('created');
+      expect(await noscriptErrors()).toBe(before + 1);
+      expect((await store.stats(Date.now())).counts.Queued).toBe(3);
+    } finally {
+      await admin.quit();
+    }
+  });
+
+  it('starts while Redis is unreachable, and catches up when it comes', async () => {
+    await server.stop();
+    const { store, logger } = await openStore(server);
+    expect(logger.messages('warn')).toEqual([expect.stringContaining('Redis is unreachable at startup')]);
+    await expect(store.ping()).rejects.toBeInstanceOf(StoreUnavailableError);
+    expect(store.diagnostics()).toMatchObject({ evictionPolicyOk: null });
+
+    await server.start();
+    await eventually(() => store.ping().then(() => true));
+    await eventually(async () => (store.diagnostics().evictionPolicyOk === true ? true : undefined));
+    expect((await store.createJob(newJob(), { now: Date.now(), maximumQueueSize: 100 })).outcome).toBe('created');
+  });
+
+  it('hears events again after Redis restarts', async () => {
+    const { store } = await openStore(server);
+    const events: StoreEvent[] = [];
+    store.subscribe((event) => events.push(event));
+    await store.createJob(newJob(), { now: Date.now(), maximumQueueSize: 100 });
+    await eventually(async () => (events.length > 0 ? true : undefined));
+
+    await server.restart();
+    events.length = 0;
+    // The subscriber reconnects on its own schedule; submit until its resubscription shows.
+    const job = await eventually(async () => {
+      const submitted = newJob();
+      await store.createJob(submitted, { now: Date.now(), maximumQueueSize: 100 });
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      return events.some((event) => event.type === 'job-available') ? submitted : undefined;
+    });
+    const [claimed] = await store.claimDueJobs(claimOptions(Date.now(), 100));
+    await store.completeJob(claimed!.lease, null, { now: Date.now(), retention });
+    await eventually(async () =>
+      events.some((event) => event.type === 'job-finished' && event.jobId === claimed!.job.id) ? true : undefined,
+    );
+    expect(job).toBeDefined();
+  });
+});

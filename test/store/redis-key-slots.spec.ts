@@ -1,0 +1,75 @@
+import { Redis } from 'ioredis';
+import { RedisJobStore } from '../../lib/store/redis/redis-job-store.js';
+import { DEFAULT_KEY_PREFIX, RedisKeys } from '../../lib/store/redis/redis-keys.js';
+import { describeJobStoreConformance } from '../store-conformance/job-store.conformance.js';
+import { RecordingLogger } from '../support/recording-logger.js';
+import { RedisServer } from '../support/redis-server.js';
+
+/**
+ * Redis Cluster safety, proven on a real cluster node that serves all 16384 slots. Redis itself then
+ * rejects a script touching keys of two slots, declared or not (the #!lua shebang turns that check on),
+ * so the whole conformance suite running here proves every script keeps to one slot; CLUSTER KEYSLOT
+ * then checks every key the suite left behind.
+ */
+let server: RedisServer;
+let admin: Redis;
+let stores = 0;
+
+const slotOf = async (key: string) => Number(await admin.call('CLUSTER', 'KEYSLOT', key));
+
+beforeAll(async () => {
+  server = await RedisServer.start(['--cluster-enabled', 'yes']);
+  admin = new Redis(server.url);
+  await admin.call('CLUSTER', 'ADDSLOTSRANGE', '0', '16383');
+  const deadline = Date.now() + 10_000;
+  while (!(await admin.call('CLUSTER', 'INFO') as string).includes('cluster_state:ok')) {
+    if (Date.now() > deadline) throw new Error('the single-node cluster did not become ok');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+});
+
+afterAll(async () => {
+  await admin?.quit();
+  await server?.dispose();
+});
+
+describe('a single-node Redis Cluster', () => {
+  it('rejects a script that reaches a key outside the slot of its declared keys', async () => {
+    const straying = "#!lua\nredis.call('SET', KEYS[1], 1)\nredis.call('SET', '{elsewhere}:x', 1)";
+    await expect(admin.eval(straying, 1, '{async-endpoints}:x')).rejects.toThrow('do not hash to the same slot');
+  });
+});
+
+describeJobStoreConformance('redis on a Redis Cluster node', {
+  async create() {
+    const store = new RedisJobStore({ url: server.url, keyPrefix: `{ae-cluster-${++stores}}`, logger: new RecordingLogger() });
+    await store.init();
+    return store;
+  },
+  async destroy(store) {
+    await store.close();
+  },
+});
+
+describe('the key layout', () => {
+  it('puts every store key and job key in the slot of the prefix hash tag', async () => {
+    for (const prefix of [DEFAULT_KEY_PREFIX, 'app:{jobs}:v1']) {
+      const keys = new RedisKeys(prefix);
+      const tagSlot = await slotOf(prefix.slice(prefix.indexOf('{') + 1, prefix.indexOf('}')));
+      for (const key of [...keys.store, keys.job('3f0c7a52-0d7e-4b8e-9f55-1c2d3e4f5a6b'), keys.job('{odd}')]) {
+        expect({ key, slot: await slotOf(key) }).toEqual({ key, slot: tagSlot });
+      }
+    }
+  });
+
+  it('left every key the conformance suite wrote in the slot of its prefix', async () => {
+    const written = await admin.keys('{ae-cluster-*');
+    const prefixes = new Set(written.map((key) => key.slice(0, key.indexOf('}') + 1)));
+    expect(prefixes.size).toBeGreaterThan(30);
+    expect(written.some((key) => key.includes(':job:'))).toBe(true);
+    for (const key of written) {
+      const prefix = key.slice(0, key.indexOf('}') + 1);
+      expect({ key, slot: await slotOf(key) }).toEqual({ key, slot: await slotOf(prefix) });
+    }
+  });
+});

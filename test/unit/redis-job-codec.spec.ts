@@ -1,0 +1,110 @@
+import { JobStatus, type Job } from '../../lib/job/index.js';
+import { isUnavailableError } from '../../lib/store/redis/redis-connections.js';
+import { decodeJob, decodeJobReply, encodeJob, encodeJsonArg, UnreadableJobError } from '../../lib/store/redis/redis-job-codec.js';
+import { idempotencyDigest, RedisKeys } from '../../lib/store/redis/redis-keys.js';
+
+const job: Job = {
+  id: 'j-1',
+  name: 'Process',
+  status: JobStatus.InProgress,
+  payload: { data: 'hello', list: [1, null, { deep: true }] },
+  headers: { 'content-type': 'application/json' },
+  routeParams: { id: '7' },
+  queryParams: { q: ['a', 'b'] },
+  owner: '',
+  idempotencyKey: null,
+  fingerprint: 'fp',
+  traceContext: { traceparent: '00-abc-def-01' },
+  retryCount: 1,
+  maxRetries: 3,
+  recoveryCount: 0,
+  progress: 40,
+  result: null,
+  error: { code: 'E', message: 'boom' },
+  createdAt: 1_700_000_000_000,
+  startedAt: 1_700_000_000_500,
+  completedAt: null,
+  lastUpdatedAt: 1_700_000_000_600,
+  retryDelayUntil: null,
+  cancelRequested: true,
+  workerId: 'worker-a',
+  leaseExpiresAt: 1_700_000_030_500,
+};
+
+const asReply = (fields: string[]) => [...fields, 'leaseToken', 't', 'seq', '12'];
+
+describe('redis job codec', () => {
+  it('round-trips a job, keeping nulls as absent fields and an empty owner as empty', () => {
+    const fields = encodeJob(job);
+    expect(fields).not.toContain('result');
+    expect(fields).not.toContain('idempotencyKey');
+    expect(decodeJobReply(asReply(fields))).toEqual(job);
+  });
+
+  it('stores numbers and the status as plain text, for the scripts', () => {
+    const record = Object.fromEntries(chunks(encodeJob(job)));
+    expect(record).toMatchObject({ status: 'InProgress', retryCount: '1', createdAt: '1700000000000', cancelRequested: '1' });
+  });
+
+  it.each([
+    ['a missing required field', { name: undefined }, "field 'name' is missing"],
+    ['an unknown status', { status: 'Lost' }, "status 'Lost'"],
+    ['broken JSON', { payload: '{broken' }, "field 'payload' is not JSON"],
+    ['a number that is none', { retryCount: 'many' }, "field 'retryCount' is not a number"],
+  ])('refuses %s', (_case, change, message) => {
+    const record: Record<string, string> = Object.fromEntries(chunks(encodeJob(job)));
+    for (const [field, value] of Object.entries(change)) {
+      if (value === undefined) delete record[field];
+      else record[field] = value;
+    }
+    expect(() => decodeJob(record)).toThrow(UnreadableJobError);
+    expect(() => decodeJob(record)).toThrow(message);
+  });
+
+  it("encodes a null JSON argument as '' and any value as JSON", () => {
+    expect(encodeJsonArg(null)).toBe('');
+    expect(encodeJsonArg('')).toBe('""');
+    expect(encodeJsonArg({ a: 1 })).toBe('{"a":1}');
+  });
+});
+
+describe('redis key layout', () => {
+  it('gives the scripts the 14 store keys in a fixed order, all under the prefix', () => {
+    const keys = new RedisKeys('{t}');
+    expect(keys.store).toHaveLength(14);
+    expect(keys.store.slice(0, 2)).toEqual(['{t}:waiting', '{t}:leases']);
+    expect(keys.store.every((key) => key.startsWith('{t}:'))).toBe(true);
+    expect(keys.job('x')).toBe('{t}:job:x');
+  });
+
+  it('scopes idempotency digests by name, owner and key', () => {
+    const base = { name: 'Process', owner: 'alice', idempotencyKey: 'k' };
+    expect(idempotencyDigest(base)).toBe(idempotencyDigest({ ...base }));
+    expect(idempotencyDigest(base)).not.toBe(idempotencyDigest({ ...base, owner: 'bob' }));
+    expect(idempotencyDigest(base)).not.toBe(idempotencyDigest({ ...base, name: 'Other' }));
+    expect(idempotencyDigest({ ...base, owner: null })).not.toBe(idempotencyDigest({ ...base, owner: 'null' }));
+  });
+});
+
+describe('redis error classification', () => {
+  const reply = (message: string) => Object.assign(new Error(message), { name: 'ReplyError' });
+
+  it('treats connection failures and unavailable replies as unavailable', () => {
+    expect(isUnavailableError(new Error("Stream isn't writeable and enableOfflineQueue options is false"))).toBe(true);
+    expect(isUnavailableError(new Error('Command timed out'))).toBe(true);
+    expect(isUnavailableError(reply('LOADING Redis is loading the dataset in memory'))).toBe(true);
+    expect(isUnavailableError(reply("OOM command not allowed when used memory > 'maxmemory'."))).toBe(true);
+  });
+
+  it('leaves errors of a command alone', () => {
+    expect(isUnavailableError(reply('ERR Error running script'))).toBe(false);
+    expect(isUnavailableError(reply('WRONGTYPE Operation against a key holding the wrong kind of value'))).toBe(false);
+    expect(isUnavailableError('not an error')).toBe(false);
+  });
+});
+
+function chunks(fields: string[]): [string, string][] {
+  const pairs: [string, string][] = [];
+  for (let i = 0; i < fields.length; i += 2) pairs.push([fields[i]!, fields[i + 1]!]);
+  return pairs;
+}
