@@ -83,8 +83,8 @@ function toRegExp(path: string): RegExp {
     if (char === '{') source += '(?:';
     else if (char === '}') source += ')?';
     else if (char === ':' || char === '*') {
-      let name = '';
-      while (i + 1 < path.length && /\w/.test(path[i + 1]!)) name += path[++i];
+      // Parameter names do not matter for matching: skip them.
+      while (i + 1 < path.length && /\w/.test(path[i + 1]!)) i++;
       source += char === ':' ? '[^/]+' : '.*';
     } else source += char.replace(/[.+?^$()|[\]\\]/g, '\\$&');
   }

@@ -23,6 +23,8 @@ export class StoreLifecycle implements OnModuleInit, OnApplicationShutdown {
     } catch (error) {
       const message = `The ${this.store.type} job store is unreachable at startup: ${(error as Error).message}`;
       if (this.options.failFastOnStoreUnavailable) {
+        // Nest runs no shutdown hooks for a failed boot: close here, or reconnect timers keep the process alive.
+        await this.onApplicationShutdown();
         throw new Error(`${message}. Boot stopped because failFastOnStoreUnavailable is true.`);
       }
       this.logger.error(`${message}. Starting anyway (failFastOnStoreUnavailable is false); health reports down.`);

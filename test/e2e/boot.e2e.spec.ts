@@ -1,0 +1,145 @@
+import { jest } from '@jest/globals';
+import { Controller, Injectable, Logger, Post } from '@nestjs/common';
+import { Test } from '@nestjs/testing';
+import { ScheduleModule } from '@nestjs/schedule';
+import request from 'supertest';
+import {
+  AsyncEndpoint,
+  AsyncEndpointsHealthIndicator,
+  AsyncEndpointsModule,
+  AsyncHandler,
+  AsyncHandlerDeclarationError,
+  InvalidAsyncEndpointsOptionsError,
+  ScheduleModuleMissingError,
+  type AsyncEndpointHandler,
+  type AsyncEndpointsModuleOptions,
+} from '../../lib/index.js';
+
+@AsyncHandler('Dup')
+@Injectable()
+class FirstDupHandler implements AsyncEndpointHandler {
+  handle() {}
+}
+
+@AsyncHandler('Dup')
+@Injectable()
+class SecondDupHandler implements AsyncEndpointHandler {
+  handle() {}
+}
+
+@Controller('orphan')
+class OrphanController {
+  @Post()
+  @AsyncEndpoint('Nobody')
+  submit() {}
+}
+
+async function boot(options: AsyncEndpointsModuleOptions, extra: { controllers?: never[]; providers?: never[] } = {}, schedule = true) {
+  const moduleRef = await Test.createTestingModule({
+    imports: [...(schedule ? [ScheduleModule.forRoot()] : []), AsyncEndpointsModule.forRoot(options)],
+    controllers: extra.controllers ?? [],
+    providers: extra.providers ?? [],
+  }).compile();
+  const app = moduleRef.createNestApplication({ logger: false });
+  await app.init();
+  return app;
+}
+
+describe('Boot errors', () => {
+  it('stops on two handlers with one name, naming both classes', async () => {
+    const booting = boot({}, { providers: [FirstDupHandler, SecondDupHandler] as never[] });
+    await expect(booting).rejects.toThrow(AsyncHandlerDeclarationError);
+    await expect(booting).rejects.toThrow(/'Dup'.*FirstDupHandler and SecondDupHandler/);
+  });
+
+  it('stops on an endpoint whose name has no handler, in a process that runs workers', async () => {
+    await expect(boot({}, { controllers: [OrphanController] as never[] })).rejects.toThrow(
+      /@AsyncEndpoint\('Nobody'\) on OrphanController \(POST \/orphan\) has no @AsyncHandler\('Nobody'\)/,
+    );
+  });
+
+  it('only warns about it in an API-only process, and still accepts the job', async () => {
+    const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    const app = await boot({ worker: { enabled: false } }, { controllers: [OrphanController] as never[] });
+    try {
+      expect(warn).toHaveBeenCalledWith(expect.stringContaining("a worker process must provide it"));
+      const response = await request(app.getHttpServer()).post('/orphan').expect(202);
+      expect(response.body).toMatchObject({ name: 'Nobody', status: 'Queued' });
+    } finally {
+      warn.mockRestore();
+      await app.close();
+    }
+  });
+
+  it('stops on an invalid option, naming it', async () => {
+    await expect(boot({ worker: { pollingIntervalMs: -1 } })).rejects.toThrow(InvalidAsyncEndpointsOptionsError);
+    await expect(boot({ worker: { pollingIntervalMs: -1 } })).rejects.toThrow(
+      'worker.pollingIntervalMs = -1: it must not be less than 1',
+    );
+  });
+
+  it('stops with a clear message when ScheduleModule.forRoot() is missing', async () => {
+    await expect(boot({}, {}, false)).rejects.toThrow(ScheduleModuleMissingError);
+    await expect(boot({}, {}, false)).rejects.toThrow(/Add ScheduleModule.forRoot\(\)/);
+  });
+
+  it('stops on an unreachable store with failFastOnStoreUnavailable', async () => {
+    await expect(
+      boot({ failFastOnStoreUnavailable: true, store: { type: 'redis', url: 'redis://127.0.0.1:1' } }),
+    ).rejects.toThrow(/unreachable at startup.*failFastOnStoreUnavailable is true/);
+  });
+
+  it('boots anyway on an unreachable store without it; health reports down', async () => {
+    const error = jest.spyOn(Logger.prototype, 'error').mockImplementation(() => undefined);
+    const app = await boot({ worker: { enabled: false }, store: { type: 'redis', url: 'redis://127.0.0.1:1' } });
+    try {
+      expect(error).toHaveBeenCalledWith(expect.stringContaining('Starting anyway (failFastOnStoreUnavailable is false)'));
+      const health = await app.get(AsyncEndpointsHealthIndicator).isHealthy();
+      expect(health['async-endpoints']).toMatchObject({ status: 'down', message: expect.stringContaining('unreachable') });
+    } finally {
+      error.mockRestore();
+      await app.close();
+    }
+  });
+});
+
+describe('jobsPath', () => {
+  @AsyncHandler('Any')
+  @Injectable()
+  class AnyHandler implements AsyncEndpointHandler {
+    handle() {}
+  }
+
+  it('mounts the status controller where http.jobsPath says, with forRootAsync too', async () => {
+    const moduleRef = await Test.createTestingModule({
+      imports: [
+        ScheduleModule.forRoot(),
+        AsyncEndpointsModule.forRootAsync({
+          useFactory: async () => ({ worker: { enabled: false }, http: { jobsPath: 'api/v2/operations' } }),
+        }),
+      ],
+      providers: [AnyHandler],
+    }).compile();
+    const app = moduleRef.createNestApplication({ logger: false });
+    await app.init();
+    try {
+      await request(app.getHttpServer()).get('/api/v2/operations/3f0c2a8e-5b7d-4c1e-9a2b-1d2e3f4a5b6c').expect(404);
+      await request(app.getHttpServer()).get('/jobs/3f0c2a8e-5b7d-4c1e-9a2b-1d2e3f4a5b6c').expect(404);
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('mounts none with jobsPath: false', async () => {
+    const app = await boot({ worker: { enabled: false }, http: { jobsPath: false } }, { controllers: [OrphanController] as never[] });
+    try {
+      const response = await request(app.getHttpServer()).post('/orphan').expect(202);
+      expect(response.headers.location).toBeUndefined();
+      expect(response.body.links).toBeUndefined();
+      const status = await request(app.getHttpServer()).get(`/jobs/${response.body.id}`).expect(404);
+      expect(status.headers['content-type']).not.toMatch(/problem/);
+    } finally {
+      await app.close();
+    }
+  });
+});
