@@ -22,19 +22,34 @@ export class AsyncHandlerDeclarationError extends Error {
 @Injectable()
 export class HandlerRegistry implements OnModuleInit {
   private readonly logger = new Logger('AsyncEndpoints');
-  private readonly handlers = new Map<string, RegisteredHandler>();
+  private scanned: Map<string, RegisteredHandler> | undefined;
 
   constructor(
     private readonly discovery: DiscoveryService,
     private readonly moduleRef: ModuleRef,
   ) {}
 
+  /** Scans at boot, so that declaration errors stop it; later calls reuse the scan. */
   onModuleInit(): void {
+    this.handlers();
+  }
+
+  get(name: string): RegisteredHandler | undefined {
+    return this.handlers().get(name);
+  }
+
+  names(): string[] {
+    return [...this.handlers().keys()];
+  }
+
+  private handlers(): Map<string, RegisteredHandler> {
+    if (this.scanned) return this.scanned;
+    const handlers = new Map<string, RegisteredHandler>();
     for (const wrapper of this.discovery.getProviders({ metadataKey: AsyncHandlerMarker.KEY })) {
       const metadata = this.discovery.getMetadataByDecorator(AsyncHandlerMarker, wrapper);
       if (!metadata || !wrapper.metatype) continue;
       const className = (wrapper.metatype as Type).name;
-      const existing = this.handlers.get(metadata.name);
+      const existing = handlers.get(metadata.name);
       if (existing && existing.wrapper.metatype !== wrapper.metatype) {
         throw new AsyncHandlerDeclarationError(
           `Two handlers are declared for the async endpoint '${metadata.name}': ${existing.className} and ${className}. ` +
@@ -46,19 +61,13 @@ export class HandlerRegistry implements OnModuleInit {
           `${className} is marked @AsyncHandler('${metadata.name}') but has no handle(context) method.`,
         );
       }
-      this.handlers.set(metadata.name, { metadata, className, wrapper });
+      handlers.set(metadata.name, { metadata, className, wrapper });
     }
-    if (this.handlers.size > 0) {
-      this.logger.log(`Async handlers: ${[...this.handlers.values()].map((h) => `${h.metadata.name} (${h.className})`).join(', ')}`);
+    if (handlers.size > 0) {
+      this.logger.log(`Async handlers: ${[...handlers.values()].map((h) => `${h.metadata.name} (${h.className})`).join(', ')}`);
     }
-  }
-
-  get(name: string): RegisteredHandler | undefined {
-    return this.handlers.get(name);
-  }
-
-  names(): string[] {
-    return [...this.handlers.keys()];
+    this.scanned = handlers;
+    return handlers;
   }
 
   /**

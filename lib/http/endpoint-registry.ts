@@ -22,7 +22,7 @@ export interface AsyncEndpointRoute {
 @Injectable()
 export class EndpointRegistry implements OnModuleInit {
   private readonly logger = new Logger('AsyncEndpoints');
-  readonly routes: AsyncEndpointRoute[] = [];
+  private scanned: AsyncEndpointRoute[] | undefined;
 
   constructor(
     private readonly discovery: DiscoveryService,
@@ -32,6 +32,17 @@ export class EndpointRegistry implements OnModuleInit {
   ) {}
 
   onModuleInit(): void {
+    this.checkHandlers();
+  }
+
+  /** Scanned on first use: controllers are known before the app registers its routes. */
+  get routes(): AsyncEndpointRoute[] {
+    this.scanned ??= this.scan();
+    return this.scanned;
+  }
+
+  private scan(): AsyncEndpointRoute[] {
+    const routes: AsyncEndpointRoute[] = [];
     for (const wrapper of this.discovery.getControllers()) {
       const controller = wrapper.metatype as (new (...args: never[]) => object) | undefined;
       if (!controller?.prototype) continue;
@@ -43,12 +54,12 @@ export class EndpointRegistry implements OnModuleInit {
         const method = RequestMethod[Reflect.getMetadata(METHOD_METADATA, handler) as RequestMethod] ?? 'GET';
         for (const base of basePaths) {
           for (const own of asArray(Reflect.getMetadata(PATH_METADATA, handler))) {
-            this.routes.push({ name: endpoint.name, method, path: joinPath(base, own), controller: controller.name });
+            routes.push({ name: endpoint.name, method, path: joinPath(base, own), controller: controller.name });
           }
         }
       }
     }
-    this.checkHandlers();
+    return routes;
   }
 
   private checkHandlers(): void {
