@@ -15,7 +15,7 @@ export class QueueFullError extends Error {
 export class IdempotencyConflictError extends Error {
   constructor(readonly existingJobId: string) {
     super(
-      'This idempotency key was already used for a different request (another endpoint, owner or payload). Use a new key for a new request.',
+      'This idempotency key (or X-Async-Request-Id) was already used for a different request: another payload, or for an X-Async-Request-Id another endpoint or owner. Use a new key for a new request.',
     );
     this.name = 'IdempotencyConflictError';
   }

@@ -27,5 +27,29 @@ export function AsyncHandler(name: string, options: AsyncHandlerOptions = {}): C
   if (typeof name !== 'string' || name.trim() === '') {
     throw new TypeError('@AsyncHandler(name) needs a non-empty name, the one its @AsyncEndpoint(name) routes use.');
   }
+  const problems = handlerOptionProblems(options);
+  if (problems.length > 0) {
+    throw new TypeError(`@AsyncHandler('${name}') has invalid options: ${problems.join('; ')}.`);
+  }
   return AsyncHandlerMarker({ name, ...options });
+}
+
+/** Node timers overflow above this and fire at once. */
+const MAX_TIMER_MS = 2_147_483_647;
+
+function handlerOptionProblems({ maxRetries, timeoutMs, retryDelayBaseSeconds, requestType }: AsyncHandlerOptions): string[] {
+  const problems: string[] = [];
+  if (maxRetries !== undefined && !(Number.isInteger(maxRetries) && maxRetries >= 0 && maxRetries <= 100)) {
+    problems.push(`maxRetries = ${maxRetries}: must be an integer from 0 to 100`);
+  }
+  if (timeoutMs !== undefined && !(Number.isInteger(timeoutMs) && timeoutMs >= 1 && timeoutMs <= MAX_TIMER_MS)) {
+    problems.push(`timeoutMs = ${timeoutMs}: must be an integer from 1 to ${MAX_TIMER_MS}`);
+  }
+  if (retryDelayBaseSeconds !== undefined && !(typeof retryDelayBaseSeconds === 'number' && retryDelayBaseSeconds > 0)) {
+    problems.push(`retryDelayBaseSeconds = ${retryDelayBaseSeconds}: must be a positive number`);
+  }
+  if (requestType !== undefined && typeof requestType !== 'function') {
+    problems.push('requestType: must be a class');
+  }
+  return problems;
 }

@@ -25,7 +25,7 @@ export function expressBodyReader(matches: RouteMatcher, limitBytes: number) {
     const declared = Number(request.headers['content-length'] ?? NaN);
     if (declared > limitBytes) {
       request.resume();
-      return tooLarge(response, limitBytes);
+      return tooLarge(response, limitBytes, path);
     }
     const chunks: Buffer[] = [];
     let received = 0;
@@ -35,7 +35,7 @@ export function expressBodyReader(matches: RouteMatcher, limitBytes: number) {
       received += chunk.length;
       if (received > limitBytes) {
         failed = true;
-        tooLarge(response, limitBytes);
+        tooLarge(response, limitBytes, path);
         return;
       }
       chunks.push(chunk);
@@ -61,10 +61,12 @@ export function expressBodyReader(matches: RouteMatcher, limitBytes: number) {
   };
 }
 
-function tooLarge(response: ServerResponse, limitBytes: number): void {
+function tooLarge(response: ServerResponse, limitBytes: number, path: string): void {
   sendProblem(
     response,
-    problem(413, `The request body is larger than ${limitBytes} bytes, the limit set by http.bodyLimitBytes.`),
+    problem(413, `The request body is larger than ${limitBytes} bytes, the limit set by http.bodyLimitBytes.`, {
+      instance: path,
+    }),
     { Connection: 'close' },
   );
 }

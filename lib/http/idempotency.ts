@@ -11,17 +11,11 @@ export interface IdempotencyHeaders {
 
 const PRINTABLE = /^[\x20-\x7E]{1,255}$/;
 
-function single(value: string | string[] | undefined, name: string): string | undefined {
-  if (Array.isArray(value)) {
-    throw new ProblemException(problem(HttpStatus.BAD_REQUEST, `Send the ${name} header once.`));
-  }
-  return value;
-}
-
 /** Reads and checks the idempotency headers; a malformed one is a 400, never a silent new job. */
 export function readIdempotencyHeaders(headers: Record<string, string | string[] | undefined>): IdempotencyHeaders {
-  const jobId = single(headers['x-async-request-id'], 'X-Async-Request-Id');
-  const idempotencyKey = single(headers['idempotency-key'], 'Idempotency-Key');
+  // Node joins repeated headers of these names into one string, so each is a string or absent.
+  const jobId = headers['x-async-request-id'] as string | undefined;
+  const idempotencyKey = headers['idempotency-key'] as string | undefined;
   if (jobId !== undefined && !isJobId(jobId)) {
     throw new ProblemException(
       problem(HttpStatus.BAD_REQUEST, 'X-Async-Request-Id must be a UUID such as 3f0c2a8e-5b7d-4c1e-9a2b-1d2e3f4a5b6c.'),

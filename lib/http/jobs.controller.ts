@@ -52,8 +52,8 @@ export class JobsController {
     @Req() request: AsyncEndpointRequest,
     @Res({ passthrough: true }) reply: Reply,
   ): Promise<JobDocument> {
-    await this.find(id, request);
-    const result = await this.service.cancel(id, { owner: this.ownerOf(request) });
+    const { id: jobId } = await this.find(id, request);
+    const result = await this.service.cancel(jobId, { owner: this.ownerOf(request) });
     switch (result.outcome) {
       case 'not-found':
         throw notFound(id);
@@ -65,11 +65,11 @@ export class JobsController {
         );
       case 'canceled':
         this.status(reply, HttpStatus.OK);
-        return this.document(result.job, this.locations.of(id), reply);
+        return this.document(result.job, this.locations.of(jobId), reply);
       case 'cancel-requested':
         this.status(reply, HttpStatus.ACCEPTED);
         this.header(reply, 'Retry-After', String(this.options.http.retryAfterSeconds));
-        return this.document(result.job, this.locations.of(id), reply);
+        return this.document(result.job, this.locations.of(jobId), reply);
     }
   }
 

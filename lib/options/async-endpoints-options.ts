@@ -15,7 +15,7 @@ export interface RedisStoreConfig {
   type: 'redis';
   /** `redis://` or `rediss://` (TLS) URL. */
   url?: string;
-  /** ioredis options, merged over the URL's. */
+  /** ioredis options; settings the URL carries (host, port, password, db, TLS) take precedence. */
   options?: RedisOptions;
   /** An existing connection; the library never closes it. */
   client?: Redis;

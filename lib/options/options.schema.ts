@@ -15,6 +15,9 @@ import {
   ValidateNested,
 } from 'class-validator';
 
+/** Node timers overflow above this many milliseconds (about 24.8 days) and fire at once. */
+export const MAX_TIMER_MS = 2_147_483_647;
+
 /*
  * class-validator schemas of the module options. Each nested class is one options group;
  * every value is optional (defaults fill the gaps) but must be valid when given.
@@ -24,24 +27,24 @@ export class WorkerOptionsSchema {
   @IsOptional() @IsBoolean() enabled?: boolean;
   @IsOptional() @IsString() @IsNotEmpty() workerId?: string;
   @IsOptional() @IsInt() @Min(1) @Max(10_000) maximumConcurrency?: number;
-  @IsOptional() @IsInt() @Min(1) pollingIntervalMs?: number;
+  @IsOptional() @IsInt() @Min(1) @Max(MAX_TIMER_MS) pollingIntervalMs?: number;
   @IsOptional() @IsInt() @Min(1) @Max(1000) batchSize?: number;
-  @IsOptional() @IsPositive() jobTimeoutMinutes?: number;
+  @IsOptional() @IsPositive() @Max(Math.floor(MAX_TIMER_MS / 60_000)) jobTimeoutMinutes?: number;
   @IsOptional() @IsInt() @Min(1) maximumQueueSize?: number;
-  @IsOptional() @IsInt() @Min(0) shutdownTimeoutMs?: number;
+  @IsOptional() @IsInt() @Min(0) @Max(MAX_TIMER_MS) shutdownTimeoutMs?: number;
 }
 
 export class JobManagerOptionsSchema {
   @IsOptional() @IsInt() @Min(0) @Max(100) defaultMaxRetries?: number;
   @IsOptional() @IsPositive() retryDelayBaseSeconds?: number;
-  @IsOptional() @IsPositive() maxRetryDelaySeconds?: number;
+  @IsOptional() @IsPositive() @Max(Math.floor(MAX_TIMER_MS / 1000)) maxRetryDelaySeconds?: number;
   @ValidateIf((_, value) => value !== null && value !== undefined) @IsInt() @Min(1) maxConcurrentJobs?: number | null;
-  @IsOptional() @IsInt() @Min(100) jobClaimTimeoutMs?: number;
+  @IsOptional() @IsInt() @Min(100) @Max(MAX_TIMER_MS) jobClaimTimeoutMs?: number;
 }
 
 export class RecoveryOptionsSchema {
   @IsOptional() @IsBoolean() enableDistributedJobRecovery?: boolean;
-  @IsOptional() @IsPositive() recoveryCheckIntervalSeconds?: number;
+  @IsOptional() @IsPositive() @Max(Math.floor(MAX_TIMER_MS / 1000)) recoveryCheckIntervalSeconds?: number;
   @IsOptional() @IsPositive() jobTimeoutMinutes?: number;
   @IsOptional() @IsInt() @Min(0) maximumRetries?: number;
 }

@@ -89,13 +89,17 @@ function validateStore(store: StoreConfig | undefined): string[] {
 function validateSchema(options: AsyncEndpointsModuleOptions): string[] {
   const { store: _store, jobOwner: _owner, ...plain } = options;
   const instance = plainToInstance(AsyncEndpointsOptionsSchema, plain);
-  return validateSync(instance, { forbidUnknownValues: false }).flatMap((error) => flatten(error, ''));
+  return validateSync(instance, { forbidUnknownValues: false, whitelist: true, forbidNonWhitelisted: true }).flatMap(
+    (error) => flatten(error, ''),
+  );
 }
 
 function flatten(error: ValidationError, parent: string): string[] {
   const path = parent ? `${parent}.${error.property}` : error.property;
-  const own = Object.values(error.constraints ?? {}).map(
-    (rule) => `${path} = ${describe(error.value)}: ${rule.replace(error.property, 'it')}`,
+  const own = Object.entries(error.constraints ?? {}).map(([constraint, rule]) =>
+    constraint === 'whitelistValidation'
+      ? `${path}: there is no such option (check the spelling against the docs' configuration page)`
+      : `${path} = ${describe(error.value)}: ${rule.replace(error.property, 'it')}`,
   );
   return [...own, ...(error.children ?? []).flatMap((child) => flatten(child, path))];
 }

@@ -6,6 +6,7 @@ import {
   type OnApplicationBootstrap,
 } from '@nestjs/common';
 import { ASYNC_ENDPOINTS_OPTIONS } from '../async-endpoints.module-definition.js';
+import { HandlerRegistry } from '../handlers/handler-registry.js';
 import type { ResolvedAsyncEndpointsOptions } from '../options/async-endpoints-options.js';
 import { JobStore, type RecoveryReport } from '../store/job-store.js';
 import { retentionOf } from './retention.js';
@@ -24,16 +25,37 @@ export class RecoverySweeper implements OnApplicationBootstrap, BeforeApplicatio
   constructor(
     private readonly store: JobStore,
     private readonly timers: WorkerTimers,
+    private readonly handlers: HandlerRegistry,
     @Inject(ASYNC_ENDPOINTS_OPTIONS) private readonly options: ResolvedAsyncEndpointsOptions,
   ) {}
 
   onApplicationBootstrap(): void {
     if (!this.options.recovery.enableDistributedJobRecovery) return;
+    this.warnAboutShortHardCap();
     this.timers.every('recovery', this.options.recovery.recoveryCheckIntervalSeconds * 1000, () => this.sweep());
   }
 
   beforeApplicationShutdown(): void {
     this.timers.cancel('recovery');
+  }
+
+  /** Recovery would take back attempts that are still within their own time budget. */
+  private warnAboutShortHardCap(): void {
+    const capMs = this.options.recovery.jobTimeoutMinutes * 60_000;
+    const budgets = [
+      { who: 'worker.jobTimeoutMinutes', ms: this.options.worker.jobTimeoutMinutes * 60_000 },
+      ...this.handlers
+        .names()
+        .map((name) => ({ who: `@AsyncHandler('${name}') timeoutMs`, ms: this.handlers.get(name)!.metadata.timeoutMs }))
+        .filter((budget): budget is { who: string; ms: number } => budget.ms !== undefined),
+    ];
+    for (const budget of budgets.filter((b) => b.ms >= capMs)) {
+      this.logger.warn(
+        `recovery.jobTimeoutMinutes (${this.options.recovery.jobTimeoutMinutes}) is not longer than ${budget.who} ` +
+          `(${budget.ms / 60_000} min): recovery may take back attempts that are still running within their budget. ` +
+          'Make recovery.jobTimeoutMinutes the larger one.',
+      );
+    }
   }
 
   /** One sweep; null when another process holds this period's lock or a sweep is running. */

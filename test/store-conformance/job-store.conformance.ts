@@ -152,6 +152,15 @@ export function describeJobStoreConformance(storeName: string, target: Conforman
         expect((await create(newJob({ id, owner: 'mallory' }))).outcome).toBe('conflict');
       });
 
+      it('never overwrites an existing job: a known id with a new idempotency key is not a new job', async () => {
+        const id = randomUUID();
+        await create(newJob({ id }));
+        const other = await create(newJob({ id, name: 'Other', idempotencyKey: 'fresh-key' }));
+        expect(other.outcome).toBe('conflict');
+        expect(await store.getJob(id)).toMatchObject({ name: 'Process', status: JobStatus.Queued });
+        expect((await store.stats(Date.now())).counts.Queued).toBe(1);
+      });
+
       it('replays without regard to the queue limit', async () => {
         const first = newJob({ idempotencyKey: 'full' });
         await store.createJob(first, { now: Date.now(), maximumQueueSize: 1 });

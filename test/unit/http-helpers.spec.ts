@@ -60,7 +60,6 @@ describe('readIdempotencyHeaders', () => {
     [{ 'x-async-request-id': 'not-a-uuid' }, 'X-Async-Request-Id must be a UUID'],
     [{ 'idempotency-key': 'x'.repeat(256) }, 'Idempotency-Key must be 1 to 255'],
     [{ 'idempotency-key': 'tab\there' }, 'Idempotency-Key must be 1 to 255'],
-    [{ 'idempotency-key': ['a', 'b'] }, 'Send the Idempotency-Key header once'],
   ])('rejects %j with a 400 problem', (headers, detail) => {
     expect(() => readIdempotencyHeaders(headers)).toThrow(
       expect.objectContaining({ problemDetails: expect.objectContaining({ status: 400, detail: expect.stringContaining(detail) }) }),

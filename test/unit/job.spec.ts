@@ -13,6 +13,7 @@ import {
   toJobError,
   type Job,
 } from '../../lib/job/index.js';
+import { AsyncHandler } from '../../lib/handlers/async-handler.decorator.js';
 
 describe('job statuses and transitions', () => {
   it('knows terminal and waiting statuses', () => {
@@ -151,5 +152,20 @@ describe('fingerprints', () => {
     expect(fingerprintOf('P', { a: 1, b: 2 })).toBe(fingerprintOf('P', { b: 2, a: 1 }));
     expect(fingerprintOf('P', { a: 1 })).not.toBe(fingerprintOf('P', { a: 2 }));
     expect(fingerprintOf('P', { a: 1 })).not.toBe(fingerprintOf('Q', { a: 1 }));
+  });
+});
+
+describe('@AsyncHandler options', () => {
+  it.each([
+    [{ maxRetries: -1 }, 'maxRetries = -1: must be an integer from 0 to 100'],
+    [{ timeoutMs: 0 }, 'timeoutMs = 0: must be an integer from 1'],
+    [{ timeoutMs: 2 ** 31 }, 'timeoutMs = 2147483648'],
+    [{ retryDelayBaseSeconds: 0 }, 'retryDelayBaseSeconds = 0: must be a positive number'],
+  ])('rejects %j, naming the handler and the option', (options, message) => {
+    expect(() => AsyncHandler('Broken', options)).toThrow(`@AsyncHandler('Broken') has invalid options: ${message}`);
+  });
+
+  it('rejects an empty name', () => {
+    expect(() => AsyncHandler('  ')).toThrow('needs a non-empty name');
   });
 });

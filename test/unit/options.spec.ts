@@ -66,6 +66,8 @@ describe('resolveOptions', () => {
     [{ store: { type: 'redis', url: 'http://x' } }, 'store.url = "http://x": must start with redis:// or rediss://'],
     [{ store: { type: 'redis', keyPrefix: 'no-tag' } }, 'store.keyPrefix = "no-tag"'],
     [{ jobOwner: 'alice' }, 'jobOwner = "alice": must be a function'],
+    [{ worker: { jobTimeoutMinutes: 60_000 } }, 'worker.jobTimeoutMinutes = 60000: it must not be greater than 35791'],
+    [{ worker: { pollingIntervalMs: 2 ** 31 } }, 'worker.pollingIntervalMs = 2147483648: it must not be greater than'],
   ])('rejects %j naming the option, the value and the rule', (options, expected) => {
     let error: unknown;
     try {
@@ -76,6 +78,13 @@ describe('resolveOptions', () => {
     expect(error).toBeInstanceOf(InvalidAsyncEndpointsOptionsError);
     expect((error as Error).message).toContain(expected);
     expect((error as Error).message).toMatch(/: .*(must|should|not)/);
+  });
+
+  it('rejects an option that does not exist', () => {
+    expect(() => resolveOptions({ worker: { concurrency: 5 } } as never)).toThrow(
+      'worker.concurrency: there is no such option',
+    );
+    expect(() => resolveOptions({ workers: {} } as never)).toThrow('workers: there is no such option');
   });
 
   it('lists every invalid option at once', () => {

@@ -85,8 +85,9 @@ export class MemoryJobStore extends JobStore {
     this.assertOpen();
     this.purgeExpired(options.now);
     const indexKey = input.idempotencyKey === null ? null : idempotencyIndexKey(input);
-    const existingId = indexKey === null ? input.id : this.idempotencyIndex.get(indexKey);
-    const existing = existingId === undefined ? undefined : this.jobs.get(existingId);
+    // The job the key points to, else one with the chosen id: a new job never overwrites an old one.
+    const keyed = indexKey === null ? undefined : this.idempotencyIndex.get(indexKey);
+    const existing = (keyed === undefined ? undefined : this.jobs.get(keyed)) ?? this.jobs.get(input.id);
     if (existing) {
       const same =
         existing.name === input.name && existing.owner === input.owner && existing.fingerprint === input.fingerprint;
