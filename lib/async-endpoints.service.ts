@@ -126,11 +126,18 @@ export class AsyncEndpointsService {
     return job.owner === null || job.owner === (owner ?? null);
   }
 
-  private async withDeadline<T>(operation: Promise<T>, what: string): Promise<T> {
+  private async withDeadline<T>(operation: Promise<T>, what: 'submit' | 'read' | 'cancel'): Promise<T> {
+    // A write that got no answer may still happen; a read changes nothing.
+    const outcomeUnknown = what !== 'read';
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<never>((_, reject) => {
       timer = setTimeout(
-        () => reject(new StoreUnavailableError(this.store.type, `${what} got no answer within ${STORE_DEADLINE_MS} ms`)),
+        () =>
+          reject(
+            new StoreUnavailableError(this.store.type, `${what} got no answer within ${STORE_DEADLINE_MS} ms`, {
+              outcomeUnknown,
+            }),
+          ),
         STORE_DEADLINE_MS,
       );
     });
@@ -139,7 +146,7 @@ export class AsyncEndpointsService {
     } catch (error) {
       if (error instanceof StoreUnavailableError) throw error;
       if (isConnectionError(error)) {
-        throw new StoreUnavailableError(this.store.type, (error as Error).message, { cause: error });
+        throw new StoreUnavailableError(this.store.type, (error as Error).message, { cause: error, outcomeUnknown });
       }
       throw error;
     } finally {

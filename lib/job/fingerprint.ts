@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { JsonValue } from './job.js';
 
 /** JSON with object keys sorted, so that `{a,b}` and `{b,a}` give one fingerprint. */
@@ -11,5 +11,6 @@ export function canonicalJson(value: JsonValue): string {
 
 /** Identifies a submission for idempotency: same name and payload, same fingerprint. */
 export function fingerprintOf(name: string, payload: JsonValue): string {
-  return createHash('sha256').update(name).update('\0').update(canonicalJson(payload)).digest('base64url');
+  // One-shot hash(): no Hash object per submit.
+  return hash('sha256', `${name}\0${canonicalJson(payload)}`, 'base64url');
 }

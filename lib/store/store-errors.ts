@@ -3,12 +3,19 @@
  * `Retry-After`; workers log it, back off and retry.
  */
 export class StoreUnavailableError extends Error {
+  /**
+   * True when the operation may have taken effect all the same: it reached the store but its answer
+   * did not come back (a timeout, a connection lost mid-call). False when it never ran.
+   */
+  readonly outcomeUnknown: boolean;
+
   constructor(
     readonly storeType: string,
     readonly reason: string,
-    options?: { cause?: unknown },
+    options: { cause?: unknown; outcomeUnknown?: boolean } = {},
   ) {
-    super(`The ${storeType} job store is unavailable: ${reason}`, options);
+    super(`The ${storeType} job store is unavailable: ${reason}`, { cause: options.cause });
     this.name = 'StoreUnavailableError';
+    this.outcomeUnknown = options.outcomeUnknown ?? true;
   }
 }

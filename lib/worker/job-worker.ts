@@ -42,6 +42,8 @@ interface RunningJob {
   controller: AbortController;
   /** Ends the attempt now with the given outcome (first call wins). */
   interrupt(outcome: AttemptOutcome): void;
+  /** Gives the attempt's concurrency slot back (once): as soon as its outcome is known. */
+  freeSlot(): void;
   /** Settles once the attempt's outcome is written to the store. */
   done: Promise<void>;
 }
@@ -66,6 +68,8 @@ export class JobWorker implements OnApplicationBootstrap, BeforeApplicationShutd
   private nextDueAt = Number.POSITIVE_INFINITY;
   private storeErrorLogged = false;
   private renewing = false;
+  /** Attempts whose outcome is not known yet: what maximumConcurrency caps. */
+  private busySlots = 0;
   /** When the claim loop last went round; the health indicator reports a stall. */
   lastLoopAt: number | null = null;
 
@@ -170,7 +174,7 @@ export class JobWorker implements OnApplicationBootstrap, BeforeApplicationShutd
     while (this.state === 'running') {
       this.lastLoopAt = Date.now();
       this.wakeRequested = false;
-      const free = this.options.worker.maximumConcurrency - this.running.size;
+      const free = this.options.worker.maximumConcurrency - this.busySlots;
       if (free > 0) {
         const limit = Math.min(free, this.options.worker.batchSize);
         try {
@@ -193,7 +197,9 @@ export class JobWorker implements OnApplicationBootstrap, BeforeApplicationShutd
             this.logger.error(`Claiming jobs failed, retrying with backoff: ${(error as Error).message}`);
             this.storeErrorLogged = true;
           }
-          await Promise.race([sleep(backoffMs), this.waitForSignal()]);
+          // A signal (poll, new job, shutdown) cuts the backoff short; its timer goes with it, so
+          // that it cannot keep a closed app's process alive for seconds.
+          await settlesWithin(this.waitForSignal(), backoffMs);
           continue;
         }
       }
@@ -212,6 +218,8 @@ export class JobWorker implements OnApplicationBootstrap, BeforeApplicationShutd
     const outcome = new Promise<AttemptOutcome>((resolve) => {
       settle = resolve;
     });
+    let holdsSlot = true;
+    this.busySlots++;
     const entry: RunningJob = {
       job,
       lease,
@@ -220,11 +228,22 @@ export class JobWorker implements OnApplicationBootstrap, BeforeApplicationShutd
         if (!controller.signal.aborted) controller.abort(abortReason(interruption, job));
         settle(interruption);
       },
+      freeSlot: () => {
+        if (!holdsSlot) return;
+        holdsSlot = false;
+        this.busySlots--;
+        this.signal();
+      },
       done: Promise.resolve(),
     };
+    // Handed out again while an attempt still runs here: recovery took the job back from this very
+    // worker (a hung handler), so that attempt's lease is gone. Abort it rather than let it run on
+    // unseen, untimed and uncounted behind the new one.
+    this.running.get(job.id)?.interrupt({ kind: 'lease-lost' });
     this.running.set(job.id, entry);
     entry.done = this.attempt(entry, outcome, settle).finally(() => {
-      this.running.delete(job.id);
+      entry.freeSlot();
+      if (this.running.get(job.id) === entry) this.running.delete(job.id);
       this.signal();
     });
   }
@@ -255,6 +274,9 @@ export class JobWorker implements OnApplicationBootstrap, BeforeApplicationShutd
     );
     const result = await outcome;
     clearTimeout(timer);
+    // The next job may start while this outcome is written (the lease still covers this one): the slot
+    // would otherwise sit idle for a round trip per job, half of a no-op job's cycle.
+    entry.freeSlot();
     if (result.kind === 'timed-out') logger.warn(`Attempt ${attemptOf(job)} timed out after ${timeoutMs} ms`);
     await this.finish(lease, job, result, handler);
   }
@@ -379,11 +401,13 @@ export class JobWorker implements OnApplicationBootstrap, BeforeApplicationShutd
   private async renewLeases(): Promise<void> {
     if (this.running.size === 0 || this.renewing) return;
     this.renewing = true;
-    const leases = [...this.running.values()].map((entry) => entry.lease);
+    // The answer is about these attempts, not about later ones for the same jobs.
+    const renewed = new Map(this.running);
+    const leases = [...renewed.values()].map((entry) => entry.lease);
     try {
       const { lost, cancelRequested } = await this.store.renewLeases(leases, { now: Date.now(), leaseMs: this.leaseMs });
-      for (const id of lost) this.running.get(id)?.interrupt({ kind: 'lease-lost' });
-      for (const id of cancelRequested) this.running.get(id)?.interrupt({ kind: 'canceled' });
+      for (const id of lost) renewed.get(id)?.interrupt({ kind: 'lease-lost' });
+      for (const id of cancelRequested) renewed.get(id)?.interrupt({ kind: 'canceled' });
     } catch (error) {
       this.logger.warn(`Lease renewal failed; will retry: ${(error as Error).message}`);
     } finally {
@@ -409,10 +433,6 @@ function toJson(value: unknown): JsonValue | null {
   if (value === undefined || value === null) return null;
   const plain = typeof value === 'object' ? instanceToPlain(value) : value;
   return JSON.parse(JSON.stringify(plain)) as JsonValue;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {

@@ -1,15 +1,25 @@
 import type { INestApplication } from '@nestjs/common';
 import request from 'supertest';
 import { startSampleApp, waitFor } from '../support/sample-app.js';
+import { STORE_KINDS, TestStores } from '../support/test-stores.js';
 
-describe('The sample end to end (memory store, workers on)', () => {
+describe.each(STORE_KINDS)('The sample end to end (%s store, workers on)', (kind) => {
+  const stores = new TestStores(kind);
   let app: INestApplication;
   const http = () => request(app.getHttpServer());
 
   beforeAll(async () => {
-    app = await startSampleApp({ jobManager: { retryDelayBaseSeconds: 0.05 }, worker: { maximumConcurrency: 4 } });
+    app = await startSampleApp({
+      store: await stores.options(),
+      jobManager: { retryDelayBaseSeconds: 0.05 },
+      worker: { maximumConcurrency: 4 },
+    });
   });
-  afterAll(() => app.close());
+  afterAll(async () => {
+    // Undefined when beforeAll failed; the Redis server goes all the same.
+    await app?.close();
+    await stores.dispose();
+  });
 
   async function pollUntilTerminal(location: string, seen: Set<string> = new Set()) {
     return waitFor(async () => {
@@ -93,7 +103,7 @@ describe('The sample end to end (memory store, workers on)', () => {
     const { body } = await http().get('/health').expect(200);
     expect(body.info['async-endpoints']).toMatchObject({
       status: 'up',
-      store: 'memory',
+      store: kind,
       waiting: expect.any(Number),
       inProgress: expect.any(Number),
       pingMs: expect.any(Number),

@@ -2,20 +2,26 @@ import type { INestApplication } from '@nestjs/common';
 import request from 'supertest';
 import { JobStore } from '../../lib/index.js';
 import { startSampleApp } from '../support/sample-app.js';
+import { STORE_KINDS, TestStores } from '../support/test-stores.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
-describe('Submit and status over HTTP (memory store)', () => {
+describe.each(STORE_KINDS)('Submit and status over HTTP (%s store)', (kind) => {
+  const stores = new TestStores(kind);
   let app: INestApplication;
   let store: JobStore;
   const storedJobs = async () => (await store.stats(Date.now())).waiting;
 
   beforeAll(async () => {
     // Workers off: these tests look at jobs as they were submitted.
-    app = await startSampleApp({ worker: { enabled: false } });
+    app = await startSampleApp({ store: await stores.options(), worker: { enabled: false } });
     store = app.get(JobStore);
   });
-  afterAll(() => app.close());
+  afterAll(async () => {
+    // Undefined when beforeAll failed; the Redis server goes all the same.
+    await app?.close();
+    await stores.dispose();
+  });
 
   it('answers 202 with Location, Retry-After and the Queued job document', async () => {
     const response = await request(app.getHttpServer())
@@ -124,9 +130,13 @@ describe('Submit and status over HTTP (memory store)', () => {
   });
 });
 
-describe('Global prefix', () => {
+describe.each(STORE_KINDS)('Global prefix (%s store)', (kind) => {
+  const stores = new TestStores(kind);
+  afterAll(() => stores.dispose());
+
   it('shows in Location and links', async () => {
-    const app = await startSampleApp({ worker: { enabled: false } }, (a) => a.setGlobalPrefix('v1'));
+    const store = await stores.options();
+    const app = await startSampleApp({ store, worker: { enabled: false } }, (a) => a.setGlobalPrefix('v1'));
     try {
       const response = await request(app.getHttpServer()).post('/v1/api/process').send({ data: 'x' }).expect(202);
       expect(response.headers.location).toBe(`/v1/jobs/${response.body.id}`);

@@ -330,6 +330,8 @@ describe('RedisJobStore when Redis goes away', () => {
       expect(attempt.ms).toBeLessThan(FAIL_FAST_MS);
     }
     expect((create.error as Error).message).toMatch(/^The redis job store is unavailable: /);
+    // Refused before it was sent: certainly not run.
+    expect(create.error).toMatchObject({ outcomeUnknown: false });
 
     // Restarted without persistence: empty, and without the scripts.
     await server.start();
@@ -347,6 +349,8 @@ describe('RedisJobStore when Redis goes away', () => {
     server.resume();
     expect(create.error).toBeInstanceOf(StoreUnavailableError);
     expect(create.ms).toBeLessThan(FAIL_FAST_MS);
+    // Sent, unanswered: Redis runs it once it wakes, so its outcome is unknown.
+    expect(create.error).toMatchObject({ outcomeUnknown: true });
   });
 
   it('loads its scripts again when Redis answers NOSCRIPT', async () => {

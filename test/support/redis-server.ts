@@ -22,7 +22,11 @@ export class RedisServer {
     private readonly extraArgs: readonly string[],
   ) {}
 
-  /** Starts a server; `args` are extra redis-server arguments such as `['--maxmemory-policy', 'allkeys-lru']`. */
+  /**
+   * Starts a server; `args` are extra redis-server arguments such as `['--maxmemory-policy', 'allkeys-lru']`.
+   * They come last and so win: `['--appendonly', 'yes', '--appendfsync', 'always']` makes a server that
+   * comes back from stop() and start() with its data (the directory lives until dispose()).
+   */
   static async start(args: readonly string[] = []): Promise<RedisServer> {
     const executable = findOnPath('redis-server');
     const server = new RedisServer(await freePort(), mkdtempSync(join(tmpdir(), 'redis-test-')), args);

@@ -46,6 +46,32 @@ describe('redis job codec', () => {
     expect(record).toMatchObject({ status: 'InProgress', retryCount: '1', createdAt: '1700000000000', cancelRequested: '1' });
   });
 
+  it('leaves fields at their usual value out of the hash and reads them back', () => {
+    const usual: Job = {
+      ...job,
+      headers: {},
+      routeParams: {},
+      queryParams: {},
+      retryCount: 0,
+      recoveryCount: 0,
+      cancelRequested: false,
+    };
+    const fields = encodeJob(usual);
+    for (const field of ['headers', 'routeParams', 'queryParams', 'retryCount', 'recoveryCount', 'cancelRequested']) {
+      expect(fields).not.toContain(field);
+    }
+    expect(decodeJobReply(asReply(fields))).toEqual(usual);
+  });
+
+  it("reads a terminal job's lastUpdatedAt from its completedAt, which it is not stored apart from", () => {
+    const finished: Job = { ...job, status: JobStatus.Completed, completedAt: 1_700_000_001_000 };
+    const record: Record<string, string> = Object.fromEntries(chunks(encodeJob(finished)));
+    delete record.lastUpdatedAt;
+    expect(decodeJob(record).lastUpdatedAt).toBe(1_700_000_001_000);
+    delete record.completedAt;
+    expect(() => decodeJob(record)).toThrow("field 'lastUpdatedAt' is missing");
+  });
+
   it.each([
     ['a missing required field', { name: undefined }, "field 'name' is missing"],
     ['an unknown status', { status: 'Lost' }, "status 'Lost'"],
@@ -69,9 +95,9 @@ describe('redis job codec', () => {
 });
 
 describe('redis key layout', () => {
-  it('gives the scripts the 14 store keys in a fixed order, all under the prefix', () => {
+  it('gives the scripts the 13 store keys in a fixed order, all under the prefix', () => {
     const keys = new RedisKeys('{t}');
-    expect(keys.store).toHaveLength(14);
+    expect(keys.store).toHaveLength(13);
     expect(keys.store.slice(0, 2)).toEqual(['{t}:waiting', '{t}:leases']);
     expect(keys.store.every((key) => key.startsWith('{t}:'))).toBe(true);
     expect(keys.job('x')).toBe('{t}:job:x');

@@ -31,6 +31,7 @@ import {
   type StoreEvent,
   type StoreEventListener,
 } from '../job-store.js';
+import { copyJob, newQueuedJob } from '../../job/job-records.js';
 import { MinHeap } from './min-heap.js';
 
 interface StoredJob extends Job {
@@ -91,45 +92,30 @@ export class MemoryJobStore extends JobStore {
     if (existing) {
       const same =
         existing.name === input.name && existing.owner === input.owner && existing.fingerprint === input.fingerprint;
-      return { outcome: same ? 'replayed' : 'conflict', job: copy(existing) };
+      return { outcome: same ? 'replayed' : 'conflict', job: copyJob(existing) };
     }
     const waiting = this.counts.Queued + this.counts.Scheduled;
     if (waiting >= options.maximumQueueSize) return { outcome: 'queue-full', waiting };
 
-    const job: StoredJob = {
-      ...structuredClone(input),
-      status: JobStatus.Queued,
-      retryCount: 0,
-      recoveryCount: 0,
-      progress: null,
-      result: null,
-      error: null,
-      createdAt: options.now,
-      startedAt: null,
-      completedAt: null,
-      lastUpdatedAt: options.now,
-      retryDelayUntil: null,
-      cancelRequested: false,
-      workerId: null,
-      leaseExpiresAt: null,
+    const job: StoredJob = Object.assign(newQueuedJob(input, options.now), {
       leaseToken: null,
       expiresAt: null,
       seq: this.sequence++,
       queueVersion: 0,
-    };
+    });
     this.jobs.set(job.id, job);
     this.counts.Queued++;
     if (indexKey !== null) this.idempotencyIndex.set(indexKey, job.id);
     this.enqueue(job, options.now);
     this.emit({ type: 'job-available' });
-    return { outcome: 'created', job: copy(job) };
+    return { outcome: 'created', job: copyJob(job) };
   }
 
   async getJob(id: string): Promise<Job | null> {
     this.assertOpen();
     const job = this.jobs.get(id);
     if (!job || (job.expiresAt !== null && job.expiresAt <= Date.now())) return null;
-    return copy(job);
+    return copyJob(job);
   }
 
   async claimDueJobs(options: ClaimOptions): Promise<ClaimedJob[]> {
@@ -152,7 +138,7 @@ export class MemoryJobStore extends JobStore {
       job.workerId = options.workerId;
       job.leaseToken = token;
       job.leaseExpiresAt = options.now + options.leaseMs;
-      claimed.push({ job: copy(job), lease: { jobId: job.id, token } });
+      claimed.push({ job: copyJob(job), lease: { jobId: job.id, token } });
     }
     return claimed;
   }
@@ -233,18 +219,18 @@ export class MemoryJobStore extends JobStore {
     this.purgeExpired(options.now);
     const job = this.jobs.get(id);
     if (!job) return { outcome: 'not-found' };
-    if (isTerminal(job.status)) return { outcome: 'already-terminal', job: copy(job) };
+    if (isTerminal(job.status)) return { outcome: 'already-terminal', job: copyJob(job) };
     if (job.status === JobStatus.InProgress) {
       if (!job.cancelRequested) {
         job.cancelRequested = true;
         job.lastUpdatedAt = options.now;
         this.emit({ type: 'cancel-requested', jobId: id });
       }
-      return { outcome: 'cancel-requested', job: copy(job) };
+      return { outcome: 'cancel-requested', job: copyJob(job) };
     }
     job.queueVersion++;
     this.finish(job, JobStatus.Canceled, options.now, options.retention);
-    return { outcome: 'canceled', job: copy(job) };
+    return { outcome: 'canceled', job: copyJob(job) };
   }
 
   async recoverJobs(options: RecoverJobsOptions): Promise<RecoveryReport | null> {
@@ -298,7 +284,7 @@ export class MemoryJobStore extends JobStore {
       .filter((job) => job.status === options.status)
       .sort((a, b) => (terminal ? (b.completedAt ?? 0) - (a.completedAt ?? 0) : a.seq - b.seq))
       .slice(0, options.limit)
-      .map(copy);
+      .map(copyJob);
   }
 
   async ping(): Promise<void> {
@@ -409,9 +395,4 @@ export class MemoryJobStore extends JobStore {
 
 function idempotencyIndexKey(job: Pick<Job, 'name' | 'owner' | 'idempotencyKey'>): string {
   return JSON.stringify([job.name, job.owner, job.idempotencyKey]);
-}
-
-function copy(job: StoredJob): Job {
-  const { leaseToken: _token, expiresAt: _expiresAt, seq: _seq, queueVersion: _version, ...rest } = job;
-  return structuredClone(rest);
 }

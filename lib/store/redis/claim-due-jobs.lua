@@ -22,7 +22,7 @@ while #claimed < limit do
     if job and isWaiting(job.status) then
       local token = ARGV[TOKENS_FROM + #claimed]
       startLease(key, job, token, workerId, now, leaseMs)
-      claimed[#claimed + 1] = { token, redis.call('HGETALL', key) }
+      claimed[#claimed + 1] = { token, flatten(job) }
     else
       dropWaitingEntry(entry, id, job)
     end

@@ -1,21 +1,23 @@
 -- Shared by every script of the Redis job store: the loader (redis-scripts.ts) puts this file between
 -- the `#!lua` shebang and the script's own body.
 --
--- KEYS[1..14] are the store-wide keys, in the order of RedisKeys.store; a script's job keys follow them.
+-- KEYS[1..13] are the store-wide keys, in the order of RedisKeys.store; a script's job keys follow them.
 -- Every key starts with the store prefix, whose {hash tag} puts them all in one Cluster slot.
 local WAITING = KEYS[1]               -- zset: "<seq>:<id>" of Queued and Scheduled jobs, scored by due time
 local LEASES = KEYS[2]                -- zset: InProgress job ids, scored by lease expiry
 local STARTED = KEYS[3]               -- zset: InProgress job ids, scored by start time (recovery's hard cap)
-local EXPIRIES = KEYS[4]              -- zset: terminal job ids, scored by the end of their retention
-local IDEMPOTENCY = KEYS[5]           -- hash: idempotency digest -> job id
-local IDEMPOTENCY_EXPIRIES = KEYS[6]  -- zset: idempotency digests, scored by the end of their job's retention
-local SEQUENCE = KEYS[7]              -- string: submission counter
-local RECOVERY_LOCK = KEYS[8]         -- string: "<token> <held until>" of the process sweeping
+local IDEMPOTENCY = KEYS[4]           -- hash: idempotency digest -> job id
+local IDEMPOTENCY_EXPIRIES = KEYS[5]  -- zset: idempotency digests, scored by the end of their job's retention
+local SEQUENCE = KEYS[6]              -- string: submission counter
+local RECOVERY_LOCK = KEYS[7]         -- string: "<token> <held until>" of the process sweeping
 local STATUS_ORDER = { 'Queued', 'Scheduled', 'InProgress', 'Completed', 'Failed', 'Canceled' }
-local STATUS_INDEX = {}               -- zsets of job ids per status: live ones scored by seq, terminal ones by end time
-for i, status in ipairs(STATUS_ORDER) do STATUS_INDEX[status] = KEYS[8 + i] end
+-- zsets of job ids per status: live ones scored by seq, terminal ones by the end of their retention (one
+-- index per job serves listing, counting and pruning; with one retention per status, that order is the
+-- order in which they finished).
+local STATUS_INDEX = {}
+for i, status in ipairs(STATUS_ORDER) do STATUS_INDEX[status] = KEYS[7 + i] end
 local TERMINAL_INDEXES = { STATUS_INDEX.Completed, STATUS_INDEX.Failed, STATUS_INDEX.Canceled }
-local STORE_KEY_COUNT = 14
+local STORE_KEY_COUNT = 13
 
 -- Taken from a declared key rather than from ARGV, so that a key built from it cannot leave its slot.
 local PREFIX = string.sub(WAITING, 1, -(string.len(':waiting') + 1))
@@ -31,10 +33,12 @@ end
 
 local KNOWN_STATUS = {}
 for _, status in ipairs(STATUS_ORDER) do KNOWN_STATUS[status] = true end
-local REQUIRED_FIELDS = {
-  'id', 'name', 'status', 'seq', 'fingerprint', 'payload', 'headers', 'routeParams', 'queryParams',
-  'retryCount', 'maxRetries', 'recoveryCount', 'createdAt', 'lastUpdatedAt',
-}
+-- Fields at their usual value are absent (redis-job-codec.ts): retryCount and recoveryCount 0, headers,
+-- routeParams and queryParams {}, cancelRequested false. A terminal job keeps no seq (only live jobs are
+-- ordered) and no lastUpdatedAt (it is its completedAt).
+local REQUIRED_FIELDS = { 'id', 'name', 'status', 'fingerprint', 'payload', 'maxRetries', 'createdAt' }
+local LIVE_REQUIRED_FIELDS = { 'seq', 'lastUpdatedAt' }
+local TERMINAL_REQUIRED_FIELDS = { 'completedAt' }
 local JSON_FIELDS = { 'payload', 'headers', 'routeParams', 'queryParams', 'traceContext', 'progress', 'result', 'error' }
 
 local function isWaiting(status)
@@ -46,20 +50,35 @@ local function isTerminal(status)
 end
 
 -- The job as a table of its fields plus its HGETALL reply, or nil when it is missing or unreadable (not a
--- hash, a field missing, an unknown status, broken JSON). An unreadable job is never handed out.
+-- hash, a field missing, an unknown status, broken JSON). An unreadable job is never handed out; the
+-- third value tells it from a missing one.
 local function readJob(key)
   local flat = redis.pcall('HGETALL', key)
-  if flat.err or #flat == 0 then return nil end
+  if flat.err then return nil, nil, true end
+  if #flat == 0 then return nil end
   local job = {}
   for i = 1, #flat, 2 do job[flat[i]] = flat[i + 1] end
-  if not KNOWN_STATUS[job.status] then return nil end
+  if not KNOWN_STATUS[job.status] then return nil, nil, true end
   for _, field in ipairs(REQUIRED_FIELDS) do
-    if job[field] == nil then return nil end
+    if job[field] == nil then return nil, nil, true end
+  end
+  for _, field in ipairs(isTerminal(job.status) and TERMINAL_REQUIRED_FIELDS or LIVE_REQUIRED_FIELDS) do
+    if job[field] == nil then return nil, nil, true end
   end
   for _, field in ipairs(JSON_FIELDS) do
-    if job[field] ~= nil and not pcall(cjson.decode, job[field]) then return nil end
+    if job[field] ~= nil and not pcall(cjson.decode, job[field]) then return nil, nil, true end
   end
   return job, flat
+end
+
+-- The job table as an HGETALL reply, for a script that changed the hash and the table alike.
+local function flatten(job)
+  local flat = {}
+  for field, value in pairs(job) do
+    flat[#flat + 1] = field
+    flat[#flat + 1] = value
+  end
+  return flat
 end
 
 -- What a fenced transition needs of the job, or nil when the token no longer holds its lease.
@@ -106,16 +125,20 @@ local function leaveStatus(job)
   end
 end
 
--- Queued or Scheduled -> InProgress under a fresh lease.
+-- Queued or Scheduled -> InProgress under a fresh lease. The job table follows the hash (flatten()).
 local function startLease(key, job, token, workerId, now, leaseMs)
   leaveStatus(job)
-  local expiresAt = now + leaseMs
-  redis.call('HDEL', key, 'retryDelayUntil')
-  redis.call('HSET', key, 'status', 'InProgress', 'startedAt', now, 'lastUpdatedAt', now,
+  local startedAt = string.format('%d', now)
+  local expiresAt = string.format('%d', now + leaseMs)
+  if job.retryDelayUntil then redis.call('HDEL', key, 'retryDelayUntil') end
+  redis.call('HSET', key, 'status', 'InProgress', 'startedAt', startedAt, 'lastUpdatedAt', startedAt,
     'workerId', workerId, 'leaseToken', token, 'leaseExpiresAt', expiresAt)
   redis.call('ZADD', STATUS_INDEX.InProgress, job.seq, job.id)
   redis.call('ZADD', LEASES, expiresAt, job.id)
   redis.call('ZADD', STARTED, now, job.id)
+  job.retryDelayUntil = nil
+  job.status, job.startedAt, job.lastUpdatedAt = 'InProgress', startedAt, startedAt
+  job.workerId, job.leaseToken, job.leaseExpiresAt = workerId, token, expiresAt
 end
 
 -- InProgress -> Queued, due at once (release, recovery): not a failed attempt. The caller publishes.
@@ -128,15 +151,15 @@ local function requeue(key, job, now)
 end
 
 -- Any live status -> Completed, Failed or Canceled. The job, and its idempotency key, stay readable for
--- ttlMs: the hash expires by itself, the index entries go with pruneExpired.
-local function finish(key, job, status, now, ttlMs)
+-- ttlMs: the hash expires by itself, the index entries go with pruneExpired. Further fields to clear may
+-- follow ttlMs, so that they go in the same HDEL.
+local function finish(key, job, status, now, ttlMs, ...)
   leaveStatus(job)
-  redis.call('HDEL', key, 'leaseToken', 'leaseExpiresAt', 'workerId', 'retryDelayUntil')
-  redis.call('HSET', key, 'status', status, 'completedAt', now, 'lastUpdatedAt', now)
+  redis.call('HDEL', key, 'leaseToken', 'leaseExpiresAt', 'workerId', 'retryDelayUntil', 'seq', 'lastUpdatedAt', ...)
+  redis.call('HSET', key, 'status', status, 'completedAt', now)
   redis.call('PEXPIRE', key, ttlMs)
   local expiresAt = now + ttlMs
-  redis.call('ZADD', STATUS_INDEX[status], now, job.id)
-  redis.call('ZADD', EXPIRIES, expiresAt, job.id)
+  redis.call('ZADD', STATUS_INDEX[status], expiresAt, job.id)
   if job.idempotencyDigest then
     redis.call('ZADD', IDEMPOTENCY_EXPIRIES, expiresAt, job.idempotencyDigest)
   end
@@ -159,15 +182,22 @@ local PRUNE_BATCH = 1000
 
 -- Forgets terminal jobs and idempotency keys whose retention ended by `now` (the caller's clock, as
 -- the memory store does). Their hashes already expire by TTL; this keeps counts and listings exact.
-local function pruneExpired(now)
-  local ids = redis.call('ZRANGEBYSCORE', EXPIRIES, '-inf', now, 'LIMIT', 0, PRUNE_BATCH)
-  if #ids > 0 then
-    for _, index in ipairs(TERMINAL_INDEXES) do redis.call('ZREM', index, unpack(ids)) end
-    redis.call('ZREM', EXPIRIES, unpack(ids))
+local function pruneTerminalJobs(now)
+  for _, index in ipairs(TERMINAL_INDEXES) do
+    local ids = redis.call('ZRANGEBYSCORE', index, '-inf', now, 'LIMIT', 0, PRUNE_BATCH)
+    if #ids > 0 then redis.call('ZREM', index, unpack(ids)) end
   end
+end
+
+local function pruneIdempotencyKeys(now)
   local digests = redis.call('ZRANGEBYSCORE', IDEMPOTENCY_EXPIRIES, '-inf', now, 'LIMIT', 0, PRUNE_BATCH)
   if #digests > 0 then
     redis.call('HDEL', IDEMPOTENCY, unpack(digests))
     redis.call('ZREM', IDEMPOTENCY_EXPIRIES, unpack(digests))
   end
+end
+
+local function pruneExpired(now)
+  pruneTerminalJobs(now)
+  pruneIdempotencyKeys(now)
 end

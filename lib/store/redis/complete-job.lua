@@ -6,7 +6,11 @@ local now, token, result, completedTtlMs = tonumber(ARGV[1]), ARGV[2], ARGV[3], 
 
 local job = leasedJob(key, token)
 if not job then return 'lease-lost' end
-setJsonField(key, 'result', result)
-redis.call('HDEL', key, 'error')
-finish(key, job, 'Completed', now, completedTtlMs)
+-- A null result is an absent field; an earlier attempt's error goes (finish clears both with its HDEL).
+if result == '' then
+  finish(key, job, 'Completed', now, completedTtlMs, 'result', 'error')
+else
+  redis.call('HSET', key, 'result', result)
+  finish(key, job, 'Completed', now, completedTtlMs, 'error')
+end
 return 'completed'

@@ -7,22 +7,22 @@ local jobId, now, maximumQueueSize, digest = ARGV[1], tonumber(ARGV[2]), tonumbe
 local FIELDS_FROM = 5
 
 -- The job this submission replays: the one its idempotency key points to, else one with its id.
--- A key whose job has expired or become unreadable points nowhere.
+-- A key whose job has expired or become unreadable points nowhere. Returns readJob()'s three values.
 local function existingJob()
   if digest ~= '' then
     local mappedId = redis.call('HGET', IDEMPOTENCY, digest)
     if mappedId then
-      local _, flat = readJob(jobKey(mappedId))
-      if flat then return flat end
+      local job, flat = readJob(jobKey(mappedId))
+      if flat then return job, flat end
     end
   end
-  local _, flat = readJob(newJobKey)
-  return flat
+  return readJob(newJobKey)
 end
 
-pruneExpired(now)
+-- A key past its retention must not make a replay. (Terminal indexes are pruned below, less often.)
+if digest ~= '' then pruneIdempotencyKeys(now) end
 
-local existing = existingJob()
+local _, existing, leftover = existingJob()
 if existing then return { 'existing', existing } end
 
 local waiting = redis.call('ZCARD', STATUS_INDEX.Queued) + redis.call('ZCARD', STATUS_INDEX.Scheduled)
@@ -30,7 +30,7 @@ if waiting >= maximumQueueSize then return { 'queue-full', waiting } end
 
 local job = { id = jobId, seq = tostring(redis.call('INCR', SEQUENCE)) }
 -- An unreadable leftover under this id must not lend the new job any of its fields.
-redis.call('DEL', newJobKey)
+if leftover then redis.call('DEL', newJobKey) end
 redis.call('HSET', newJobKey, 'seq', job.seq, unpack(ARGV, FIELDS_FROM))
 if digest ~= '' then
   redis.call('HSET', newJobKey, 'idempotencyDigest', digest)
@@ -41,4 +41,7 @@ end
 redis.call('ZADD', STATUS_INDEX.Queued, job.seq, jobId)
 redis.call('ZADD', WAITING, now, waitingEntry(job))
 publish({ type = 'job-available' })
+-- Every 16th submission prunes the terminal indexes: that bounds them between the reads (stats,
+-- listing), which prune before they count, at a fraction of the cost of pruning on every submit.
+if tonumber(job.seq) % 16 == 0 then pruneTerminalJobs(now) end
 return { 'created' }

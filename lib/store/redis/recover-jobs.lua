@@ -39,10 +39,15 @@ local function dueForRecovery()
   return ids, #expired == batchSize or #overdue == batchSize
 end
 
+-- recoveryCount is absent while it is 0.
+local function recoveriesOf(job)
+  return tonumber(job.recoveryCount or '0')
+end
+
 local function exhaustedError(job)
   return cjson.encode({
     code = exhaustedCode,
-    message = 'Job ' .. job.id .. ' was taken back from a dead or hung worker ' .. job.recoveryCount ..
+    message = 'Job ' .. job.id .. ' was taken back from a dead or hung worker ' .. recoveriesOf(job) ..
       ' time(s), the limit set by recovery.maximumRetries; it is failed so that it cannot loop forever.',
   })
 end
@@ -78,7 +83,7 @@ for _, id in ipairs(ids) do
   elseif job.cancelRequested == '1' then
     finish(key, job, 'Canceled', now, completedTtlMs)
     canceled[#canceled + 1] = id
-  elseif tonumber(job.recoveryCount) >= maxRecoveries then
+  elseif recoveriesOf(job) >= maxRecoveries then
     redis.call('HSET', key, 'error', exhaustedError(job))
     finish(key, job, 'Failed', now, failedTtlMs)
     exhausted[#exhausted + 1] = id

@@ -110,6 +110,18 @@ export async function closeConnection(connection: Redis): Promise<void> {
 const UNAVAILABLE_REPLIES = ['LOADING', 'READONLY', 'MASTERDOWN', 'CLUSTERDOWN', 'TRYAGAIN', 'BUSY', 'OOM', 'NOREPLICAS'];
 
 /**
+ * Failures after which Redis certainly did not run the command: refused before it was sent (no offline
+ * queue while disconnected), or rejected by Redis before running it (loading, read-only replica, ...).
+ * Anything else, a timeout above all, may have run: Redis still executes a command whose reply came
+ * too late.
+ */
+export function neverRan(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  if (error.name === 'ReplyError') return UNAVAILABLE_REPLIES.some((code) => error.message.startsWith(code));
+  return error.message.includes('enableOfflineQueue options is false');
+}
+
+/**
  * Failures of reaching Redis (refused, closed, timed out, no offline queue, failing over, out of memory),
  * as opposed to errors of a command. For the rejection of a Redis call only: everything ioredis rejects
  * with, except a command's error reply, is about the connection.

@@ -2,33 +2,36 @@ import { JOB_STATUSES, type Job, type JobStatus, type JsonValue } from '../../jo
 
 /**
  * How each Job field sits in the job's Redis hash. Plain text for strings, numbers and the status (so
- * scripts can read and compare them), JSON for structured values; a null is an absent field. The Lua
- * side (common.lua: REQUIRED_FIELDS, JSON_FIELDS) applies the same rules to decide a job is readable.
+ * scripts can read and compare them), JSON for structured values; a null is an absent field. Fields at
+ * their usual value are absent too (a zero `count`, an empty `object`, a false `flag`): every field
+ * costs Redis about 60 bytes per job. The Lua side (common.lua: REQUIRED_FIELDS, JSON_FIELDS) applies
+ * the same rules to decide a job is readable.
  */
-type FieldKind = 'text' | 'text?' | 'number' | 'number?' | 'json' | 'json?' | 'flag' | 'status';
+type FieldKind = 'text' | 'text?' | 'number' | 'number?' | 'count' | 'json' | 'json?' | 'object' | 'flag' | 'status';
 
 const FIELDS: Readonly<Record<keyof Job, FieldKind>> = {
   id: 'text',
   name: 'text',
   status: 'status',
   payload: 'json',
-  headers: 'json',
-  routeParams: 'json',
-  queryParams: 'json',
+  headers: 'object',
+  routeParams: 'object',
+  queryParams: 'object',
   owner: 'text?',
   idempotencyKey: 'text?',
   fingerprint: 'text',
   traceContext: 'json?',
-  retryCount: 'number',
+  retryCount: 'count',
   maxRetries: 'number',
-  recoveryCount: 'number',
+  recoveryCount: 'count',
   progress: 'json?',
   result: 'json?',
   error: 'json?',
   createdAt: 'number',
   startedAt: 'number?',
   completedAt: 'number?',
-  lastUpdatedAt: 'number',
+  // Not stored for terminal jobs: it is their completedAt (decodeJob).
+  lastUpdatedAt: 'number?',
   retryDelayUntil: 'number?',
   cancelRequested: 'flag',
   workerId: 'text?',
@@ -45,15 +48,30 @@ export class UnreadableJobError extends Error {
   }
 }
 
-/** The job as HSET arguments: field, value, field, value, ... Null fields are left out. */
+const FIELD_LIST = Object.entries(FIELDS) as [keyof Job, FieldKind][];
+
+/** The job as HSET arguments: field, value, field, value, ... Null and usual-value fields are left out. */
 export function encodeJob(job: Job): string[] {
   const args: string[] = [];
-  for (const [field, kind] of Object.entries(FIELDS) as [keyof Job, FieldKind][]) {
+  for (const [field, kind] of FIELD_LIST) {
     const value = job[field];
-    if (value === null) continue;
+    if (value === null || isUsualValue(kind, value)) continue;
     args.push(field, encodeField(kind, value));
   }
   return args;
+}
+
+function isUsualValue(kind: FieldKind, value: unknown): boolean {
+  switch (kind) {
+    case 'count':
+      return value === 0;
+    case 'flag':
+      return value === false;
+    case 'object':
+      return Object.keys(value as object).length === 0;
+    default:
+      return false;
+  }
 }
 
 /** A JSON value as a script argument: '' stands for null (no JSON text is empty). */
@@ -71,9 +89,11 @@ export function decodeJobReply(flat: readonly string[]): Job {
 /** Fields of one job hash back into a Job; internal fields (lease token, seq, digest) stay behind. */
 export function decodeJob(fields: Readonly<Record<string, string>>): Job {
   const job: Record<string, unknown> = {};
-  for (const [field, kind] of Object.entries(FIELDS)) {
+  for (const [field, kind] of FIELD_LIST) {
     job[field] = decodeField(field, kind, fields[field]);
   }
+  job.lastUpdatedAt ??= job.completedAt;
+  if (job.lastUpdatedAt === null) throw new UnreadableJobError("field 'lastUpdatedAt' is missing");
   return job as unknown as Job;
 }
 
@@ -81,6 +101,7 @@ function encodeField(kind: FieldKind, value: unknown): string {
   switch (kind) {
     case 'json':
     case 'json?':
+    case 'object':
       return JSON.stringify(value);
     case 'flag':
       return value ? '1' : '0';
@@ -93,6 +114,8 @@ function decodeField(field: string, kind: FieldKind, raw: string | undefined): u
   if (raw === undefined) {
     if (kind.endsWith('?')) return null;
     if (kind === 'flag') return false;
+    if (kind === 'count') return 0;
+    if (kind === 'object') return {};
     throw new UnreadableJobError(`field '${field}' is missing`);
   }
   switch (kind) {
@@ -100,13 +123,15 @@ function decodeField(field: string, kind: FieldKind, raw: string | undefined): u
       if (!STATUSES.has(raw)) throw new UnreadableJobError(`status '${raw}' is not a job status`);
       return raw as JobStatus;
     case 'number':
-    case 'number?': {
+    case 'number?':
+    case 'count': {
       const value = Number(raw);
       if (raw === '' || !Number.isFinite(value)) throw new UnreadableJobError(`field '${field}' is not a number`);
       return value;
     }
     case 'json':
     case 'json?':
+    case 'object':
       try {
         return JSON.parse(raw) as JsonValue;
       } catch {

@@ -31,10 +31,12 @@ import {
   createCommandConnection,
   createSubscriberConnection,
   isUnavailableError,
+  neverRan,
   watchConnection,
   type StoreLogger,
 } from './redis-connections.js';
 import { RedisEventRelay } from './redis-event-relay.js';
+import { newQueuedJob } from '../../job/job-records.js';
 import { decodeJob, decodeJobReply, encodeJob, encodeJsonArg, UnreadableJobError } from './redis-job-codec.js';
 import { idempotencyDigest, RedisKeys } from './redis-keys.js';
 import { RedisScripts, type ScriptArg, type ScriptName } from './redis-scripts.js';
@@ -119,7 +121,7 @@ export class RedisJobStore extends JobStore {
   }
 
   async createJob(input: NewJob, options: CreateJobOptions): Promise<CreateJobResult> {
-    const job = queuedJob(input, options.now);
+    const job = newQueuedJob(input, options.now);
     const digest = input.idempotencyKey === null ? '' : idempotencyDigest(input);
     const reply = (await this.run('createJob', [...this.keys.store, this.keys.job(input.id)], [
       input.id,
@@ -143,7 +145,7 @@ export class RedisJobStore extends JobStore {
   async getJob(id: string): Promise<Job | null> {
     let fields: Record<string, string>;
     try {
-      fields = await this.call(() => this.client.hgetall(this.keys.job(id)));
+      fields = await this.call(() => this.client.hgetall(this.keys.job(id)), { readOnly: true });
     } catch (error) {
       if (!isWrongType(error)) throw error;
       return this.unreadable(id, error as Error);
@@ -280,7 +282,7 @@ export class RedisJobStore extends JobStore {
   }
 
   async ping(): Promise<void> {
-    await this.call(() => this.client.ping());
+    await this.call(() => this.client.ping(), { readOnly: true });
   }
 
   subscribe(listener: StoreEventListener): () => void {
@@ -319,14 +321,20 @@ export class RedisJobStore extends JobStore {
     return this.call(() => this.scripts.run(name, keys, args));
   }
 
-  /** A Redis call; failures to reach Redis become StoreUnavailableError (HTTP 503). */
-  private async call<T>(request: () => Promise<T>): Promise<T> {
+  /**
+   * A Redis call; failures to reach Redis become StoreUnavailableError (HTTP 503), which tells whether
+   * a write may have happened all the same.
+   */
+  private async call<T>(request: () => Promise<T>, { readOnly = false } = {}): Promise<T> {
     if (this.closing) throw new Error('The redis job store is closed (the application is shutting down).');
     try {
       return await request();
     } catch (error) {
       if (!isUnavailableError(error)) throw error;
-      throw new StoreUnavailableError(this.type, (error as Error).message, { cause: error });
+      throw new StoreUnavailableError(this.type, (error as Error).message, {
+        cause: error,
+        outcomeUnknown: !readOnly && !neverRan(error),
+      });
     }
   }
 
@@ -381,26 +389,6 @@ export class RedisJobStore extends JobStore {
     );
     return null;
   }
-}
-
-function queuedJob(input: NewJob, now: number): Job {
-  return {
-    ...structuredClone(input),
-    status: JobStatus.Queued,
-    retryCount: 0,
-    recoveryCount: 0,
-    progress: null,
-    result: null,
-    error: null,
-    createdAt: now,
-    startedAt: null,
-    completedAt: null,
-    lastUpdatedAt: now,
-    retryDelayUntil: null,
-    cancelRequested: false,
-    workerId: null,
-    leaseExpiresAt: null,
-  };
 }
 
 /** A replay: same endpoint, owner and payload as the job the key (or id) already names. */

@@ -14,8 +14,6 @@ export class RedisKeys {
   readonly leases: string;
   /** InProgress jobs: zset of ids scored by start time, for recovery's hard cap. */
   readonly started: string;
-  /** Terminal jobs: zset of ids scored by the end of their retention. */
-  readonly expiries: string;
   /** Hash of idempotency digest -> job id. */
   readonly idempotency: string;
   /** Zset of idempotency digests scored by the end of their job's retention. */
@@ -24,11 +22,14 @@ export class RedisKeys {
   readonly sequence: string;
   /** `<token> <held until>` of the process whose recovery sweep runs. */
   readonly recoveryLock: string;
-  /** Per status, a zset of job ids: live ones scored by submission order, terminal ones by end time. */
+  /**
+   * Per status, a zset of job ids: live ones scored by submission order, terminal ones by the end of
+   * their retention (so the same index serves listing, counting and pruning).
+   */
   readonly statusIndex: Readonly<Record<JobStatus, string>>;
   /** Pub/sub channel of store events (a channel, not a key: it has no slot). */
   readonly events: string;
-  /** The store-wide keys, in the order every script expects them as KEYS[1..14] (see common.lua). */
+  /** The store-wide keys, in the order every script expects them as KEYS[1..13] (see common.lua). */
   readonly store: readonly string[];
 
   constructor(readonly prefix: string = DEFAULT_KEY_PREFIX) {
@@ -36,7 +37,6 @@ export class RedisKeys {
     this.waiting = `${prefix}:waiting`;
     this.leases = `${prefix}:leases`;
     this.started = `${prefix}:started`;
-    this.expiries = `${prefix}:expiries`;
     this.idempotency = `${prefix}:idempotency`;
     this.idempotencyExpiries = `${prefix}:idempotency-expiries`;
     this.sequence = `${prefix}:sequence`;
@@ -49,7 +49,6 @@ export class RedisKeys {
       this.waiting,
       this.leases,
       this.started,
-      this.expiries,
       this.idempotency,
       this.idempotencyExpiries,
       this.sequence,

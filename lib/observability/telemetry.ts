@@ -1,0 +1,142 @@
+import {
+  context,
+  metrics,
+  propagation,
+  trace,
+  SpanKind,
+  SpanStatusCode,
+  type Attributes,
+  type Counter,
+  type Histogram,
+  type Link,
+  type Meter,
+  type ObservableGauge,
+  type Span,
+} from '@opentelemetry/api';
+
+export const METER_NAME = 'AsyncEndpoints';
+export const TRACER_NAME = 'AsyncEndpoints';
+
+/** What the observable gauges read at collection time. */
+export interface GaugeSources {
+  /** Waiting and in-progress counts from the store (cached by the caller). */
+  counts(): { waiting: number; inProgress: number } | null;
+  /** Busy slots / maximumConcurrency of this process's worker; null when workers are off. */
+  utilization(): number | null;
+}
+
+/**
+ * The library's instruments on `@opentelemetry/api`: no-ops until the app installs an SDK. The meter
+ * is taken when the module starts, so install the SDK before bootstrapping Nest.
+ */
+export class Telemetry {
+  private readonly meter: Meter;
+  readonly jobsCreated: Counter;
+  readonly jobsCompleted: Counter;
+  readonly jobsFailed: Counter;
+  readonly jobsRetried: Counter;
+  readonly jobsRecovered: Counter;
+  readonly jobsCanceled: Counter;
+  readonly queueDuration: Histogram;
+  readonly processingDuration: Histogram;
+  readonly storeOperationDuration: Histogram;
+  private readonly gauges: ObservableGauge[];
+
+  constructor(
+    private readonly storeType: string,
+    sources: GaugeSources,
+  ) {
+    this.meter = metrics.getMeter(METER_NAME);
+    const counter = (name: string, description: string) =>
+      this.meter.createCounter(`asyncendpoints.${name}`, { description, unit: '{job}' });
+    this.jobsCreated = counter('jobs.created', 'Jobs stored by a submit');
+    this.jobsCompleted = counter('jobs.completed', 'Jobs that reached Completed');
+    this.jobsFailed = counter('jobs.failed', 'Jobs that reached Failed');
+    this.jobsRetried = counter('jobs.retried', 'Failed attempts scheduled for a retry');
+    this.jobsRecovered = counter('jobs.recovered', 'Jobs taken back from dead or hung workers');
+    this.jobsCanceled = counter('jobs.canceled', 'Jobs that reached Canceled');
+    const histogram = (name: string, description: string) =>
+      this.meter.createHistogram(`asyncendpoints.${name}`, { description, unit: 's' });
+    this.queueDuration = histogram('jobs.queue.duration', 'From submit (or retry due time) to handler start');
+    this.processingDuration = histogram('jobs.processing.duration', 'One handler run');
+    this.storeOperationDuration = histogram('store.operation.duration', 'One job store operation');
+
+    const waiting = this.meter.createObservableGauge('asyncendpoints.jobs.waiting', {
+      description: 'Jobs Queued or Scheduled',
+      unit: '{job}',
+    });
+    const inProgress = this.meter.createObservableGauge('asyncendpoints.jobs.in_progress', {
+      description: 'Jobs InProgress across the deployment',
+      unit: '{job}',
+    });
+    const utilization = this.meter.createObservableGauge('asyncendpoints.worker.utilization', {
+      description: "Busy share of this process's worker slots",
+      unit: '1',
+    });
+    this.gauges = [waiting, inProgress, utilization];
+    this.meter.addBatchObservableCallback(
+      (result) => {
+        const counts = sources.counts();
+        if (counts) {
+          result.observe(waiting, counts.waiting, this.attributes());
+          result.observe(inProgress, counts.inProgress, this.attributes());
+        }
+        const busy = sources.utilization();
+        if (busy !== null) result.observe(utilization, busy, this.attributes());
+      },
+      this.gauges,
+    );
+  }
+
+  attributes(extra: Attributes = {}): Attributes {
+    return { 'store.type': this.storeType, ...extra };
+  }
+
+  /** Times a store call into `asyncendpoints.store.operation.duration`. */
+  async timeStore<T>(operation: string, call: () => Promise<T>): Promise<T> {
+    const started = performance.now();
+    try {
+      return await call();
+    } finally {
+      this.storeOperationDuration.record((performance.now() - started) / 1000, this.attributes({ 'store.operation': operation }));
+    }
+  }
+
+  /**
+   * A PRODUCER span around a submit, child of the request's trace context (from `traceparent`
+   * headers or the active context). Returns the span and the carrier to store with the job.
+   */
+  startSubmitSpan(name: string, headers: Record<string, unknown>): { span: Span; carrier: Record<string, string> } {
+    const parent = propagation.extract(context.active(), headers);
+    const span = trace.getTracer(TRACER_NAME).startSpan(
+      `submit ${name}`,
+      { kind: SpanKind.PRODUCER, attributes: this.attributes({ 'job.name': name }) },
+      parent,
+    );
+    const carrier: Record<string, string> = {};
+    propagation.inject(trace.setSpan(parent, span), carrier);
+    return { span, carrier };
+  }
+
+  /** A CONSUMER span for one attempt, linked to the submit span stored with the job. */
+  startAttemptSpan(job: { id: string; name: string; traceContext: Record<string, string> | null }, attempt: number): Span {
+    const links: Link[] = [];
+    if (job.traceContext) {
+      const submitted = trace.getSpanContext(propagation.extract(context.active(), job.traceContext));
+      if (submitted) links.push({ context: submitted });
+    }
+    return trace.getTracer(TRACER_NAME).startSpan(`process ${job.name}`, {
+      kind: SpanKind.CONSUMER,
+      links,
+      attributes: this.attributes({ 'job.name': job.name, 'job.id': job.id, 'job.attempt': attempt }),
+    });
+  }
+
+  static endSpan(span: Span, error?: { code: string; message: string }): void {
+    if (error) {
+      span.setAttribute('error.code', error.code);
+      span.setStatus({ code: SpanStatusCode.ERROR, message: error.message });
+    }
+    span.end();
+  }
+}
