@@ -18,6 +18,10 @@ import { JobsController } from './http/jobs.controller.js';
 import { ProblemDetailsFilter } from './http/problem-details.js';
 import { SubmitInterceptor } from './http/submit.interceptor.js';
 import type { AsyncEndpointsModuleOptions } from './options/async-endpoints-options.js';
+import { InstrumentedJobStore } from './observability/instrumented-job-store.js';
+import { Telemetry } from './observability/telemetry.js';
+import { createTelemetry, TelemetryGauges } from './observability/telemetry.providers.js';
+import type { ResolvedAsyncEndpointsOptions } from './options/async-endpoints-options.js';
 import { resolveOptions } from './options/resolve-options.js';
 import { createJobStore } from './store/create-job-store.js';
 import { JobStore } from './store/job-store.js';
@@ -53,7 +57,14 @@ function withLibraryProviders(definition: DynamicModule): DynamicModule {
         useFactory: (raw: AsyncEndpointsModuleOptions) => resolveOptions(raw),
         inject: [RAW_OPTIONS_TOKEN],
       },
-      { provide: JobStore, useFactory: createJobStore, inject: [ASYNC_ENDPOINTS_OPTIONS] },
+      { provide: Telemetry, useFactory: createTelemetry, inject: [ASYNC_ENDPOINTS_OPTIONS] },
+      {
+        provide: JobStore,
+        useFactory: (options: ResolvedAsyncEndpointsOptions, telemetry: Telemetry) =>
+          new InstrumentedJobStore(createJobStore(options), telemetry),
+        inject: [ASYNC_ENDPOINTS_OPTIONS, Telemetry],
+      },
+      TelemetryGauges,
       StoreLifecycle,
       HandlerRegistry,
       EndpointRegistry,

@@ -1,17 +1,21 @@
 import { randomUUID } from 'node:crypto';
-import { Inject, Injectable } from '@nestjs/common';
-import { IdempotencyConflictError, QueueFullError } from './async-endpoints.errors.js';
+import { Inject, Injectable, type OnModuleDestroy } from '@nestjs/common';
+import { IdempotencyConflictError, QueueFullError, UnknownAsyncEndpointError } from './async-endpoints.errors.js';
 import { ASYNC_ENDPOINTS_OPTIONS } from './async-endpoints.module-definition.js';
 import { HandlerRegistry } from './handlers/handler-registry.js';
 import {
   fingerprintOf,
+  isTerminal,
   toJobDocument,
+  toJobError,
   type Job,
   type JobDocument,
   type JobStatus,
   type JsonValue,
 } from './job/index.js';
+import { Telemetry } from './observability/telemetry.js';
 import type { ResolvedAsyncEndpointsOptions } from './options/async-endpoints-options.js';
+import { JobFinishedWaiters } from './store/job-finished-waiters.js';
 import { JobStore, type CancelResult } from './store/job-store.js';
 import { StoreUnavailableError } from './store/store-errors.js';
 import { retentionOf } from './worker/retention.js';
@@ -26,7 +30,17 @@ export interface SubmitOptions {
   owner?: string;
   routeParams?: Record<string, string>;
   queryParams?: Record<string, string | string[]>;
+  /** W3C trace context of the producer (`traceparent`, `tracestate`); the submit span's parent. */
   traceContext?: Record<string, string>;
+}
+
+export interface WaitOptions {
+  /** The caller's owner (see `jobOwner`): someone else's job is not found. */
+  owner?: string;
+  /** Longest wait, in milliseconds. */
+  timeoutMs: number;
+  /** Stops the wait early (the caller went away); the job as last read is returned. */
+  signal?: AbortSignal;
 }
 
 export interface SubmittedJob {
@@ -38,15 +52,21 @@ export interface SubmittedJob {
 /** Store calls on the request path answer within this, or the caller gets a 503. */
 const STORE_DEADLINE_MS = 2000;
 
+/** setTimeout's largest delay. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /**
  * Submit, read, cancel and list jobs from code: for producers that are not HTTP (a message
  * consumer, a cron job) and for admin tooling. The HTTP endpoints use it too.
  */
 @Injectable()
-export class AsyncEndpointsService {
+export class AsyncEndpointsService implements OnModuleDestroy {
+  private readonly finishes = new JobFinishedWaiters(this.store);
+
   constructor(
     private readonly store: JobStore,
     private readonly handlers: HandlerRegistry,
+    private readonly telemetry: Telemetry,
     @Inject(ASYNC_ENDPOINTS_OPTIONS) private readonly options: ResolvedAsyncEndpointsOptions,
   ) {}
 
@@ -59,6 +79,28 @@ export class AsyncEndpointsService {
   /** @internal The HTTP layer needs the stored job and whether it was replayed. */
   async submitJob(name: string, payload: JsonValue, options: SubmitOptions): Promise<SubmittedJob> {
     const handler = this.handlers.get(name);
+    // Where workers run, every handler is known; an API-only process may submit for a worker elsewhere.
+    if (!handler && this.options.worker.enabled) throw new UnknownAsyncEndpointError(name);
+    const { span, carrier } = this.telemetry.startSubmitSpan(name, options.traceContext ?? {});
+    try {
+      const submitted = await this.storeJob(name, payload, options, handler?.metadata.maxRetries, carrier);
+      span.setAttribute('job.id', submitted.job.id);
+      span.setAttribute('job.replayed', submitted.replayed);
+      Telemetry.endSpan(span);
+      return submitted;
+    } catch (error) {
+      Telemetry.endSpan(span, toJobError(error));
+      throw error;
+    }
+  }
+
+  private async storeJob(
+    name: string,
+    payload: JsonValue,
+    options: SubmitOptions,
+    maxRetries: number | undefined,
+    traceContext: Record<string, string>,
+  ): Promise<SubmittedJob> {
     const result = await this.withDeadline(
       this.store.createJob(
         {
@@ -71,8 +113,8 @@ export class AsyncEndpointsService {
           owner: options.owner ?? null,
           idempotencyKey: options.idempotencyKey ?? null,
           fingerprint: fingerprintOf(name, payload),
-          traceContext: options.traceContext ?? null,
-          maxRetries: handler?.metadata.maxRetries ?? this.options.jobManager.defaultMaxRetries,
+          traceContext: Object.keys(traceContext).length > 0 ? traceContext : null,
+          maxRetries: maxRetries ?? this.options.jobManager.defaultMaxRetries,
         },
         { now: Date.now(), maximumQueueSize: this.options.worker.maximumQueueSize },
       ),
@@ -101,6 +143,41 @@ export class AsyncEndpointsService {
     const job = await this.withDeadline(this.store.getJob(id), 'read');
     if (!job || !this.ownedBy(job, owner)) return null;
     return job;
+  }
+
+  /**
+   * Waits until the job is terminal or `timeoutMs` passed, then returns its document; null when the
+   * id is unknown, expired, or owned by someone else. The store's `job-finished` event wakes it, from
+   * whichever process finished the job: the store is read once before and once after the wait.
+   */
+  async waitForTerminal(id: string, options: WaitOptions): Promise<JobDocument | null> {
+    const job = await this.waitForJob(id, options);
+    return job && toJobDocument(job, undefined, this.options.http.exposeErrorDetails);
+  }
+
+  /** @internal */
+  async waitForJob(id: string, { owner, timeoutMs, signal }: WaitOptions): Promise<Job | null> {
+    // Registered before the read, so that a finish between the read and the wait still wakes it.
+    const watch = this.finishes.watch(id);
+    try {
+      const job = await this.getJob(id, owner);
+      if (!job || isTerminal(job.status)) return job;
+      await watch.until(Math.min(timeoutMs, MAX_TIMER_MS), signal);
+      if (signal?.aborted) return job;
+      return await this.getJob(id, owner);
+    } finally {
+      watch.stop();
+    }
+  }
+
+  /** @internal Waits registered now (long-polls in flight). */
+  get waitingCount(): number {
+    return this.finishes.size;
+  }
+
+  /** Pending waits answer at once: a long-poll must not hold up the shutdown. */
+  onModuleDestroy(): void {
+    this.finishes.close();
   }
 
   /**

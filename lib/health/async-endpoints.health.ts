@@ -49,8 +49,9 @@ export class AsyncEndpointsHealthIndicator {
   private workerState() {
     if (!this.worker.enabled) return { enabled: false, stalled: false };
     const last = this.worker.lastLoopAt;
-    // The loop goes round at least every poll interval; three missed rounds (and at least 10 s) is a stall.
-    const stallAfterMs = Math.max(10_000, 3 * this.options.worker.pollingIntervalMs);
+    // The loop goes round at least every poll interval (a store call in it times out in about 2 s):
+    // three missed rounds, and at least 5 s, is a stall.
+    const stallAfterMs = Math.max(5000, 3 * this.options.worker.pollingIntervalMs);
     const sinceMs = last === null ? null : Date.now() - last;
     return {
       enabled: true,

@@ -40,12 +40,9 @@ export class Telemetry {
   readonly queueDuration: Histogram;
   readonly processingDuration: Histogram;
   readonly storeOperationDuration: Histogram;
-  private readonly gauges: ObservableGauge[];
+  private readonly gauges: [waiting: ObservableGauge, inProgress: ObservableGauge, utilization: ObservableGauge];
 
-  constructor(
-    private readonly storeType: string,
-    sources: GaugeSources,
-  ) {
+  constructor(private readonly storeType: string) {
     this.meter = metrics.getMeter(METER_NAME);
     const counter = (name: string, description: string) =>
       this.meter.createCounter(`asyncendpoints.${name}`, { description, unit: '{job}' });
@@ -74,6 +71,11 @@ export class Telemetry {
       unit: '1',
     });
     this.gauges = [waiting, inProgress, utilization];
+  }
+
+  /** Starts reporting the observable gauges from these sources. */
+  observe(sources: GaugeSources): void {
+    const [waiting, inProgress, utilization] = this.gauges;
     this.meter.addBatchObservableCallback(
       (result) => {
         const counts = sources.counts();

@@ -5,6 +5,7 @@ import {
   Logger,
   type OnApplicationBootstrap,
 } from '@nestjs/common';
+import { context as otelContext, trace } from '@opentelemetry/api';
 import { instanceToPlain, plainToInstance } from 'class-transformer';
 import { ASYNC_ENDPOINTS_OPTIONS } from '../async-endpoints.module-definition.js';
 import { capturedHeaders, type AsyncContext } from '../handlers/async-context.js';
@@ -21,6 +22,7 @@ import {
 } from '../job/index.js';
 import type { ResolvedAsyncEndpointsOptions } from '../options/async-endpoints-options.js';
 import { JobStore, type ClaimedJob, type Lease } from '../store/job-store.js';
+import { Telemetry } from '../observability/telemetry.js';
 import { JobLogger } from './job-logger.js';
 import { retentionOf } from './retention.js';
 import { WorkerTimers } from './worker-timers.js';
@@ -77,6 +79,7 @@ export class JobWorker implements OnApplicationBootstrap, BeforeApplicationShutd
     private readonly store: JobStore,
     private readonly handlers: HandlerRegistry,
     private readonly timers: WorkerTimers,
+    private readonly telemetry: Telemetry,
     @Inject(ASYNC_ENDPOINTS_OPTIONS) private readonly options: ResolvedAsyncEndpointsOptions,
   ) {
     this.leaseMs = options.jobManager.jobClaimTimeoutMs;
@@ -125,7 +128,10 @@ export class JobWorker implements OnApplicationBootstrap, BeforeApplicationShutd
     if (this.state !== 'running') return;
     this.state = 'stopping';
     this.signal();
-    await this.loop;
+    // A claim that never answers (a hung custom store) must not hold the shutdown forever.
+    if (!(await settlesWithin(this.loop, this.options.worker.shutdownTimeoutMs))) {
+      this.logger.warn('The claim loop did not stop within shutdownTimeoutMs (a store call hangs); shutting down anyway');
+    }
     this.timers.cancel('poll');
     this.timers.cancel('next-due');
     const inFlight = [...this.running.values()];
@@ -268,12 +274,22 @@ export class JobWorker implements OnApplicationBootstrap, BeforeApplicationShutd
     }
     const timeoutMs = handler.metadata.timeoutMs ?? this.options.worker.jobTimeoutMinutes * 60_000;
     const timer = setTimeout(() => entry.interrupt({ kind: 'timed-out' }), timeoutMs);
-    this.invoke(handler, job, lease, controller.signal, logger).then(
-      (value) => settle({ kind: 'returned', value }),
-      (error: unknown) => settle({ kind: 'threw', error }),
-    );
+    const span = this.telemetry.startAttemptSpan(job, attemptOf(job));
+    const startedAt = performance.now();
+    // The handler runs inside the attempt span, so its own spans are children of it.
+    otelContext
+      .with(trace.setSpan(otelContext.active(), span), () => this.invoke(handler, job, lease, controller.signal, logger))
+      .then(
+        (value) => settle({ kind: 'returned', value }),
+        (error: unknown) => settle({ kind: 'threw', error }),
+      );
     const result = await outcome;
     clearTimeout(timer);
+    this.telemetry.processingDuration.record(
+      (performance.now() - startedAt) / 1000,
+      this.telemetry.attributes({ 'job.name': job.name, 'job.outcome': result.kind }),
+    );
+    Telemetry.endSpan(span, result.kind === 'returned' ? undefined : attemptError(result));
     // The next job may start while this outcome is written (the lease still covers this one): the slot
     // would otherwise sit idle for a round trip per job, half of a no-op job's cycle.
     entry.freeSlot();
@@ -414,6 +430,16 @@ export class JobWorker implements OnApplicationBootstrap, BeforeApplicationShutd
       this.renewing = false;
     }
   }
+}
+
+/** What the attempt span records for an attempt that did not return. */
+function attemptError(outcome: AttemptOutcome): { code: string; message: string } {
+  if (outcome.kind === 'threw') return toJobError(outcome.error);
+  const codes: Partial<Record<AttemptOutcome['kind'], string>> = {
+    'timed-out': JobErrorCode.Timeout,
+    canceled: JobErrorCode.Canceled,
+  };
+  return { code: codes[outcome.kind] ?? outcome.kind.toUpperCase().replace('-', '_'), message: `Attempt ended: ${outcome.kind}` };
 }
 
 function abortReason(outcome: AttemptOutcome, job: Job): Error {
