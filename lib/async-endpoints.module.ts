@@ -15,6 +15,7 @@ import { EndpointRegistry } from './http/endpoint-registry.js';
 import { HttpIntegration } from './http/http-integration.js';
 import { JobLocations } from './http/job-locations.js';
 import { JobsController } from './http/jobs.controller.js';
+import { loadOpenApiModule, OPENAPI_MODULE, OpenApiDocumentation } from './http/openapi.js';
 import { ProblemDetailsFilter } from './http/problem-details.js';
 import { SubmitInterceptor } from './http/submit.interceptor.js';
 import type { AsyncEndpointsModuleOptions } from './options/async-endpoints-options.js';
@@ -73,6 +74,8 @@ function withLibraryProviders(definition: DynamicModule): DynamicModule {
       SubmitInterceptor,
       ProblemDetailsFilter,
       HttpIntegration,
+      { provide: OPENAPI_MODULE, useFactory: loadOpenApiModule },
+      OpenApiDocumentation,
       WorkerTimers,
       JobWorker,
       RecoverySweeper,

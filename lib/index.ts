@@ -1,6 +1,6 @@
 export { AsyncEndpointsModule } from './async-endpoints.module.js';
 export { ASYNC_ENDPOINTS_OPTIONS } from './async-endpoints.module-definition.js';
-export { AsyncEndpointsService, type SubmitOptions } from './async-endpoints.service.js';
+export { AsyncEndpointsService, type SubmitOptions, type WaitOptions } from './async-endpoints.service.js';
 export { IdempotencyConflictError, QueueFullError, UnknownAsyncEndpointError } from './async-endpoints.errors.js';
 export * from './options/index.js';
 export * from './job/index.js';

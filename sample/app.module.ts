@@ -1,8 +1,9 @@
 import { type DynamicModule, Module, ValidationPipe } from '@nestjs/common';
-import { APP_PIPE } from '@nestjs/core';
+import { APP_GUARD, APP_PIPE } from '@nestjs/core';
 import { ScheduleModule } from '@nestjs/schedule';
 import { TerminusModule } from '@nestjs/terminus';
 import { AsyncEndpointsModule, type AsyncEndpointsModuleOptions } from '../lib/index.js';
+import { ApiKeyGuard, SAMPLE_API_KEY } from './api-key.guard.js';
 import { FlakyController, FlakyHandler } from './flaky.js';
 import { HealthController } from './health.controller.js';
 import { ProcessController, ProcessHandler } from './process.js';
@@ -24,7 +25,11 @@ export function sampleOptions(env: NodeJS.ProcessEnv = process.env): AsyncEndpoi
 
 @Module({})
 export class SampleModule {
-  static forRoot(options: AsyncEndpointsModuleOptions = sampleOptions()): DynamicModule {
+  /** `apiKey` (default: `API_KEY`) guards `/api/*`; without one the API is open. */
+  static forRoot(
+    options: AsyncEndpointsModuleOptions = sampleOptions(),
+    apiKey: string | undefined = process.env.API_KEY || undefined,
+  ): DynamicModule {
     return {
       module: SampleModule,
       imports: [ScheduleModule.forRoot(), TerminusModule, AsyncEndpointsModule.forRoot(options)],
@@ -33,6 +38,8 @@ export class SampleModule {
         ProcessHandler,
         ReportHandler,
         FlakyHandler,
+        { provide: SAMPLE_API_KEY, useValue: apiKey },
+        { provide: APP_GUARD, useClass: ApiKeyGuard },
         { provide: APP_PIPE, useValue: new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true }) },
       ],
     };

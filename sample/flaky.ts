@@ -1,8 +1,10 @@
 import { Body, Controller, Injectable, Post } from '@nestjs/common';
+import { ApiProperty } from '@nestjs/swagger';
 import { IsInt, Max, Min } from 'class-validator';
 import { AsyncEndpoint, AsyncHandler, type AsyncContext, type AsyncEndpointHandler } from '../lib/index.js';
 
 export class FlakyRequest {
+  @ApiProperty({ minimum: 0, maximum: 10, description: 'How many attempts fail before one succeeds.' })
   @IsInt() @Min(0) @Max(10) failTimes!: number;
 }
 

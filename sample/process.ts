@@ -1,10 +1,14 @@
 import { Body, Controller, Injectable, Post } from '@nestjs/common';
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import { IsInt, IsOptional, IsString, Length, Max, Min } from 'class-validator';
 import { AsyncEndpoint, AsyncHandler, type AsyncContext, type AsyncEndpointHandler } from '../lib/index.js';
 
 export class ProcessRequest {
+  @ApiProperty({ minLength: 1, maxLength: 1000, example: 'hello world' })
   @IsString() @Length(1, 1000) data!: string;
+
+  @ApiPropertyOptional({ minimum: 0, maximum: 60_000, default: 100, description: 'How long the handler works, in ms.' })
   @IsOptional() @Type(() => Number) @IsInt() @Min(0) @Max(60_000) delayMs?: number;
 }
 

@@ -13,6 +13,9 @@ export interface AsyncEndpointRoute {
   /** Route path without the global prefix, leading slash, Nest path syntax. */
   path: string;
   controller: string;
+  /** The controller class and method, for decorating the route (OpenAPI). */
+  controllerClass: abstract new (...args: never[]) => object;
+  methodName: string;
 }
 
 /**
@@ -54,7 +57,14 @@ export class EndpointRegistry implements OnModuleInit {
         const method = RequestMethod[Reflect.getMetadata(METHOD_METADATA, handler) as RequestMethod] ?? 'GET';
         for (const base of basePaths) {
           for (const own of asArray(Reflect.getMetadata(PATH_METADATA, handler))) {
-            routes.push({ name: endpoint.name, method, path: joinPath(base, own), controller: controller.name });
+            routes.push({
+              name: endpoint.name,
+              method,
+              path: joinPath(base, own),
+              controller: controller.name,
+              controllerClass: controller,
+              methodName,
+            });
           }
         }
       }

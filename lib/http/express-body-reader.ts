@@ -1,7 +1,11 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
+import type { Readable } from 'node:stream';
 import { problem, sendProblem } from './problem-details.js';
 
 type Next = (error?: unknown) => void;
+
+type BodyRequest = IncomingMessage & { body?: unknown; _body?: boolean };
 
 export interface RouteMatcher {
   (method: string, path: string): boolean;
@@ -9,56 +13,137 @@ export interface RouteMatcher {
 
 const JSON_TYPE = /^application\/([\w.+-]+\+)?json\s*(;|$)/i;
 
+/** The content codings a body may come in (those the app's own body parser inflates too). */
+const DECODERS: Record<string, (() => NodeJS.ReadWriteStream) | null> = {
+  identity: null,
+  gzip: createGunzip,
+  'x-gzip': createGunzip,
+  deflate: createInflate,
+  br: createBrotliDecompress,
+};
+
 /**
- * Reads JSON bodies of async endpoint routes on Express before the app's own body parser, so that
- * those routes get the `http.bodyLimitBytes` limit and problem+json answers for oversized (413) and
- * malformed (400) bodies. Other routes pass through untouched.
+ * Reads the bodies of async endpoint routes on Express before the app's own body parser, so that
+ * those routes get the `http.bodyLimitBytes` limit (on the decoded body) and problem+json answers for
+ * oversized (413), malformed or undecodable (400) bodies and unknown content codings (415). JSON bodies
+ * are parsed; any other body is read and dropped (the route answers it 415 after its guards). Other
+ * routes pass through untouched.
  */
 export function expressBodyReader(matches: RouteMatcher, limitBytes: number) {
-  return function asyncEndpointsBodyReader(request: IncomingMessage & { body?: unknown; _body?: boolean }, response: ServerResponse, next: Next): void {
+  return function asyncEndpointsBodyReader(request: BodyRequest, response: ServerResponse, next: Next): void {
     const path = (request.url ?? '/').split('?')[0]!;
     if (request._body || !matches(request.method ?? 'GET', path)) return next();
     const type = request.headers['content-type'];
-    const encoding = (request.headers['content-encoding'] ?? 'identity').toLowerCase();
-    // Non-JSON bodies are left to the route's 415 check; compressed ones to the app's parser.
-    if (typeof type !== 'string' || !JSON_TYPE.test(type) || encoding !== 'identity') return next();
-    const declared = Number(request.headers['content-length'] ?? NaN);
-    if (declared > limitBytes) {
-      request.resume();
-      return tooLarge(response, limitBytes, path);
-    }
-    const chunks: Buffer[] = [];
-    let received = 0;
-    let failed = false;
-    request.on('data', (chunk: Buffer) => {
-      if (failed) return;
-      received += chunk.length;
-      if (received > limitBytes) {
-        failed = true;
-        tooLarge(response, limitBytes, path);
-        return;
-      }
-      chunks.push(chunk);
-    });
-    request.on('error', (error) => {
-      if (!failed) next(error);
-      failed = true;
-    });
-    request.on('end', () => {
-      if (failed) return;
-      const text = Buffer.concat(chunks).toString('utf8');
+    const json = typeof type === 'string' && JSON_TYPE.test(type);
+    readBody(request, response, path, limitBytes, next, (text) => {
+      if (!json) return true;
       try {
         request.body = text.length === 0 ? {} : JSON.parse(text);
-        request._body = true;
       } catch (error) {
-        return sendProblem(
-          response,
-          problem(400, `The request body is not valid JSON: ${(error as Error).message}`, { instance: path }),
-        );
+        sendProblem(response, problem(400, `The request body is not valid JSON: ${(error as Error).message}`, { instance: path }));
+        return false;
       }
-      next();
+      return true;
     });
   };
+}
+
+/**
+ * The status routes (`GET`, `HEAD` and `DELETE <jobsPath>/:id`) take no body: one sent all the same is
+ * read and dropped here, so that the app's body parser, whose errors are not problem+json, never sees
+ * it. An id that is not valid percent-encoding is answered here too (400 problem): the router's own
+ * decoding would fail with a plain error.
+ */
+export function expressStatusRouteReader(matches: RouteMatcher, limitBytes: number) {
+  return function asyncEndpointsStatusRoutes(request: BodyRequest, response: ServerResponse, next: Next): void {
+    const path = (request.url ?? '/').split('?')[0]!;
+    if (request._body || !matches(request.method ?? 'GET', path)) return next();
+    const id = path.slice(path.lastIndexOf('/') + 1);
+    try {
+      decodeURIComponent(id);
+    } catch {
+      request.resume();
+      return sendProblem(
+        response,
+        problem(400, `'${id.slice(0, 64)}' is not a job id; job ids are UUIDs.`, { instance: path }),
+      );
+    }
+    readBody(request, response, path, limitBytes, next, () => true);
+  };
+}
+
+/**
+ * Reads the whole body (decoded, at most `limitBytes`), hands it to `accept`, marks it read and calls
+ * next() when `accept` says so; answers the request itself when the body cannot be read.
+ */
+function readBody(
+  request: BodyRequest,
+  response: ServerResponse,
+  path: string,
+  limitBytes: number,
+  next: Next,
+  accept: (text: string) => boolean,
+): void {
+  const declared = Number(request.headers['content-length'] ?? NaN);
+  // No body at all (whatever its headers say it would be encoded with): nothing to decode. The stream
+  // is still read to its end: the app's body parser skips a request only when it has ended.
+  if (request.headers['transfer-encoding'] === undefined && !(declared > 0)) {
+    if (!accept('')) return;
+    request._body = true;
+    if (request.readableEnded) return next();
+    request.once('end', () => next());
+    request.resume();
+    return;
+  }
+  const encoding = String(request.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
+  const decoder = DECODERS[encoding];
+  if (decoder === undefined) {
+    request.resume();
+    return sendProblem(
+      response,
+      problem(415, `Content-Encoding '${encoding.slice(0, 64)}' is not supported; send identity, gzip, deflate or br.`, {
+        instance: path,
+      }),
+    );
+  }
+  if (declared > limitBytes) {
+    request.resume();
+    return tooLarge(response, limitBytes, path);
+  }
+  const body: Readable | NodeJS.ReadWriteStream = decoder ? request.pipe(decoder()) : request;
+  const chunks: Buffer[] = [];
+  let received = 0;
+  let failed = false;
+  const fail = (answer: () => void) => {
+    if (failed) return;
+    failed = true;
+    request.unpipe();
+    request.resume();
+    answer();
+  };
+  body.on('data', (chunk: Buffer) => {
+    if (failed) return;
+    received += chunk.length;
+    if (received > limitBytes) return fail(() => tooLarge(response, limitBytes, path));
+    chunks.push(chunk);
+  });
+  if (decoder) {
+    body.on('error', (error: Error) =>
+      fail(() =>
+        sendProblem(
+          response,
+          problem(400, `The request body cannot be decoded as Content-Encoding ${encoding}: ${error.message}`, { instance: path }),
+        ),
+      ),
+    );
+  }
+  request.on('error', (error) => fail(() => next(error)));
+  body.on('end', () => {
+    if (failed) return;
+    if (!accept(Buffer.concat(chunks).toString('utf8'))) return;
+    request._body = true;
+    next();
+  });
 }
 
 function tooLarge(response: ServerResponse, limitBytes: number, path: string): void {

@@ -4,13 +4,15 @@ import { ApplicationConfig, HttpAdapterHost, ModulesContainer } from '@nestjs/co
 import { ASYNC_ENDPOINTS_OPTIONS } from '../async-endpoints.module-definition.js';
 import type { ResolvedAsyncEndpointsOptions } from '../options/async-endpoints-options.js';
 import { EndpointRegistry } from './endpoint-registry.js';
-import { compileRoutes, expressBodyReader, type RouteMatcher } from './express-body-reader.js';
+import { compileRoutes, expressBodyReader, expressStatusRouteReader, type RouteMatcher } from './express-body-reader.js';
+import { configureFastifyRoutes, type FastifyInstanceLike } from './fastify-routes.js';
 import { JobsController } from './jobs.controller.js';
 
 /**
  * Ties the library into the app's HTTP layer before routes are registered: mounts the status
  * controller at `http.jobsPath` (or not at all), and on Express reads async endpoints' JSON bodies
- * ahead of the app's parser, for their body limit and problem+json errors.
+ * ahead of the app's parser (on Fastify, sets their route body limit and error handler), for their
+ * body limit and problem+json errors.
  */
 @Injectable()
 export class HttpIntegration {
@@ -39,17 +41,42 @@ export class HttpIntegration {
 
   private installBodyReader(adapterHost: HttpAdapterHost): void {
     const adapter = adapterHost.httpAdapter;
-    if (adapter?.getType() !== 'express') return;
-    let matcher: RouteMatcher | undefined;
-    // Routes and the global prefix are final once the first request arrives.
+    let matcher: { prefix: string; matches: RouteMatcher } | undefined;
+    // Compiled when first needed: as routes are registered (Fastify) or at the first request
+    // (Express). Again if the global prefix changed since (a plugin's routes registered before it was set).
     const matches: RouteMatcher = (method, path) => {
-      matcher ??= compileRoutes(
-        this.endpoints.routes.map((route) => ({ method: route.method, path: this.withPrefix(route.path) })),
-      );
+      const prefix = this.appConfig.getGlobalPrefix();
+      if (matcher?.prefix !== prefix) {
+        const routes = this.endpoints.routes.map((route) => ({ method: route.method, path: this.withPrefix(route.path) }));
+        matcher = { prefix, matches: compileRoutes(routes) };
+      }
+      return matcher.matches(method, path);
+    };
+    const limit = this.options.http.bodyLimitBytes;
+    switch (adapter?.getType()) {
+      case 'express':
+        adapter.use(expressBodyReader(matches, limit));
+        adapter.use(expressStatusRouteReader(this.statusRoutes(), limit));
+        break;
+      case 'fastify':
+        configureFastifyRoutes(adapter.getInstance<FastifyInstanceLike>(), matches, limit);
+        break;
+      default:
+        return;
+    }
+    this.logger.debug?.(`Reading async endpoint bodies up to ${limit} bytes`);
+  }
+
+  /** `GET`, `HEAD` and `DELETE <jobsPath>/:id`, once the global prefix is final (the first request). */
+  private statusRoutes(): RouteMatcher {
+    const { jobsPath } = this.options.http;
+    if (jobsPath === false) return () => false;
+    let matcher: RouteMatcher | undefined;
+    return (method, path) => {
+      const route = `/${jobsPath.replace(/^\/+|\/+$/g, '')}/:id`;
+      matcher ??= compileRoutes(['GET', 'HEAD', 'DELETE'].map((verb) => ({ method: verb, path: this.withPrefix(route) })));
       return matcher(method, path);
     };
-    adapter.use(expressBodyReader(matches, this.options.http.bodyLimitBytes));
-    this.logger.debug?.(`Reading async endpoint bodies up to ${this.options.http.bodyLimitBytes} bytes`);
   }
 
   private withPrefix(path: string): string {

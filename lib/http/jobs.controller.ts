@@ -1,4 +1,4 @@
-import { Controller, Delete, Get, HttpStatus, Inject, Param, Req, Res, UseFilters } from '@nestjs/common';
+import { Controller, Delete, Get, HttpStatus, Inject, Param, Query, Req, Res, UseFilters } from '@nestjs/common';
 import { ASYNC_ENDPOINTS_OPTIONS } from '../async-endpoints.module-definition.js';
 import { AsyncEndpointsService } from '../async-endpoints.service.js';
 import { isTerminal, toJobDocument, type Job, type JobDocument } from '../job/index.js';
@@ -12,7 +12,14 @@ interface Reply {
   code?(code: number): unknown;
   setHeader?(name: string, value: string): void;
   header?(name: string, value: string): unknown;
+  /** Fastify: the Node.js response under the reply. */
+  raw?: NodeJS.EventEmitter;
+  on?(event: 'close', listener: () => void): unknown;
+  off?(event: 'close', listener: () => void): unknown;
 }
+
+/** Longest long-poll, `GET <jobsPath>/:id?waitSeconds=30`. */
+export const MAX_WAIT_SECONDS = 30;
 
 /**
  * The status resource: `GET` and `DELETE <http.jobsPath>/:id`. Its path is set from the options at
@@ -27,13 +34,16 @@ export class JobsController {
     @Inject(ASYNC_ENDPOINTS_OPTIONS) private readonly options: ResolvedAsyncEndpointsOptions,
   ) {}
 
+  /** `?waitSeconds=N` (0..30): a long-poll, answered as soon as the job is terminal or N seconds passed. */
   @Get(':id')
   async get(
     @Param('id') id: string,
+    @Query('waitSeconds') waitSeconds: unknown,
     @Req() request: AsyncEndpointRequest,
     @Res({ passthrough: true }) reply: Reply,
   ): Promise<JobDocument> {
-    const job = await this.find(id, request);
+    const waitMs = parseWaitSeconds(waitSeconds) * 1000;
+    const job = waitMs > 0 ? await this.waitFor(id, waitMs, request, reply) : await this.find(id, request);
     const pending = !isTerminal(job.status);
     const location = this.locations.of(job.id);
     if (pending) this.header(reply, 'Retry-After', String(this.options.http.retryAfterSeconds));
@@ -74,12 +84,25 @@ export class JobsController {
   }
 
   private async find(id: string, request: AsyncEndpointRequest): Promise<Job> {
-    if (!isJobId(id)) {
-      throw new ProblemException(problem(HttpStatus.BAD_REQUEST, `'${String(id).slice(0, 64)}' is not a job id; job ids are UUIDs.`));
-    }
-    const job = await this.service.getJob(id.toLowerCase(), this.ownerOf(request));
+    const job = await this.service.getJob(checkedId(id), this.ownerOf(request));
     if (!job) throw notFound(id);
     return job;
+  }
+
+  /** Waits without polling the store; a client that goes away ends the wait at once. */
+  private async waitFor(id: string, timeoutMs: number, request: AsyncEndpointRequest, reply: Reply): Promise<Job> {
+    const jobId = checkedId(id);
+    const response = reply.raw ?? reply;
+    const gone = new AbortController();
+    const onClose = () => gone.abort();
+    response.on?.('close', onClose);
+    try {
+      const job = await this.service.waitForJob(jobId, { owner: this.ownerOf(request), timeoutMs, signal: gone.signal });
+      if (!job) throw notFound(id);
+      return job;
+    } finally {
+      response.off?.('close', onClose);
+    }
   }
 
   private ownerOf(request: AsyncEndpointRequest): string | undefined {
@@ -100,6 +123,28 @@ export class JobsController {
     if (reply.setHeader) reply.setHeader(name, value);
     else reply.header?.(name, value);
   }
+}
+
+function checkedId(id: string): string {
+  if (!isJobId(id)) {
+    throw new ProblemException(problem(HttpStatus.BAD_REQUEST, `'${String(id).slice(0, 64)}' is not a job id; job ids are UUIDs.`));
+  }
+  return id.toLowerCase();
+}
+
+/** `waitSeconds`: absent, or a whole number of seconds from 0 to 30; anything else is a 400. */
+function parseWaitSeconds(value: unknown): number {
+  if (value === undefined) return 0;
+  const seconds = typeof value === 'string' && /^\d{1,2}$/.test(value) ? Number(value) : value;
+  if (typeof seconds === 'number' && Number.isInteger(seconds) && seconds >= 0 && seconds <= MAX_WAIT_SECONDS) {
+    return seconds;
+  }
+  throw new ProblemException(
+    problem(
+      HttpStatus.BAD_REQUEST,
+      `waitSeconds must be a whole number of seconds from 0 to ${MAX_WAIT_SECONDS}; got ${JSON.stringify(value)?.slice(0, 64)}.`,
+    ),
+  );
 }
 
 function notFound(id: string): ProblemException {

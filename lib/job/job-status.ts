@@ -15,7 +15,7 @@ export const JOB_STATUSES: readonly JobStatus[] = Object.values(JobStatus);
 const TERMINAL: ReadonlySet<JobStatus> = new Set([JobStatus.Completed, JobStatus.Failed, JobStatus.Canceled]);
 const WAITING: ReadonlySet<JobStatus> = new Set([JobStatus.Queued, JobStatus.Scheduled]);
 
-/** Completed, Failed or Canceled: the job will never change again. */
+/** Completed, Failed or Canceled: the job's run is over; only an operator's retry (Failed, Canceled) starts a new one. */
 export function isTerminal(status: JobStatus): boolean {
   return TERMINAL.has(status);
 }
@@ -25,6 +25,10 @@ export function isWaiting(status: JobStatus): boolean {
   return WAITING.has(status);
 }
 
+/**
+ * The lifecycle the library drives. An operator's retry (`JobStore.retryJob`, the CLI's `retry`) is
+ * outside it: it starts a Failed or Canceled job over as a new submission, Queued.
+ */
 const TRANSITIONS: Readonly<Record<JobStatus, readonly JobStatus[]>> = {
   Queued: [JobStatus.InProgress, JobStatus.Canceled],
   Scheduled: [JobStatus.InProgress, JobStatus.Canceled],

@@ -13,11 +13,13 @@ import {
   type Lease,
   type ListJobsOptions,
   type NewJob,
+  type PurgeJobsOptions,
   type RecoverJobsOptions,
   type RecoveryReport,
   type ReleaseOutcome,
   type RenewResult,
   type Retention,
+  type RetryJobResult,
   type StoreEventListener,
 } from '../store/job-store.js';
 import type { Telemetry } from './telemetry.js';
@@ -130,6 +132,14 @@ export class InstrumentedJobStore extends JobStore {
 
   listJobs(options: ListJobsOptions): Promise<Job[]> {
     return this.time('listJobs', () => this.inner.listJobs(options));
+  }
+
+  retryJob(id: string, options: { now: number }): Promise<RetryJobResult> {
+    return this.time('retryJob', () => this.inner.retryJob(id, options));
+  }
+
+  purgeJobs(options: PurgeJobsOptions): Promise<string[]> {
+    return this.time('purgeJobs', () => this.inner.purgeJobs(options));
   }
 
   ping(): Promise<void> {

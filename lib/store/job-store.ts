@@ -119,6 +119,32 @@ export interface ListJobsOptions {
   limit: number;
 }
 
+export type RetryJobResult =
+  /** Was Failed or Canceled: Queued again, due at once, with a fresh attempt budget. */
+  | { outcome: 'requeued'; job: Job }
+  /** Queued, Scheduled, InProgress or Completed: nothing changed. */
+  | { outcome: 'not-retryable'; job: Job }
+  | { outcome: 'not-found' };
+
+/** The statuses `purgeJobs` deletes from. */
+export type TerminalJobStatus = Extract<JobStatus, 'Completed' | 'Failed' | 'Canceled'>;
+
+/** purgeJobs deletes finished jobs only; a caller's mistake must not reach live ones. */
+export function assertPurgeableStatus(status: string): asserts status is TerminalJobStatus {
+  if (status !== 'Completed' && status !== 'Failed' && status !== 'Canceled') {
+    throw new Error(`purgeJobs deletes finished jobs only: status must be Completed, Failed or Canceled, not '${status}'.`);
+  }
+}
+
+export interface PurgeJobsOptions {
+  status: TerminalJobStatus;
+  /** Jobs whose `completedAt` is before this (ms since the epoch) are deleted. */
+  finishedBefore: number;
+  /** Most jobs deleted in this call. */
+  limit: number;
+  now: number;
+}
+
 export type StoreEvent =
   /**
    * A job was queued (submit, release, recovery) or scheduled for a retry: idle workers should claim.
@@ -178,6 +204,21 @@ export abstract class JobStore {
 
   /** Jobs in one status, oldest first (terminal ones: most recently finished first). */
   abstract listJobs(options: ListJobsOptions): Promise<Job[]>;
+
+  /**
+   * An operator's retry of a Failed or Canceled job: Queued again and due at once, as a new
+   * submission (after the jobs already waiting with the same due time). `retryCount` and
+   * `recoveryCount` start again at 0, so the job gets its whole attempt budget; its last error stays
+   * until the next attempt ends; its result, progress and times of the last run are cleared. It no
+   * longer expires by retention, and keeps its idempotency key. Does not count against the queue limit.
+   */
+  abstract retryJob(id: string, options: { now: number }): Promise<RetryJobResult>;
+
+  /**
+   * Deletes up to `limit` jobs in a terminal status finished before `finishedBefore`, with their
+   * idempotency keys, ahead of their retention. Returns the deleted ids.
+   */
+  abstract purgeJobs(options: PurgeJobsOptions): Promise<string[]>;
 
   /** Rejects when the store is unreachable. */
   abstract ping(): Promise<void>;

@@ -72,6 +72,13 @@ export class JobWorker implements OnApplicationBootstrap, BeforeApplicationShutd
   private renewing = false;
   /** Attempts whose outcome is not known yet: what maximumConcurrency caps. */
   private busySlots = 0;
+  /**
+   * A job taken back `recovery.maximumRetries` times already may be what killed its earlier workers: it
+   * runs alone, so that if it kills this process too, only it is failed with JOB_RECOVERY_EXHAUSTED,
+   * not the jobs that happened to run beside it. Set while it waits for the other handlers to finish
+   * and while it runs; nothing is claimed meanwhile.
+   */
+  private loneJob: { entry: RunningJob; waiting: boolean; admit: () => void } | null = null;
   /** When the claim loop last went round; the health indicator reports a stall. */
   lastLoopAt: number | null = null;
 
@@ -127,6 +134,8 @@ export class JobWorker implements OnApplicationBootstrap, BeforeApplicationShutd
   async beforeApplicationShutdown(): Promise<void> {
     if (this.state !== 'running') return;
     this.state = 'stopping';
+    // A job waiting to run alone has not started: it goes back to the queue at once.
+    if (this.loneJob?.waiting) this.loneJob.entry.interrupt({ kind: 'released' });
     this.signal();
     // A claim that never answers (a hung custom store) must not hold the shutdown forever.
     if (!(await settlesWithin(this.loop, this.options.worker.shutdownTimeoutMs))) {
@@ -180,7 +189,7 @@ export class JobWorker implements OnApplicationBootstrap, BeforeApplicationShutd
     while (this.state === 'running') {
       this.lastLoopAt = Date.now();
       this.wakeRequested = false;
-      const free = this.options.worker.maximumConcurrency - this.busySlots;
+      const free = this.loneJob ? 0 : this.options.worker.maximumConcurrency - this.busySlots;
       if (free > 0) {
         const limit = Math.min(free, this.options.worker.batchSize);
         try {
@@ -194,7 +203,7 @@ export class JobWorker implements OnApplicationBootstrap, BeforeApplicationShutd
           if (this.storeErrorLogged) this.logger.log('Job store reachable again; worker resumed');
           backoffMs = 0;
           this.storeErrorLogged = false;
-          for (const claim of claimed) this.start(claim);
+          for (const claim of await this.oneLastChanceAtMost(claimed)) this.start(claim);
           // A full batch means more may be due: claim again before sleeping.
           if (claimed.length === limit) continue;
         } catch (error) {
@@ -250,8 +259,49 @@ export class JobWorker implements OnApplicationBootstrap, BeforeApplicationShutd
     entry.done = this.attempt(entry, outcome, settle).finally(() => {
       entry.freeSlot();
       if (this.running.get(job.id) === entry) this.running.delete(job.id);
+      if (this.loneJob?.entry === entry) this.loneJob = null;
+      this.admitLoneJob();
       this.signal();
     });
+  }
+
+  /** Taken back as often as recovery allows: one more take-back fails it (see loneJob). */
+  private isLastChance(job: Job): boolean {
+    return job.recoveryCount > 0 && job.recoveryCount >= this.options.recovery.maximumRetries;
+  }
+
+  /**
+   * Keeps the first last-chance job of a batch, last, so that it sees the others running and waits for
+   * them; any other last-chance job goes back to the queue before anything runs.
+   */
+  private async oneLastChanceAtMost(claimed: ClaimedJob[]): Promise<ClaimedJob[]> {
+    const [lone, ...extra] = claimed.filter((claim) => this.isLastChance(claim.job));
+    if (!lone) return claimed;
+    await Promise.all(extra.map((claim) => this.release(claim.lease, claim.job)));
+    return [...claimed.filter((claim) => !this.isLastChance(claim.job)), lone];
+  }
+
+  /** Resolves true once no other attempt is left in this worker, false if interrupted first. */
+  private waitToRunAlone(entry: RunningJob, outcome: Promise<AttemptOutcome>): Promise<boolean> {
+    const admitted = new Promise<boolean>((resolve) => {
+      this.loneJob = { entry, waiting: true, admit: () => resolve(true) };
+    });
+    const others = this.running.size - 1;
+    if (others > 0) {
+      new JobLogger(entry.job).warn(
+        `Taken back ${entry.job.recoveryCount} time(s) already: it runs alone, after the ${others} job(s) running here`,
+      );
+    }
+    this.admitLoneJob();
+    return Promise.race([admitted, outcome.then(() => false)]);
+  }
+
+  private admitLoneJob(): void {
+    const lone = this.loneJob;
+    if (!lone?.waiting || this.state !== 'running') return;
+    if (this.running.size !== 1 || this.running.get(lone.entry.job.id) !== lone.entry) return;
+    lone.waiting = false;
+    lone.admit();
   }
 
   private async attempt(
@@ -270,6 +320,12 @@ export class JobWorker implements OnApplicationBootstrap, BeforeApplicationShutd
           JobErrorCode.HandlerNotFound,
         ),
       });
+      return;
+    }
+    if (this.isLastChance(job) && !(await this.waitToRunAlone(entry, outcome))) {
+      // Canceled, lease lost or released at shutdown before it could start.
+      entry.freeSlot();
+      await this.finish(lease, job, await outcome, handler);
       return;
     }
     const timeoutMs = handler.metadata.timeoutMs ?? this.options.worker.jobTimeoutMinutes * 60_000;

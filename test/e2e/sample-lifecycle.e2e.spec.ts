@@ -1,19 +1,24 @@
 import type { INestApplication } from '@nestjs/common';
 import request from 'supertest';
 import { startSampleApp, waitFor } from '../support/sample-app.js';
-import { STORE_KINDS, TestStores } from '../support/test-stores.js';
+import { PLATFORMS_AND_STORES } from '../support/test-platforms.js';
+import { TestStores } from '../support/test-stores.js';
 
-describe.each(STORE_KINDS)('The sample end to end (%s store, workers on)', (kind) => {
+describe.each(PLATFORMS_AND_STORES)('The sample end to end (%s, %s store, workers on)', (platform, kind) => {
   const stores = new TestStores(kind);
   let app: INestApplication;
   const http = () => request(app.getHttpServer());
 
   beforeAll(async () => {
-    app = await startSampleApp({
-      store: await stores.options(),
-      jobManager: { retryDelayBaseSeconds: 0.05 },
-      worker: { maximumConcurrency: 4 },
-    });
+    app = await startSampleApp(
+      {
+        store: await stores.options(),
+        jobManager: { retryDelayBaseSeconds: 0.05 },
+        worker: { maximumConcurrency: 4 },
+      },
+      undefined,
+      platform,
+    );
   });
   afterAll(async () => {
     // Undefined when beforeAll failed; the Redis server goes all the same.

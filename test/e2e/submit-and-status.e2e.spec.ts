@@ -2,11 +2,12 @@ import type { INestApplication } from '@nestjs/common';
 import request from 'supertest';
 import { JobStore } from '../../lib/index.js';
 import { startSampleApp } from '../support/sample-app.js';
-import { STORE_KINDS, TestStores } from '../support/test-stores.js';
+import { PLATFORMS_AND_STORES } from '../support/test-platforms.js';
+import { TestStores } from '../support/test-stores.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
-describe.each(STORE_KINDS)('Submit and status over HTTP (%s store)', (kind) => {
+describe.each(PLATFORMS_AND_STORES)('Submit and status over HTTP (%s, %s store)', (platform, kind) => {
   const stores = new TestStores(kind);
   let app: INestApplication;
   let store: JobStore;
@@ -14,7 +15,7 @@ describe.each(STORE_KINDS)('Submit and status over HTTP (%s store)', (kind) => {
 
   beforeAll(async () => {
     // Workers off: these tests look at jobs as they were submitted.
-    app = await startSampleApp({ store: await stores.options(), worker: { enabled: false } });
+    app = await startSampleApp({ store: await stores.options(), worker: { enabled: false } }, undefined, platform);
     store = app.get(JobStore);
   });
   afterAll(async () => {
@@ -130,13 +131,13 @@ describe.each(STORE_KINDS)('Submit and status over HTTP (%s store)', (kind) => {
   });
 });
 
-describe.each(STORE_KINDS)('Global prefix (%s store)', (kind) => {
+describe.each(PLATFORMS_AND_STORES)('Global prefix (%s, %s store)', (platform, kind) => {
   const stores = new TestStores(kind);
   afterAll(() => stores.dispose());
 
   it('shows in Location and links', async () => {
     const store = await stores.options();
-    const app = await startSampleApp({ store, worker: { enabled: false } }, (a) => a.setGlobalPrefix('v1'));
+    const app = await startSampleApp({ store, worker: { enabled: false } }, (a) => a.setGlobalPrefix('v1'), platform);
     try {
       const response = await request(app.getHttpServer()).post('/v1/api/process').send({ data: 'x' }).expect(202);
       expect(response.headers.location).toBe(`/v1/jobs/${response.body.id}`);

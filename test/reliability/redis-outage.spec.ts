@@ -47,8 +47,9 @@ describe('The sample on Redis when Redis goes down and comes back', () => {
   }
 
   it('runs two slow jobs and keeps ten queued behind them', async () => {
+    // Long enough to be still running when Redis stops, also on a loaded machine (1 s was not, at times).
     for (let i = 0; i < 2; i++) {
-      slow.push((await http().post('/api/process').send({ data: `slow-${i}`, delayMs: 1000 }).expect(202)).body.id);
+      slow.push((await http().post('/api/process').send({ data: `slow-${i}`, delayMs: 3000 }).expect(202)).body.id);
     }
     await waitFor(async () => ((await Promise.all(slow.map(statusOf))).every((s) => s === 'InProgress') ? true : undefined));
     for (let i = 0; i < 10; i++) {

@@ -578,6 +578,192 @@ export function describeJobStoreConformance(storeName: string, target: Conforman
       });
     });
 
+    describe('retryJob (operator retry)', () => {
+      /** A job that failed for good after `attempts` attempts (retryCount attempts - 1). */
+      const failedJob = async (input: NewJob, attempts = 2) => {
+        await create(input);
+        for (let attempt = 1; attempt <= attempts; attempt++) {
+          const [claimed] = await claim(1);
+          const last = attempt === attempts;
+          await store.failJob(
+            claimed!.lease,
+            { code: 'DOWNSTREAM', message: `attempt ${attempt}` },
+            { now: Date.now(), retryAt: last ? null : Date.now(), retention },
+          );
+        }
+      };
+
+      it('puts a Failed job back in the queue with a fresh attempt budget, its error kept until the next attempt', async () => {
+        const input = newJob();
+        await failedJob(input);
+        const events: StoreEvent[] = [];
+        const unsubscribe = store.subscribe((event) => events.push(event));
+        const now = Date.now();
+        const result = await store.retryJob(input.id, { now });
+        expect(result.outcome).toBe('requeued');
+        const expected = {
+          id: input.id,
+          status: JobStatus.Queued,
+          retryCount: 0,
+          recoveryCount: 0,
+          error: { code: 'DOWNSTREAM', message: 'attempt 2' },
+          result: null,
+          startedAt: null,
+          completedAt: null,
+          lastUpdatedAt: now,
+          retryDelayUntil: null,
+          workerId: null,
+          payload: { data: 'hello' },
+        };
+        expect((result as { job: unknown }).job).toMatchObject(expected);
+        expect(await store.getJob(input.id)).toMatchObject(expected);
+        await eventually(() => events.some((e) => e.type === 'job-available'));
+        unsubscribe();
+        expect((await store.stats(now)).counts).toMatchObject({ Queued: 1, Failed: 0 });
+        expect((await store.listJobs({ status: JobStatus.Queued, limit: 10 })).map((j) => j.id)).toEqual([input.id]);
+        expect(await store.listJobs({ status: JobStatus.Failed, limit: 10 })).toEqual([]);
+
+        const [claimed] = await claim(1, now + 1);
+        expect(claimed!.job).toMatchObject({ id: input.id, retryCount: 0, recoveryCount: 0 });
+        expect(await store.completeJob(claimed!.lease, 'second life', { now: now + 2, retention })).toBe('completed');
+        expect(await store.getJob(input.id)).toMatchObject({ status: JobStatus.Completed, result: 'second life', error: null });
+      });
+
+      it('puts a Canceled job back, without its cancellation request', async () => {
+        const input = newJob();
+        await create(input);
+        const [claimed] = await claim(1);
+        await store.cancelJob(input.id, { now: Date.now(), retention });
+        expect(await store.releaseJob(claimed!.lease, { now: Date.now(), retention })).toBe('canceled');
+        const result = await store.retryJob(input.id, { now: Date.now() });
+        expect(result.outcome).toBe('requeued');
+        expect(await store.getJob(input.id)).toMatchObject({ status: JobStatus.Queued, cancelRequested: false });
+        const [again] = await claim(1);
+        expect(await store.renewLeases([again!.lease], { now: Date.now(), leaseMs: LEASE })).toEqual({
+          lost: [],
+          cancelRequested: [],
+        });
+      });
+
+      it('resets the take-back count of a job failed with JOB_RECOVERY_EXHAUSTED', async () => {
+        const input = newJob();
+        await create(input);
+        let now = Date.now();
+        await claim(1, now, { leaseMs: 10 });
+        now += 20;
+        await store.recoverJobs({ now, maxInProgressMs: 3_600_000, maxRecoveries: 0, lockMs: 1, retention });
+        expect(await store.getJob(input.id)).toMatchObject({ status: JobStatus.Failed, error: { code: 'JOB_RECOVERY_EXHAUSTED' } });
+        expect((await store.retryJob(input.id, { now: now + 1 })).outcome).toBe('requeued');
+        expect(await store.getJob(input.id)).toMatchObject({ status: JobStatus.Queued, recoveryCount: 0, retryCount: 0 });
+      });
+
+      it('orders a retried job as a new submission', async () => {
+        const retried = newJob();
+        await failedJob(retried, 1);
+        const waiting = newJob();
+        const now = Date.now();
+        await create(waiting, now);
+        await store.retryJob(retried.id, { now });
+        expect((await claim(10, now)).map((c) => c.job.id)).toEqual([waiting.id, retried.id]);
+      });
+
+      it('changes nothing for a job that is not Failed or Canceled, and answers not-found for an unknown id', async () => {
+        const queued = newJob();
+        const running = newJob();
+        const done = newJob();
+        await create(done);
+        await create(running);
+        await create(queued);
+        const [doneClaim, runningClaim] = await claim(2);
+        await store.completeJob(doneClaim!.lease, 1, { now: Date.now(), retention });
+        for (const [input, status] of [
+          [queued, JobStatus.Queued],
+          [running, JobStatus.InProgress],
+          [done, JobStatus.Completed],
+        ] as const) {
+          const result = await store.retryJob(input.id, { now: Date.now() });
+          expect(result).toMatchObject({ outcome: 'not-retryable', job: { id: input.id, status } });
+          expect((await store.getJob(input.id))!.status).toBe(status);
+        }
+        expect(await store.completeJob(runningClaim!.lease, 2, { now: Date.now(), retention })).toBe('completed');
+        expect(await store.retryJob(randomUUID(), { now: Date.now() })).toEqual({ outcome: 'not-found' });
+      });
+
+      it('keeps a retried job past the retention it had, with its idempotency key', async () => {
+        const input = newJob({ idempotencyKey: 'retried-key' });
+        await create(input);
+        const [claimed] = await claim(1);
+        await store.failJob(
+          claimed!.lease,
+          { code: 'E', message: 'x' },
+          { now: Date.now(), retryAt: null, retention: { completedTtlMs: 150, failedTtlMs: 150 } },
+        );
+        expect((await store.retryJob(input.id, { now: Date.now() })).outcome).toBe('requeued');
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        expect((await store.getJob(input.id))!.status).toBe(JobStatus.Queued);
+        const replay = await create(newJob({ idempotencyKey: 'retried-key' }));
+        expect(replay).toMatchObject({ outcome: 'replayed', job: { id: input.id } });
+      });
+    });
+
+    describe('purgeJobs', () => {
+      const finishAt = async (input: NewJob, how: 'complete' | 'fail', now: number) => {
+        await create(input, now);
+        const [claimed] = await claim(1, now);
+        if (how === 'complete') await store.completeJob(claimed!.lease, 1, { now, retention });
+        else await store.failJob(claimed!.lease, { code: 'E', message: 'x' }, { now, retryAt: null, retention });
+      };
+
+      it('deletes jobs of one terminal status finished before the cutoff, and nothing else', async () => {
+        const now = Date.now();
+        const oldDone = newJob();
+        const newDone = newJob();
+        const oldFailed = newJob();
+        const queued = newJob();
+        await finishAt(oldDone, 'complete', now - 10_000);
+        await finishAt(newDone, 'complete', now - 1000);
+        await finishAt(oldFailed, 'fail', now - 10_000);
+        await create(queued, now - 10_000);
+        const purged = await store.purgeJobs({ status: JobStatus.Completed, finishedBefore: now - 5000, limit: 100, now });
+        expect(purged).toEqual([oldDone.id]);
+        expect(await store.getJob(oldDone.id)).toBeNull();
+        expect((await store.getJob(newDone.id))!.status).toBe(JobStatus.Completed);
+        expect((await store.getJob(oldFailed.id))!.status).toBe(JobStatus.Failed);
+        expect((await store.getJob(queued.id))!.status).toBe(JobStatus.Queued);
+        expect((await store.stats(now)).counts).toMatchObject({ Completed: 1, Failed: 1, Queued: 1 });
+        expect((await store.listJobs({ status: JobStatus.Completed, limit: 10 })).map((j) => j.id)).toEqual([newDone.id]);
+        expect(await store.purgeJobs({ status: JobStatus.Failed, finishedBefore: now, limit: 100, now })).toEqual([oldFailed.id]);
+      });
+
+      it('deletes at most limit jobs per call', async () => {
+        const now = Date.now();
+        for (let i = 0; i < 5; i++) await finishAt(newJob(), 'complete', now - 10_000 + i);
+        expect(await store.purgeJobs({ status: JobStatus.Completed, finishedBefore: now, limit: 2, now })).toHaveLength(2);
+        expect(await store.purgeJobs({ status: JobStatus.Completed, finishedBefore: now, limit: 10, now })).toHaveLength(3);
+        expect((await store.stats(now)).counts.Completed).toBe(0);
+      });
+
+      it('frees the idempotency keys of the jobs it deletes', async () => {
+        const now = Date.now();
+        const input = newJob({ idempotencyKey: 'purged-key' });
+        await finishAt(input, 'complete', now - 10_000);
+        await store.purgeJobs({ status: JobStatus.Completed, finishedBefore: now, limit: 10, now });
+        const again = newJob({ idempotencyKey: 'purged-key' });
+        expect((await create(again)).outcome).toBe('created');
+        expect((await store.getJob(again.id))!.status).toBe(JobStatus.Queued);
+      });
+
+      it('refuses a status that is not terminal', async () => {
+        const input = newJob();
+        await create(input, Date.now() - 10_000);
+        const options = { status: 'Queued', finishedBefore: Date.now(), limit: 10, now: Date.now() } as unknown as Parameters<
+          JobStore['purgeJobs']
+        >[0];
+        await expect(store.purgeJobs(options)).rejects.toThrow(/Completed, Failed or Canceled/);
+        expect((await store.getJob(input.id))!.status).toBe(JobStatus.Queued);
+      });
+    });
+
     describe('events and health', () => {
       it('announces new work and finished jobs', async () => {
         const events: StoreEvent[] = [];

@@ -257,6 +257,20 @@ describe('RedisJobStore on a running Redis', () => {
     expect(events).toEqual([{ type: 'job-available' }, { type: 'job-available', dueAt: now + 2000 }]);
   });
 
+  it('lets a listener added before a read hear every later event, whichever process makes it', async () => {
+    // A long-poll subscribes, reads the job, then waits: the finish must not fall in between.
+    const { store: reader, keys } = await openStore(server);
+    const { store: writer } = await openStore(server, { keyPrefix: keys.prefix });
+    const job = newJob();
+    await writer.createJob(job, { now: Date.now(), maximumQueueSize: 100 });
+    const events: StoreEvent[] = [];
+    reader.subscribe((event) => events.push(event));
+    expect((await reader.getJob(job.id))!.status).toBe('Queued');
+    await writer.cancelJob(job.id, { now: Date.now(), retention });
+    await eventually(async () => (events.length > 0 ? true : undefined), 2_000);
+    expect(events).toEqual([{ type: 'job-finished', jobId: job.id }]);
+  });
+
   it('reports a noeviction policy as fine', async () => {
     const { store, logger } = await openStore(server);
     expect(store.diagnostics()).toMatchObject({ evictionPolicy: 'noeviction', evictionPolicyOk: true });

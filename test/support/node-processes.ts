@@ -114,6 +114,16 @@ export class NodeProcess {
     return this.output.trim().split('\n').slice(-lines).join('\n');
   }
 
+  /** Sends a signal and returns at once: `SIGKILL` is a crash, `SIGTERM` a graceful shutdown. */
+  kill(signal: NodeJS.Signals = 'SIGKILL'): void {
+    this.child.kill(signal);
+  }
+
+  /** Resolves with how it ended, once it has exited. */
+  waitForExit(): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+    return this.exited;
+  }
+
   /** SIGTERM (a graceful Nest shutdown), SIGKILL after a grace period; resolves with how it ended. */
   async stop(graceMs = STOP_TIMEOUT_MS): Promise<{ code: number | null; signal: NodeJS.Signals | null; graceful: boolean }> {
     if (!this.running) return { ...(await this.exited), graceful: true };

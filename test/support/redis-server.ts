@@ -9,8 +9,8 @@ const STOP_TIMEOUT_MS = 5_000;
 
 /**
  * A throw-away `redis-server` from PATH for one test file: a free port, nothing persisted
- * (`--save '' --appendonly no`), a temporary directory. It can be stopped, started again on the same
- * port (empty, as after a crash without persistence), paused (a hung Redis) and resumed.
+ * (`--save '' --appendonly no`), a temporary directory. It can be stopped or killed, started again on the
+ * same port (empty, as after a crash without persistence), paused (a hung Redis) and resumed.
  */
 export class RedisServer {
   private process: ChildProcess | null = null;
@@ -58,6 +58,15 @@ export class RedisServer {
     const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
     await exited;
     clearTimeout(timer);
+  }
+
+  /** Kills it with SIGKILL (a crash: no shutdown save) and waits until it has exited. */
+  async kill(): Promise<void> {
+    const child = this.process;
+    if (!child) return;
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    child.kill('SIGKILL');
+    await exited;
   }
 
   async restart(): Promise<void> {
@@ -146,7 +155,7 @@ function freePort(): Promise<number> {
   });
 }
 
-/** A bare RESP PING, so that the helper needs no client library. */
+/** A bare RESP PING, so that the helper needs no client library. A server with a password answers NOAUTH: it is up too. */
 function answersPing(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = connect(port, '127.0.0.1');
@@ -156,7 +165,7 @@ function answersPing(port: number): Promise<boolean> {
     };
     socket.setTimeout(500, () => done(false));
     socket.once('connect', () => socket.write('PING\r\n'));
-    socket.once('data', (data) => done(data.toString().startsWith('+PONG')));
+    socket.once('data', (data) => done(/^(\+PONG|-NOAUTH)/.test(data.toString())));
     socket.once('error', () => done(false));
   });
 }

@@ -2,14 +2,16 @@ import type { INestApplication } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { SampleModule } from '../../sample/app.module.js';
 import type { AsyncEndpointsModuleOptions } from '../../lib/index.js';
+import { httpAdapter, type HttpPlatform } from './test-platforms.js';
 
-/** The sample app on a real HTTP server (port 0), with the given library options. */
+/** The sample app on a real HTTP server (port 0), with the given library options, on Express or Fastify. */
 export async function startSampleApp(
   options: AsyncEndpointsModuleOptions = {},
   configure: (app: INestApplication) => void = () => undefined,
+  platform: HttpPlatform = 'express',
 ): Promise<INestApplication> {
   const moduleRef = await Test.createTestingModule({ imports: [SampleModule.forRoot(options)] }).compile();
-  const app = moduleRef.createNestApplication({ logger: ['error'] });
+  const app = moduleRef.createNestApplication(httpAdapter(platform), { logger: ['error'] });
   configure(app);
   await app.listen(0, '127.0.0.1');
   return app;

@@ -2,19 +2,26 @@ import { type INestApplication, type Type, ValidationPipe } from '@nestjs/common
 import { ScheduleModule } from '@nestjs/schedule';
 import { Test } from '@nestjs/testing';
 import { AsyncEndpointsModule, type AsyncEndpointsModuleOptions } from '../../lib/index.js';
+import { httpAdapter, type HttpPlatform } from './test-platforms.js';
 
-/** A real Nest app on a real port with the library and the given controllers and handlers. */
+/** A real Nest app on a real port (Express, or Fastify) with the library and the given controllers and handlers. */
 export async function startTestApp(
   options: AsyncEndpointsModuleOptions,
-  { controllers = [], providers = [] }: { controllers?: Type[]; providers?: Type[] },
+  {
+    controllers = [],
+    providers = [],
+    platform = 'express',
+    configure = () => undefined,
+  }: { controllers?: Type[]; providers?: Type[]; platform?: HttpPlatform; configure?: (app: INestApplication) => void },
 ): Promise<INestApplication> {
   const moduleRef = await Test.createTestingModule({
     imports: [ScheduleModule.forRoot(), AsyncEndpointsModule.forRoot(options)],
     controllers,
     providers,
   }).compile();
-  const app = moduleRef.createNestApplication({ logger: ['error'] });
+  const app = moduleRef.createNestApplication(httpAdapter(platform), { logger: ['error'] });
   app.useGlobalPipes(new ValidationPipe({ transform: true }));
+  configure(app);
   await app.listen(0, '127.0.0.1');
   return app;
 }

@@ -10,6 +10,7 @@ import {
   type JsonValue,
 } from '../../job/index.js';
 import {
+  assertPurgeableStatus,
   JobStore,
   type CancelResult,
   type ClaimedJob,
@@ -23,11 +24,13 @@ import {
   type Lease,
   type ListJobsOptions,
   type NewJob,
+  type PurgeJobsOptions,
   type RecoverJobsOptions,
   type RecoveryReport,
   type ReleaseOutcome,
   type RenewResult,
   type Retention,
+  type RetryJobResult,
   type StoreEvent,
   type StoreEventListener,
 } from '../job-store.js';
@@ -287,6 +290,44 @@ export class MemoryJobStore extends JobStore {
       .map(copyJob);
   }
 
+  async retryJob(id: string, options: { now: number }): Promise<RetryJobResult> {
+    this.assertOpen();
+    this.purgeExpired(options.now);
+    const job = this.jobs.get(id);
+    if (!job) return { outcome: 'not-found' };
+    if (job.status !== JobStatus.Failed && job.status !== JobStatus.Canceled) {
+      return { outcome: 'not-retryable', job: copyJob(job) };
+    }
+    this.setStatus(job, JobStatus.Queued);
+    // Ordered as a new submission, as in the Redis store.
+    job.seq = this.sequence++;
+    job.expiresAt = null;
+    job.retryCount = 0;
+    job.recoveryCount = 0;
+    job.cancelRequested = false;
+    job.progress = null;
+    job.result = null;
+    job.startedAt = null;
+    job.completedAt = null;
+    job.lastUpdatedAt = options.now;
+    this.enqueue(job, options.now);
+    this.emit({ type: 'job-available' });
+    return { outcome: 'requeued', job: copyJob(job) };
+  }
+
+  async purgeJobs(options: PurgeJobsOptions): Promise<string[]> {
+    this.assertOpen();
+    assertPurgeableStatus(options.status);
+    this.purgeExpired(options.now);
+    const purged = [...this.jobs.values()]
+      .filter((job) => job.status === options.status && (job.completedAt ?? Infinity) < options.finishedBefore)
+      .sort((a, b) => a.completedAt! - b.completedAt!)
+      .slice(0, Math.max(0, options.limit));
+    // Their expiry heap entries go stale: purgeExpired skips entries of missing jobs.
+    for (const job of purged) this.forget(job);
+    return purged.map((job) => job.id);
+  }
+
   async ping(): Promise<void> {
     this.assertOpen();
   }
@@ -376,10 +417,17 @@ export class MemoryJobStore extends JobStore {
       this.expiries.pop();
       const job = this.jobs.get(entry.id);
       if (!job || job.expiresAt !== entry.expiresAt) continue;
-      this.jobs.delete(job.id);
-      this.counts[job.status]--;
-      if (job.idempotencyKey !== null) this.idempotencyIndex.delete(idempotencyIndexKey(job));
+      this.forget(job);
     }
+  }
+
+  /** Deletes a terminal job and its idempotency key. */
+  private forget(job: StoredJob): void {
+    this.jobs.delete(job.id);
+    this.counts[job.status]--;
+    if (job.idempotencyKey === null) return;
+    const indexKey = idempotencyIndexKey(job);
+    if (this.idempotencyIndex.get(indexKey) === job.id) this.idempotencyIndex.delete(indexKey);
   }
 
   private emit(event: StoreEvent): void {

@@ -71,12 +71,18 @@ local function readJob(key)
   return job, flat
 end
 
--- The job table as an HGETALL reply, for a script that changed the hash and the table alike.
+-- Fields no reader outside the scripts needs.
+local INTERNAL_FIELDS = { seq = true, leaseToken = true, idempotencyDigest = true }
+
+-- The job table as an HGETALL reply without the internal fields, for a script that changed the hash and
+-- the table alike.
 local function flatten(job)
   local flat = {}
   for field, value in pairs(job) do
-    flat[#flat + 1] = field
-    flat[#flat + 1] = value
+    if not INTERNAL_FIELDS[field] then
+      flat[#flat + 1] = field
+      flat[#flat + 1] = value
+    end
   end
   return flat
 end

@@ -3,6 +3,7 @@ import { Logger } from '@nestjs/common';
 import type { Redis, RedisOptions } from 'ioredis';
 import { JOB_STATUSES, JobErrorCode, JobStatus, type Job, type JobError, type JsonValue } from '../../job/index.js';
 import {
+  assertPurgeableStatus,
   JobStore,
   type CancelResult,
   type ClaimedJob,
@@ -16,11 +17,13 @@ import {
   type Lease,
   type ListJobsOptions,
   type NewJob,
+  type PurgeJobsOptions,
   type RecoverJobsOptions,
   type RecoveryReport,
   type ReleaseOutcome,
   type RenewResult,
   type Retention,
+  type RetryJobResult,
   type StoreEventListener,
 } from '../job-store.js';
 import { StoreUnavailableError } from '../store-errors.js';
@@ -57,10 +60,14 @@ export interface RedisStoreOptions {
 
 /** Scripts of the recovery sweep handle this many jobs each, so that none blocks Redis for long. */
 const RECOVERY_BATCH = 500;
+/** Index entries one purge script looks at. */
+const PURGE_BATCH = 1000;
 const MIN_REDIS_MAJOR = 7;
 
 type CreateReply = ['created'] | ['queue-full', number] | ['existing', string[]];
 type CancelReply = ['not-found'] | ['canceled' | 'cancel-requested' | 'already-terminal', string[]];
+type RetryReply = ['not-found'] | ['requeued' | 'not-retryable', string[]];
+type PurgeReply = [string[], number, 0 | 1];
 type RecoveryReply = [string[], string[], string[], number, 0 | 1] | null;
 type StatsReply = [(string | number)[], number | null];
 
@@ -143,6 +150,8 @@ export class RedisJobStore extends JobStore {
   }
 
   async getJob(id: string): Promise<Job | null> {
+    // A listener added before this read hears every event after it (a long-poll's wake-up).
+    await this.events.settled();
     let fields: Record<string, string>;
     try {
       fields = await this.call(() => this.client.hgetall(this.keys.job(id)), { readOnly: true });
@@ -279,6 +288,32 @@ export class RedisJobStore extends JobStore {
     if (options.limit <= 0) return [];
     const reply = (await this.run('listJobs', this.keys.store, [options.status, options.limit, Date.now()])) as string[][];
     return reply.map(decodeJobReply);
+  }
+
+  async retryJob(id: string, options: { now: number }): Promise<RetryJobResult> {
+    const reply = (await this.run('retryJob', this.jobKeys(id), [options.now])) as RetryReply;
+    return reply[0] === 'not-found' ? { outcome: 'not-found' } : { outcome: reply[0], job: decodeJobReply(reply[1]) };
+  }
+
+  /** Walks the status's index in batches, one short script each, until `limit` jobs are deleted. */
+  async purgeJobs(options: PurgeJobsOptions): Promise<string[]> {
+    assertPurgeableStatus(options.status);
+    const purged: string[] = [];
+    let offset = 0;
+    while (purged.length < options.limit) {
+      const [ids, next, walked] = (await this.run('purgeJobs', this.keys.store, [
+        options.status,
+        options.finishedBefore,
+        offset,
+        PURGE_BATCH,
+        Math.min(options.limit - purged.length, PURGE_BATCH),
+        options.now,
+      ])) as PurgeReply;
+      purged.push(...ids);
+      offset = next;
+      if (walked) break;
+    }
+    return purged;
   }
 
   async ping(): Promise<void> {

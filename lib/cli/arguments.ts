@@ -1,0 +1,262 @@
+import { parseArgs } from 'node:util';
+import { JOB_STATUSES, type JobStatus } from '../job/index.js';
+import type { TerminalJobStatus } from '../store/job-store.js';
+import { DEFAULT_KEY_PREFIX, RedisKeys } from '../store/redis/redis-keys.js';
+
+export const USAGE = `Usage: nestjs-async-endpoints <command> [options]
+
+Operator commands for the Redis job store of nestjs-async-endpoints.
+
+Commands:
+  stats                           jobs per status and the age of the oldest waiting job
+  list --status <status>          jobs in one status (--limit, default 50)
+  retry <id>                      put a Failed or Canceled job back in the queue, with a fresh attempt budget
+  retry --all-failed              the same for every Failed job (--limit to cap)
+  cancel <id>                     cancel a job; a running one is aborted by the worker running it
+  recover                         take back now the jobs of dead or hung workers (expired leases)
+  purge --status <status> --older-than <duration>
+                                  delete Completed, Failed or Canceled jobs finished before now - duration
+
+Options:
+  --redis-url <url>               redis:// or rediss:// URL (default: $REDIS_URL); the password may also
+                                  come from $REDIS_PASSWORD
+  --key-prefix <prefix>           the store's keyPrefix (default: ${DEFAULT_KEY_PREFIX})
+  --json                          output as JSON
+  --limit <n>                     list, retry --all-failed, purge: most jobs to handle
+  --max-in-progress <duration>    recover: also take back jobs InProgress longer than this, even with a
+                                  live lease (default 60m, as recovery.jobTimeoutMinutes)
+  --max-recoveries <n>            recover: take-backs before a job fails with JOB_RECOVERY_EXHAUSTED
+                                  (default 2, as recovery.maximumRetries)
+  --wait <duration>               recover: how long to wait while a running app's sweep holds the
+                                  recovery lock (default 30s)
+  --completed-retention <duration>
+                                  cancel, recover: how long the Canceled jobs they make stay readable
+                                  (default 1d, as retention.completedTtlSeconds)
+  --failed-retention <duration>   recover: how long the Failed jobs it makes stay readable (default 7d)
+  -h, --help                      show this help
+
+Durations are a number and a unit: 500ms, 30s, 15m, 12h, 7d, 2w.
+Statuses: ${JOB_STATUSES.join(', ')}.
+Exit codes: 0 done, 1 failed (Redis unreachable, job not found or not in a fitting status), 2 bad usage.`;
+
+/** A mistake in the command line: exit code 2, with the usage text. */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+export interface Connection {
+  redisUrl: string;
+  /** From REDIS_PASSWORD; a password in the URL wins. */
+  password: string | undefined;
+  keyPrefix: string;
+}
+
+export type Command =
+  | { name: 'stats' }
+  | { name: 'list'; status: JobStatus; limit: number }
+  | { name: 'retry'; id: string }
+  | { name: 'retry-all-failed'; limit: number }
+  | { name: 'cancel'; id: string; completedRetentionMs: number }
+  | {
+      name: 'recover';
+      maxInProgressMs: number;
+      maxRecoveries: number;
+      waitMs: number;
+      completedRetentionMs: number;
+      failedRetentionMs: number;
+    }
+  | { name: 'purge'; status: TerminalJobStatus; olderThanMs: number; limit: number };
+
+export type ParsedArguments =
+  | { help: true }
+  | { help: false; command: Command; connection: Connection; json: boolean };
+
+const OPTIONS = {
+  'redis-url': { type: 'string' },
+  'key-prefix': { type: 'string' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+  status: { type: 'string' },
+  limit: { type: 'string' },
+  'all-failed': { type: 'boolean' },
+  'older-than': { type: 'string' },
+  'max-in-progress': { type: 'string' },
+  'max-recoveries': { type: 'string' },
+  wait: { type: 'string' },
+  'completed-retention': { type: 'string' },
+  'failed-retention': { type: 'string' },
+} as const;
+
+type OptionName = keyof typeof OPTIONS;
+type Values = Partial<Record<OptionName, string | boolean>>;
+
+const GLOBAL_OPTIONS: readonly OptionName[] = ['redis-url', 'key-prefix', 'json', 'help'];
+
+/** The options each command takes besides the global ones. */
+const COMMAND_OPTIONS: Readonly<Record<string, readonly OptionName[]>> = {
+  stats: [],
+  list: ['status', 'limit'],
+  retry: ['all-failed', 'limit'],
+  cancel: ['completed-retention'],
+  recover: ['max-in-progress', 'max-recoveries', 'wait', 'completed-retention', 'failed-retention'],
+  purge: ['status', 'older-than', 'limit'],
+};
+
+const DEFAULT_LIST_LIMIT = 50;
+const TERMINAL_STATUSES: readonly TerminalJobStatus[] = ['Completed', 'Failed', 'Canceled'];
+
+/** Parses and checks the whole command line; every mistake is a UsageError naming it. */
+export function parseArguments(argv: readonly string[], env: NodeJS.ProcessEnv): ParsedArguments {
+  let parsed: { values: Values; positionals: string[] };
+  try {
+    parsed = parseArgs({ args: [...argv], options: OPTIONS, allowPositionals: true, strict: true }) as typeof parsed;
+  } catch (error) {
+    throw new UsageError(parseArgsMessage(error as Error));
+  }
+  const { values, positionals } = parsed;
+  if (values.help) return { help: true };
+
+  const [name, ...operands] = positionals;
+  if (name === undefined) throw new UsageError('No command given.');
+  const allowed = COMMAND_OPTIONS[name];
+  if (!allowed) throw new UsageError(`Unknown command '${name}'. Commands: ${Object.keys(COMMAND_OPTIONS).join(', ')}.`);
+  for (const option of Object.keys(values) as OptionName[]) {
+    if (!GLOBAL_OPTIONS.includes(option) && !allowed.includes(option)) {
+      throw new UsageError(`${name} does not take --${option}.`);
+    }
+  }
+  const takesId = name === 'cancel' || (name === 'retry' && !values['all-failed']);
+  if (!takesId && operands.length > 0) {
+    throw new UsageError(
+      name === 'retry'
+        ? 'retry takes either a job id or --all-failed, not both.'
+        : `${name} takes no arguments (got '${operands.join(' ')}').`,
+    );
+  }
+  if (takesId && operands.length !== 1) {
+    const wanted = name === 'retry' ? 'retry <id> or retry --all-failed' : 'cancel <id>';
+    throw new UsageError(operands.length === 0 ? `${name} needs a job id: ${wanted}.` : `${name} takes one job id, got ${operands.length}.`);
+  }
+
+  return {
+    help: false,
+    command: parseCommand(name, operands[0], values),
+    connection: parseConnection(values, env),
+    json: values.json === true,
+  };
+}
+
+/** node:util's message, without its hints about `--` and `=`, which do not help here. */
+function parseArgsMessage(error: Error): string {
+  const option = /Option '(-[^' ]+)/.exec(error.message)?.[1];
+  if (option && /argument (is ambiguous|missing)/.test(error.message)) return `${option} needs a value.`;
+  return `${error.message.split(/\.\s/)[0]!.trimEnd().replace(/\.$/, '')}.`;
+}
+
+function parseCommand(name: string, id: string | undefined, values: Values): Command {
+  const text = (option: OptionName) => values[option] as string | undefined;
+  switch (name) {
+    case 'stats':
+      return { name };
+    case 'list':
+      return {
+        name,
+        status: parseStatus(required(name, 'status', text('status')), JOB_STATUSES),
+        limit: parseCount('limit', text('limit'), DEFAULT_LIST_LIMIT, 1),
+      };
+    case 'retry':
+      return id === undefined
+        ? { name: 'retry-all-failed', limit: parseCount('limit', text('limit'), Number.MAX_SAFE_INTEGER, 1) }
+        : { name, id: assertNotLimited(id, text('limit')) };
+    case 'cancel':
+      return { name, id: id!, completedRetentionMs: parseDuration('completed-retention', text('completed-retention'), '1d') };
+    case 'recover':
+      return {
+        name,
+        maxInProgressMs: parseDuration('max-in-progress', text('max-in-progress'), '60m'),
+        maxRecoveries: parseCount('max-recoveries', text('max-recoveries'), 2, 0),
+        waitMs: parseDuration('wait', text('wait'), '30s', true),
+        completedRetentionMs: parseDuration('completed-retention', text('completed-retention'), '1d'),
+        failedRetentionMs: parseDuration('failed-retention', text('failed-retention'), '7d'),
+      };
+    case 'purge':
+      return {
+        name,
+        status: parseStatus(required(name, 'status', text('status')), TERMINAL_STATUSES),
+        olderThanMs: parseDuration('older-than', required(name, 'older-than', text('older-than')), undefined, true),
+        limit: parseCount('limit', text('limit'), Number.MAX_SAFE_INTEGER, 1),
+      };
+    default:
+      throw new UsageError(`Unknown command '${name}'.`);
+  }
+}
+
+function assertNotLimited(id: string, limit: string | undefined): string {
+  if (limit !== undefined) throw new UsageError('retry <id> does not take --limit (retry --all-failed does).');
+  return id;
+}
+
+function parseConnection(values: Values, env: NodeJS.ProcessEnv): Connection {
+  const redisUrl = (values['redis-url'] as string | undefined) ?? env.REDIS_URL;
+  if (!redisUrl) throw new UsageError('No Redis to talk to: pass --redis-url <url> or set REDIS_URL.');
+  if (!/^rediss?:\/\/./.test(redisUrl)) {
+    throw new UsageError(`--redis-url '${maskPassword(redisUrl)}' must start with redis:// or rediss://.`);
+  }
+  const keyPrefix = (values['key-prefix'] as string | undefined) ?? DEFAULT_KEY_PREFIX;
+  try {
+    new RedisKeys(keyPrefix);
+  } catch (error) {
+    throw new UsageError(`--key-prefix: ${(error as Error).message}`);
+  }
+  return { redisUrl, password: env.REDIS_PASSWORD || undefined, keyPrefix };
+}
+
+function required(command: string, option: OptionName, value: string | undefined): string {
+  if (value === undefined) throw new UsageError(`${command} needs --${option}.`);
+  return value;
+}
+
+function parseStatus<T extends JobStatus>(value: string, allowed: readonly T[]): T {
+  const status = allowed.find((candidate) => candidate.toLowerCase() === value.toLowerCase());
+  if (!status) throw new UsageError(`--status '${value}' is not one of ${allowed.join(', ')}.`);
+  return status;
+}
+
+function parseCount(option: OptionName, value: string | undefined, fallback: number, min: number): number {
+  if (value === undefined) return fallback;
+  const count = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(count) || count < min) {
+    throw new UsageError(`--${option} '${value}' must be a whole number of at least ${min}.`);
+  }
+  return count;
+}
+
+const UNIT_MS: Readonly<Record<string, number>> = {
+  ms: 1,
+  s: 1000,
+  m: 60_000,
+  h: 3_600_000,
+  d: 86_400_000,
+  w: 604_800_000,
+};
+
+/** `7d`, `15m`, `500ms`, `1.5h`: a number and a unit, in milliseconds. */
+export function parseDuration(option: string, value: string | undefined, fallback?: string, allowZero = false): number {
+  const text = value ?? fallback!;
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h|d|w)$/.exec(text.trim());
+  const ms = match ? Number(match[1]) * UNIT_MS[match[2]!]! : NaN;
+  if (!Number.isFinite(ms) || ms > Number.MAX_SAFE_INTEGER || (ms === 0 && !allowZero)) {
+    throw new UsageError(
+      `--${option} '${text}' is not a duration: use a number and a unit (ms, s, m, h, d, w), for example 7d or 30m.`,
+    );
+  }
+  return Math.round(ms);
+}
+
+/** The URL with its password replaced, for messages. */
+export function maskPassword(url: string): string {
+  return url.replace(/^(rediss?:\/\/[^:@/]*:)[^@/]*@/, '$1***@');
+}

@@ -1,0 +1,97 @@
+import type { RedisJobStore } from '../store/redis/redis-job-store.js';
+import { maskPassword, parseArguments, USAGE, UsageError, type Connection } from './arguments.js';
+import { CommandFailure, runCommand } from './commands.js';
+
+export interface CliIo {
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+  env: NodeJS.ProcessEnv;
+}
+
+export const EXIT_OK = 0;
+export const EXIT_FAILED = 1;
+export const EXIT_USAGE = 2;
+
+/** How long the CLI waits for Redis before it gives up. */
+const CONNECT_WAIT_MS = 3000;
+
+/**
+ * `nestjs-async-endpoints <command> [options]`: the operator commands, on the Redis store. Returns the
+ * exit code: 0 done, 1 failed (one line on stderr), 2 bad usage (the usage text on stderr).
+ */
+export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
+  let parsed: ReturnType<typeof parseArguments>;
+  try {
+    parsed = parseArguments(argv, io.env);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    io.stderr(`Error: ${error.message}\n\n${USAGE}`);
+    return EXIT_USAGE;
+  }
+  if (parsed.help) {
+    io.stdout(USAGE);
+    return EXIT_OK;
+  }
+
+  const { command, connection, json } = parsed;
+  let opened: OpenedStore | undefined;
+  try {
+    opened = await openStore(connection, io);
+    await runCommand(command, { store: opened.store, json, print: io.stdout, warn: io.stderr });
+    return EXIT_OK;
+  } catch (error) {
+    io.stderr(`Error: ${describeFailure(error)}`);
+    return EXIT_FAILED;
+  } finally {
+    await opened?.close();
+  }
+}
+
+interface OpenedStore {
+  store: RedisJobStore;
+  close(): Promise<void>;
+}
+
+/**
+ * The store on a connection of the CLI's own, so that an unreachable Redis is one clear error
+ * within a few seconds rather than the store's reconnecting.
+ */
+async function openStore(connection: Connection, io: CliIo): Promise<OpenedStore> {
+  // Loaded here, so that --help and usage errors answer without loading ioredis and Nest.
+  const [{ RedisJobStore }, { closeConnection, connect, createCommandConnection }] = await Promise.all([
+    import('../store/redis/redis-job-store.js'),
+    import('../store/redis/redis-connections.js'),
+  ]);
+  const client = createCommandConnection(connection.redisUrl, connection.password ? { password: connection.password } : {});
+  const store = new RedisJobStore({
+    client,
+    keyPrefix: connection.keyPrefix,
+    logger: { log: () => undefined, warn: (message) => io.stderr(`Warning: ${String(message)}`), error: () => undefined },
+  });
+  const close = async () => {
+    await store.close();
+    await closeConnection(client);
+  };
+  try {
+    await connect(client, CONNECT_WAIT_MS);
+  } catch (error) {
+    await close();
+    const reason = (error as Error).message;
+    const hint = /^(NOAUTH|WRONGPASS)/.test(reason)
+      ? ' (give the password in the URL, redis://:<password>@host:port, or in REDIS_PASSWORD)'
+      : '';
+    throw new CommandFailure(`Cannot connect to Redis at ${maskPassword(connection.redisUrl)}: ${reason}${hint}`);
+  }
+  try {
+    await store.init();
+  } catch (error) {
+    await close();
+    throw error;
+  }
+  return { store, close };
+}
+
+function describeFailure(error: unknown): string {
+  if (error instanceof Error) return error.message.replace(/\s*\n\s*/g, ' ');
+  return String(error);
+}
