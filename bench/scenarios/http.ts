@@ -1,0 +1,115 @@
+import { fork, type ChildProcess } from 'node:child_process';
+import autocannon from 'autocannon';
+import type { RedisProbe } from '../support/redis-probe.js';
+import { within } from '../support/stats.js';
+import type { BenchPayload } from '../systems/system.js';
+
+export interface HttpConfig {
+  durationSeconds: number;
+  warmupSeconds: number;
+  connections: number;
+  payload: BenchPayload;
+}
+
+export type HttpStore = 'memory' | 'redis';
+
+export interface HttpRound {
+  /** 2xx answers per second on POST /api/process (202 Accepted, job stored). */
+  submitPerSecond: number;
+  /** 2xx answers per second on the plain route of the same app. */
+  plainPerSecond: number;
+  submitLatencyP99Ms: number;
+  plainLatencyP99Ms: number;
+  /** CPU time of the app process per answered request, in µs: less sensitive to a busy machine. */
+  submitCpuMicrosPerRequest: number;
+  plainCpuMicrosPerRequest: number;
+}
+
+const SERVER_SCRIPT = new URL('../http-server.js', import.meta.url);
+
+/**
+ * One round: a fresh sample app (its own process, so that autocannon does not share its core),
+ * then the plain route and the async endpoint under the same load, in alternating order.
+ */
+export async function httpRound(store: HttpStore, probe: RedisProbe, config: HttpConfig, plainFirst: boolean): Promise<HttpRound> {
+  await probe.flush();
+  const server = fork(SERVER_SCRIPT, store === 'redis' ? [probe.url] : [], { stdio: 'inherit' });
+  try {
+    const port = await within(listeningPort(server), 30_000, 'sample app start');
+    const base = `http://127.0.0.1:${port}`;
+    const measure = (path: string) => load(server, `${base}${path}`, config);
+    const order = plainFirst ? (['/bench/plain', '/api/process'] as const) : (['/api/process', '/bench/plain'] as const);
+    const results: Record<string, Measured> = {};
+    for (const path of order) results[path] = await measure(path);
+    const submit = results['/api/process']!;
+    const plain = results['/bench/plain']!;
+    return {
+      submitPerSecond: successesPerSecond(submit.result),
+      plainPerSecond: successesPerSecond(plain.result),
+      submitLatencyP99Ms: submit.result.latency.p99,
+      plainLatencyP99Ms: plain.result.latency.p99,
+      submitCpuMicrosPerRequest: submit.cpuMicrosPerRequest,
+      plainCpuMicrosPerRequest: plain.cpuMicrosPerRequest,
+    };
+  } finally {
+    await stop(server);
+  }
+}
+
+interface Measured {
+  result: autocannon.Result;
+  cpuMicrosPerRequest: number;
+}
+
+async function load(server: ChildProcess, url: string, config: HttpConfig): Promise<Measured> {
+  const options = {
+    url,
+    method: 'POST' as const,
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(config.payload),
+    connections: config.connections,
+  };
+  await autocannon({ ...options, duration: config.warmupSeconds });
+  const before = await cpuUsage(server);
+  const result = await autocannon({ ...options, duration: config.durationSeconds });
+  const after = await cpuUsage(server);
+  if (result.non2xx > 0 || result.errors > 0) {
+    console.warn(`  ${url}: ${result.non2xx} non-2xx answers, ${result.errors} errors (not counted)`);
+  }
+  const cpuMicros = after.user - before.user + after.system - before.system;
+  return { result, cpuMicrosPerRequest: cpuMicros / result.requests.total };
+}
+
+function cpuUsage(server: ChildProcess): Promise<NodeJS.CpuUsage> {
+  return new Promise((resolve) => {
+    const onMessage = (message: { type: string; usage: NodeJS.CpuUsage }) => {
+      if (message.type !== 'cpu') return;
+      server.off('message', onMessage);
+      resolve(message.usage);
+    };
+    server.on('message', onMessage);
+    server.send({ type: 'cpu' });
+  });
+}
+
+function successesPerSecond(result: autocannon.Result): number {
+  return result['2xx'] / result.duration;
+}
+
+function listeningPort(server: ChildProcess): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.on('message', (message: { type: string; port: number }) => {
+      if (message.type === 'listening') resolve(message.port);
+    });
+    server.once('exit', (code) => reject(new Error(`sample app exited (${code}) before listening`)));
+  });
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.send({ type: 'stop' });
+  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+  await exited;
+  clearTimeout(timer);
+}

@@ -1,0 +1,86 @@
+import 'reflect-metadata';
+import { type DynamicModule, Injectable, type INestApplicationContext, Module } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { ScheduleModule } from '@nestjs/schedule';
+import {
+  AsyncEndpointsModule,
+  AsyncEndpointsService,
+  AsyncHandler,
+  JobStore,
+  type AsyncContext,
+  type AsyncEndpointHandler,
+  type AsyncEndpointsModuleOptions,
+} from '../../lib/index.js';
+import type { BenchHandler, BenchPayload, Consumer, ConsumerOptions, Producer, QueueSystem } from './system.js';
+
+const JOB_NAME = 'Noop';
+
+/** The consumer of this process's handler; one consumer per process at a time. */
+let currentHandler: BenchHandler = () => undefined;
+
+@AsyncHandler(JOB_NAME)
+@Injectable()
+class NoopHandler implements AsyncEndpointHandler<BenchPayload, null> {
+  async handle({ request }: AsyncContext<BenchPayload>): Promise<null> {
+    await currentHandler(request);
+    return null;
+  }
+}
+
+@Module({})
+class BenchModule {
+  static forRoot(options: AsyncEndpointsModuleOptions): DynamicModule {
+    return {
+      module: BenchModule,
+      imports: [ScheduleModule.forRoot(), AsyncEndpointsModule.forRoot(options)],
+      providers: [NoopHandler],
+    };
+  }
+}
+
+/**
+ * nestjs-async-endpoints on the Redis store, as an app would run it: a producer process with
+ * `worker.enabled: false`, and worker processes. Defaults everywhere except the queue cap, which
+ * must hold a 20,000-job backlog (the default is 1000), and the worker's concurrency.
+ */
+export class AsyncEndpointsSystem implements QueueSystem {
+  readonly name = 'async-endpoints' as const;
+  readonly completedKey = '{async-endpoints}:status:Completed';
+
+  constructor(private readonly redisUrl: string) {}
+
+  async createProducer(): Promise<Producer> {
+    const app = await this.boot({ enabled: false });
+    const service = app.get(AsyncEndpointsService);
+    return {
+      submit: async (payload) => {
+        await service.submit(JOB_NAME, payload);
+      },
+      close: () => app.close(),
+    };
+  }
+
+  async createConsumer({ concurrency, handler, onCompleted }: ConsumerOptions): Promise<Consumer> {
+    currentHandler = handler;
+    const app = await this.boot({ enabled: true, maximumConcurrency: concurrency });
+    const unsubscribe = app.get(JobStore).subscribe((event) => {
+      if (event.type === 'job-finished') onCompleted();
+    });
+    return {
+      close: async () => {
+        unsubscribe();
+        await app.close();
+      },
+    };
+  }
+
+  private boot(worker: AsyncEndpointsModuleOptions['worker']): Promise<INestApplicationContext> {
+    return NestFactory.createApplicationContext(
+      BenchModule.forRoot({
+        store: { type: 'redis', url: this.redisUrl },
+        worker: { ...worker, maximumQueueSize: 1_000_000 },
+      }),
+      { logger: ['error', 'warn'] },
+    );
+  }
+}
