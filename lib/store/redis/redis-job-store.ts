@@ -90,6 +90,8 @@ export class RedisJobStore extends JobStore {
   private redisVersion: string | null = null;
   private evictionPolicy: string | null = null;
   private closing: Promise<void> | null = null;
+  /** The command connection's last error while it is down, to say why a call could not be sent. */
+  private lastConnectionError: string | null = null;
 
   constructor(options: RedisStoreOptions = {}) {
     super();
@@ -99,9 +101,17 @@ export class RedisJobStore extends JobStore {
     this.ownsClient = options.client === undefined;
     assertNoClientKeyPrefix(this.client);
     this.subscriber = createSubscriberConnection(this.client);
+    const rememberError = (error: Error) => {
+      this.lastConnectionError = error.message;
+    };
+    const forgetError = () => {
+      this.lastConnectionError = null;
+    };
+    this.client.on('error', rememberError).on('ready', forgetError);
     this.stopWatching = [
       watchConnection(this.client, 'command', this.logger),
       watchConnection(this.subscriber, 'subscriber', this.logger),
+      () => this.client.off('error', rememberError).off('ready', forgetError),
     ];
     this.scripts = new RedisScripts(this.client);
     this.events = new RedisEventRelay(this.subscriber, this.keys.events, this.logger);
@@ -366,7 +376,9 @@ export class RedisJobStore extends JobStore {
       return await request();
     } catch (error) {
       if (!isUnavailableError(error)) throw error;
-      throw new StoreUnavailableError(this.type, (error as Error).message, {
+      // "Stream isn't writeable" says only that we are not connected; the connection's own error says why.
+      const cause = this.lastConnectionError ? ` (connection error: ${this.lastConnectionError})` : '';
+      throw new StoreUnavailableError(this.type, `${(error as Error).message}${cause}`, {
         cause: error,
         outcomeUnknown: !readOnly && !neverRan(error),
       });
