@@ -3,9 +3,10 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { fingerprintOf, JobStatus, type JsonValue } from '../../lib/job/index.js';
+import { JobStatus } from '../../lib/job/index.js';
 import type { NewJob, Retention } from '../../lib/store/job-store.js';
 import { RedisJobStore } from '../../lib/store/redis/redis-job-store.js';
+import { newJob } from '../store-conformance/job-store.conformance.js';
 import { CompiledProcesses } from '../support/node-processes.js';
 import { RecordingLogger } from '../support/recording-logger.js';
 import { RedisServer } from '../support/redis-server.js';
@@ -54,25 +55,6 @@ function cli(args: readonly string[], env: Record<string, string> = {}): Promise
   child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   return new Promise((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr, ms: Date.now() - started })));
-}
-
-function newJob(overrides: Partial<NewJob> = {}): NewJob {
-  const name = overrides.name ?? 'Process';
-  const payload: JsonValue = overrides.payload ?? { data: 'hello' };
-  return {
-    id: randomUUID(),
-    name,
-    payload,
-    headers: {},
-    routeParams: {},
-    queryParams: {},
-    owner: null,
-    idempotencyKey: null,
-    fingerprint: fingerprintOf(name, payload),
-    traceContext: null,
-    maxRetries: 3,
-    ...overrides,
-  };
 }
 
 /** An empty store of its own (a key prefix of its own), with helpers to put jobs in given states. */

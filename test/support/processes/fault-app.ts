@@ -30,12 +30,9 @@ import {
   type AsyncContext,
   type AsyncEndpointHandler,
 } from '../../../lib/index.js';
+import { requiredEnv } from './process-env.js';
 
-const env = (name: string, fallback?: string): string => {
-  const value = process.env[name] ?? fallback;
-  if (value === undefined) throw new Error(`fault-app: set ${name}`);
-  return value;
-};
+const env = (name: string, fallback?: string): string => requiredEnv('fault-app', name, fallback);
 
 const role = env('ROLE');
 const redisUrl = env('REDIS_URL');
