@@ -21,6 +21,7 @@ import {
   type Retention,
   type RetryJobResult,
   type StoreEventListener,
+  type StoreEventType,
 } from '../store/job-store.js';
 import type { Telemetry } from './telemetry.js';
 
@@ -146,8 +147,8 @@ export class InstrumentedJobStore extends JobStore {
     return this.time('ping', () => this.inner.ping());
   }
 
-  subscribe(listener: StoreEventListener): () => void {
-    return this.inner.subscribe(listener);
+  subscribe(listener: StoreEventListener, types?: readonly StoreEventType[]): () => void {
+    return this.inner.subscribe(listener, types);
   }
 
   override diagnostics(): Record<string, unknown> {

@@ -80,7 +80,7 @@ export class JobFinishedWaiters {
       if (event.type !== 'job-finished') return;
       const set = this.waiters.get(event.jobId);
       if (set) for (const wake of [...set]) wake();
-    });
+    }, ['job-finished']);
     let set = this.waiters.get(jobId);
     if (!set) this.waiters.set(jobId, (set = new Set()));
     set.add(listener);

@@ -158,6 +158,8 @@ export type StoreEvent =
 
 export type StoreEventListener = (event: StoreEvent) => void;
 
+export type StoreEventType = StoreEvent['type'];
+
 /**
  * The storage contract. Every operation that changes a job is atomic; every worker transition is
  * fenced by the lease token. One conformance suite (test/store-conformance) runs against every
@@ -223,8 +225,13 @@ export abstract class JobStore {
   /** Rejects when the store is unreachable. */
   abstract ping(): Promise<void>;
 
-  /** Store events, from this process and (for shared stores) from every other one. */
-  abstract subscribe(listener: StoreEventListener): () => void;
+  /**
+   * Store events, from this process and (for shared stores) from every other one. `types` names the
+   * events the listener needs (all when omitted), so that a store can spare a process the traffic of
+   * the others: a worker need not hear of every job finished anywhere. A store may still deliver
+   * other types; listeners check `event.type`.
+   */
+  abstract subscribe(listener: StoreEventListener, types?: readonly StoreEventType[]): () => void;
 
   /** Store-specific facts for the health indicator (for Redis: the eviction-policy verdict). */
   diagnostics(): Record<string, unknown> {

@@ -212,6 +212,77 @@ describe('RedisJobStore on a running Redis', () => {
       expect(complete).toEqual(['evalsha']);
       expect(read).toEqual(['hgetall']);
     });
+
+    it('sends the submissions of one moment in one script call, each answered as if it ran alone', async () => {
+      const { store } = await openStore(server);
+      const now = Date.now();
+      await store.createJob(newJob(), { now, maximumQueueSize: 100 });
+      const keyed = newJob({ idempotencyKey: 'order-1' });
+      const replay = { ...keyed, id: newJob().id };
+      const conflict = { ...keyed, id: newJob().id, fingerprint: 'another payload' };
+      const plain = Array.from({ length: 17 }, () => newJob());
+      let results: Awaited<ReturnType<typeof store.createJob>>[] = [];
+      const sent = await commandsSentBy(async () => {
+        results = await Promise.all(
+          [keyed, replay, conflict, ...plain].map((job) => store.createJob(job, { now, maximumQueueSize: 100 })),
+        );
+      });
+
+      // The first goes alone at once; the 19 made while it was on its way, together.
+      expect(sent).toEqual(['evalsha', 'evalsha']);
+      expect(results.map((result) => result.outcome)).toEqual(['created', 'replayed', 'conflict', ...plain.map(() => 'created')]);
+      expect(results[1]).toMatchObject({ job: { id: keyed.id } });
+      for (const job of [keyed, ...plain]) expect((await store.getJob(job.id))!.status).toBe('Queued');
+      expect((await store.stats(now)).counts.Queued).toBe(19);
+    });
+
+    it('answers a failing submission with its own error and stores the others of its batch', async () => {
+      const { store, keys } = await openStore(server);
+      const now = Date.now();
+      await store.createJob(newJob(), { now, maximumQueueSize: 100 });
+      // Tampered with: the idempotency map is no hash, so a keyed submission cannot be checked.
+      await admin.set(keys.idempotency, 'not a hash');
+      const keyed = newJob({ idempotencyKey: 'order-2' });
+      const plain = [newJob(), newJob()];
+      const first = store.createJob(newJob(), { now, maximumQueueSize: 100 });
+      const batch = [plain[0]!, keyed, plain[1]!].map((job) =>
+        store.createJob(job, { now, maximumQueueSize: 100 }).then(
+          (result) => result.outcome,
+          (error: Error) => error.message,
+        ),
+      );
+      await first;
+
+      const [before, failed, after] = await Promise.all(batch);
+      expect([before, after]).toEqual(['created', 'created']);
+      expect(failed).toMatch(/^Redis job store: .*WRONGTYPE/);
+      for (const job of plain) expect((await store.getJob(job.id))!.status).toBe('Queued');
+      expect(await store.getJob(keyed.id)).toBeNull();
+    });
+
+    it('completes the attempts of one moment in one script call; a lost lease answers for its job alone', async () => {
+      const { store } = await openStore(server);
+      const now = Date.now();
+      const jobs = Array.from({ length: 7 }, () => newJob());
+      for (const job of jobs) await store.createJob(job, { now, maximumQueueSize: 100 });
+      const [warmUp, ...claimed] = await store.claimDueJobs(claimOptions(now, 7));
+      // The script's first call on a connection is an EVAL.
+      await store.completeJob(warmUp!.lease, null, { now, retention });
+      const leases = claimed.map((claim) => claim.lease);
+      leases[3] = { ...leases[3]!, token: 'a token that lost its lease' };
+      let outcomes: string[] = [];
+      const sent = await commandsSentBy(async () => {
+        outcomes = await Promise.all(leases.map((lease, i) => store.completeJob(lease, { n: i }, { now, retention })));
+      });
+
+      expect(sent).toEqual(['evalsha', 'evalsha']);
+      expect(outcomes).toEqual(['completed', 'completed', 'completed', 'lease-lost', 'completed', 'completed']);
+      for (const [i, lease] of leases.entries()) {
+        const job = (await store.getJob(lease.jobId))!;
+        expect(job.status).toBe(i === 3 ? 'InProgress' : 'Completed');
+        expect(job.result).toEqual(i === 3 ? null : { n: i });
+      }
+    });
   });
 
   describe('a client handed in', () => {
@@ -269,6 +340,37 @@ describe('RedisJobStore on a running Redis', () => {
     await writer.cancelJob(job.id, { now: Date.now(), retention });
     await eventually(async () => (events.length > 0 ? true : undefined), 2_000);
     expect(events).toEqual([{ type: 'job-finished', jobId: job.id }]);
+  });
+
+  it('spares a listener of worker events the job-finished traffic of every other process', async () => {
+    const { store: worker, keys } = await openStore(server);
+    const { store: other } = await openStore(server, { keyPrefix: keys.prefix });
+    const subscribers = async (channel: string) => ((await admin.pubsub('NUMSUB', channel)) as [string, number])[1];
+    const heard: StoreEvent[] = [];
+    const stop = worker.subscribe((event) => heard.push(event), ['job-available', 'cancel-requested']);
+    await eventually(async () => ((await subscribers(keys.events)) === 1 ? true : undefined));
+    expect(await subscribers(keys.finished)).toBe(0);
+
+    const job = newJob();
+    await other.createJob(job, { now: Date.now(), maximumQueueSize: 100 });
+    const [claimed] = await other.claimDueJobs(claimOptions(Date.now()));
+    await other.completeJob(claimed!.lease, null, { now: Date.now(), retention });
+    await eventually(async () => (heard.length > 0 ? true : undefined));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(heard).toEqual([{ type: 'job-available' }]);
+
+    // A long-poll's listener subscribes to job-finished alone, and leaves it when done.
+    const finished: StoreEvent[] = [];
+    const stopFinished = worker.subscribe((event) => finished.push(event), ['job-finished']);
+    await eventually(async () => ((await subscribers(keys.finished)) === 1 ? true : undefined));
+    const canceled = newJob();
+    await other.createJob(canceled, { now: Date.now(), maximumQueueSize: 100 });
+    await other.cancelJob(canceled.id, { now: Date.now(), retention });
+    await eventually(async () => (finished.length > 0 ? true : undefined));
+    expect(finished).toEqual([{ type: 'job-finished', jobId: canceled.id }]);
+    stopFinished();
+    stop();
+    await eventually(async () => ((await subscribers(keys.finished)) + (await subscribers(keys.events)) === 0 ? true : undefined));
   });
 
   it('reports a noeviction policy as fine', async () => {

@@ -7,7 +7,7 @@ local TOKENS_FROM = 5
 
 local limit = #ARGV - TOKENS_FROM + 1
 if maxConcurrentJobs ~= '' then
-  limit = math.min(limit, tonumber(maxConcurrentJobs) - redis.call('ZCARD', STATUS_INDEX.InProgress))
+  limit = math.min(limit, tonumber(maxConcurrentJobs) - redis.call('ZCARD', IN_PROGRESS_INDEX))
 end
 
 local claimed = {}

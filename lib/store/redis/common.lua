@@ -1,5 +1,7 @@
 -- Shared by every script of the Redis job store: the loader (redis-scripts.ts) puts this file between
--- the `#!lua` shebang and the script's own body.
+-- the `#!lua` shebang and the script's own body, so it runs on every call: it builds no tables and no
+-- strings up front (that cost ~6 µs per call, as much as a whole job's inner commands), only locals
+-- and functions.
 --
 -- KEYS[1..13] are the store-wide keys, in the order of RedisKeys.store; a script's job keys follow them.
 -- Every key starts with the store prefix, whose {hash tag} puts them all in one Cluster slot.
@@ -10,36 +12,43 @@ local IDEMPOTENCY = KEYS[4]           -- hash: idempotency digest -> job id
 local IDEMPOTENCY_EXPIRIES = KEYS[5]  -- zset: idempotency digests, scored by the end of their job's retention
 local SEQUENCE = KEYS[6]              -- string: submission counter
 local RECOVERY_LOCK = KEYS[7]         -- string: "<token> <held until>" of the process sweeping
-local STATUS_ORDER = { 'Queued', 'Scheduled', 'InProgress', 'Completed', 'Failed', 'Canceled' }
--- zsets of job ids per status: live ones scored by seq, terminal ones by the end of their retention (one
--- index per job serves listing, counting and pruning; with one retention per status, that order is the
--- order in which they finished).
-local STATUS_INDEX = {}
-for i, status in ipairs(STATUS_ORDER) do STATUS_INDEX[status] = KEYS[7 + i] end
-local TERMINAL_INDEXES = { STATUS_INDEX.Completed, STATUS_INDEX.Failed, STATUS_INDEX.Canceled }
+-- zsets of job ids per status, KEYS[8..13] in the order of JOB_STATUSES: live ones scored by seq,
+-- terminal ones by the end of their retention (one index per job serves listing, counting and pruning;
+-- with one retention per status, that order is the order in which they finished).
+local QUEUED_INDEX, SCHEDULED_INDEX, IN_PROGRESS_INDEX = KEYS[8], KEYS[9], KEYS[10]
+local COMPLETED_INDEX, FAILED_INDEX, CANCELED_INDEX = KEYS[11], KEYS[12], KEYS[13]
 local STORE_KEY_COUNT = 13
 
+-- The index of a status, or nil for a string that is no status.
+local function statusIndex(status)
+  if status == 'Queued' then return QUEUED_INDEX end
+  if status == 'Scheduled' then return SCHEDULED_INDEX end
+  if status == 'InProgress' then return IN_PROGRESS_INDEX end
+  if status == 'Completed' then return COMPLETED_INDEX end
+  if status == 'Failed' then return FAILED_INDEX end
+  if status == 'Canceled' then return CANCELED_INDEX end
+  return nil
+end
+
 -- Taken from a declared key rather than from ARGV, so that a key built from it cannot leave its slot.
-local PREFIX = string.sub(WAITING, 1, -(string.len(':waiting') + 1))
-local EVENTS_CHANNEL = PREFIX .. ':events'
+-- Built on first use: most calls need neither.
+local prefix
+local function storePrefix()
+  if not prefix then prefix = string.sub(WAITING, 1, -(string.len(':waiting') + 1)) end
+  return prefix
+end
 
 -- Job ids found inside a script (claim, recovery, listing, an idempotency hit) have no KEYS entry, so
 -- their hash key is built here: the one exception to "every key in KEYS". The prefix carries the hash
 -- tag, so the key hashes to the slot of the declared keys; the #!lua shebang makes Redis Cluster reject
 -- any script that strays (test/store/redis-key-slots.spec.ts runs the store on a cluster node).
 local function jobKey(id)
-  return PREFIX .. ':job:' .. id
+  return storePrefix() .. ':job:' .. id
 end
 
-local KNOWN_STATUS = {}
-for _, status in ipairs(STATUS_ORDER) do KNOWN_STATUS[status] = true end
 -- Fields at their usual value are absent (redis-job-codec.ts): retryCount and recoveryCount 0, headers,
 -- routeParams and queryParams {}, cancelRequested false. A terminal job keeps no seq (only live jobs are
--- ordered) and no lastUpdatedAt (it is its completedAt).
-local REQUIRED_FIELDS = { 'id', 'name', 'status', 'fingerprint', 'payload', 'maxRetries', 'createdAt' }
-local LIVE_REQUIRED_FIELDS = { 'seq', 'lastUpdatedAt' }
-local TERMINAL_REQUIRED_FIELDS = { 'completedAt' }
-local JSON_FIELDS = { 'payload', 'headers', 'routeParams', 'queryParams', 'traceContext', 'progress', 'result', 'error' }
+-- ordered) and no lastUpdatedAt (it is its completedAt). readJob() below checks the rest is there.
 
 local function isWaiting(status)
   return status == 'Queued' or status == 'Scheduled'
@@ -47,6 +56,27 @@ end
 
 local function isTerminal(status)
   return status == 'Completed' or status == 'Failed' or status == 'Canceled'
+end
+
+-- False for a JSON field that is present but not JSON.
+local function jsonOrAbsent(value)
+  return value == nil or (pcall(cjson.decode, value))
+end
+
+-- Whether a job table holds every field the codec needs, with a known status and readable JSON.
+local function isReadable(job)
+  if not statusIndex(job.status) then return false end
+  if not (job.id and job.name and job.fingerprint and job.payload and job.maxRetries and job.createdAt) then
+    return false
+  end
+  if isTerminal(job.status) then
+    if not job.completedAt then return false end
+  elseif not (job.seq and job.lastUpdatedAt) then
+    return false
+  end
+  return jsonOrAbsent(job.payload) and jsonOrAbsent(job.headers) and jsonOrAbsent(job.routeParams)
+    and jsonOrAbsent(job.queryParams) and jsonOrAbsent(job.traceContext) and jsonOrAbsent(job.progress)
+    and jsonOrAbsent(job.result) and jsonOrAbsent(job.error)
 end
 
 -- The job as a table of its fields plus its HGETALL reply, or nil when it is missing or unreadable (not a
@@ -58,28 +88,16 @@ local function readJob(key)
   if #flat == 0 then return nil end
   local job = {}
   for i = 1, #flat, 2 do job[flat[i]] = flat[i + 1] end
-  if not KNOWN_STATUS[job.status] then return nil, nil, true end
-  for _, field in ipairs(REQUIRED_FIELDS) do
-    if job[field] == nil then return nil, nil, true end
-  end
-  for _, field in ipairs(isTerminal(job.status) and TERMINAL_REQUIRED_FIELDS or LIVE_REQUIRED_FIELDS) do
-    if job[field] == nil then return nil, nil, true end
-  end
-  for _, field in ipairs(JSON_FIELDS) do
-    if job[field] ~= nil and not pcall(cjson.decode, job[field]) then return nil, nil, true end
-  end
+  if not isReadable(job) then return nil, nil, true end
   return job, flat
 end
 
--- Fields no reader outside the scripts needs.
-local INTERNAL_FIELDS = { seq = true, leaseToken = true, idempotencyDigest = true }
-
--- The job table as an HGETALL reply without the internal fields, for a script that changed the hash and
--- the table alike.
+-- The job table as an HGETALL reply without the fields no reader outside the scripts needs, for a
+-- script that changed the hash and the table alike.
 local function flatten(job)
   local flat = {}
   for field, value in pairs(job) do
-    if not INTERNAL_FIELDS[field] then
+    if field ~= 'seq' and field ~= 'leaseToken' and field ~= 'idempotencyDigest' then
       flat[#flat + 1] = field
       flat[#flat + 1] = value
     end
@@ -107,8 +125,11 @@ local function idOfWaitingEntry(entry)
   return string.match(entry, '^%d+:(.+)$')
 end
 
+-- job-finished goes to a channel of its own (RedisKeys.finished): workers listen to ':events' only, so
+-- that they do not hear of every job finished anywhere.
 local function publish(event)
-  redis.call('PUBLISH', EVENTS_CHANNEL, cjson.encode(event))
+  local channel = event.type == 'job-finished' and ':finished' or ':events'
+  redis.call('PUBLISH', storePrefix() .. channel, cjson.encode(event))
 end
 
 -- JSON values arrive encoded; '' stands for null, stored as an absent field.
@@ -122,7 +143,7 @@ end
 
 -- Takes the job out of the indexes of its current status.
 local function leaveStatus(job)
-  redis.call('ZREM', STATUS_INDEX[job.status], job.id)
+  redis.call('ZREM', statusIndex(job.status), job.id)
   if job.status == 'InProgress' then
     redis.call('ZREM', LEASES, job.id)
     redis.call('ZREM', STARTED, job.id)
@@ -139,7 +160,7 @@ local function startLease(key, job, token, workerId, now, leaseMs)
   if job.retryDelayUntil then redis.call('HDEL', key, 'retryDelayUntil') end
   redis.call('HSET', key, 'status', 'InProgress', 'startedAt', startedAt, 'lastUpdatedAt', startedAt,
     'workerId', workerId, 'leaseToken', token, 'leaseExpiresAt', expiresAt)
-  redis.call('ZADD', STATUS_INDEX.InProgress, job.seq, job.id)
+  redis.call('ZADD', IN_PROGRESS_INDEX, job.seq, job.id)
   redis.call('ZADD', LEASES, expiresAt, job.id)
   redis.call('ZADD', STARTED, now, job.id)
   job.retryDelayUntil = nil
@@ -152,7 +173,7 @@ local function requeue(key, job, now)
   leaveStatus(job)
   redis.call('HDEL', key, 'leaseToken', 'leaseExpiresAt', 'workerId', 'startedAt', 'retryDelayUntil')
   redis.call('HSET', key, 'status', 'Queued', 'lastUpdatedAt', now)
-  redis.call('ZADD', STATUS_INDEX.Queued, job.seq, job.id)
+  redis.call('ZADD', QUEUED_INDEX, job.seq, job.id)
   redis.call('ZADD', WAITING, now, waitingEntry(job))
 end
 
@@ -165,7 +186,7 @@ local function finish(key, job, status, now, ttlMs, ...)
   redis.call('HSET', key, 'status', status, 'completedAt', now)
   redis.call('PEXPIRE', key, ttlMs)
   local expiresAt = now + ttlMs
-  redis.call('ZADD', STATUS_INDEX[status], expiresAt, job.id)
+  redis.call('ZADD', statusIndex(status), expiresAt, job.id)
   if job.idempotencyDigest then
     redis.call('ZADD', IDEMPOTENCY_EXPIRIES, expiresAt, job.idempotencyDigest)
   end
@@ -178,8 +199,8 @@ end
 local function dropWaitingEntry(entry, id, job)
   redis.call('ZREM', WAITING, entry)
   if id and not job then
-    redis.call('ZREM', STATUS_INDEX.Queued, id)
-    redis.call('ZREM', STATUS_INDEX.Scheduled, id)
+    redis.call('ZREM', QUEUED_INDEX, id)
+    redis.call('ZREM', SCHEDULED_INDEX, id)
   end
 end
 
@@ -189,7 +210,7 @@ local PRUNE_BATCH = 1000
 -- Forgets terminal jobs and idempotency keys whose retention ended by `now` (the caller's clock, as
 -- the memory store does). Their hashes already expire by TTL; this keeps counts and listings exact.
 local function pruneTerminalJobs(now)
-  for _, index in ipairs(TERMINAL_INDEXES) do
+  for _, index in ipairs({ COMPLETED_INDEX, FAILED_INDEX, CANCELED_INDEX }) do
     local ids = redis.call('ZRANGEBYSCORE', index, '-inf', now, 'LIMIT', 0, PRUNE_BATCH)
     if #ids > 0 then redis.call('ZREM', index, unpack(ids)) end
   end
@@ -206,4 +227,24 @@ end
 local function pruneExpired(now)
   pruneTerminalJobs(now)
   pruneIdempotencyKeys(now)
+end
+
+-- For the scripts that take a batch: runs `step` once per job hash declared after the store keys. Each
+-- job's ARGV part starts with the number of arguments that follow; `step` gets the job's key and the
+-- index of its first argument. A Lua error in one job's step (a key of the wrong type, tampered with)
+-- answers 'error:<message>' for that job and leaves the others to run; what that step wrote before it
+-- failed stays, as with a script that fails.
+local function eachJob(step)
+  local outcomes = {}
+  local from = 1
+  for i = 1, #KEYS - STORE_KEY_COUNT do
+    local ok, outcome = pcall(step, KEYS[STORE_KEY_COUNT + i], from + 1)
+    if ok then
+      outcomes[i] = outcome
+    else
+      outcomes[i] = 'error:' .. (type(outcome) == 'table' and tostring(outcome.err) or tostring(outcome))
+    end
+    from = from + 1 + tonumber(ARGV[from])
+  end
+  return outcomes
 end

@@ -24,7 +24,7 @@ leaveStatus(job)
 redis.call('HDEL', key, 'leaseToken', 'leaseExpiresAt', 'workerId')
 redis.call('HSET', key, 'status', 'Scheduled', 'lastUpdatedAt', now, 'retryDelayUntil', retryAt)
 redis.call('HINCRBY', key, 'retryCount', 1)
-redis.call('ZADD', STATUS_INDEX.Scheduled, job.seq, job.id)
+redis.call('ZADD', SCHEDULED_INDEX, job.seq, job.id)
 redis.call('ZADD', WAITING, retryAt, waitingEntry(job))
 publish({ type = 'job-available', dueAt = retryAt })
 return 'scheduled'

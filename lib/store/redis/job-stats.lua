@@ -5,9 +5,9 @@ local now = tonumber(ARGV[1])
 
 pruneExpired(now)
 local counts = {}
-for _, status in ipairs(STATUS_ORDER) do
+for _, status in ipairs({ 'Queued', 'Scheduled', 'InProgress', 'Completed', 'Failed', 'Canceled' }) do
   counts[#counts + 1] = status
-  counts[#counts + 1] = redis.call('ZCARD', STATUS_INDEX[status])
+  counts[#counts + 1] = redis.call('ZCARD', statusIndex(status))
 end
 local head = redis.call('ZRANGE', WAITING, 0, 0, 'WITHSCORES')
 local oldestDueAgeMs = false

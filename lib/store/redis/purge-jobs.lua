@@ -10,7 +10,7 @@ local offset, batch, limit, now = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber
 
 if not isTerminal(status) then return redis.error_reply('purgeJobs: status must be Completed, Failed or Canceled') end
 pruneExpired(now)
-local index = STATUS_INDEX[status]
+local index = statusIndex(status)
 local ids = redis.call('ZRANGE', index, offset, offset + batch - 1)
 local purged, kept = {}, 0
 for _, id in ipairs(ids) do

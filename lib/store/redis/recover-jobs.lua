@@ -78,7 +78,7 @@ for _, id in ipairs(ids) do
   if not job or job.status ~= 'InProgress' then
     redis.call('ZREM', LEASES, id)
     redis.call('ZREM', STARTED, id)
-    redis.call('ZREM', STATUS_INDEX.InProgress, id)
+    redis.call('ZREM', IN_PROGRESS_INDEX, id)
     removed = removed + 1
   elseif job.cancelRequested == '1' then
     finish(key, job, 'Canceled', now, completedTtlMs)

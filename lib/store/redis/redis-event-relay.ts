@@ -1,35 +1,56 @@
 import type { Redis } from 'ioredis';
-import type { StoreEvent, StoreEventListener } from '../job-store.js';
+import type { StoreEvent, StoreEventListener, StoreEventType } from '../job-store.js';
 import type { StoreLogger } from './redis-connections.js';
 
 /** How long a store call waits for a SUBSCRIBE under way before it goes ahead anyway. */
 const SUBSCRIBE_WAIT_MS = 1000;
 
+const ALL_TYPES: readonly StoreEventType[] = ['job-available', 'cancel-requested', 'job-finished'];
+
 /**
- * Relays the events the scripts PUBLISH on the store's channel, from every process, to this process's
- * listeners. The channel is subscribed on the first listener and left with the last one.
+ * Relays the events the scripts PUBLISH, from every process, to this process's listeners. Each event
+ * type has its channel (common.lua: publish); a channel is subscribed while at least one listener
+ * wants one of its types, so a worker never hears of the jobs finished elsewhere.
  */
 export class RedisEventRelay {
-  private readonly listeners = new Set<StoreEventListener>();
-  /** The SUBSCRIBE or UNSUBSCRIBE last sent, until Redis confirms it. */
+  private readonly listeners = new Map<StoreEventListener, ReadonlySet<StoreEventType>>();
+  /** Listeners per channel, while subscribed. */
+  private readonly audience = new Map<string, number>();
+  /** The SUBSCRIBE or UNSUBSCRIBE last sent, until Redis confirms it (it confirms those before it too). */
   private channelChange: Promise<void> | null = null;
 
   constructor(
     private readonly subscriber: Redis,
-    private readonly channel: string,
+    private readonly channels: Readonly<Record<StoreEventType, string>>,
     private readonly logger: StoreLogger,
   ) {
+    const known = new Set(Object.values(channels));
     subscriber.on('message', (from: string, message: string) => {
-      if (from === this.channel) this.dispatch(message);
+      if (known.has(from)) this.dispatch(message);
     });
   }
 
-  add(listener: StoreEventListener): () => void {
-    this.listeners.add(listener);
-    if (this.listeners.size === 1) this.track(this.subscriber.subscribe(this.channel), 'subscribe to');
+  add(listener: StoreEventListener, types: readonly StoreEventType[] = ALL_TYPES): () => void {
+    if (this.listeners.has(listener)) return () => undefined;
+    const wanted = new Set(types);
+    this.listeners.set(listener, wanted);
+    const channels = this.channelsOf(wanted);
+    for (const channel of channels) {
+      const count = (this.audience.get(channel) ?? 0) + 1;
+      this.audience.set(channel, count);
+      if (count === 1) this.track(this.subscriber.subscribe(channel), 'subscribe to', channel);
+    }
     return () => {
-      if (this.listeners.delete(listener) && this.listeners.size === 0) {
-        this.track(this.subscriber.unsubscribe(this.channel), 'unsubscribe from');
+      if (this.listeners.get(listener) !== wanted) return;
+      this.listeners.delete(listener);
+      for (const channel of channels) {
+        const count = (this.audience.get(channel) ?? 1) - 1;
+        if (count > 0) {
+          this.audience.set(channel, count);
+        } else {
+          this.audience.delete(channel);
+          this.track(this.subscriber.unsubscribe(channel), 'unsubscribe from', channel);
+        }
       }
     };
   }
@@ -39,9 +60,14 @@ export class RedisEventRelay {
    * that call's event, as with the memory store. A no-op once subscribed. When Redis does not confirm
    * in time (an outage), later calls stop waiting for it.
    */
-  async settled(): Promise<void> {
+  settled(): Promise<void> | null {
     const channelChange = this.channelChange;
-    if (!channelChange) return;
+    // Null once subscribed, so that callers need not wait a turn for nothing.
+    if (!channelChange) return null;
+    return this.waitFor(channelChange);
+  }
+
+  private async waitFor(channelChange: Promise<void>): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
     const giveUp = new Promise<void>((resolve) => {
       timer = setTimeout(() => {
@@ -55,12 +81,17 @@ export class RedisEventRelay {
 
   close(): void {
     this.listeners.clear();
+    this.audience.clear();
   }
 
-  private track(command: Promise<unknown>, action: string): void {
+  private channelsOf(types: ReadonlySet<StoreEventType>): string[] {
+    return [...new Set([...types].map((type) => this.channels[type]))];
+  }
+
+  private track(command: Promise<unknown>, action: string, channel: string): void {
     const tracked: Promise<void> = command.then(
       () => undefined,
-      (error: Error) => this.logger.warn(`Could not ${action} Redis channel ${this.channel}: ${error.message}`),
+      (error: Error) => this.logger.warn(`Could not ${action} Redis channel ${channel}: ${error.message}`),
     );
     this.channelChange = tracked;
     void tracked.then(() => {
@@ -71,7 +102,8 @@ export class RedisEventRelay {
   private dispatch(message: string): void {
     const event = parseEvent(message);
     if (!event) return;
-    for (const listener of [...this.listeners]) {
+    for (const [listener, types] of [...this.listeners]) {
+      if (!types.has(event.type)) continue;
       try {
         listener(event);
       } catch {
@@ -81,7 +113,7 @@ export class RedisEventRelay {
   }
 }
 
-/** The events common.lua publishes; anything else on the channel (a newer version's event) is skipped. */
+/** The events common.lua publishes; anything else on the channels (a newer version's event) is skipped. */
 function parseEvent(message: string): StoreEvent | null {
   let event: unknown;
   try {

@@ -25,8 +25,10 @@ import {
   type Retention,
   type RetryJobResult,
   type StoreEventListener,
+  type StoreEventType,
 } from '../job-store.js';
 import { StoreUnavailableError } from '../store-errors.js';
+import { CallBatcher, type BatchOutcome } from './call-batcher.js';
 import {
   closeConnection,
   connect,
@@ -62,6 +64,8 @@ export interface RedisStoreOptions {
 const RECOVERY_BATCH = 500;
 /** Index entries one purge script looks at. */
 const PURGE_BATCH = 1000;
+/** Submissions or completions one script call carries at most (each is a few Redis commands). */
+const MAX_BATCH = 64;
 const MIN_REDIS_MAJOR = 7;
 
 type CreateReply = ['created'] | ['queue-full', number] | ['existing', string[]];
@@ -92,6 +96,14 @@ export class RedisJobStore extends JobStore {
   private closing: Promise<void> | null = null;
   /** The command connection's last error while it is down, to say why a call could not be sent. */
   private lastConnectionError: string | null = null;
+  /** Set once the batches still waiting at close() were sent: calls fail from then on. */
+  private closed = false;
+  /** Submissions of one moment go to Redis in one script call (see CallBatcher); completions too. */
+  private readonly creations = new CallBatcher<BatchItem, CreateReply>((batch) => this.runBatch('createJob', batch), MAX_BATCH);
+  private readonly completions = new CallBatcher<BatchItem, CompleteOutcome>(
+    (batch) => this.runBatch('completeJob', batch),
+    MAX_BATCH,
+  );
 
   constructor(options: RedisStoreOptions = {}) {
     super();
@@ -114,7 +126,11 @@ export class RedisJobStore extends JobStore {
       () => this.client.off('error', rememberError).off('ready', forgetError),
     ];
     this.scripts = new RedisScripts(this.client);
-    this.events = new RedisEventRelay(this.subscriber, this.keys.events, this.logger);
+    this.events = new RedisEventRelay(
+      this.subscriber,
+      { 'job-available': this.keys.events, 'cancel-requested': this.keys.events, 'job-finished': this.keys.finished },
+      this.logger,
+    );
   }
 
   /**
@@ -140,13 +156,15 @@ export class RedisJobStore extends JobStore {
   async createJob(input: NewJob, options: CreateJobOptions): Promise<CreateJobResult> {
     const job = newQueuedJob(input, options.now);
     const digest = input.idempotencyKey === null ? '' : idempotencyDigest(input);
-    const reply = (await this.run('createJob', [...this.keys.store, this.keys.job(input.id)], [
-      input.id,
-      options.now,
-      options.maximumQueueSize,
-      digest,
-      ...encodeJob(job),
-    ])) as CreateReply;
+    const reply = await this.creations.push(
+      batchItem(this.keys.job(input.id), [
+        input.id,
+        String(options.now),
+        String(options.maximumQueueSize),
+        digest,
+        ...encodeJob(job),
+      ]),
+    );
     switch (reply[0]) {
       case 'created':
         return { outcome: 'created', job };
@@ -213,17 +231,27 @@ export class RedisJobStore extends JobStore {
     return recorded === 1;
   }
 
-  async completeJob(
-    lease: Lease,
-    result: JsonValue | null,
-    options: { now: number; retention: Retention },
-  ): Promise<CompleteOutcome> {
-    return (await this.run('completeJob', this.jobKeys(lease.jobId), [
-      options.now,
-      lease.token,
-      encodeJsonArg(result),
-      ttlArg(options.retention.completedTtlMs),
-    ])) as CompleteOutcome;
+  completeJob(lease: Lease, result: JsonValue | null, options: { now: number; retention: Retention }): Promise<CompleteOutcome> {
+    return this.completions.push(
+      batchItem(this.keys.job(lease.jobId), [
+        String(options.now),
+        lease.token,
+        encodeJsonArg(result),
+        String(ttlArg(options.retention.completedTtlMs)),
+      ]),
+    );
+  }
+
+  /** One script call for a batch: each item's job hash as a key, its arguments after their count. */
+  private async runBatch<R>(name: 'createJob' | 'completeJob', batch: BatchItem[]): Promise<BatchOutcome<R>[]> {
+    const keys = [...this.keys.store];
+    const args: string[] = [];
+    for (const item of batch) {
+      keys.push(item.key);
+      args.push(...item.args);
+    }
+    const replies = (await this.run(name, keys, args)) as unknown[];
+    return replies.map(batchOutcome<R>);
   }
 
   async failJob(lease: Lease, error: JobError, options: FailOptions): Promise<FailOutcome> {
@@ -330,8 +358,8 @@ export class RedisJobStore extends JobStore {
     await this.call(() => this.client.ping(), { readOnly: true });
   }
 
-  subscribe(listener: StoreEventListener): () => void {
-    return this.events.add(listener);
+  subscribe(listener: StoreEventListener, types?: readonly StoreEventType[]): () => void {
+    return this.events.add(listener, types);
   }
 
   /** The eviction-policy verdict for the health indicator; null while unknown. */
@@ -350,6 +378,9 @@ export class RedisJobStore extends JobStore {
   }
 
   private async shutDown(): Promise<void> {
+    // A submission or completion handed to the store before close() is still written.
+    await Promise.all([this.creations.drain(), this.completions.drain()]);
+    this.closed = true;
     this.events.close();
     await Promise.all([closeConnection(this.subscriber), this.ownsClient && closeConnection(this.client)]);
     // Only now: an error event while closing, with no listener, would crash the process.
@@ -362,7 +393,8 @@ export class RedisJobStore extends JobStore {
 
   /** Runs a script; a SUBSCRIBE under way goes first, so this process's listeners hear its events. */
   private async run(name: ScriptName, keys: readonly string[], args: readonly ScriptArg[]): Promise<unknown> {
-    await this.events.settled();
+    const subscribing = this.events.settled();
+    if (subscribing) await subscribing;
     return this.call(() => this.scripts.run(name, keys, args));
   }
 
@@ -371,7 +403,7 @@ export class RedisJobStore extends JobStore {
    * a write may have happened all the same.
    */
   private async call<T>(request: () => Promise<T>, { readOnly = false } = {}): Promise<T> {
-    if (this.closing) throw new Error('The redis job store is closed (the application is shutting down).');
+    if (this.closed) throw new Error('The redis job store is closed (the application is shutting down).');
     try {
       return await request();
     } catch (error) {
@@ -436,6 +468,24 @@ export class RedisJobStore extends JobStore {
     );
     return null;
   }
+}
+
+/** One job's part of a batched script call: its hash, then its arguments led by their count. */
+interface BatchItem {
+  key: string;
+  args: string[];
+}
+
+function batchItem(key: string, args: string[]): BatchItem {
+  args.unshift(String(args.length));
+  return { key, args };
+}
+
+/** A batched script's answer for one job: its reply, or 'error:<message>' when its step failed. */
+function batchOutcome<R>(reply: unknown): BatchOutcome<R> {
+  return typeof reply === 'string' && reply.startsWith('error:')
+    ? { ok: false, error: new Error(`Redis job store: ${reply.slice('error:'.length)}`) }
+    : { ok: true, value: reply as R };
 }
 
 /** A replay: same endpoint, owner and payload as the job the key (or id) already names. */

@@ -27,8 +27,13 @@ export class RedisKeys {
    * their retention (so the same index serves listing, counting and pruning).
    */
   readonly statusIndex: Readonly<Record<JobStatus, string>>;
-  /** Pub/sub channel of store events (a channel, not a key: it has no slot). */
+  /**
+   * Pub/sub channel of the events workers need: job-available, cancel-requested (a channel, not a key:
+   * it has no slot).
+   */
   readonly events: string;
+  /** Pub/sub channel of job-finished events, which only waiting readers (long-polls) need. */
+  readonly finished: string;
   /** The store-wide keys, in the order every script expects them as KEYS[1..13] (see common.lua). */
   readonly store: readonly string[];
 
@@ -45,6 +50,7 @@ export class RedisKeys {
       JOB_STATUSES.map((status) => [status, `${prefix}:status:${status}`]),
     ) as Record<JobStatus, string>;
     this.events = `${prefix}:events`;
+    this.finished = `${prefix}:finished`;
     this.store = [
       this.waiting,
       this.leases,

@@ -14,7 +14,7 @@ if job.status ~= 'Failed' and job.status ~= 'Canceled' then
   return { 'not-retryable', redis.call('HGETALL', key) }
 end
 
-redis.call('ZREM', STATUS_INDEX[job.status], job.id)
+redis.call('ZREM', statusIndex(job.status), job.id)
 redis.call('PERSIST', key)
 if job.idempotencyDigest then
   local holder = redis.call('HGET', IDEMPOTENCY, job.idempotencyDigest)
@@ -29,7 +29,7 @@ end
 job.seq = tostring(redis.call('INCR', SEQUENCE))
 redis.call('HDEL', key, 'completedAt', 'startedAt', 'retryCount', 'recoveryCount', 'cancelRequested', 'progress', 'result')
 redis.call('HSET', key, 'status', 'Queued', 'seq', job.seq, 'lastUpdatedAt', now)
-redis.call('ZADD', STATUS_INDEX.Queued, job.seq, job.id)
+redis.call('ZADD', QUEUED_INDEX, job.seq, job.id)
 redis.call('ZADD', WAITING, now, waitingEntry(job))
 publish({ type = 'job-available' })
 return { 'requeued', redis.call('HGETALL', key) }

@@ -1,0 +1,63 @@
+/** What one item of a batch came to: its value, or the error of that item alone. */
+export type BatchOutcome<R> = { ok: true; value: R } | { ok: false; error: Error };
+
+/**
+ * Coalesces the calls of one moment into one request. A call made while no request of this batcher is
+ * on its way goes out at once, alone: a lone call waits for nothing. Calls made while one is on its way
+ * (a burst of submits, the completions of a claimed batch) go out together when the event loop ends its
+ * current round of I/O (`setImmediate`), or as soon as `maxBatch` are waiting. Each caller gets its own
+ * item's outcome; a failure of the whole request (Redis unreachable) rejects every item of it.
+ */
+export class CallBatcher<T, R> {
+  private pending: { item: T; resolve: (value: R) => void; reject: (error: Error) => void }[] = [];
+  private scheduled: NodeJS.Immediate | null = null;
+  private readonly inFlight = new Set<Promise<void>>();
+
+  constructor(
+    private readonly send: (items: T[]) => Promise<BatchOutcome<R>[]>,
+    private readonly maxBatch: number,
+  ) {}
+
+  push(item: T): Promise<R> {
+    return new Promise<R>((resolve, reject) => {
+      this.pending.push({ item, resolve, reject });
+      if (this.pending.length >= this.maxBatch || this.inFlight.size === 0) this.flush();
+      else this.scheduled ??= setImmediate(() => this.flush());
+    });
+  }
+
+  /** Sends what is waiting now and resolves once every request sent so far has answered. */
+  async drain(): Promise<void> {
+    this.flush();
+    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
+  }
+
+  private flush(): void {
+    if (this.scheduled) {
+      clearImmediate(this.scheduled);
+      this.scheduled = null;
+    }
+    while (this.pending.length > 0) {
+      const batch = this.pending.splice(0, this.maxBatch);
+      const request = this.dispatch(batch);
+      this.inFlight.add(request);
+      void request.finally(() => this.inFlight.delete(request));
+    }
+  }
+
+  private async dispatch(batch: CallBatcher<T, R>['pending']): Promise<void> {
+    let outcomes: BatchOutcome<R>[];
+    try {
+      outcomes = await this.send(batch.map((entry) => entry.item));
+    } catch (error) {
+      for (const entry of batch) entry.reject(error as Error);
+      return;
+    }
+    batch.forEach((entry, i) => {
+      const outcome = outcomes[i];
+      if (!outcome) entry.reject(new Error(`The batched call answered ${outcomes.length} outcomes for ${batch.length} items.`));
+      else if (outcome.ok) entry.resolve(outcome.value);
+      else entry.reject(outcome.error);
+    });
+  }
+}

@@ -1,0 +1,104 @@
+import { CallBatcher, type BatchOutcome } from '../../lib/store/redis/call-batcher.js';
+
+/** A request that answers when told to, recording the batches it was sent. */
+function controlledSend() {
+  const batches: number[][] = [];
+  const answers: ((outcomes: BatchOutcome<string>[] | Error) => void)[] = [];
+  const send = (items: number[]) => {
+    batches.push(items);
+    return new Promise<BatchOutcome<string>[]>((resolve, reject) => {
+      answers.push((outcomes) => (outcomes instanceof Error ? reject(outcomes) : resolve(outcomes)));
+    });
+  };
+  const answerAll = (i: number) =>
+    answers[i]!(batches[i]!.map((item) => ({ ok: true as const, value: `done ${item}` })));
+  return { batches, answers, send, answerAll };
+}
+
+const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
+
+describe('CallBatcher', () => {
+  it('sends a lone call at once, alone', async () => {
+    const { batches, send, answerAll } = controlledSend();
+    const batcher = new CallBatcher(send, 10);
+    const done = batcher.push(1);
+    expect(batches).toEqual([[1]]);
+    answerAll(0);
+    await expect(done).resolves.toBe('done 1');
+  });
+
+  it('sends the calls made while one is on its way together, at the end of the turn', async () => {
+    const { batches, send, answerAll } = controlledSend();
+    const batcher = new CallBatcher(send, 10);
+    const first = batcher.push(1);
+    const rest = [2, 3, 4].map((item) => batcher.push(item));
+    expect(batches).toEqual([[1]]);
+    await nextTurn();
+    expect(batches).toEqual([[1], [2, 3, 4]]);
+    answerAll(1);
+    answerAll(0);
+    await expect(Promise.all([first, ...rest])).resolves.toEqual(['done 1', 'done 2', 'done 3', 'done 4']);
+  });
+
+  it('never sends more than maxBatch items in one request', async () => {
+    const { batches, send } = controlledSend();
+    const batcher = new CallBatcher(send, 3);
+    void batcher.push(0);
+    for (let item = 1; item <= 7; item++) void batcher.push(item);
+    await nextTurn();
+    expect(batches).toEqual([[0], [1, 2, 3], [4, 5, 6], [7]]);
+  });
+
+  it("gives each caller its own item's outcome", async () => {
+    const { send, answers } = controlledSend();
+    const batcher = new CallBatcher(send, 10);
+    void batcher.push(0);
+    const ok = batcher.push(1);
+    const failed = batcher.push(2);
+    await nextTurn();
+    answers[1]!([
+      { ok: true, value: 'fine' },
+      { ok: false, error: new Error('WRONGTYPE on job 2') },
+    ]);
+    await expect(ok).resolves.toBe('fine');
+    await expect(failed).rejects.toThrow('WRONGTYPE on job 2');
+  });
+
+  it('rejects every item of a request that failed as a whole, and only those', async () => {
+    const { send, answers, answerAll } = controlledSend();
+    const batcher = new CallBatcher(send, 10);
+    const first = batcher.push(0);
+    const second = [batcher.push(1), batcher.push(2)];
+    await nextTurn();
+    answers[1]!(new Error('Connection is closed.'));
+    answerAll(0);
+    await expect(first).resolves.toBe('done 0');
+    for (const item of second) await expect(item).rejects.toThrow('Connection is closed.');
+  });
+
+  it('rejects items a request left without an outcome, naming the mismatch', async () => {
+    const { send, answers } = controlledSend();
+    const batcher = new CallBatcher(send, 10);
+    const lone = batcher.push(0);
+    answers[0]!([]);
+    await expect(lone).rejects.toThrow('The batched call answered 0 outcomes for 1 items.');
+  });
+
+  it('drain() sends what waits and resolves once every request answered', async () => {
+    const { batches, send, answerAll } = controlledSend();
+    const batcher = new CallBatcher(send, 10);
+    void batcher.push(0);
+    void batcher.push(1);
+    let drained = false;
+    const draining = batcher.drain().then(() => {
+      drained = true;
+    });
+    expect(batches).toEqual([[0], [1]]);
+    answerAll(0);
+    await nextTurn();
+    expect(drained).toBe(false);
+    answerAll(1);
+    await draining;
+    expect(drained).toBe(true);
+  });
+});
