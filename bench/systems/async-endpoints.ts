@@ -63,15 +63,16 @@ export class AsyncEndpointsSystem implements QueueSystem {
   async createConsumer({ concurrency, handler, onCompleted }: ConsumerOptions): Promise<Consumer> {
     currentHandler = handler;
     const app = await this.boot({ enabled: true, maximumConcurrency: concurrency });
-    const unsubscribe = app.get(JobStore).subscribe((event) => {
-      if (event.type === 'job-finished') onCompleted();
-    });
-    return {
-      close: async () => {
-        unsubscribe();
-        await app.close();
-      },
+    // Counted where the worker learns that its completion is written, as BullMQ's worker emits
+    // 'completed' once its moveToFinished call answered: the store instance the worker calls.
+    const store = app.get(JobStore);
+    const completeJob = store.completeJob.bind(store);
+    store.completeJob = async (...args) => {
+      const outcome = await completeJob(...args);
+      if (outcome === 'completed') onCompleted();
+      return outcome;
     };
+    return { close: () => app.close() };
   }
 
   private boot(worker: AsyncEndpointsModuleOptions['worker']): Promise<INestApplicationContext> {

@@ -70,15 +70,20 @@ export class HandlerRegistry implements OnModuleInit {
     return handlers;
   }
 
+  /** The singleton instance of a handler with a static dependency tree; null when each job needs its own. */
+  sharedInstance(handler: RegisteredHandler): AsyncEndpointHandler | null {
+    const { wrapper } = handler;
+    return wrapper.isDependencyTreeStatic() && !wrapper.isTransient ? (wrapper.instance as AsyncEndpointHandler) : null;
+  }
+
   /**
    * The instance to run one job with: the singleton for default-scoped handlers, a fresh instance
    * per job for request-scoped and transient ones (the job is registered as the "request").
    */
   async instanceFor(handler: RegisteredHandler, job: { id: string; name: string }): Promise<AsyncEndpointHandler> {
     const { wrapper } = handler;
-    if (wrapper.isDependencyTreeStatic() && !wrapper.isTransient) {
-      return wrapper.instance as AsyncEndpointHandler;
-    }
+    const shared = this.sharedInstance(handler);
+    if (shared) return shared;
     const contextId = ContextIdFactory.create();
     this.moduleRef.registerRequestByContextId({ job }, contextId);
     return this.moduleRef.resolve(wrapper.metatype as Type<AsyncEndpointHandler>, contextId, { strict: false });

@@ -1,13 +1,19 @@
 import { Logger, type LoggerService } from '@nestjs/common';
 import type { Job } from '../job/index.js';
 
-/** Nest's Logger with every line tagged by job name and id; never payloads or headers. */
-export class JobLogger implements LoggerService {
-  private readonly logger = new Logger('AsyncEndpoints');
-  private readonly tag: string;
+const logger = new Logger('AsyncEndpoints');
 
-  constructor(job: Pick<Job, 'id' | 'name'>) {
-    this.tag = `[${job.name} ${job.id}]`;
+/**
+ * Nest's Logger with every line tagged by job name and id; never payloads or headers. One per attempt:
+ * it costs nothing until it writes a line.
+ */
+export class JobLogger implements LoggerService {
+  private readonly logger = logger;
+
+  constructor(private readonly job: Pick<Job, 'id' | 'name'>) {}
+
+  private get tag(): string {
+    return `[${this.job.name} ${this.job.id}]`;
   }
 
   log(message: unknown, ...rest: unknown[]): void {

@@ -51,6 +51,11 @@ interface RunningJob {
 }
 
 const MAX_STORE_BACKOFF_MS = 5000;
+/**
+ * While a backlog lasts, a second claim goes out while the first is on its way, so that the slots the
+ * first batch frees are not left idle for a whole round trip; when the queue runs dry, one at a time.
+ */
+const MAX_CLAIMS_IN_FLIGHT = 2;
 
 /**
  * Claims due jobs and runs their handlers: at most `maximumConcurrency` at once, each under a
@@ -63,8 +68,12 @@ export class JobWorker implements OnApplicationBootstrap, BeforeApplicationShutd
   private readonly running = new Map<string, RunningJob>();
   private readonly leaseMs: number;
   private state: 'idle' | 'running' | 'stopping' | 'stopped' = 'idle';
-  private wakeRequested = false;
-  private wake: () => void = () => undefined;
+  /** Work may be due (a new job, a freed slot, the poll): the loop claims once it may. */
+  private wakeRequested = true;
+  /** Resolves the claim loop's wait for the next change (see nudge). */
+  private nudged: (() => void) | null = null;
+  /** Claims on their way to the store. */
+  private claimsInFlight = 0;
   private loop: Promise<void> = Promise.resolve();
   private unsubscribe: () => void = () => undefined;
   private nextDueAt = Number.POSITIVE_INFINITY;
@@ -72,6 +81,16 @@ export class JobWorker implements OnApplicationBootstrap, BeforeApplicationShutd
   private renewing = false;
   /** Attempts whose outcome is not known yet: what maximumConcurrency caps. */
   private busySlots = 0;
+  /** Slots asked for by claims on their way (with busySlots, at most maximumConcurrency). */
+  private reservedSlots = 0;
+  /** The last claim came back full: more jobs are probably due. */
+  private backlog = false;
+  /** Doubles while claims fail; 0 once one succeeds. */
+  private claimBackoffMs = 0;
+  /** A failed claim asks the loop to wait this long (or for a signal) before the next. */
+  private claimRetryAfterMs = 0;
+  /** A claim on its way kept a last-chance job (see loneJob): no other claim may keep one. */
+  private loneClaimed = false;
   /**
    * A job taken back `recovery.maximumRetries` times already may be what killed its earlier workers: it
    * runs alone, so that if it kills this process too, only it is failed with JOB_RECOVERY_EXHAUSTED,
@@ -79,7 +98,7 @@ export class JobWorker implements OnApplicationBootstrap, BeforeApplicationShutd
    * and while it runs; nothing is claimed meanwhile.
    */
   private loneJob: { entry: RunningJob; waiting: boolean; admit: () => void } | null = null;
-  /** When the claim loop last went round; the health indicator reports a stall. */
+  /** When the claim loop last went round with no claim pending, or a claim last answered; the health indicator reports a stall. */
   lastLoopAt: number | null = null;
 
   constructor(
@@ -115,7 +134,7 @@ export class JobWorker implements OnApplicationBootstrap, BeforeApplicationShutd
       } else if (event.type === 'cancel-requested') {
         this.running.get(event.jobId)?.interrupt({ kind: 'canceled' });
       }
-    });
+    }, ['job-available', 'cancel-requested']);
     this.timers.every('poll', this.options.worker.pollingIntervalMs, () => this.signal());
     // Renewal also carries cancellation, so it runs at least every second.
     this.timers.every('lease-renewal', Math.max(50, Math.min(1000, Math.floor(this.leaseMs / 3))), () =>
@@ -162,15 +181,22 @@ export class JobWorker implements OnApplicationBootstrap, BeforeApplicationShutd
     this.state = 'stopped';
   }
 
+  /** Asks for a claim: a new job, a freed slot, the poll, shutdown. */
   private signal(): void {
     this.wakeRequested = true;
-    this.wake();
+    this.nudge();
   }
 
-  private waitForSignal(): Promise<void> {
-    if (this.wakeRequested) return Promise.resolve();
+  /** Lets the claim loop look at its state again. */
+  private nudge(): void {
+    const nudged = this.nudged;
+    this.nudged = null;
+    nudged?.();
+  }
+
+  private nextNudge(): Promise<void> {
     return new Promise((resolve) => {
-      this.wake = resolve;
+      this.nudged = resolve;
     });
   }
 
@@ -184,41 +210,79 @@ export class JobWorker implements OnApplicationBootstrap, BeforeApplicationShutd
     });
   }
 
+  /**
+   * Claims whenever a claim was asked for (signal) and slots are free: one claim at a time, a second
+   * one while the last came back full (a backlog). Every change of that state nudges the loop.
+   */
   private async claimLoop(): Promise<void> {
-    let backoffMs = 0;
+    const claims = new Set<Promise<void>>();
     while (this.state === 'running') {
-      this.lastLoopAt = Date.now();
-      this.wakeRequested = false;
-      const free = this.loneJob ? 0 : this.options.worker.maximumConcurrency - this.busySlots;
-      if (free > 0) {
-        const limit = Math.min(free, this.options.worker.batchSize);
-        try {
-          const claimed = await this.store.claimDueJobs({
-            workerId: this.workerId,
-            limit,
-            leaseMs: this.leaseMs,
-            now: Date.now(),
-            maxConcurrentJobs: this.options.jobManager.maxConcurrentJobs,
-          });
-          if (this.storeErrorLogged) this.logger.log('Job store reachable again; worker resumed');
-          backoffMs = 0;
-          this.storeErrorLogged = false;
-          for (const claim of await this.oneLastChanceAtMost(claimed)) this.start(claim);
-          // A full batch means more may be due: claim again before sleeping.
-          if (claimed.length === limit) continue;
-        } catch (error) {
-          backoffMs = Math.min(MAX_STORE_BACKOFF_MS, Math.max(100, backoffMs * 2));
-          if (!this.storeErrorLogged) {
-            this.logger.error(`Claiming jobs failed, retrying with backoff: ${(error as Error).message}`);
-            this.storeErrorLogged = true;
-          }
-          // A signal (poll, new job, shutdown) cuts the backoff short; its timer goes with it, so
-          // that it cannot keep a closed app's process alive for seconds.
-          await settlesWithin(this.waitForSignal(), backoffMs);
-          continue;
-        }
+      // A claim that never answers (a hung store) shows as a loop that stopped going round.
+      if (this.claimsInFlight === 0) this.lastLoopAt = Date.now();
+      if (this.claimRetryAfterMs > 0 && this.claimsInFlight === 0) {
+        const backoffMs = this.claimRetryAfterMs;
+        this.claimRetryAfterMs = 0;
+        // A signal (poll, new job, shutdown) cuts the backoff short; its timer goes with it, so
+        // that it cannot keep a closed app's process alive for seconds.
+        await settlesWithin(this.nextNudge(), backoffMs);
+        continue;
       }
-      await this.waitForSignal();
+      const free =
+        this.loneJob || this.loneClaimed
+          ? 0
+          : this.options.worker.maximumConcurrency - this.busySlots - this.reservedSlots;
+      const mayClaim =
+        this.claimsInFlight === 0 || (this.backlog && this.claimRetryAfterMs === 0 && this.claimsInFlight < MAX_CLAIMS_IN_FLIGHT);
+      if (this.wakeRequested && free > 0 && mayClaim) {
+        this.wakeRequested = false;
+        const claim = this.claimBatch(Math.min(free, this.options.worker.batchSize));
+        claims.add(claim);
+        void claim.finally(() => claims.delete(claim));
+        continue;
+      }
+      await this.nextNudge();
+    }
+    await Promise.allSettled([...claims]);
+  }
+
+  /** One claim of up to `limit` jobs; its slots are reserved until its jobs start. Never throws. */
+  private async claimBatch(limit: number): Promise<void> {
+    this.reservedSlots += limit;
+    this.claimsInFlight++;
+    try {
+      const claimed = await this.store.claimDueJobs({
+        workerId: this.workerId,
+        limit,
+        leaseMs: this.leaseMs,
+        now: Date.now(),
+        maxConcurrentJobs: this.options.jobManager.maxConcurrentJobs,
+      });
+      if (this.storeErrorLogged) this.logger.log('Job store reachable again; worker resumed');
+      this.storeErrorLogged = false;
+      this.claimBackoffMs = 0;
+      // A full batch means more may be due: claim again before sleeping.
+      this.backlog = claimed.length === limit;
+      const kept = this.oneLastChanceAtMost(claimed);
+      const toStart = Array.isArray(kept) ? kept : await kept;
+      for (const claim of toStart) this.start(claim);
+      // The lone job kept here has started (loneJob is set) or was handed back at shutdown.
+      if (toStart.some((claim) => this.isLastChance(claim.job))) this.loneClaimed = false;
+    } catch (error) {
+      this.backlog = false;
+      this.claimBackoffMs = Math.min(MAX_STORE_BACKOFF_MS, Math.max(100, this.claimBackoffMs * 2));
+      this.claimRetryAfterMs = this.claimBackoffMs;
+      if (!this.storeErrorLogged) {
+        this.logger.error(`Claiming jobs failed, retrying with backoff: ${(error as Error).message}`);
+        this.storeErrorLogged = true;
+      }
+    } finally {
+      this.lastLoopAt = Date.now();
+      this.reservedSlots -= limit;
+      this.claimsInFlight--;
+      // A full batch or a failure asks for the next claim; either way the loop looks again (a signal
+      // that came while this claim was on its way is still pending).
+      if (this.backlog || this.claimRetryAfterMs > 0) this.wakeRequested = true;
+      this.nudge();
     }
   }
 
@@ -228,7 +292,9 @@ export class JobWorker implements OnApplicationBootstrap, BeforeApplicationShutd
       void this.release(lease, job);
       return;
     }
+    // Its signal is built when first read (a handler that never looks at it costs none).
     const controller = new AbortController();
+    let interrupted = false;
     let settle: (outcome: AttemptOutcome) => void = () => undefined;
     const outcome = new Promise<AttemptOutcome>((resolve) => {
       settle = resolve;
@@ -240,7 +306,10 @@ export class JobWorker implements OnApplicationBootstrap, BeforeApplicationShutd
       lease,
       controller,
       interrupt: (interruption) => {
-        if (!controller.signal.aborted) controller.abort(abortReason(interruption, job));
+        if (!interrupted) {
+          interrupted = true;
+          controller.abort(abortReason(interruption, job));
+        }
         settle(interruption);
       },
       freeSlot: () => {
@@ -272,13 +341,24 @@ export class JobWorker implements OnApplicationBootstrap, BeforeApplicationShutd
 
   /**
    * Keeps the first last-chance job of a batch, last, so that it sees the others running and waits for
-   * them; any other last-chance job goes back to the queue before anything runs.
+   * them; any other last-chance job (all of them, when another claim keeps one or a lone job is here
+   * already) goes back to the queue before anything runs.
    */
-  private async oneLastChanceAtMost(claimed: ClaimedJob[]): Promise<ClaimedJob[]> {
-    const [lone, ...extra] = claimed.filter((claim) => this.isLastChance(claim.job));
-    if (!lone) return claimed;
-    await Promise.all(extra.map((claim) => this.release(claim.lease, claim.job)));
-    return [...claimed.filter((claim) => !this.isLastChance(claim.job)), lone];
+  private oneLastChanceAtMost(claimed: ClaimedJob[]): ClaimedJob[] | Promise<ClaimedJob[]> {
+    const lastChance = claimed.filter((claim) => this.isLastChance(claim.job));
+    // Nothing to wait for in the usual case: the jobs start in this very turn.
+    if (lastChance.length === 0) return claimed;
+    return this.keepOneLastChance(claimed, lastChance);
+  }
+
+  private async keepOneLastChance(claimed: ClaimedJob[], lastChance: ClaimedJob[]): Promise<ClaimedJob[]> {
+    // Decided before anything is awaited, so that a claim answered meanwhile keeps none (claimBatch
+    // clears the flag once the lone job has started, and loneJob takes over).
+    const lone = this.loneJob || this.loneClaimed ? undefined : lastChance[0];
+    if (lone) this.loneClaimed = true;
+    await Promise.all(lastChance.filter((claim) => claim !== lone).map((claim) => this.release(claim.lease, claim.job)));
+    const others = claimed.filter((claim) => !this.isLastChance(claim.job));
+    return lone ? [...others, lone] : others;
   }
 
   /** Resolves true once no other attempt is left in this worker, false if interrupted first. */
@@ -334,7 +414,7 @@ export class JobWorker implements OnApplicationBootstrap, BeforeApplicationShutd
     const startedAt = performance.now();
     // The handler runs inside the attempt span, so its own spans are children of it.
     otelContext
-      .with(trace.setSpan(otelContext.active(), span), () => this.invoke(handler, job, lease, controller.signal, logger))
+      .with(trace.setSpan(otelContext.active(), span), () => this.invoke(handler, job, lease, controller, logger))
       .then(
         (value) => settle({ kind: 'returned', value }),
         (error: unknown) => settle({ kind: 'threw', error }),
@@ -350,17 +430,18 @@ export class JobWorker implements OnApplicationBootstrap, BeforeApplicationShutd
     // would otherwise sit idle for a round trip per job, half of a no-op job's cycle.
     entry.freeSlot();
     if (result.kind === 'timed-out') logger.warn(`Attempt ${attemptOf(job)} timed out after ${timeoutMs} ms`);
-    await this.finish(lease, job, result, handler);
+    await this.finish(lease, job, result, handler, logger);
   }
 
   private async invoke(
     handler: RegisteredHandler,
     job: Job,
     lease: Lease,
-    signal: AbortSignal,
+    controller: AbortController,
     logger: JobLogger,
   ): Promise<unknown> {
-    const instance = await this.handlers.instanceFor(handler, job);
+    // A singleton handler (the usual case) runs in this very turn; others are resolved per job.
+    const instance = this.handlers.sharedInstance(handler) ?? (await this.handlers.instanceFor(handler, job));
     const { requestType } = handler.metadata;
     const context: AsyncContext = {
       request: requestType ? plainToInstance(requestType, job.payload) : job.payload,
@@ -374,9 +455,11 @@ export class JobWorker implements OnApplicationBootstrap, BeforeApplicationShutd
         maxRetries: job.maxRetries,
         createdAt: new Date(job.createdAt),
       },
-      signal,
+      get signal() {
+        return controller.signal;
+      },
       reportProgress: async (progress) => {
-        if (!signal.aborted) await this.store.reportProgress(lease, toJson(progress), Date.now());
+        if (!controller.signal.aborted) await this.store.reportProgress(lease, toJson(progress), Date.now());
       },
       logger,
     };
@@ -384,9 +467,14 @@ export class JobWorker implements OnApplicationBootstrap, BeforeApplicationShutd
   }
 
   /** Writes the attempt's outcome, fenced by the lease. */
-  private async finish(lease: Lease, job: Job, outcome: AttemptOutcome, handler?: RegisteredHandler): Promise<void> {
+  private async finish(
+    lease: Lease,
+    job: Job,
+    outcome: AttemptOutcome,
+    handler?: RegisteredHandler,
+    logger = new JobLogger(job),
+  ): Promise<void> {
     const retention = retentionOf(this.options);
-    const logger = new JobLogger(job);
     try {
       switch (outcome.kind) {
         case 'lease-lost':
