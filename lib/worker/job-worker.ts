@@ -8,7 +8,7 @@ import {
 import { context as otelContext, trace } from '@opentelemetry/api';
 import { instanceToPlain, plainToInstance } from 'class-transformer';
 import { ASYNC_ENDPOINTS_OPTIONS } from '../async-endpoints.module-definition.js';
-import { capturedHeaders, type AsyncContext } from '../handlers/async-context.js';
+import { capturedHeaders, type AsyncContext, type CapturedHeaders } from '../handlers/async-context.js';
 import { HandlerRegistry, type RegisteredHandler } from '../handlers/handler-registry.js';
 import {
   attemptOf,
@@ -443,11 +443,21 @@ export class JobWorker implements OnApplicationBootstrap, BeforeApplicationShutd
     // A singleton handler (the usual case) runs in this very turn; others are resolved per job.
     const instance = this.handlers.sharedInstance(handler) ?? (await this.handlers.instanceFor(handler, job));
     const { requestType } = handler.metadata;
+    // Headers and parameters are copied when first read: most handlers never look at them.
+    let headers: CapturedHeaders | undefined;
+    let routeParams: AsyncContext['routeParams'] | undefined;
+    let queryParams: AsyncContext['queryParams'] | undefined;
     const context: AsyncContext = {
       request: requestType ? plainToInstance(requestType, job.payload) : job.payload,
-      headers: capturedHeaders(job.headers),
-      routeParams: Object.freeze({ ...job.routeParams }),
-      queryParams: Object.freeze({ ...job.queryParams }),
+      get headers() {
+        return (headers ??= capturedHeaders(job.headers));
+      },
+      get routeParams() {
+        return (routeParams ??= Object.freeze({ ...job.routeParams }));
+      },
+      get queryParams() {
+        return (queryParams ??= Object.freeze({ ...job.queryParams }));
+      },
       job: {
         id: job.id,
         name: job.name,

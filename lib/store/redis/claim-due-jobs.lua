@@ -1,7 +1,9 @@
 -- claimDueJobs: leases up to `limit` due jobs, in due-time then submission order, in one round trip.
 -- KEYS: store keys.
 -- ARGV: now, leaseMs, workerId, maxConcurrentJobs ('' for none), then one fresh lease token per slot.
--- Returns {{token, <fields>}, ...}: the claimed jobs in full, so the worker needs no second read.
+-- Returns {<fields>, ...}: the claimed jobs, the i-th under the i-th token, so the worker needs no second
+-- read. Left out, as the caller knows them: the fields the claim set (status, startedAt, lastUpdatedAt,
+-- workerId, leaseExpiresAt).
 local now, leaseMs, workerId, maxConcurrentJobs = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], ARGV[4]
 local TOKENS_FROM = 5
 
@@ -22,7 +24,8 @@ while #claimed < limit do
     if job and isWaiting(job.status) then
       local token = ARGV[TOKENS_FROM + #claimed]
       startLease(key, job, token, workerId, now, leaseMs)
-      claimed[#claimed + 1] = { token, flatten(job) }
+      job.status, job.startedAt, job.lastUpdatedAt, job.workerId, job.leaseExpiresAt = nil, nil, nil, nil, nil
+      claimed[#claimed + 1] = flatten(job)
     else
       dropWaitingEntry(entry, id, job)
     end

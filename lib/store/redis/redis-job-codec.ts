@@ -79,9 +79,12 @@ export function encodeJsonArg(value: JsonValue | null): string {
   return value === null ? '' : JSON.stringify(value);
 }
 
-/** A hash as HGETALL inside a script returns it: field, value, field, value, ... */
-export function decodeJobReply(flat: readonly string[]): Job {
-  const fields: Record<string, string> = {};
+/**
+ * A hash as HGETALL inside a script returns it: field, value, field, value, ... `known` holds fields the
+ * caller knows already and the script left out (a claim's lease fields).
+ */
+export function decodeJobReply(flat: readonly string[], known?: Readonly<Record<string, string>>): Job {
+  const fields: Record<string, string> = { ...known };
   for (let i = 0; i + 1 < flat.length; i += 2) fields[flat[i]!] = flat[i + 1]!;
   return decodeJob(fields);
 }

@@ -205,10 +205,19 @@ export class RedisJobStore extends JobStore {
       options.workerId,
       options.maxConcurrentJobs ?? '',
       ...tokens,
-    ])) as [string, string[]][];
-    return reply.map(([token, fields]) => {
-      const job = decodeJobReply(fields);
-      return { job, lease: { jobId: job.id, token } };
+    ])) as string[][];
+    // What the claim set, the script leaves out of its reply (a fifth less for the client to read).
+    const started = String(options.now);
+    const leased = {
+      status: JobStatus.InProgress,
+      startedAt: started,
+      lastUpdatedAt: started,
+      workerId: options.workerId,
+      leaseExpiresAt: String(options.now + options.leaseMs),
+    };
+    return reply.map((fields, i) => {
+      const job = decodeJobReply(fields, leased);
+      return { job, lease: { jobId: job.id, token: tokens[i]! } };
     });
   }
 
@@ -325,7 +334,7 @@ export class RedisJobStore extends JobStore {
   async listJobs(options: ListJobsOptions): Promise<Job[]> {
     if (options.limit <= 0) return [];
     const reply = (await this.run('listJobs', this.keys.store, [options.status, options.limit, Date.now()])) as string[][];
-    return reply.map(decodeJobReply);
+    return reply.map((fields) => decodeJobReply(fields));
   }
 
   async retryJob(id: string, options: { now: number }): Promise<RetryJobResult> {
