@@ -177,7 +177,7 @@ describe('RedisJobStore on a running Redis', () => {
         .map((entry) => entry.args[0]!.toLowerCase());
     }
 
-    it('submits, claims a batch of 10 and completes in one command each', async () => {
+    it('submits, claims a batch of 10 and completes in one round trip each', async () => {
       const { store } = await openStore(server);
       const now = Date.now();
       // A script's first call on a connection is an EVAL (one round trip too); one lifecycle first, so
@@ -203,7 +203,8 @@ describe('RedisJobStore on a running Redis', () => {
       const complete = await commandsSentBy(() => store.completeJob(claimed[0]!.lease, 'done', { now, retention }));
       const read = await commandsSentBy(() => store.getJob(jobs[0]!.id));
 
-      expect(submit).toEqual(['evalsha']);
+      // The wake-up PUBLISH rides in the same pipelined write as the script: one round trip.
+      expect(submit).toEqual(['evalsha', 'publish']);
       expect(claim).toEqual(['evalsha']);
       expect(claimed).toHaveLength(10);
       // The claim reply carries whole jobs: the worker needs no second read.
@@ -228,8 +229,9 @@ describe('RedisJobStore on a running Redis', () => {
         );
       });
 
-      // The first goes alone at once; the 19 made while it was on its way, together.
-      expect(sent).toEqual(['evalsha', 'evalsha']);
+      // The first goes alone at once; the 19 made while it was on its way, together (each script with
+      // its wake-up PUBLISH in one pipelined write).
+      expect(sent).toEqual(['evalsha', 'publish', 'evalsha', 'publish']);
       expect(results.map((result) => result.outcome)).toEqual(['created', 'replayed', 'conflict', ...plain.map(() => 'created')]);
       expect(results[1]).toMatchObject({ job: { id: keyed.id } });
       for (const job of [keyed, ...plain]) expect((await store.getJob(job.id))!.status).toBe('Queued');
@@ -498,6 +500,28 @@ describe('RedisJobStore when Redis goes away', () => {
     await eventually(() => store.ping().then(() => true));
     await eventually(async () => (store.diagnostics().evictionPolicyOk === true ? true : undefined));
     expect((await store.createJob(newJob(), { now: Date.now(), maximumQueueSize: 100 })).outcome).toBe('created');
+  });
+
+  it("wakes a worker of the submitting process before the submit's answer is read", async () => {
+    // Redis sends a PUBLISH made inside the script after the script's reply; the store pipelines it
+    // after the script instead, so that a worker beside the producer claims before the producer
+    // goes on with its answer.
+    const { store: worker, keys } = await openStore(server);
+    const { store: producer } = await openStore(server, { keyPrefix: keys.prefix });
+    const order: string[] = [];
+    worker.subscribe(() => order.push('wake-up'), ['job-available']);
+    await eventually(async () => {
+      await producer.createJob(newJob(), { now: Date.now(), maximumQueueSize: 1000 });
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      return order.length > 0 ? true : undefined;
+    });
+    for (let i = 0; i < 20; i++) {
+      order.length = 0;
+      await producer.createJob(newJob(), { now: Date.now(), maximumQueueSize: 1000 });
+      order.push('answer');
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      expect(order).toEqual(['wake-up', 'answer']);
+    }
   });
 
   it('hears events again after Redis restarts', async () => {

@@ -4,7 +4,6 @@
 -- ARGV: per submission, in KEYS order: the number of its arguments that follow, then job id, now,
 --       maximumQueueSize, idempotency digest ('' when none), then the job's field/value pairs.
 -- Returns per submission {'existing', <fields>} | {'queue-full', waiting} | {'created'} | 'error:<message>'.
-local created = false
 local pruneAt = nil
 
 local function create(newJobKey, from)
@@ -45,7 +44,6 @@ local function create(newJobKey, from)
   end
   redis.call('ZADD', QUEUED_INDEX, job.seq, jobId)
   redis.call('ZADD', WAITING, now, waitingEntry(job))
-  created = true
   -- Every 16th submission prunes the terminal indexes: that bounds them between the reads (stats,
   -- listing), which prune before they count, at a fraction of the cost of pruning on every submit.
   if tonumber(job.seq) % 16 == 0 then pruneAt = now end
@@ -54,6 +52,6 @@ end
 
 local outcomes = eachJob(create)
 if pruneAt then pruneTerminalJobs(pruneAt) end
--- One wake-up for the whole batch.
-if created then publish({ type = 'job-available' }) end
+-- No PUBLISH here: the store sends the batch's one job-available right after this script, in the same
+-- pipeline, so that Redis delivers it ahead of this reply (RedisScripts.runThenPublish).
 return outcomes

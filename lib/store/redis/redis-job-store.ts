@@ -64,6 +64,8 @@ export interface RedisStoreOptions {
 const RECOVERY_BATCH = 500;
 /** Index entries one purge script looks at. */
 const PURGE_BATCH = 1000;
+/** The event a batch of submissions publishes (the same JSON as common.lua's publish()). */
+const JOB_AVAILABLE = JSON.stringify({ type: 'job-available' });
 /** Submissions or completions one script call carries at most (each is a few Redis commands). */
 const MAX_BATCH = 64;
 const MIN_REDIS_MAJOR = 7;
@@ -259,7 +261,11 @@ export class RedisJobStore extends JobStore {
       keys.push(item.key);
       args.push(...item.args);
     }
-    const replies = (await this.run(name, keys, args)) as unknown[];
+    const replies = (
+      name === 'createJob'
+        ? await this.runThenPublish(name, keys, args, this.keys.events, JOB_AVAILABLE)
+        : await this.run(name, keys, args)
+    ) as unknown[];
     return replies.map(batchOutcome<R>);
   }
 
@@ -398,6 +404,22 @@ export class RedisJobStore extends JobStore {
 
   private jobKeys(id: string): string[] {
     return [...this.keys.store, this.keys.job(id)];
+  }
+
+  /**
+   * run(), with a PUBLISH after the script in the same round trip (see RedisScripts.runThenPublish).
+   * The message goes out whatever the script did: at worst a wake-up finds nothing to claim.
+   */
+  private async runThenPublish(
+    name: ScriptName,
+    keys: readonly string[],
+    args: readonly ScriptArg[],
+    channel: string,
+    message: string,
+  ): Promise<unknown> {
+    const subscribing = this.events.settled();
+    if (subscribing) await subscribing;
+    return this.call(() => this.scripts.runThenPublish(name, keys, args, channel, message));
   }
 
   /** Runs a script; a SUBSCRIBE under way goes first, so this process's listeners hear its events. */

@@ -75,4 +75,26 @@ export class RedisScripts {
     // one that mixes in numbers (measured: ~4 µs instead of ~8 µs for a 38-argument create-job).
     return command.call(this.client, String(keys.length), ...keys, ...args.map(String));
   }
+
+  /**
+   * Runs a script, then PUBLISHes, in one pipeline (one write, one round trip). Redis sends the
+   * subscribers' message before the script's reply this way (a PUBLISH inside the script would go out
+   * after it): a worker hears of a new job before the submitting process reads its answer, which
+   * matters most when both share a process. The script's reply, or its error.
+   */
+  async runThenPublish(
+    name: ScriptName,
+    keys: readonly string[],
+    args: readonly ScriptArg[],
+    channel: string,
+    message: string,
+  ): Promise<unknown> {
+    const pipeline = this.client.pipeline() as unknown as Record<string, ScriptCommand> & ReturnType<Redis['pipeline']>;
+    pipeline[commandName(name)]!.call(pipeline, String(keys.length), ...keys, ...args.map(String));
+    pipeline.publish(channel, message);
+    const replies = await pipeline.exec();
+    const [error, reply] = replies?.[0] ?? [new Error('Redis answered no reply to the script of the pipeline.')];
+    if (error) throw error;
+    return reply;
+  }
 }
