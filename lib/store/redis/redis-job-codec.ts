@@ -84,17 +84,30 @@ export function encodeJsonArg(value: JsonValue | null): string {
  * caller knows already and the script left out (a claim's lease fields).
  */
 export function decodeJobReply(flat: readonly string[], known?: Readonly<Record<string, string>>): Job {
-  const fields: Record<string, string> = { ...known };
-  for (let i = 0; i + 1 < flat.length; i += 2) fields[flat[i]!] = flat[i + 1]!;
-  return decodeJob(fields);
+  // A Map, not an object: hashes list their fields in varying orders, and an object built key by key
+  // in varying orders is a slow dictionary (a claimed job decoded in ~22 µs that way, ~4 µs this way).
+  const fields = new Map<string, string>();
+  if (known) for (const field in known) fields.set(field, known[field]!);
+  for (let i = 0; i + 1 < flat.length; i += 2) fields.set(flat[i]!, flat[i + 1]!);
+  return decodeFields((field) => fields.get(field));
 }
 
 /** Fields of one job hash back into a Job; internal fields (lease token, seq, digest) stay behind. */
 export function decodeJob(fields: Readonly<Record<string, string>>): Job {
+  return decodeFields((field) => fields[field]);
+}
+
+type FieldDecoder = (raw: string | undefined) => unknown;
+
+/** One decoder per field, in FIELDS order, so that every decoded Job has the same shape. */
+const DECODERS: readonly (readonly [keyof Job, FieldDecoder])[] = FIELD_LIST.map(([field, kind]) => [
+  field,
+  fieldDecoder(field, kind),
+]);
+
+function decodeFields(fieldOf: (field: string) => string | undefined): Job {
   const job: Record<string, unknown> = {};
-  for (const [field, kind] of FIELD_LIST) {
-    job[field] = decodeField(field, kind, fields[field]);
-  }
+  for (const [field, decode] of DECODERS) job[field] = decode(fieldOf(field));
   job.lastUpdatedAt ??= job.completedAt;
   if (job.lastUpdatedAt === null) throw new UnreadableJobError("field 'lastUpdatedAt' is missing");
   return job as unknown as Job;
@@ -113,36 +126,57 @@ function encodeField(kind: FieldKind, value: unknown): string {
   }
 }
 
-function decodeField(field: string, kind: FieldKind, raw: string | undefined): unknown {
-  if (raw === undefined) {
-    if (kind.endsWith('?')) return null;
-    if (kind === 'flag') return false;
-    if (kind === 'count') return 0;
-    if (kind === 'object') return {};
-    throw new UnreadableJobError(`field '${field}' is missing`);
+function fieldDecoder(field: string, kind: FieldKind): FieldDecoder {
+  const whenAbsent = absentValue(field, kind);
+  const decodePresent = presentDecoder(field, kind);
+  return (raw) => (raw === undefined ? whenAbsent() : decodePresent(raw));
+}
+
+/** What an absent field stands for (see FieldKind), or the error when it may not be absent. */
+function absentValue(field: string, kind: FieldKind): () => unknown {
+  if (kind.endsWith('?')) return () => null;
+  switch (kind) {
+    case 'flag':
+      return () => false;
+    case 'count':
+      return () => 0;
+    case 'object':
+      return () => ({});
+    default:
+      return () => {
+        throw new UnreadableJobError(`field '${field}' is missing`);
+      };
   }
+}
+
+function presentDecoder(field: string, kind: FieldKind): (raw: string) => unknown {
   switch (kind) {
     case 'status':
-      if (!STATUSES.has(raw)) throw new UnreadableJobError(`status '${raw}' is not a job status`);
-      return raw as JobStatus;
+      return (raw) => {
+        if (!STATUSES.has(raw)) throw new UnreadableJobError(`status '${raw}' is not a job status`);
+        return raw as JobStatus;
+      };
     case 'number':
     case 'number?':
-    case 'count': {
-      const value = Number(raw);
-      if (raw === '' || !Number.isFinite(value)) throw new UnreadableJobError(`field '${field}' is not a number`);
-      return value;
-    }
+    case 'count':
+      return (raw) => {
+        const value = Number(raw);
+        if (raw === '' || !Number.isFinite(value)) throw new UnreadableJobError(`field '${field}' is not a number`);
+        return value;
+      };
     case 'json':
     case 'json?':
     case 'object':
-      try {
-        return JSON.parse(raw) as JsonValue;
-      } catch {
-        throw new UnreadableJobError(`field '${field}' is not JSON`);
-      }
+      return (raw) => {
+        try {
+          return JSON.parse(raw) as JsonValue;
+        } catch {
+          throw new UnreadableJobError(`field '${field}' is not JSON`);
+        }
+      };
     case 'flag':
-      return raw === '1';
+      return (raw) => raw === '1';
     default:
-      return raw;
+      return (raw) => raw;
   }
 }
