@@ -98,7 +98,10 @@ export class JobWorker implements OnApplicationBootstrap, BeforeApplicationShutd
    * and while it runs; nothing is claimed meanwhile.
    */
   private loneJob: { entry: RunningJob; waiting: boolean; admit: () => void } | null = null;
-  /** When the claim loop last went round with no claim pending, or a claim last answered; the health indicator reports a stall. */
+  /**
+   * When the claim loop last went round with no claim pending, or a claim last answered: the health
+   * indicator reports a stall when it gets old (a hung store call shows this way).
+   */
   lastLoopAt: number | null = null;
 
   constructor(
@@ -232,7 +235,8 @@ export class JobWorker implements OnApplicationBootstrap, BeforeApplicationShutd
           ? 0
           : this.options.worker.maximumConcurrency - this.busySlots - this.reservedSlots;
       const mayClaim =
-        this.claimsInFlight === 0 || (this.backlog && this.claimRetryAfterMs === 0 && this.claimsInFlight < MAX_CLAIMS_IN_FLIGHT);
+        this.claimsInFlight === 0 ||
+        (this.backlog && this.claimRetryAfterMs === 0 && this.claimsInFlight < MAX_CLAIMS_IN_FLIGHT);
       if (this.wakeRequested && free > 0 && mayClaim) {
         this.wakeRequested = false;
         const claim = this.claimBatch(Math.min(free, this.options.worker.batchSize));
