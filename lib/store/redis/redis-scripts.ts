@@ -77,24 +77,29 @@ export class RedisScripts {
   }
 
   /**
-   * Runs a script, then PUBLISHes, in one pipeline (one write, one round trip). Redis sends the
-   * subscribers' message before the script's reply this way (a PUBLISH inside the script would go out
-   * after it): a worker hears of a new job before the submitting process reads its answer, which
-   * matters most when both share a process. The script's reply, or its error.
+   * Runs a script, then PUBLISHes, in one write (one round trip). Redis sends the subscribers' message
+   * before the script's reply this way (a PUBLISH inside the script would go out after it): a worker
+   * hears of a new job before the submitting process reads its answer, which matters most when both
+   * share a process. The socket is corked around the two commands, which ioredis writes at once when
+   * connected: a pipeline would do the same at about three times the client CPU. Resolves to the
+   * script's reply, or rejects with its error; the PUBLISH's own outcome is not waited for.
    */
-  async runThenPublish(
+  runThenPublish(
     name: ScriptName,
     keys: readonly string[],
     args: readonly ScriptArg[],
     channel: string,
     message: string,
   ): Promise<unknown> {
-    const pipeline = this.client.pipeline() as unknown as Record<string, ScriptCommand> & ReturnType<Redis['pipeline']>;
-    pipeline[commandName(name)]!.call(pipeline, String(keys.length), ...keys, ...args.map(String));
-    pipeline.publish(channel, message);
-    const replies = await pipeline.exec();
-    const [error, reply] = replies?.[0] ?? [new Error('Redis answered no reply to the script of the pipeline.')];
-    if (error) throw error;
-    return reply;
+    const stream = this.client.stream as { cork?: () => void; uncork?: () => void } | undefined;
+    stream?.cork?.();
+    try {
+      const reply = this.run(name, keys, args);
+      // Its failure is the script's failure too (same connection), reported by the script's promise.
+      this.client.publish(channel, message).catch(() => undefined);
+      return reply;
+    } finally {
+      stream?.uncork?.();
+    }
   }
 }
