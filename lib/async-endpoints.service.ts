@@ -17,6 +17,7 @@ import { Telemetry } from './observability/telemetry.js';
 import type { ResolvedAsyncEndpointsOptions } from './options/async-endpoints-options.js';
 import { JobFinishedWaiters } from './store/job-finished-waiters.js';
 import { JobStore, type CancelResult } from './store/job-store.js';
+import { DeadlineQueue } from './store/deadline-queue.js';
 import { StoreUnavailableError } from './store/store-errors.js';
 import { retentionOf } from './worker/retention.js';
 
@@ -62,6 +63,8 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 @Injectable()
 export class AsyncEndpointsService implements OnModuleDestroy {
   private readonly finishes = new JobFinishedWaiters(this.store);
+  /** Store calls on the request path, each answered within STORE_DEADLINE_MS or a 503. */
+  private readonly deadlines = new DeadlineQueue(STORE_DEADLINE_MS);
 
   constructor(
     private readonly store: JobStore,
@@ -203,32 +206,32 @@ export class AsyncEndpointsService implements OnModuleDestroy {
     return job.owner === null || job.owner === (owner ?? null);
   }
 
-  private async withDeadline<T>(operation: Promise<T>, what: 'submit' | 'read' | 'cancel'): Promise<T> {
+  private withDeadline<T>(operation: Promise<T>, what: 'submit' | 'read' | 'cancel'): Promise<T> {
     // A write that got no answer may still happen; a read changes nothing.
     const outcomeUnknown = what !== 'read';
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () =>
+    return new Promise<T>((resolve, reject) => {
+      const deadline = this.deadlines.add(() =>
+        reject(
+          new StoreUnavailableError(this.store.type, `${what} got no answer within ${STORE_DEADLINE_MS} ms`, {
+            outcomeUnknown,
+          }),
+        ),
+      );
+      operation.then(
+        (value) => {
+          deadline.settle();
+          resolve(value);
+        },
+        (error: unknown) => {
+          deadline.settle();
           reject(
-            new StoreUnavailableError(this.store.type, `${what} got no answer within ${STORE_DEADLINE_MS} ms`, {
-              outcomeUnknown,
-            }),
-          ),
-        STORE_DEADLINE_MS,
+            isConnectionError(error) && !(error instanceof StoreUnavailableError)
+              ? new StoreUnavailableError(this.store.type, (error as Error).message, { cause: error, outcomeUnknown })
+              : error,
+          );
+        },
       );
     });
-    try {
-      return await Promise.race([operation, deadline]);
-    } catch (error) {
-      if (error instanceof StoreUnavailableError) throw error;
-      if (isConnectionError(error)) {
-        throw new StoreUnavailableError(this.store.type, (error as Error).message, { cause: error, outcomeUnknown });
-      }
-      throw error;
-    } finally {
-      clearTimeout(timer);
-    }
   }
 }
 

@@ -12,6 +12,7 @@ import {
   type Meter,
   type ObservableGauge,
   type Span,
+  type Tracer,
 } from '@opentelemetry/api';
 
 export const METER_NAME = 'AsyncEndpoints';
@@ -40,10 +41,13 @@ export class Telemetry {
   readonly queueDuration: Histogram;
   readonly processingDuration: Histogram;
   readonly storeOperationDuration: Histogram;
+  private readonly tracer: Tracer;
   private readonly gauges: [waiting: ObservableGauge, inProgress: ObservableGauge, utilization: ObservableGauge];
 
   constructor(private readonly storeType: string) {
     this.meter = metrics.getMeter(METER_NAME);
+    // The API's tracer delegates to whichever SDK is registered, also one registered later.
+    this.tracer = trace.getTracer(TRACER_NAME);
     const counter = (name: string, description: string) =>
       this.meter.createCounter(`asyncendpoints.${name}`, { description, unit: '{job}' });
     this.jobsCreated = counter('jobs.created', 'Jobs stored by a submit');
@@ -110,7 +114,7 @@ export class Telemetry {
    */
   startSubmitSpan(name: string, headers: Record<string, unknown>): { span: Span; carrier: Record<string, string> } {
     const parent = propagation.extract(context.active(), headers);
-    const span = trace.getTracer(TRACER_NAME).startSpan(
+    const span = this.tracer.startSpan(
       `submit ${name}`,
       { kind: SpanKind.PRODUCER, attributes: this.attributes({ 'job.name': name }) },
       parent,
@@ -127,7 +131,7 @@ export class Telemetry {
       const submitted = trace.getSpanContext(propagation.extract(context.active(), job.traceContext));
       if (submitted) links.push({ context: submitted });
     }
-    return trace.getTracer(TRACER_NAME).startSpan(`process ${job.name}`, {
+    return this.tracer.startSpan(`process ${job.name}`, {
       kind: SpanKind.CONSUMER,
       links,
       attributes: this.attributes({ 'job.name': job.name, 'job.id': job.id, 'job.attempt': attempt }),
