@@ -17,7 +17,7 @@ import { JobLocations } from './http/job-locations.js';
 import { JobsController } from './http/jobs.controller.js';
 import { loadOpenApiModule, OPENAPI_MODULE, OpenApiDocumentation } from './http/openapi.js';
 import { ProblemDetailsFilter } from './http/problem-details.js';
-import { SubmitInterceptor } from './http/submit.interceptor.js';
+import { JobSubmitter } from './http/job-submitter.js';
 import type { AsyncEndpointsModuleOptions } from './options/async-endpoints-options.js';
 import { InstrumentedJobStore } from './observability/instrumented-job-store.js';
 import { Telemetry } from './observability/telemetry.js';
@@ -71,7 +71,7 @@ function withLibraryProviders(definition: DynamicModule): DynamicModule {
       EndpointRegistry,
       AsyncEndpointsService,
       JobLocations,
-      SubmitInterceptor,
+      JobSubmitter,
       ProblemDetailsFilter,
       HttpIntegration,
       { provide: OPENAPI_MODULE, useFactory: loadOpenApiModule },
@@ -86,7 +86,7 @@ function withLibraryProviders(definition: DynamicModule): DynamicModule {
       JobStore,
       AsyncEndpointsService,
       AsyncEndpointsHealthIndicator,
-      SubmitInterceptor,
+      JobSubmitter,
       ProblemDetailsFilter,
       JobLocations,
     ],

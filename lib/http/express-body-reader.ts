@@ -31,7 +31,7 @@ const DECODERS: Record<string, (() => NodeJS.ReadWriteStream) | null> = {
  */
 export function expressBodyReader(matches: RouteMatcher, limitBytes: number) {
   return function asyncEndpointsBodyReader(request: BodyRequest, response: ServerResponse, next: Next): void {
-    const path = (request.url ?? '/').split('?')[0]!;
+    const path = pathOf(request);
     if (request._body || !matches(request.method ?? 'GET', path)) return next();
     const type = request.headers['content-type'];
     const json = typeof type === 'string' && JSON_TYPE.test(type);
@@ -56,8 +56,9 @@ export function expressBodyReader(matches: RouteMatcher, limitBytes: number) {
  */
 export function expressStatusRouteReader(matches: RouteMatcher, limitBytes: number) {
   return function asyncEndpointsStatusRoutes(request: BodyRequest, response: ServerResponse, next: Next): void {
-    const path = (request.url ?? '/').split('?')[0]!;
-    if (request._body || !matches(request.method ?? 'GET', path)) return next();
+    if (request._body) return next();
+    const path = pathOf(request);
+    if (!matches(request.method ?? 'GET', path)) return next();
     const id = path.slice(path.lastIndexOf('/') + 1);
     try {
       decodeURIComponent(id);
@@ -140,10 +141,19 @@ function readBody(
   request.on('error', (error) => fail(() => next(error)));
   body.on('end', () => {
     if (failed) return;
-    if (!accept(Buffer.concat(chunks).toString('utf8'))) return;
+    // Most bodies come in one chunk: decoded as it is, not copied into a new buffer first.
+    const text = chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks, received).toString('utf8');
+    if (!accept(text)) return;
     request._body = true;
     next();
   });
+}
+
+/** The request's path, without the query string. */
+function pathOf(request: IncomingMessage): string {
+  const url = request.url ?? '/';
+  const query = url.indexOf('?');
+  return query === -1 ? url : url.slice(0, query);
 }
 
 function tooLarge(response: ServerResponse, limitBytes: number, path: string): void {

@@ -3,6 +3,7 @@ import { PATH_METADATA } from '@nestjs/common/constants.js';
 import { ApplicationConfig, HttpAdapterHost, ModulesContainer } from '@nestjs/core';
 import { ASYNC_ENDPOINTS_OPTIONS } from '../async-endpoints.module-definition.js';
 import type { ResolvedAsyncEndpointsOptions } from '../options/async-endpoints-options.js';
+import { runSubmitChecksLast } from './async-endpoint.decorator.js';
 import { EndpointRegistry } from './endpoint-registry.js';
 import { compileRoutes, expressBodyReader, expressStatusRouteReader, type RouteMatcher } from './express-body-reader.js';
 import { configureFastifyRoutes, type FastifyInstanceLike } from './fastify-routes.js';
@@ -26,6 +27,10 @@ export class HttpIntegration {
     @Inject(ASYNC_ENDPOINTS_OPTIONS) private readonly options: ResolvedAsyncEndpointsOptions,
   ) {
     this.mountJobsController(modules);
+    // Providers are created before the app registers its routes, which read the guards.
+    for (const route of endpoints.routes) {
+      runSubmitChecksLast((route.controllerClass.prototype as Record<string, object>)[route.methodName]!);
+    }
     // init$ fires once the HTTP adapter exists: before app.init() registers body parsers and routes.
     adapterHost.init$.subscribe(() => this.installBodyReader(adapterHost));
   }
@@ -73,8 +78,10 @@ export class HttpIntegration {
     if (jobsPath === false) return () => false;
     let matcher: RouteMatcher | undefined;
     return (method, path) => {
-      const route = `/${jobsPath.replace(/^\/+|\/+$/g, '')}/:id`;
-      matcher ??= compileRoutes(['GET', 'HEAD', 'DELETE'].map((verb) => ({ method: verb, path: this.withPrefix(route) })));
+      if (!matcher) {
+        const route = this.withPrefix(`/${jobsPath.replace(/^\/+|\/+$/g, '')}/:id`);
+        matcher = compileRoutes(['GET', 'HEAD', 'DELETE'].map((verb) => ({ method: verb, path: route })));
+      }
       return matcher(method, path);
     };
   }

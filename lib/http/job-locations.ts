@@ -6,6 +6,9 @@ import type { ResolvedAsyncEndpointsOptions } from '../options/async-endpoints-o
 /** Absolute paths of status resources, honouring the app's global prefix. */
 @Injectable()
 export class JobLocations {
+  /** `/<prefix>/<jobsPath>` for the global prefix it was built for (which may change until the app listens). */
+  private base: { prefix: string; path: string } | undefined;
+
   constructor(
     private readonly appConfig: ApplicationConfig,
     @Inject(ASYNC_ENDPOINTS_OPTIONS) private readonly options: ResolvedAsyncEndpointsOptions,
@@ -15,9 +18,16 @@ export class JobLocations {
   of(jobId: string): string | undefined {
     const { jobsPath } = this.options.http;
     if (jobsPath === false) return undefined;
-    const segments = [this.appConfig.getGlobalPrefix(), jobsPath, encodeURIComponent(jobId)]
-      .map((segment) => segment.replace(/^\/+|\/+$/g, ''))
-      .filter((segment) => segment.length > 0);
-    return `/${segments.join('/')}`;
+    const prefix = this.appConfig.getGlobalPrefix();
+    if (this.base?.prefix !== prefix) {
+      const segments = [prefix, jobsPath]
+        .map((segment) => segment.replace(/^\/+|\/+$/g, ''))
+        .filter((segment) => segment.length > 0);
+      this.base = { prefix, path: `/${segments.join('/')}` };
+    }
+    // An encoded id has no slashes to trim.
+    const id = encodeURIComponent(jobId);
+    if (id.length === 0) return this.base.path;
+    return this.base.path === '/' ? `/${id}` : `${this.base.path}/${id}`;
   }
 }

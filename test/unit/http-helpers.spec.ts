@@ -1,6 +1,11 @@
-import { captureHeaders, SENSITIVE_HEADERS } from '../../lib/http/capture-headers.js';
+import type { ApplicationConfig } from '@nestjs/core';
+import fc from 'fast-check';
+import { captureHeaders, headerCapture, SENSITIVE_HEADERS } from '../../lib/http/capture-headers.js';
 import { compileRoutes } from '../../lib/http/express-body-reader.js';
 import { readIdempotencyHeaders } from '../../lib/http/idempotency.js';
+import { toJson } from '../../lib/http/job-submitter.js';
+import { JobLocations } from '../../lib/http/job-locations.js';
+import type { ResolvedAsyncEndpointsOptions } from '../../lib/options/async-endpoints-options.js';
 
 describe('captureHeaders', () => {
   const headers = {
@@ -28,6 +33,116 @@ describe('captureHeaders', () => {
 
   it('drops excluded headers', () => {
     expect(captureHeaders(headers, { exclude: ['X-Tenant'] })).toEqual({ accept: 'a, b' });
+    expect(captureHeaders(headers, { include: ['authorization', 'x-tenant'], exclude: ['Authorization'] })).toEqual({
+      'x-tenant': 'acme',
+    });
+  });
+
+  it('compiles its options once for many requests', () => {
+    const capture = headerCapture({ exclude: ['accept'] });
+    expect(capture(headers)).toEqual({ 'x-tenant': 'acme' });
+    expect(capture({ 'X-Tenant': 'other', accept: 'text/html' })).toEqual({ 'x-tenant': 'other' });
+  });
+});
+
+describe('toJson (the payload as JSON.stringify writes it)', () => {
+  const roundTrip = (value: unknown) => JSON.parse(JSON.stringify(value)) as unknown;
+
+  class Dto {
+    data = 'hello';
+    count = 3;
+    nested = { list: [1, 'two', null, { deep: true }] };
+    get computed() {
+      return 'not an own property';
+    }
+  }
+
+  it.each([
+    ['a class instance (own enumerable properties)', new Dto()],
+    ['undefined, functions and symbols as properties', { a: undefined, b: () => 1, c: Symbol('s'), d: 1 }],
+    ['undefined, functions and symbols in arrays', [undefined, () => 1, Symbol('s'), 1]],
+    ['holes in arrays', [1, , 3]],
+    ['non-finite numbers and -0', { nan: NaN, inf: Infinity, negInf: -Infinity, negZero: -0, list: [NaN, -0] }],
+    ['Dates and other toJSON', { when: new Date(0), custom: { toJSON: (key: string) => `key ${key}` } }],
+    ['boxed primitives', { s: new String('s'), n: new Number(1), b: new Boolean(false) }],
+    ['a __proto__ key', JSON.parse('{"__proto__": {"polluted": true}, "a": 1}') as unknown],
+    ['Maps, Sets and typed arrays', { map: new Map([[1, 2]]), set: new Set([1]), bytes: new Uint8Array([1, 2]) }],
+    ['integer-like keys', { b: 1, 2: 'two', a: 3, 1: 'one' }],
+    ['deep nesting', JSON.parse(`${'['.repeat(200)}1${']'.repeat(200)}`) as unknown],
+  ])('copies %s as a JSON round trip would', (_name, value) => {
+    const copy = toJson(value);
+    expect(copy).toStrictEqual(roundTrip(value));
+    expect(JSON.stringify(copy)).toBe(JSON.stringify(value));
+    expect(Object.getPrototypeOf(copy)).toBe(Object.getPrototypeOf(roundTrip(value)));
+  });
+
+  it('takes a missing body as {} and a primitive as it is', () => {
+    expect(toJson(undefined)).toEqual({});
+    expect(toJson('text')).toBe('text');
+    expect(toJson(null)).toBeNull();
+  });
+
+  it('shares nothing mutable with the value it copies', () => {
+    const value = { a: { b: [1, 2] } };
+    const copy = toJson(value) as { a: { b: number[] } };
+    copy.a.b.push(3);
+    expect(value.a.b).toEqual([1, 2]);
+  });
+
+  it('fails on a cycle like JSON.stringify', () => {
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = cyclic;
+    expect(() => toJson(cyclic)).toThrow(TypeError);
+  });
+
+  it('equals a JSON round trip for any JSON-like value', () => {
+    const values = fc.anything({ withBoxedValues: true, withMap: true, withSet: true, withTypedArray: true, withSparseArray: true });
+    fc.assert(
+      fc.property(values, (value) => {
+        fc.pre(value !== undefined);
+        let expected: unknown;
+        try {
+          expected = roundTrip(value);
+        } catch (error) {
+          expect(() => toJson(value)).toThrow((error as Error).constructor as new () => Error);
+          return;
+        }
+        expect(JSON.stringify(toJson(value))).toBe(JSON.stringify(expected));
+        expect(toJson(value)).toStrictEqual(expected);
+      }),
+    );
+  });
+});
+
+describe('JobLocations', () => {
+  const locations = (prefix: { value: string }, jobsPath: string | false) =>
+    new JobLocations(
+      { getGlobalPrefix: () => prefix.value } as ApplicationConfig,
+      { http: { jobsPath } } as ResolvedAsyncEndpointsOptions,
+    );
+  const ID = '3f0c2a8e-5b7d-4c1e-9a2b-1d2e3f4a5b6c';
+
+  it.each([
+    ['', 'jobs', `/jobs/${ID}`],
+    ['v1', 'jobs', `/v1/jobs/${ID}`],
+    ['/v1/', '/jobs/', `/v1/jobs/${ID}`],
+    ['api/v2', 'async/jobs', `/api/v2/async/jobs/${ID}`],
+    ['', '/', `/${ID}`],
+  ])('prefix %j, jobsPath %j: %s', (prefix, jobsPath, expected) => {
+    expect(locations({ value: prefix }, jobsPath).of(ID)).toBe(expected);
+  });
+
+  it('encodes the id and follows a global prefix set later', () => {
+    const prefix = { value: '' };
+    const of = locations(prefix, 'jobs');
+    expect(of.of('a b/c')).toBe('/jobs/a%20b%2Fc');
+    prefix.value = 'v1';
+    expect(of.of(ID)).toBe(`/v1/jobs/${ID}`);
+    expect(of.of('')).toBe('/v1/jobs');
+  });
+
+  it('has no location without status routes', () => {
+    expect(locations({ value: 'v1' }, false).of(ID)).toBeUndefined();
   });
 });
 
