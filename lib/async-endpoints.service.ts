@@ -115,7 +115,9 @@ export class AsyncEndpointsService implements OnModuleDestroy {
           queryParams: options.queryParams ?? {},
           owner: options.owner ?? null,
           idempotencyKey: options.idempotencyKey ?? null,
-          fingerprint: fingerprintOf(name, payload),
+          // Only a submission with a key or a chosen id can meet an existing job (see isReplayOf).
+          fingerprint:
+            options.idempotencyKey !== undefined || options.jobId !== undefined ? fingerprintOf(name, payload) : '',
           traceContext: Object.keys(traceContext).length > 0 ? traceContext : null,
           maxRetries: maxRetries ?? this.options.jobManager.defaultMaxRetries,
         },

@@ -28,6 +28,7 @@ const iso = (ms: number | null): string | null => (ms === null ? null : new Date
  * job can still be canceled.
  */
 export function toJobDocument(job: Job, selfPath?: string, exposeErrorDetails = false): JobDocument {
+  const createdAt = new Date(job.createdAt).toISOString();
   const document: JobDocument = {
     id: job.id,
     name: job.name,
@@ -35,10 +36,11 @@ export function toJobDocument(job: Job, selfPath?: string, exposeErrorDetails = 
     retryCount: job.retryCount,
     maxRetries: job.maxRetries,
     progress: job.progress,
-    createdAt: new Date(job.createdAt).toISOString(),
+    createdAt,
     startedAt: iso(job.startedAt),
     completedAt: iso(job.completedAt),
-    lastUpdatedAt: new Date(job.lastUpdatedAt).toISOString(),
+    // A new job's (every 202): one date to format, not two.
+    lastUpdatedAt: job.lastUpdatedAt === job.createdAt ? createdAt : new Date(job.lastUpdatedAt).toISOString(),
     retryDelayUntil: iso(job.retryDelayUntil),
     result: job.result,
     error: job.error && (exposeErrorDetails ? job.error : { code: job.error.code, message: job.error.message }),

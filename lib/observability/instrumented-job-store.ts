@@ -170,7 +170,13 @@ export class InstrumentedJobStore extends JobStore {
     return name;
   }
 
-  private attrs(name?: string, extra: Record<string, string> = {}) {
+  private attrs(name?: string, extra?: Record<string, string>) {
+    if (extra === undefined) {
+      // The common case (a counter per job): one object per handler name, not one per call.
+      return this.telemetry.cachedAttributes(`job.name:${name ?? ''}`, () =>
+        this.telemetry.attributes(name === undefined ? {} : { 'job.name': name }),
+      );
+    }
     return this.telemetry.attributes(name === undefined ? extra : { 'job.name': name, ...extra });
   }
 }

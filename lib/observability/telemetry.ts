@@ -17,6 +17,7 @@ import {
 
 export const METER_NAME = 'AsyncEndpoints';
 export const TRACER_NAME = 'AsyncEndpoints';
+const MAX_CACHED_ATTRIBUTES = 1000;
 
 /** What the observable gauges read at collection time. */
 export interface GaugeSources {
@@ -42,6 +43,8 @@ export class Telemetry {
   readonly processingDuration: Histogram;
   readonly storeOperationDuration: Histogram;
   private readonly tracer: Tracer;
+  /** Keyed by what they describe: store operations and job names. */
+  private readonly attributeCache = new Map<string, Attributes>();
   private readonly gauges: [waiting: ObservableGauge, inProgress: ObservableGauge, utilization: ObservableGauge];
 
   constructor(private readonly storeType: string) {
@@ -99,13 +102,34 @@ export class Telemetry {
   }
 
   /** Times a store call into `asyncendpoints.store.operation.duration`. */
-  async timeStore<T>(operation: string, call: () => Promise<T>): Promise<T> {
+  timeStore<T>(operation: string, call: () => Promise<T>): Promise<T> {
     const started = performance.now();
+    const record = () => this.storeOperationDuration.record((performance.now() - started) / 1000, this.operationAttributes(operation));
+    let pending: Promise<T>;
     try {
-      return await call();
-    } finally {
-      this.storeOperationDuration.record((performance.now() - started) / 1000, this.attributes({ 'store.operation': operation }));
+      pending = call();
+    } catch (error) {
+      // A custom store may throw instead of rejecting: still a failed call, still timed.
+      record();
+      return Promise.reject(error as Error);
     }
+    pending.then(record, record);
+    return pending;
+  }
+
+  /** The attributes of one kind of job or store operation: built once, as they never change. */
+  cachedAttributes(key: string, build: () => Attributes): Attributes {
+    let attributes = this.attributeCache.get(key);
+    if (!attributes) {
+      attributes = build();
+      // Job names come from code, but an app could make them up: the cache stays bounded.
+      if (this.attributeCache.size < MAX_CACHED_ATTRIBUTES) this.attributeCache.set(key, attributes);
+    }
+    return attributes;
+  }
+
+  private operationAttributes(operation: string): Attributes {
+    return this.cachedAttributes(`store.operation:${operation}`, () => this.attributes({ 'store.operation': operation }));
   }
 
   /**

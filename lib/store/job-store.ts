@@ -1,4 +1,4 @@
-import type { Job, JobError, JobStatus, JsonValue } from '../job/index.js';
+import { fingerprintOf, type Job, type JobError, type JobStatus, type JsonValue } from '../job/index.js';
 
 /** What a producer hands the store; the store adds status, counters and times. */
 export interface NewJob {
@@ -10,9 +10,23 @@ export interface NewJob {
   queryParams: Record<string, string | string[]>;
   owner: string | null;
   idempotencyKey: string | null;
+  /**
+   * `fingerprintOf(name, payload)`, to tell a replay from a conflict; '' for a submission that cannot
+   * be replayed (no idempotency key, an id the service made up), which spares the hash.
+   */
   fingerprint: string;
   traceContext: Record<string, string> | null;
   maxRetries: number;
+}
+
+/**
+ * Whether a submission that met an existing job (same idempotency key, or same id) is a replay of it:
+ * same endpoint, owner and payload. A job stored without a fingerprint gets it computed here.
+ */
+export function isReplayOf(existing: Job, input: NewJob): boolean {
+  if (existing.name !== input.name || existing.owner !== input.owner) return false;
+  const inputFingerprint = input.fingerprint || fingerprintOf(input.name, input.payload);
+  return (existing.fingerprint || fingerprintOf(existing.name, existing.payload)) === inputFingerprint;
 }
 
 /** How long terminal jobs stay readable (`retention.*`). */

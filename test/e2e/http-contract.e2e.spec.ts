@@ -81,6 +81,17 @@ describe.each(PLATFORMS_AND_STORES)('HTTP contract (%s, %s store)', (platform, k
       expect((await submit('/api/process', 'alice', { data: 'x' })).body.id).toBe(alice.body.id);
     });
 
+    it('replays a submit that names the id of a job submitted without one: same payload 202, another 422', async () => {
+      const { http, store } = await start(workersOff);
+      const first = await http().post('/api/process').send({ data: 'plain' }).expect(202);
+      const before = await storedJobs(store);
+
+      const replay = await http().post('/api/process').set('X-Async-Request-Id', first.body.id).send({ data: 'plain' }).expect(202);
+      expect(replay.body.id).toBe(first.body.id);
+      await http().post('/api/process').set('X-Async-Request-Id', first.body.id).send({ data: 'other' }).expect(422);
+      expect(await storedJobs(store)).toBe(before);
+    });
+
     it('uses X-Async-Request-Id as the job id: replay 202, another payload or endpoint 422, not a UUID 400', async () => {
       const { http, store } = await start(workersOff);
       const id = '0b6c5a3e-2f4d-4e8a-9c1b-7d6e5f4a3b2c';

@@ -152,6 +152,17 @@ export function describeJobStoreConformance(storeName: string, target: Conforman
         expect((await create(newJob({ id, owner: 'mallory' }))).outcome).toBe('conflict');
       });
 
+      it('tells a replay from a conflict when the job was stored without a fingerprint', async () => {
+        // The service skips the hash for a submission that cannot be replayed (no key, its own id);
+        // a later submit that names that id still gets a replay for the same payload.
+        const id = randomUUID();
+        await create(newJob({ id, fingerprint: '' }));
+        expect((await create(newJob({ id }))).outcome).toBe('replayed');
+        expect((await create(newJob({ id, payload: { data: 'x' } }))).outcome).toBe('conflict');
+        expect((await create(newJob({ id, payload: { data: 'x' }, fingerprint: '' }))).outcome).toBe('conflict');
+        expect((await create(newJob({ id, fingerprint: '' }))).outcome).toBe('replayed');
+      });
+
       it('never overwrites an existing job: a known id with a new idempotency key is not a new job', async () => {
         const id = randomUUID();
         await create(newJob({ id }));

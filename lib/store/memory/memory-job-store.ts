@@ -11,6 +11,7 @@ import {
 } from '../../job/index.js';
 import {
   assertPurgeableStatus,
+  isReplayOf,
   JobStore,
   type CancelResult,
   type ClaimedJob,
@@ -93,9 +94,7 @@ export class MemoryJobStore extends JobStore {
     const keyed = indexKey === null ? undefined : this.idempotencyIndex.get(indexKey);
     const existing = (keyed === undefined ? undefined : this.jobs.get(keyed)) ?? this.jobs.get(input.id);
     if (existing) {
-      const same =
-        existing.name === input.name && existing.owner === input.owner && existing.fingerprint === input.fingerprint;
-      return { outcome: same ? 'replayed' : 'conflict', job: copyJob(existing) };
+      return { outcome: isReplayOf(existing, input) ? 'replayed' : 'conflict', job: copyJob(existing) };
     }
     const waiting = this.counts.Queued + this.counts.Scheduled;
     if (waiting >= options.maximumQueueSize) return { outcome: 'queue-full', waiting };

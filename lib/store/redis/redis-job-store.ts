@@ -4,6 +4,7 @@ import type { Redis, RedisOptions } from 'ioredis';
 import { JOB_STATUSES, JobErrorCode, JobStatus, type Job, type JobError, type JsonValue } from '../../job/index.js';
 import {
   assertPurgeableStatus,
+  isReplayOf,
   JobStore,
   type CancelResult,
   type ClaimedJob,
@@ -174,7 +175,7 @@ export class RedisJobStore extends JobStore {
         return { outcome: 'queue-full', waiting: reply[1] };
       case 'existing': {
         const existing = decodeJobReply(reply[1]);
-        return { outcome: isSameSubmission(existing, input) ? 'replayed' : 'conflict', job: existing };
+        return { outcome: isReplayOf(existing, input) ? 'replayed' : 'conflict', job: existing };
       }
     }
   }
@@ -519,10 +520,6 @@ function batchOutcome<R>(reply: unknown): BatchOutcome<R> {
     : { ok: true, value: reply as R };
 }
 
-/** A replay: same endpoint, owner and payload as the job the key (or id) already names. */
-function isSameSubmission(existing: Job, input: NewJob): boolean {
-  return existing.name === input.name && existing.owner === input.owner && existing.fingerprint === input.fingerprint;
-}
 
 /** PEXPIRE takes a positive whole number of milliseconds. */
 function ttlArg(ms: number): number {
