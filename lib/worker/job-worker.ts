@@ -190,6 +190,17 @@ export class JobWorker implements OnApplicationBootstrap, BeforeApplicationShutd
     this.nudge();
   }
 
+  /**
+   * A slot is free again. It is worth a claim when the last claim came back full (more jobs wait) or
+   * when a cap across the deployment (maxConcurrentJobs) may have held jobs back; otherwise every job
+   * that became due since has said so (job-available, kept in wakeRequested while all slots were busy)
+   * and an empty claim per finished job would be Redis work for nothing.
+   */
+  private slotFreed(): void {
+    if (this.backlog || this.options.jobManager.maxConcurrentJobs !== null) this.signal();
+    else this.nudge();
+  }
+
   /** Lets the claim loop look at its state again. */
   private nudge(): void {
     const nudged = this.nudged;
@@ -320,7 +331,7 @@ export class JobWorker implements OnApplicationBootstrap, BeforeApplicationShutd
         if (!holdsSlot) return;
         holdsSlot = false;
         this.busySlots--;
-        this.signal();
+        this.slotFreed();
       },
       done: Promise.resolve(),
     };
@@ -332,9 +343,12 @@ export class JobWorker implements OnApplicationBootstrap, BeforeApplicationShutd
     entry.done = this.attempt(entry, outcome, settle).finally(() => {
       entry.freeSlot();
       if (this.running.get(job.id) === entry) this.running.delete(job.id);
-      if (this.loneJob?.entry === entry) this.loneJob = null;
+      if (this.loneJob?.entry === entry) {
+        // Nothing was claimed while it ran: what became due meanwhile is claimed now.
+        this.loneJob = null;
+        this.signal();
+      }
       this.admitLoneJob();
-      this.signal();
     });
   }
 

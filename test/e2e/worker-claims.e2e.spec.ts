@@ -89,6 +89,21 @@ describe('Worker claim loop', () => {
     expect(store.peakInFlight).toBe(1);
   });
 
+  it('claims once per job that arrives, not once more for every slot a finished job frees', async () => {
+    const store = new ClaimRecordingStore();
+    app = await startTestApp({ store, worker: { pollingIntervalMs: 10_000 } }, { providers: [TickHandler] });
+    const service = app.get(AsyncEndpointsService);
+    await sleep(50);
+    const before = store.claims;
+    for (let i = 0; i < 5; i++) {
+      const { id } = await service.submit('Tick', { i });
+      await waitFor(async () => (runs.get(id) === 1 ? true : undefined), 2000, 2);
+      await sleep(20);
+    }
+    // One claim per job-available; a slot freed with nothing known to wait claims nothing.
+    expect(store.claims - before).toBe(5);
+  });
+
   it('claims again right after an empty claim when a job arrived while it was on its way', async () => {
     const store = new ClaimRecordingStore();
     let answer: () => void = () => undefined;

@@ -792,6 +792,31 @@ export function describeJobStoreConformance(storeName: string, target: Conforman
         expect(events).toHaveLength(count);
       });
 
+      it('announces a job that is due again after a release or a recovery', async () => {
+        // Workers claim on these events: a freed slot alone does not make them claim.
+        const events: StoreEvent[] = [];
+        const unsubscribe = store.subscribe((event) => events.push(event), ['job-available']);
+        await create(newJob());
+        await create(newJob());
+        await eventually(() => events.length > 0);
+        const [released, recovered] = await claim(2, Date.now(), { leaseMs: 1 });
+        events.length = 0;
+        await store.releaseJob(released!.lease, { now: Date.now(), retention });
+        await eventually(() => events.length > 0);
+        events.length = 0;
+        const report = await store.recoverJobs({
+          now: Date.now() + 10,
+          maxInProgressMs: 3_600_000,
+          maxRecoveries: 3,
+          lockMs: 1000,
+          retention,
+        });
+        expect(report?.requeued).toEqual([recovered!.job.id]);
+        await eventually(() => events.length > 0);
+        unsubscribe();
+        expect(events.every((event) => event.type === 'job-available')).toBe(true);
+      });
+
       it('answers ping', async () => {
         await expect(store.ping()).resolves.toBeUndefined();
       });

@@ -213,6 +213,8 @@ export class MemoryJobStore extends JobStore {
       return 'canceled';
     }
     this.requeue(job, options.now);
+    // As on Redis: a worker with free slots takes it at once.
+    this.emit({ type: 'job-available' });
     return 'released';
   }
 
@@ -263,6 +265,7 @@ export class MemoryJobStore extends JobStore {
       }
     }
     report.removedEntries = this.dropStaleQueueHead();
+    if (report.requeued.length > 0) this.emit({ type: 'job-available' });
     return report;
   }
 
