@@ -21,6 +21,7 @@ import {
   type JsonValue,
 } from '../job/index.js';
 import type { ResolvedAsyncEndpointsOptions } from '../options/async-endpoints-options.js';
+import { DeadlineQueue } from '../store/deadline-queue.js';
 import { JobStore, type ClaimedJob, type Lease } from '../store/job-store.js';
 import { Telemetry } from '../observability/telemetry.js';
 import { JobLogger } from './job-logger.js';
@@ -74,6 +75,8 @@ export class JobWorker implements OnApplicationBootstrap, BeforeApplicationShutd
   private nudged: (() => void) | null = null;
   /** Claims on their way to the store. */
   private claimsInFlight = 0;
+  /** When the last claim was sent. */
+  private lastClaimAt = 0;
   private loop: Promise<void> = Promise.resolve();
   private unsubscribe: () => void = () => undefined;
   private nextDueAt = Number.POSITIVE_INFINITY;
@@ -91,6 +94,8 @@ export class JobWorker implements OnApplicationBootstrap, BeforeApplicationShutd
   private claimRetryAfterMs = 0;
   /** A claim on its way kept a last-chance job (see loneJob): no other claim may keep one. */
   private loneClaimed = false;
+  /** Per timeout (handlers may set their own): the running attempts' time budgets. */
+  private readonly timeBudgets = new Map<number, DeadlineQueue>();
   /**
    * A job taken back `recovery.maximumRetries` times already may be what killed its earlier workers: it
    * runs alone, so that if it kills this process too, only it is failed with JOB_RECOVERY_EXHAUSTED,
@@ -138,7 +143,12 @@ export class JobWorker implements OnApplicationBootstrap, BeforeApplicationShutd
         this.running.get(event.jobId)?.interrupt({ kind: 'canceled' });
       }
     }, ['job-available', 'cancel-requested']);
-    this.timers.every('poll', this.options.worker.pollingIntervalMs, () => this.signal());
+    // The poll is the fallback for a wake-up that got lost: a worker that claimed within the last
+    // interval anyway needs none (a poll's claim on its way would only delay the next job's).
+    this.timers.every('poll', this.options.worker.pollingIntervalMs, () => {
+      if (Date.now() - this.lastClaimAt >= this.options.worker.pollingIntervalMs) this.signal();
+      else this.nudge();
+    });
     // Renewal also carries cancellation, so it runs at least every second.
     this.timers.every('lease-renewal', Math.max(50, Math.min(1000, Math.floor(this.leaseMs / 3))), () =>
       this.renewLeases(),
@@ -199,6 +209,13 @@ export class JobWorker implements OnApplicationBootstrap, BeforeApplicationShutd
   private slotFreed(): void {
     if (this.backlog || this.options.jobManager.maxConcurrentJobs !== null) this.signal();
     else this.nudge();
+  }
+
+  /** The time budgets of attempts with this timeout, on one timer (one per distinct timeout). */
+  private timeBudget(timeoutMs: number): DeadlineQueue {
+    let budgets = this.timeBudgets.get(timeoutMs);
+    if (!budgets) this.timeBudgets.set(timeoutMs, (budgets = new DeadlineQueue(timeoutMs)));
+    return budgets;
   }
 
   /** Lets the claim loop look at its state again. */
@@ -264,6 +281,7 @@ export class JobWorker implements OnApplicationBootstrap, BeforeApplicationShutd
   private async claimBatch(limit: number): Promise<void> {
     this.reservedSlots += limit;
     this.claimsInFlight++;
+    this.lastClaimAt = Date.now();
     try {
       const claimed = await this.store.claimDueJobs({
         workerId: this.workerId,
@@ -427,7 +445,7 @@ export class JobWorker implements OnApplicationBootstrap, BeforeApplicationShutd
       return;
     }
     const timeoutMs = handler.metadata.timeoutMs ?? this.options.worker.jobTimeoutMinutes * 60_000;
-    const timer = setTimeout(() => entry.interrupt({ kind: 'timed-out' }), timeoutMs);
+    const deadline = this.timeBudget(timeoutMs).add(() => entry.interrupt({ kind: 'timed-out' }));
     const span = this.telemetry.startAttemptSpan(job, attemptOf(job));
     const startedAt = performance.now();
     // The handler runs inside the attempt span, so its own spans are children of it.
@@ -438,7 +456,7 @@ export class JobWorker implements OnApplicationBootstrap, BeforeApplicationShutd
         (error: unknown) => settle({ kind: 'threw', error }),
       );
     const result = await outcome;
-    clearTimeout(timer);
+    deadline.settle();
     this.telemetry.processingDuration.record(
       (performance.now() - startedAt) / 1000,
       this.telemetry.attributes({ 'job.name': job.name, 'job.outcome': result.kind }),

@@ -104,6 +104,26 @@ describe('Worker claim loop', () => {
     expect(store.claims - before).toBe(5);
   });
 
+  it('skips the fallback poll while jobs keep it claiming anyway', async () => {
+    const store = new ClaimRecordingStore();
+    app = await startTestApp({ store, worker: { pollingIntervalMs: 200 } }, { providers: [TickHandler] });
+    const service = app.get(AsyncEndpointsService);
+    await sleep(50);
+    const before = store.claims;
+    for (let i = 0; i < 20; i++) {
+      await service.submit('Tick', { i });
+      await sleep(50);
+    }
+    await waitFor(async () => (runs.size === 20 ? true : undefined), 2000, 5);
+    // 20 jobs over ~1 s with a 200 ms poll: a claim per job, and (a slow moment aside) no poll claims.
+    expect(store.claims - before).toBeGreaterThanOrEqual(20);
+    expect(store.claims - before).toBeLessThanOrEqual(22);
+    // Idle again, it polls.
+    const idle = store.claims;
+    await sleep(500);
+    expect(store.claims - idle).toBeGreaterThanOrEqual(1);
+  });
+
   it('claims again right after an empty claim when a job arrived while it was on its way', async () => {
     const store = new ClaimRecordingStore();
     let answer: () => void = () => undefined;
