@@ -75,8 +75,9 @@ export function commandsBetween(before: RedisSnapshot, after: RedisSnapshot): { 
 
 /**
  * Counts writes to Redis sockets of this process: one per request the client sends (a command, a
- * script call, or a whole pipeline/MULTI, which ioredis writes in one piece), so the count is the
- * number of round trips the client starts. Sockets of the probe are left out.
+ * script call, or a whole pipeline/MULTI, which ioredis writes in one piece; the writes made while a
+ * socket is corked go out in one writev on uncork, and count once), so the count is the number of
+ * round trips the client starts. Sockets of the probe are left out.
  */
 class RedisWriteCounter {
   private port = -1;
@@ -91,10 +92,19 @@ class RedisWriteCounter {
     // eslint-disable-next-line @typescript-eslint/no-this-alias
     const counter = this;
     const write = Socket.prototype.write;
+    const uncork = Socket.prototype.uncork;
+    const corkedWrites = new WeakSet<Socket>();
     Socket.prototype.write = function (this: Socket, ...args: unknown[]) {
-      if (this.remotePort === counter.port && !counter.excluded.has(this)) counter.count++;
+      if (this.remotePort === counter.port && !counter.excluded.has(this)) {
+        if (this.writableCorked > 0) corkedWrites.add(this);
+        else counter.count++;
+      }
       return (write as (...a: unknown[]) => boolean).apply(this, args);
     } as typeof Socket.prototype.write;
+    Socket.prototype.uncork = function (this: Socket) {
+      uncork.call(this);
+      if (this.writableCorked === 0 && corkedWrites.delete(this)) counter.count++;
+    };
   }
 
   exclude(client: Redis): void {
