@@ -262,11 +262,9 @@ export class RedisJobStore extends JobStore {
       keys.push(item.key);
       args.push(...item.args);
     }
-    const replies = (
-      name === 'createJob'
-        ? await this.runThenPublish(name, keys, args, this.keys.events, JOB_AVAILABLE)
-        : await this.run(name, keys, args)
-    ) as unknown[];
+    // A batch of submissions wakes the workers once, right after its script.
+    const then = name === 'createJob' ? { publish: this.keys.events, message: JOB_AVAILABLE } : undefined;
+    const replies = (await this.run(name, keys, args, then)) as unknown[];
     return replies.map(batchOutcome<R>);
   }
 
@@ -408,26 +406,23 @@ export class RedisJobStore extends JobStore {
   }
 
   /**
-   * run(), with a PUBLISH after the script in the same round trip (see RedisScripts.runThenPublish).
-   * The message goes out whatever the script did: at worst a wake-up finds nothing to claim.
+   * Runs a script; a SUBSCRIBE under way goes first, so this process's listeners hear its events. With
+   * `then`, a PUBLISH follows the script in the same write (RedisScripts.runThenPublish); it goes out
+   * whatever the script did: at worst a wake-up finds nothing to claim.
    */
-  private async runThenPublish(
+  private async run(
     name: ScriptName,
     keys: readonly string[],
     args: readonly ScriptArg[],
-    channel: string,
-    message: string,
+    then?: { publish: string; message: string },
   ): Promise<unknown> {
     const subscribing = this.events.settled();
     if (subscribing) await subscribing;
-    return this.call(() => this.scripts.runThenPublish(name, keys, args, channel, message));
-  }
-
-  /** Runs a script; a SUBSCRIBE under way goes first, so this process's listeners hear its events. */
-  private async run(name: ScriptName, keys: readonly string[], args: readonly ScriptArg[]): Promise<unknown> {
-    const subscribing = this.events.settled();
-    if (subscribing) await subscribing;
-    return this.call(() => this.scripts.run(name, keys, args));
+    return this.call(() =>
+      then
+        ? this.scripts.runThenPublish(name, keys, args, then.publish, then.message)
+        : this.scripts.run(name, keys, args),
+    );
   }
 
   /**

@@ -81,7 +81,7 @@ export class RedisScripts {
    * before the script's reply this way (a PUBLISH inside the script would go out after it): a worker
    * hears of a new job before the submitting process reads its answer, which matters most when both
    * share a process. The socket is corked around the two commands, which ioredis writes at once when
-   * connected: a pipeline would do the same at about three times the client CPU. Resolves to the
+   * connected: a pipeline would do the same at about twice the client CPU. Resolves to the
    * script's reply, or rejects with its error; the PUBLISH's own outcome is not waited for.
    */
   runThenPublish(
