@@ -17,7 +17,7 @@ import { Telemetry } from './observability/telemetry.js';
 import type { ResolvedAsyncEndpointsOptions } from './options/async-endpoints-options.js';
 import { JobFinishedWaiters } from './store/job-finished-waiters.js';
 import { JobStore, type CancelResult } from './store/job-store.js';
-import { DeadlineQueue } from './store/deadline-queue.js';
+import { DeadlineQueue } from './deadline-queue.js';
 import { StoreUnavailableError } from './store/store-errors.js';
 import { retentionOf } from './worker/retention.js';
 

@@ -21,7 +21,7 @@ import {
   type JsonValue,
 } from '../job/index.js';
 import type { ResolvedAsyncEndpointsOptions } from '../options/async-endpoints-options.js';
-import { DeadlineQueue } from '../store/deadline-queue.js';
+import { DeadlineQueue } from '../deadline-queue.js';
 import { JobStore, type ClaimedJob, type Lease } from '../store/job-store.js';
 import { Telemetry } from '../observability/telemetry.js';
 import { JobLogger } from './job-logger.js';
