@@ -41,6 +41,8 @@ interface ObsRequest {
 @Injectable()
 class ObsHandler implements AsyncEndpointHandler<ObsRequest> {
   async handle({ request, job, signal }: AsyncContext<ObsRequest>) {
+    // The handler's own spans belong to the attempt's trace.
+    trace.getTracer('obs-handler').startSpan('obs work', { attributes: { 'job.id': job.id } }).end();
     if (request.mode === 'retry' && job.attempt === 1) {
       throw Object.assign(new Error('first attempt fails'), { code: 'FLAKY' });
     }
@@ -167,6 +169,12 @@ describe.each(STORE_KINDS)('Metrics and traces (%s store)', (kind) => {
       expect(attempt.links).toHaveLength(1);
       expect(attempt.links[0]!.context.spanId).toBe(submit.spanContext().spanId);
       expect(attempt.links[0]!.context.traceId).toBe(submit.spanContext().traceId);
+    }
+    const handlerSpans = spans.filter((span) => span.name === 'obs work');
+    expect(handlerSpans).toHaveLength(5);
+    for (const span of handlerSpans) {
+      const attempt = attempts.filter((candidate) => candidate.attributes['job.id'] === span.attributes['job.id']);
+      expect(attempt.map((candidate) => candidate.spanContext().spanId)).toContain(span.parentSpanContext?.spanId);
     }
     // The HTTP submit continues the caller's trace.
     const httpSubmit = submitOf(viaHttp.body.id);

@@ -213,6 +213,30 @@ export function describeJobStoreConformance(storeName: string, target: Conforman
         expect(await store.getJob(input.id)).toMatchObject({ status: JobStatus.InProgress, startedAt: now });
       });
 
+      it('hands out every field of the job as stored: a claimed job reads the same as getJob', async () => {
+        const input = newJob({
+          headers: { 'content-type': 'application/json', 'x-tenant': 't-1' },
+          routeParams: { orderId: '7' },
+          queryParams: { tag: ['a', 'b'], mode: 'fast' },
+          owner: 'alice',
+          idempotencyKey: 'key-1',
+          traceContext: { traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' },
+          payload: { data: 'hello', list: [1, null, { deep: true }] },
+        });
+        await create(input);
+        const now = Date.now();
+        // One failed attempt (retryCount, error, progress) and one take-back (recoveryCount).
+        const [first] = await claim(1, now);
+        await store.reportProgress(first!.lease, { step: 1 }, now);
+        await store.failJob(first!.lease, { code: 'FLAKY', message: 'try again' }, { now, retryAt: now + 1, retention });
+        const [second] = await claim(1, now + 2, { leaseMs: 1000 });
+        await store.recoverJobs({ now: now + 1002, maxInProgressMs: 3_600_000, maxRecoveries: 5, lockMs: 1, retention });
+        const [third] = await claim(1, now + 1003);
+        expect(second!.job).toMatchObject({ retryCount: 1, error: { code: 'FLAKY' }, retryDelayUntil: null });
+        expect(third!.job).toMatchObject({ retryCount: 1, recoveryCount: 1, progress: { step: 1 }, owner: 'alice' });
+        expect(third!.job).toEqual(await store.getJob(input.id));
+      });
+
       it('never hands one job to two concurrent claimers', async () => {
         const ids = new Set<string>();
         for (let i = 0; i < 60; i++) {

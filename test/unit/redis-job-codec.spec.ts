@@ -1,6 +1,14 @@
 import { JobStatus, type Job } from '../../lib/job/index.js';
 import { isUnavailableError } from '../../lib/store/redis/redis-connections.js';
-import { decodeJob, decodeJobReply, encodeJob, encodeJsonArg, UnreadableJobError } from '../../lib/store/redis/redis-job-codec.js';
+import {
+  CLAIMED_JOB_FIELDS,
+  decodeClaimedJob,
+  decodeJob,
+  decodeJobReply,
+  encodeJob,
+  encodeJsonArg,
+  UnreadableJobError,
+} from '../../lib/store/redis/redis-job-codec.js';
 import { idempotencyDigest, RedisKeys } from '../../lib/store/redis/redis-keys.js';
 
 const job: Job = {
@@ -85,6 +93,42 @@ describe('redis job codec', () => {
     }
     expect(() => decodeJob(record)).toThrow(UnreadableJobError);
     expect(() => decodeJob(record)).toThrow(message);
+  });
+
+  describe('a claimed job, from its values in CLAIMED_JOB_FIELDS order', () => {
+    const lease = { startedAt: job.startedAt!, workerId: job.workerId!, leaseExpiresAt: job.leaseExpiresAt! };
+    /** What claim-due-jobs.lua answers for a job: its hash's values in order, nil for an absent field. */
+    const claimValues = (stored: Job) => {
+      const record: Record<string, string> = Object.fromEntries(chunks(encodeJob(stored)));
+      return CLAIMED_JOB_FIELDS.map((field): string | null => record[field] ?? null);
+    };
+    const claimed: Job = { ...job, lastUpdatedAt: job.startedAt!, retryDelayUntil: null };
+
+    it('names every Job field but those the claim sets or clears', () => {
+      const setByClaim = ['status', 'startedAt', 'lastUpdatedAt', 'workerId', 'leaseExpiresAt', 'retryDelayUntil'];
+      expect([...CLAIMED_JOB_FIELDS, ...setByClaim].sort()).toEqual(Object.keys(job).sort());
+    });
+
+    it('decodes to the job the claim leased, fields at their usual value included', () => {
+      expect(decodeClaimedJob(claimValues(claimed), lease)).toEqual(claimed);
+      const usual: Job = { ...claimed, headers: {}, routeParams: {}, queryParams: {}, retryCount: 0, recoveryCount: 0, owner: null, progress: null, error: null, traceContext: null, cancelRequested: false };
+      expect(decodeClaimedJob(claimValues(usual), lease)).toEqual(usual);
+    });
+
+    it.each([
+      ['a missing required field', 'fingerprint', null, "field 'fingerprint' is missing"],
+      ['broken JSON', 'payload', '{broken', "field 'payload' is not JSON"],
+      ['a number that is none', 'maxRetries', 'three', "field 'maxRetries' is not a number"],
+    ] as const)('refuses %s', (_case, field, value, message) => {
+      const values = claimValues(claimed);
+      values[CLAIMED_JOB_FIELDS.indexOf(field)] = value;
+      expect(() => decodeClaimedJob(values, lease)).toThrow(UnreadableJobError);
+      expect(() => decodeClaimedJob(values, lease)).toThrow(message);
+    });
+
+    it('refuses a reply of another length (a script of another version)', () => {
+      expect(() => decodeClaimedJob(claimValues(claimed).slice(1), lease)).toThrow('18 fields, not 19');
+    });
   });
 
   it("encodes a null JSON argument as '' and any value as JSON", () => {

@@ -1,15 +1,28 @@
 -- claimDueJobs: leases up to `limit` due jobs, in due-time then submission order, in one round trip.
 -- KEYS: store keys.
 -- ARGV: now, leaseMs, workerId, maxConcurrentJobs ('' for none), then one fresh lease token per slot.
--- Returns {<fields>, ...}: the claimed jobs, the i-th under the i-th token, so the worker needs no second
--- read. Left out, as the caller knows them: the fields the claim set (status, startedAt, lastUpdatedAt,
--- workerId, leaseExpiresAt).
+-- Returns {<values>, ...}: the claimed jobs, the i-th under the i-th token, so the worker needs no second
+-- read. Each job's values come in a fixed order, nil for an absent field (redis-job-codec.ts:
+-- CLAIMED_JOB_FIELDS), which the worker decodes faster than field names and values. Left out, as the
+-- caller knows them: the fields the claim sets (status, startedAt, lastUpdatedAt, workerId,
+-- leaseExpiresAt) and clears (retryDelayUntil).
 local now, leaseMs, workerId, maxConcurrentJobs = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], ARGV[4]
 local TOKENS_FROM = 5
 
 local limit = #ARGV - TOKENS_FROM + 1
 if maxConcurrentJobs ~= '' then
   limit = math.min(limit, tonumber(maxConcurrentJobs) - redis.call('ZCARD', IN_PROGRESS_INDEX))
+end
+
+-- In CLAIMED_JOB_FIELDS order. A nil would end the reply's array, so an absent field is false (nil in the reply).
+local function claimedValues(job)
+  return {
+    job.id, job.name, job.payload, job.headers or false, job.routeParams or false, job.queryParams or false,
+    job.owner or false, job.idempotencyKey or false, job.fingerprint, job.traceContext or false,
+    job.retryCount or false, job.maxRetries, job.recoveryCount or false, job.progress or false,
+    job.result or false, job.error or false, job.createdAt, job.completedAt or false,
+    job.cancelRequested or false,
+  }
 end
 
 local claimed = {}
@@ -24,8 +37,7 @@ while #claimed < limit do
     if job and isWaiting(job.status) then
       local token = ARGV[TOKENS_FROM + #claimed]
       startLease(key, job, token, workerId, now, leaseMs)
-      job.status, job.startedAt, job.lastUpdatedAt, job.workerId, job.leaseExpiresAt = nil, nil, nil, nil, nil
-      claimed[#claimed + 1] = flatten(job)
+      claimed[#claimed + 1] = claimedValues(job)
     else
       dropWaitingEntry(entry, id, job)
     end

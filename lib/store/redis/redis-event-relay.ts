@@ -7,6 +7,10 @@ const SUBSCRIBE_WAIT_MS = 1000;
 
 const ALL_TYPES: readonly StoreEventType[] = ['job-available', 'cancel-requested', 'job-finished'];
 
+/** The message of a job due now, as the store and common.lua (cjson) publish it: the most frequent one. */
+export const JOB_AVAILABLE_MESSAGE = JSON.stringify({ type: 'job-available' });
+const JOB_AVAILABLE: StoreEvent = Object.freeze({ type: 'job-available' });
+
 /**
  * Relays the events the scripts PUBLISH, from every process, to this process's listeners. Each event
  * type has its channel (common.lua: publish); a channel is subscribed while at least one listener
@@ -100,7 +104,9 @@ export class RedisEventRelay {
   }
 
   private dispatch(message: string): void {
-    const event = parseEvent(message);
+    // Known without parsing: this is on the way from a submit to a waiting worker's claim (~12 µs of
+    // JSON.parse in a worker that was idle).
+    const event = message === JOB_AVAILABLE_MESSAGE ? JOB_AVAILABLE : parseEvent(message);
     if (!event) return;
     for (const [listener, types] of [...this.listeners]) {
       if (!types.has(event.type)) continue;

@@ -1,4 +1,4 @@
-import { JOB_STATUSES, type Job, type JobStatus, type JsonValue } from '../../job/index.js';
+import { JOB_STATUSES, JobStatus, type Job, type JsonValue } from '../../job/index.js';
 
 /**
  * How each Job field sits in the job's Redis hash. Plain text for strings, numbers and the status (so
@@ -79,17 +79,106 @@ export function encodeJsonArg(value: JsonValue | null): string {
   return value === null ? '' : JSON.stringify(value);
 }
 
-/**
- * A hash as HGETALL inside a script returns it: field, value, field, value, ... `known` holds fields the
- * caller knows already and the script left out (a claim's lease fields).
- */
-export function decodeJobReply(flat: readonly string[], known?: Readonly<Record<string, string>>): Job {
+/** A hash as HGETALL inside a script returns it: field, value, field, value, ... */
+export function decodeJobReply(flat: readonly string[]): Job {
   // A Map, not an object: hashes list their fields in varying orders, and an object built key by key
-  // in varying orders is a slow dictionary (a claimed job decoded in ~22 µs that way, ~4 µs this way).
+  // in varying orders is a slow dictionary (a job decoded in ~22 µs that way, ~4 µs this way).
   const fields = new Map<string, string>();
-  if (known) for (const field in known) fields.set(field, known[field]!);
   for (let i = 0; i + 1 < flat.length; i += 2) fields.set(flat[i]!, flat[i + 1]!);
   return decodeFields((field) => fields.get(field));
+}
+
+/**
+ * The fields of a claimed job in the order claim-due-jobs.lua answers them, null for an absent field:
+ * every Job field but those the claim itself sets (status, startedAt, lastUpdatedAt, workerId,
+ * leaseExpiresAt) or clears (retryDelayUntil).
+ */
+export const CLAIMED_JOB_FIELDS = [
+  'id',
+  'name',
+  'payload',
+  'headers',
+  'routeParams',
+  'queryParams',
+  'owner',
+  'idempotencyKey',
+  'fingerprint',
+  'traceContext',
+  'retryCount',
+  'maxRetries',
+  'recoveryCount',
+  'progress',
+  'result',
+  'error',
+  'createdAt',
+  'completedAt',
+  'cancelRequested',
+] as const satisfies readonly (keyof Job)[];
+
+/** What a claim set on each job it leased. */
+export interface ClaimedLease {
+  startedAt: number;
+  workerId: string;
+  leaseExpiresAt: number;
+}
+
+/**
+ * A claimed job from its values in CLAIMED_JOB_FIELDS order. Written out field by field, unlike
+ * decodeJobReply: a claimed job is decoded on the way to its handler, where this takes ~1 µs per job
+ * against ~6 µs (and ~13 µs against ~36 µs in a worker that was idle, with cold caches).
+ */
+export function decodeClaimedJob(values: readonly (string | null)[], lease: ClaimedLease): Job {
+  if (values.length !== CLAIMED_JOB_FIELDS.length) {
+    throw new UnreadableJobError(`a claimed job has ${values.length} fields, not ${CLAIMED_JOB_FIELDS.length}`);
+  }
+  const [id, name, payload, headers, routeParams, queryParams, owner, idempotencyKey, fingerprint, traceContext,
+    retryCount, maxRetries, recoveryCount, progress, result, error, createdAt, completedAt, cancelRequested] = values;
+  return {
+    id: present(id, 'id'),
+    name: present(name, 'name'),
+    status: JobStatus.InProgress,
+    payload: parseJson(present(payload, 'payload'), 'payload'),
+    headers: headers === null ? {} : (parseJson(headers, 'headers') as Job['headers']),
+    routeParams: routeParams === null ? {} : (parseJson(routeParams, 'routeParams') as Job['routeParams']),
+    queryParams: queryParams === null ? {} : (parseJson(queryParams, 'queryParams') as Job['queryParams']),
+    owner,
+    idempotencyKey,
+    fingerprint: present(fingerprint, 'fingerprint'),
+    traceContext: traceContext === null ? null : (parseJson(traceContext, 'traceContext') as Job['traceContext']),
+    retryCount: retryCount === null ? 0 : parseNumber(retryCount, 'retryCount'),
+    maxRetries: parseNumber(present(maxRetries, 'maxRetries'), 'maxRetries'),
+    recoveryCount: recoveryCount === null ? 0 : parseNumber(recoveryCount, 'recoveryCount'),
+    progress: progress === null ? null : parseJson(progress, 'progress'),
+    result: result === null ? null : parseJson(result, 'result'),
+    error: error === null ? null : (parseJson(error, 'error') as Job['error']),
+    createdAt: parseNumber(present(createdAt, 'createdAt'), 'createdAt'),
+    startedAt: lease.startedAt,
+    completedAt: completedAt === null ? null : parseNumber(completedAt, 'completedAt'),
+    lastUpdatedAt: lease.startedAt,
+    retryDelayUntil: null,
+    cancelRequested: cancelRequested === '1',
+    workerId: lease.workerId,
+    leaseExpiresAt: lease.leaseExpiresAt,
+  };
+}
+
+function present(raw: string | null | undefined, field: string): string {
+  if (raw === null || raw === undefined) throw new UnreadableJobError(`field '${field}' is missing`);
+  return raw;
+}
+
+function parseJson(raw: string, field: string): JsonValue {
+  try {
+    return JSON.parse(raw) as JsonValue;
+  } catch {
+    throw new UnreadableJobError(`field '${field}' is not JSON`);
+  }
+}
+
+function parseNumber(raw: string, field: string): number {
+  const value = Number(raw);
+  if (raw === '' || !Number.isFinite(value)) throw new UnreadableJobError(`field '${field}' is not a number`);
+  return value;
 }
 
 /** Fields of one job hash back into a Job; internal fields (lease token, seq, digest) stay behind. */

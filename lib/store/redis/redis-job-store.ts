@@ -41,9 +41,9 @@ import {
   watchConnection,
   type StoreLogger,
 } from './redis-connections.js';
-import { RedisEventRelay } from './redis-event-relay.js';
+import { JOB_AVAILABLE_MESSAGE, RedisEventRelay } from './redis-event-relay.js';
 import { newQueuedJob } from '../../job/job-records.js';
-import { decodeJob, decodeJobReply, encodeJob, encodeJsonArg, UnreadableJobError } from './redis-job-codec.js';
+import { decodeClaimedJob, decodeJob, decodeJobReply, encodeJob, encodeJsonArg, UnreadableJobError } from './redis-job-codec.js';
 import { idempotencyDigest, RedisKeys } from './redis-keys.js';
 import { RedisScripts, type ScriptArg, type ScriptName } from './redis-scripts.js';
 
@@ -66,7 +66,6 @@ const RECOVERY_BATCH = 500;
 /** Index entries one purge script looks at. */
 const PURGE_BATCH = 1000;
 /** The event a batch of submissions publishes (the same JSON as common.lua's publish()). */
-const JOB_AVAILABLE = JSON.stringify({ type: 'job-available' });
 /** Submissions or completions one script call carries at most (each is a few Redis commands). */
 const MAX_BATCH = 64;
 const MIN_REDIS_MAJOR = 7;
@@ -208,20 +207,15 @@ export class RedisJobStore extends JobStore {
       options.workerId,
       options.maxConcurrentJobs ?? '',
       ...tokens,
-    ])) as string[][];
+    ])) as (string | null)[][];
     // What the claim set, the script leaves out of its reply (a fifth less for the client to read).
-    const started = String(options.now);
-    const leased = {
-      status: JobStatus.InProgress,
-      startedAt: started,
-      lastUpdatedAt: started,
-      workerId: options.workerId,
-      leaseExpiresAt: String(options.now + options.leaseMs),
-    };
-    return reply.map((fields, i) => {
-      const job = decodeJobReply(fields, leased);
-      return { job, lease: { jobId: job.id, token: tokens[i]! } };
-    });
+    const leased = { startedAt: options.now, workerId: options.workerId, leaseExpiresAt: options.now + options.leaseMs };
+    const claimed: ClaimedJob[] = [];
+    for (let i = 0; i < reply.length; i++) {
+      const job = decodeClaimedJob(reply[i]!, leased);
+      claimed.push({ job, lease: { jobId: job.id, token: tokens[i]! } });
+    }
+    return claimed;
   }
 
   async renewLeases(leases: Lease[], options: { now: number; leaseMs: number }): Promise<RenewResult> {
@@ -263,7 +257,7 @@ export class RedisJobStore extends JobStore {
       args.push(...item.args);
     }
     // A batch of submissions wakes the workers once, right after its script.
-    const then = name === 'createJob' ? { publish: this.keys.events, message: JOB_AVAILABLE } : undefined;
+    const then = name === 'createJob' ? { publish: this.keys.events, message: JOB_AVAILABLE_MESSAGE } : undefined;
     const replies = (await this.run(name, keys, args, then)) as unknown[];
     return replies.map(batchOutcome<R>);
   }
