@@ -91,6 +91,22 @@ export function describeJobStoreConformance(storeName: string, target: Conforman
         });
       });
 
+      it.each([
+        ['null', null],
+        ['a string', 'text'],
+        ['a number', 0],
+        ['false', false],
+        ['an array', [1, 'two', null]],
+      ] as const)('keeps a payload that is %s, through claim and completion', async (_kind, payload) => {
+        const input = newJob({ payload: payload as JsonValue });
+        expect((await create(input)).outcome).toBe('created');
+        expect((await store.getJob(input.id))!.payload).toEqual(payload);
+        const [claimed] = await claim(1);
+        expect(claimed?.job).toMatchObject({ id: input.id, payload });
+        expect(await store.completeJob(claimed!.lease, null, { now: Date.now(), retention })).toBe('completed');
+        expect(await store.getJob(input.id)).toMatchObject({ status: JobStatus.Completed, payload });
+      });
+
       it('returns null for an unknown id', async () => {
         expect(await store.getJob(randomUUID())).toBeNull();
       });

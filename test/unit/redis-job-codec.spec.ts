@@ -1,4 +1,6 @@
+import fc from 'fast-check';
 import { JobStatus, type Job } from '../../lib/job/index.js';
+import { newQueuedJob } from '../../lib/job/job-records.js';
 import { isUnavailableError } from '../../lib/store/redis/redis-connections.js';
 import {
   CLAIMED_JOB_FIELDS,
@@ -7,6 +9,7 @@ import {
   decodeJobReply,
   encodeJob,
   encodeJsonArg,
+  encodeQueuedJob,
   UnreadableJobError,
 } from '../../lib/store/redis/redis-job-codec.js';
 import { idempotencyDigest, RedisKeys } from '../../lib/store/redis/redis-keys.js';
@@ -93,6 +96,31 @@ describe('redis job codec', () => {
     }
     expect(() => decodeJob(record)).toThrow(UnreadableJobError);
     expect(() => decodeJob(record)).toThrow(message);
+  });
+
+  it('encodes a new Queued job exactly as encodeJob does, for any input (fast-check)', () => {
+    const text = fc.string({ maxLength: 12 });
+    const strings = fc.dictionary(text, text, { maxKeys: 3 });
+    const input = fc.record({
+      id: fc.uuid(),
+      name: text,
+      payload: fc.jsonValue({ maxDepth: 3 }),
+      headers: strings,
+      routeParams: strings,
+      queryParams: fc.dictionary(text, fc.oneof(text, fc.array(text, { maxLength: 3 })), { maxKeys: 3 }),
+      owner: fc.option(text),
+      idempotencyKey: fc.option(text),
+      fingerprint: fc.oneof(fc.constant(''), fc.stringMatching(/^[0-9a-f]{64}$/)),
+      traceContext: fc.option(strings),
+      maxRetries: fc.nat({ max: 100 }),
+    });
+    fc.assert(
+      fc.property(input, fc.integer({ min: 0, max: 4_102_444_800_000 }), (generated, now) => {
+        const job = newQueuedJob(generated as Parameters<typeof newQueuedJob>[0], now);
+        expect(encodeQueuedJob(job)).toEqual(encodeJob(job));
+      }),
+      { numRuns: 300 },
+    );
   });
 
   describe('a claimed job, from its values in CLAIMED_JOB_FIELDS order', () => {

@@ -2,10 +2,10 @@ import { JOB_STATUSES, JobStatus, type Job, type JsonValue } from '../../job/ind
 
 /**
  * How each Job field sits in the job's Redis hash. Plain text for strings, numbers and the status (so
- * scripts can read and compare them), JSON for structured values; a null is an absent field. Fields at
- * their usual value are absent too (a zero `count`, an empty `object`, a false `flag`): every field
- * costs Redis about 60 bytes per job. The Lua side (common.lua: REQUIRED_FIELDS, JSON_FIELDS) applies
- * the same rules to decide a job is readable.
+ * scripts can read and compare them), JSON for structured values; a null is an absent field, except in
+ * the payload, where it is JSON null. Fields at their usual value are absent too (a zero `count`, an
+ * empty `object`, a false `flag`): every field costs Redis about 60 bytes per job. The Lua side
+ * (common.lua: isReadable) applies the same rules to decide a job is readable.
  */
 type FieldKind = 'text' | 'text?' | 'number' | 'number?' | 'count' | 'json' | 'json?' | 'object' | 'flag' | 'status';
 
@@ -55,10 +55,33 @@ export function encodeJob(job: Job): string[] {
   const args: string[] = [];
   for (const [field, kind] of FIELD_LIST) {
     const value = job[field];
-    if (value === null || isUsualValue(kind, value)) continue;
+    // A null payload is a value (JSON null), not an absent field: only the nullable fields (kind '?') drop it.
+    if ((value === null && kind !== 'json') || isUsualValue(kind, value)) continue;
     args.push(field, encodeField(kind, value));
   }
   return args;
+}
+
+/**
+ * encodeJob for a job just made by newQueuedJob, spelled out: only the fields a new job can have, in
+ * FIELDS order (a submit encodes in ~1 µs instead of ~3 µs, and executes far less code when cold).
+ */
+export function encodeQueuedJob(job: Job): string[] {
+  const args = ['id', job.id, 'name', job.name, 'status', job.status, 'payload', JSON.stringify(job.payload)];
+  if (!isEmpty(job.headers)) args.push('headers', JSON.stringify(job.headers));
+  if (!isEmpty(job.routeParams)) args.push('routeParams', JSON.stringify(job.routeParams));
+  if (!isEmpty(job.queryParams)) args.push('queryParams', JSON.stringify(job.queryParams));
+  if (job.owner !== null) args.push('owner', job.owner);
+  if (job.idempotencyKey !== null) args.push('idempotencyKey', job.idempotencyKey);
+  args.push('fingerprint', job.fingerprint);
+  if (job.traceContext !== null) args.push('traceContext', JSON.stringify(job.traceContext));
+  args.push('maxRetries', String(job.maxRetries), 'createdAt', String(job.createdAt), 'lastUpdatedAt', String(job.lastUpdatedAt));
+  return args;
+}
+
+function isEmpty(value: object): boolean {
+  for (const _ in value) return false;
+  return true;
 }
 
 function isUsualValue(kind: FieldKind, value: unknown): boolean {

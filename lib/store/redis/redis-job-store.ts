@@ -43,7 +43,7 @@ import {
 } from './redis-connections.js';
 import { JOB_AVAILABLE_MESSAGE, RedisEventRelay } from './redis-event-relay.js';
 import { newQueuedJob } from '../../job/job-records.js';
-import { decodeClaimedJob, decodeJob, decodeJobReply, encodeJob, encodeJsonArg, UnreadableJobError } from './redis-job-codec.js';
+import { decodeClaimedJob, decodeJob, decodeJobReply, encodeQueuedJob, encodeJsonArg, UnreadableJobError } from './redis-job-codec.js';
 import { idempotencyDigest, RedisKeys } from './redis-keys.js';
 import { RedisScripts, type ScriptArg, type ScriptName } from './redis-scripts.js';
 
@@ -164,7 +164,7 @@ export class RedisJobStore extends JobStore {
         String(options.now),
         String(options.maximumQueueSize),
         digest,
-        ...encodeJob(job),
+        ...encodeQueuedJob(job),
       ]),
     );
     switch (reply[0]) {
