@@ -148,8 +148,14 @@ function pairedThroughputRatios(perSystem: Record<SystemName, ThroughputRound[]>
 async function runLatency(systems: Record<SystemName, QueueSystem>, probe: RedisProbe) {
   const perSystem: Record<SystemName, LatencyRound[]> = { 'async-endpoints': [], bullmq: [] };
   for (let r = 0; r < rounds; r++) {
-    for (const name of order(SYSTEMS, r)) {
-      const result = await latencyRound(systems[name], probe, config.latency);
+    // Both systems in one round, job by job in turn (see latencyRound).
+    const results = await latencyRound(
+      order(SYSTEMS, r).map((name) => systems[name]),
+      probe,
+      config.latency,
+    );
+    for (const name of SYSTEMS) {
+      const result = results.get(systems[name])!;
       perSystem[name].push(result);
       log(`pickup r${r + 1} ${name}: p50 ${round(result.p50Ms, 3)} ms, p99 ${round(result.p99Ms, 3)} ms`);
     }

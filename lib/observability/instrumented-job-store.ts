@@ -171,12 +171,8 @@ export class InstrumentedJobStore extends JobStore {
   }
 
   private attrs(name?: string, extra?: Record<string, string>) {
-    if (extra === undefined) {
-      // The common case (a counter per job): one object per handler name, not one per call.
-      return this.telemetry.cachedAttributes(`job.name:${name ?? ''}`, () =>
-        this.telemetry.attributes(name === undefined ? {} : { 'job.name': name }),
-      );
-    }
+    // The common case (a counter per job): one object per handler name, not one per call.
+    if (extra === undefined && name !== undefined) return this.telemetry.jobAttributes(name);
     return this.telemetry.attributes(name === undefined ? extra : { 'job.name': name, ...extra });
   }
 }

@@ -1,5 +1,6 @@
 import {
   context,
+  isSpanContextValid,
   metrics,
   propagation,
   trace,
@@ -128,6 +129,11 @@ export class Telemetry {
     return attributes;
   }
 
+  /** The attributes of every span and metric about jobs of one name. */
+  jobAttributes(name: string): Attributes {
+    return this.cachedAttributes(`job.name:${name}`, () => this.attributes({ 'job.name': name }));
+  }
+
   private operationAttributes(operation: string): Attributes {
     return this.cachedAttributes(`store.operation:${operation}`, () => this.attributes({ 'store.operation': operation }));
   }
@@ -140,11 +146,15 @@ export class Telemetry {
     const parent = propagation.extract(context.active(), headers);
     const span = this.tracer.startSpan(
       `submit ${name}`,
-      { kind: SpanKind.PRODUCER, attributes: this.attributes({ 'job.name': name }) },
+      { kind: SpanKind.PRODUCER, attributes: this.jobAttributes(name) },
       parent,
     );
     const carrier: Record<string, string> = {};
-    propagation.inject(trace.setSpan(parent, span), carrier);
+    // Without a tracing SDK and without a caller's trace, the span is an invalid no-op: there is no
+    // trace to carry to the attempt, and no context to build for it.
+    if (span.isRecording() || isSpanContextValid(span.spanContext())) {
+      propagation.inject(trace.setSpan(parent, span), carrier);
+    }
     return { span, carrier };
   }
 

@@ -463,7 +463,9 @@ export class JobWorker implements OnApplicationBootstrap, BeforeApplicationShutd
     deadline.settle();
     this.telemetry.processingDuration.record(
       (performance.now() - startedAt) / 1000,
-      this.telemetry.attributes({ 'job.name': job.name, 'job.outcome': result.kind }),
+      this.telemetry.cachedAttributes(`job.outcome:${result.kind}:${job.name}`, () =>
+        this.telemetry.attributes({ 'job.name': job.name, 'job.outcome': result.kind }),
+      ),
     );
     Telemetry.endSpan(span, result.kind === 'returned' ? undefined : attemptError(result));
     // The next job may start while this outcome is written (the lease still covers this one): the slot

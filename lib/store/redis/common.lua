@@ -1,6 +1,8 @@
 -- Shared by every script of the Redis job store: the loader (redis-scripts.ts) puts this file between
 -- the `#!lua` shebang and the script's own body, so it runs on every call: it builds no tables and no
--- strings up front (they made an empty call ~9 µs instead of ~3 µs), only locals and functions.
+-- strings up front (they made an empty call ~9 µs instead of ~3 µs), only locals and functions, and
+-- the loader leaves out the functions a script does not use (commonFor). Each top-level function
+-- closes with an `end` alone on its line, which is how the loader finds where it ends.
 --
 -- KEYS[1..13] are the store-wide keys, in the order of RedisKeys.store; a script's job keys follow them.
 -- Every key starts with the store prefix, whose {hash tag} puts them all in one Cluster slot.

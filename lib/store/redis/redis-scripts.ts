@@ -34,13 +34,42 @@ function scriptSources(): ReadonlyMap<ScriptName, string> {
   if (!sources) {
     const common = readLua('common.lua');
     sources = new Map(
-      (Object.entries(SCRIPT_FILES) as [ScriptName, string][]).map(([name, file]) => [
-        name,
-        `#!lua\n${common}\n${readLua(file)}`,
-      ]),
+      (Object.entries(SCRIPT_FILES) as [ScriptName, string][]).map(([name, file]) => {
+        const body = readLua(file);
+        return [name, `#!lua\n${commonFor(common, body)}\n${body}`];
+      }),
     );
   }
   return sources;
+}
+
+/** A top-level `local function` of common.lua: from its first line to the `end` at column 0. */
+const FUNCTION_BLOCK = /^local function (\w+)\(.*?^end$/gms;
+
+/**
+ * common.lua without the functions `body` does not use, directly or through the functions it keeps.
+ * Each `local function` runs on every call of the script (it makes a closure): defining all of them
+ * cost every call ~5 µs, about a tenth of a claim. Everything else in common.lua stays as it is.
+ */
+export function commonFor(common: string, body: string): string {
+  const blocks = [...common.matchAll(FUNCTION_BLOCK)].map((match) => ({ name: match[1]!, text: match[0] }));
+  const declared = common.match(/^local function /gm)?.length ?? 0;
+  if (blocks.some((block) => block.text.match(/^local function /gm)!.length !== 1) || blocks.length !== declared) {
+    throw new Error('common.lua: every top-level `local function` must close with an `end` alone on its line');
+  }
+  const uses = (text: string, name: string) => new RegExp(`\\b${name}\\b`).test(text);
+  const kept = new Set(blocks.filter((block) => uses(body, block.name)).map((block) => block.name));
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const block of blocks) {
+      if (kept.has(block.name)) continue;
+      if (blocks.some((user) => kept.has(user.name) && uses(user.text, block.name))) {
+        kept.add(block.name);
+        grew = true;
+      }
+    }
+  }
+  return common.replace(FUNCTION_BLOCK, (text, name: string) => (kept.has(name) ? text : `-- (${name}: not used here)`));
 }
 
 function readLua(file: string): string {
