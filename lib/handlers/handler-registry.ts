@@ -8,6 +8,8 @@ export interface RegisteredHandler {
   metadata: AsyncHandlerMetadata;
   className: string;
   wrapper: InstanceWrapper;
+  /** sharedInstance's answer, kept once the application has started (it cannot change after). */
+  shared?: AsyncEndpointHandler | null;
 }
 
 /** Thrown at boot for handler declarations that cannot work; the message says which and how to fix. */
@@ -72,8 +74,12 @@ export class HandlerRegistry implements OnModuleInit {
 
   /** The singleton instance of a handler with a static dependency tree; null when each job needs its own. */
   sharedInstance(handler: RegisteredHandler): AsyncEndpointHandler | null {
+    if (handler.shared !== undefined) return handler.shared;
     const { wrapper } = handler;
-    return wrapper.isDependencyTreeStatic() && !wrapper.isTransient ? (wrapper.instance as AsyncEndpointHandler) : null;
+    const shared = wrapper.isDependencyTreeStatic() && !wrapper.isTransient ? (wrapper.instance as AsyncEndpointHandler) : null;
+    // Asked before the instance exists (not once the app runs jobs): not kept, asked again next time.
+    if (shared !== undefined) handler.shared = shared;
+    return shared ?? null;
   }
 
   /**

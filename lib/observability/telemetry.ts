@@ -160,16 +160,16 @@ export class Telemetry {
 
   /** A CONSUMER span for one attempt, linked to the submit span stored with the job. */
   startAttemptSpan(job: { id: string; name: string; traceContext: Record<string, string> | null }, attempt: number): Span {
-    const links: Link[] = [];
+    let links: Link[] | undefined;
     if (job.traceContext) {
       const submitted = trace.getSpanContext(propagation.extract(context.active(), job.traceContext));
-      if (submitted) links.push({ context: submitted });
+      if (submitted) links = [{ context: submitted }];
     }
-    return this.tracer.startSpan(`process ${job.name}`, {
-      kind: SpanKind.CONSUMER,
-      links,
-      attributes: this.attributes({ 'job.name': job.name, 'job.id': job.id, 'job.attempt': attempt }),
-    });
+    // Samplers see the job's name; the attributes of this one attempt are only worked out for a span
+    // that records (none without a tracing SDK: on the way from claim to handler, that saves ~10 µs).
+    const span = this.tracer.startSpan(`process ${job.name}`, { kind: SpanKind.CONSUMER, links, attributes: this.jobAttributes(job.name) });
+    if (span.isRecording()) span.setAttributes({ 'job.id': job.id, 'job.attempt': attempt });
+    return span;
   }
 
   static endSpan(span: Span, error?: { code: string; message: string }): void {

@@ -200,20 +200,16 @@ export class RedisJobStore extends JobStore {
 
   async claimDueJobs(options: ClaimOptions): Promise<ClaimedJob[]> {
     if (options.limit <= 0) return [];
-    const tokens = Array.from({ length: options.limit }, () => randomUUID());
-    const reply = (await this.run('claimDueJobs', this.keys.store, [
-      options.now,
-      options.leaseMs,
-      options.workerId,
-      options.maxConcurrentJobs ?? '',
-      ...tokens,
-    ])) as (string | null)[][];
+    const args = [String(options.now), String(options.leaseMs), options.workerId, String(options.maxConcurrentJobs ?? '')];
+    const tokensFrom = args.length;
+    for (let i = 0; i < options.limit; i++) args.push(randomUUID());
+    const reply = (await this.run('claimDueJobs', this.keys.store, args)) as (string | null)[][];
     // What the claim set, the script leaves out of its reply (a fifth less for the client to read).
     const leased = { startedAt: options.now, workerId: options.workerId, leaseExpiresAt: options.now + options.leaseMs };
     const claimed: ClaimedJob[] = [];
     for (let i = 0; i < reply.length; i++) {
       const job = decodeClaimedJob(reply[i]!, leased);
-      claimed.push({ job, lease: { jobId: job.id, token: tokens[i]! } });
+      claimed.push({ job, lease: { jobId: job.id, token: args[tokensFrom + i]! } });
     }
     return claimed;
   }
