@@ -36,7 +36,7 @@ const config = {
   /** One unmeasured round per system first, so that neither meets a cold JIT. */
   warmup: { jobs: 2000, inFlight: 100, concurrency: 16, payload },
   latency: { jobs: quick ? 100 : 300, warmup: 20, idleMs: 5, payload },
-  http: { durationSeconds: quick ? 3 : 10, warmupSeconds: quick ? 1 : 2, connections: 50, payload },
+  http: { durationSeconds: quick ? 3 : 10, slices: quick ? 1 : 5, warmupSeconds: quick ? 1 : 2, connections: 50, payload },
   scale: { jobs: quick ? 4000 : 20_000, inFlight: 100, concurrency: 16, payload },
 };
 

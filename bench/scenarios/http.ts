@@ -1,11 +1,14 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import autocannon from 'autocannon';
 import type { RedisProbe } from '../support/redis-probe.js';
-import { within } from '../support/stats.js';
+import { median, within } from '../support/stats.js';
 import type { BenchPayload } from '../systems/system.js';
 
 export interface HttpConfig {
+  /** Measured time per route, in `slices` turns. */
   durationSeconds: number;
+  /** The routes take turns this many times, so that both meet the same moments of a noisy machine. */
+  slices: number;
   warmupSeconds: number;
   connections: number;
   payload: BenchPayload;
@@ -29,7 +32,10 @@ const SERVER_SCRIPT = new URL('../http-server.js', import.meta.url);
 
 /**
  * One round: a fresh sample app (its own process, so that autocannon does not share its core),
- * then the plain route and the async endpoint under the same load, in alternating order.
+ * then the plain route and the async endpoint under the same load, taking turns in slices of
+ * `durationSeconds / slices` (the first route alternates between rounds). Taking turns also shares
+ * the memory store's growing heap between the two routes, where one long run each gave the later
+ * route all of it.
  */
 export async function httpRound(store: HttpStore, probe: RedisProbe, config: HttpConfig, plainFirst: boolean): Promise<HttpRound> {
   await probe.flush();
@@ -41,15 +47,17 @@ export async function httpRound(store: HttpStore, probe: RedisProbe, config: Htt
     // Both routes are warmed up before either is measured: the route measured first in a fresh app
     // would otherwise pay for the JIT compiling the code the two routes share.
     for (const path of order) await warmUp(`${base}${path}`, config);
-    const results: Record<string, Measured> = {};
-    for (const path of order) results[path] = await load(server, `${base}${path}`, config);
-    const submit = results['/api/process']!;
-    const plain = results['/bench/plain']!;
+    const slices: Record<string, Measured[]> = { '/api/process': [], '/bench/plain': [] };
+    for (let slice = 0; slice < config.slices; slice++) {
+      for (const path of order) slices[path]!.push(await load(server, `${base}${path}`, config));
+    }
+    const submit = combine(slices['/api/process']!);
+    const plain = combine(slices['/bench/plain']!);
     return {
-      submitPerSecond: successesPerSecond(submit.result),
-      plainPerSecond: successesPerSecond(plain.result),
-      submitLatencyP99Ms: submit.result.latency.p99,
-      plainLatencyP99Ms: plain.result.latency.p99,
+      submitPerSecond: submit.successesPerSecond,
+      plainPerSecond: plain.successesPerSecond,
+      submitLatencyP99Ms: submit.latencyP99Ms,
+      plainLatencyP99Ms: plain.latencyP99Ms,
       submitCpuMicrosPerRequest: submit.cpuMicrosPerRequest,
       plainCpuMicrosPerRequest: plain.cpuMicrosPerRequest,
     };
@@ -60,7 +68,17 @@ export async function httpRound(store: HttpStore, probe: RedisProbe, config: Htt
 
 interface Measured {
   result: autocannon.Result;
-  cpuMicrosPerRequest: number;
+  cpuMicros: number;
+}
+
+/** The slices of one route as one run: their 2xx per second of their time, CPU per request, median p99. */
+function combine(slices: readonly Measured[]) {
+  const total = (pick: (slice: Measured) => number) => slices.reduce((sum, slice) => sum + pick(slice), 0);
+  return {
+    successesPerSecond: total((slice) => slice.result['2xx']) / total((slice) => slice.result.duration),
+    cpuMicrosPerRequest: total((slice) => slice.cpuMicros) / total((slice) => slice.result.requests.total),
+    latencyP99Ms: median(slices.map((slice) => slice.result.latency.p99)),
+  };
 }
 
 function loadOptions(url: string, config: HttpConfig) {
@@ -80,13 +98,12 @@ async function warmUp(url: string, config: HttpConfig): Promise<void> {
 async function load(server: ChildProcess, url: string, config: HttpConfig): Promise<Measured> {
   const options = loadOptions(url, config);
   const before = await cpuUsage(server);
-  const result = await autocannon({ ...options, duration: config.durationSeconds });
+  const result = await autocannon({ ...options, duration: config.durationSeconds / config.slices });
   const after = await cpuUsage(server);
   if (result.non2xx > 0 || result.errors > 0) {
     console.warn(`  ${url}: ${result.non2xx} non-2xx answers, ${result.errors} errors (not counted)`);
   }
-  const cpuMicros = after.user - before.user + after.system - before.system;
-  return { result, cpuMicrosPerRequest: cpuMicros / result.requests.total };
+  return { result, cpuMicros: after.user - before.user + after.system - before.system };
 }
 
 function cpuUsage(server: ChildProcess): Promise<NodeJS.CpuUsage> {
@@ -99,10 +116,6 @@ function cpuUsage(server: ChildProcess): Promise<NodeJS.CpuUsage> {
     server.on('message', onMessage);
     server.send({ type: 'cpu' });
   });
-}
-
-function successesPerSecond(result: autocannon.Result): number {
-  return result['2xx'] / result.duration;
 }
 
 function listeningPort(server: ChildProcess): Promise<number> {
