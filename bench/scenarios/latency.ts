@@ -47,8 +47,9 @@ export async function latencyRound(
         handler: () => lane.started.resolve(performance.now()),
         onCompleted: () => lane.completed.resolve(),
       });
-      lane.producer = await system.createProducer();
+      // Closed in `finally` even when its producer fails to start.
       lanes.push(lane);
+      lane.producer = await system.createProducer();
     }
     for (let i = 0; i < config.warmup + config.jobs; i++) {
       for (const lane of i % 2 === 0 ? lanes : [...lanes].reverse()) {

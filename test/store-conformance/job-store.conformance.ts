@@ -241,16 +241,20 @@ export function describeJobStoreConformance(storeName: string, target: Conforman
         });
         await create(input);
         const now = Date.now();
-        // One failed attempt (retryCount, error, progress) and one take-back (recoveryCount).
+        // Two failed attempts (retryCount 2, error, progress) and one take-back (recoveryCount 1): every
+        // counter differs, so that values answered in the wrong order cannot pass.
         const [first] = await claim(1, now);
         await store.reportProgress(first!.lease, { step: 1 }, now);
         await store.failJob(first!.lease, { code: 'FLAKY', message: 'try again' }, { now, retryAt: now + 1, retention });
-        const [second] = await claim(1, now + 2, { leaseMs: 1000 });
-        await store.recoverJobs({ now: now + 1002, maxInProgressMs: 3_600_000, maxRecoveries: 5, lockMs: 1, retention });
-        const [third] = await claim(1, now + 1003);
+        const [second] = await claim(1, now + 2);
+        await store.failJob(second!.lease, { code: 'FLAKY', message: 'again' }, { now: now + 2, retryAt: now + 3, retention });
+        const [third] = await claim(1, now + 4, { leaseMs: 1000 });
+        await store.recoverJobs({ now: now + 1004, maxInProgressMs: 3_600_000, maxRecoveries: 5, lockMs: 1, retention });
+        const [fourth] = await claim(1, now + 1005);
         expect(second!.job).toMatchObject({ retryCount: 1, error: { code: 'FLAKY' }, retryDelayUntil: null });
-        expect(third!.job).toMatchObject({ retryCount: 1, recoveryCount: 1, progress: { step: 1 }, owner: 'alice' });
-        expect(third!.job).toEqual(await store.getJob(input.id));
+        expect(third!.job).toMatchObject({ retryCount: 2, recoveryCount: 0 });
+        expect(fourth!.job).toMatchObject({ retryCount: 2, recoveryCount: 1, progress: { step: 1 }, owner: 'alice' });
+        expect(fourth!.job).toEqual(await store.getJob(input.id));
       });
 
       it('never hands one job to two concurrent claimers', async () => {

@@ -1,3 +1,4 @@
+import { readdirSync, readFileSync } from 'node:fs';
 import { commonFor } from '../../lib/store/redis/redis-scripts.js';
 
 const common = `local WAITING = KEYS[1]
@@ -46,5 +47,29 @@ describe('the shared Lua each script gets (commonFor)', () => {
     expect(() => commonFor(`${common}\nlocal function oneLine() return 1 end\n`, 'return oneLine()')).toThrow(
       'every top-level `local function` must close',
     );
+  });
+});
+
+describe('the shared Lua of the real scripts', () => {
+  const dir = new URL('../../lib/store/redis/', import.meta.url);
+  const read = (file: string) => readFileSync(new URL(file, dir), 'utf8');
+  const withoutComments = (lua: string) => lua.replace(/--.*$/gm, '');
+  const common = read('common.lua');
+  const shared = functionsIn(common) as string[];
+  const scripts = readdirSync(dir).filter((file) => file.endsWith('.lua') && file !== 'common.lua');
+
+  it('finds every script and every shared function', () => {
+    expect(scripts.length).toBeGreaterThanOrEqual(13);
+    expect(shared.length).toBeGreaterThanOrEqual(15);
+  });
+
+  it.each(scripts)('%s: every shared function it calls, directly or not, is defined before its body', (file) => {
+    const linked = withoutComments(`${commonFor(common, read(file))}\n${read(file)}`);
+    const defined = new Set(functionsIn(linked));
+    for (const name of shared) {
+      if (new RegExp(`\\b${name}\\s*\\(`).test(linked.replace(new RegExp(`local function ${name}\\(`, 'g'), ''))) {
+        expect({ file, name, defined: defined.has(name) }).toEqual({ file, name, defined: true });
+      }
+    }
   });
 });

@@ -93,19 +93,6 @@ local function readJob(key)
   return job, flat
 end
 
--- The job table as an HGETALL reply without the fields no reader outside the scripts needs, for a
--- script that changed the hash and the table alike.
-local function flatten(job)
-  local flat = {}
-  for field, value in pairs(job) do
-    if field ~= 'seq' and field ~= 'leaseToken' and field ~= 'idempotencyDigest' then
-      flat[#flat + 1] = field
-      flat[#flat + 1] = value
-    end
-  end
-  return flat
-end
-
 -- What a fenced transition needs of the job, or nil when the token no longer holds its lease.
 local function leasedJob(key, token)
   local values = redis.pcall('HMGET', key, 'status', 'leaseToken', 'id', 'seq', 'cancelRequested', 'idempotencyDigest')
@@ -153,7 +140,7 @@ local function leaveStatus(job)
   end
 end
 
--- Queued or Scheduled -> InProgress under a fresh lease. The job table follows the hash (flatten()).
+-- Queued or Scheduled -> InProgress under a fresh lease. The job table follows the hash.
 local function startLease(key, job, token, workerId, now, leaseMs)
   leaveStatus(job)
   local startedAt = string.format('%d', now)

@@ -65,7 +65,6 @@ export interface RedisStoreOptions {
 const RECOVERY_BATCH = 500;
 /** Index entries one purge script looks at. */
 const PURGE_BATCH = 1000;
-/** The event a batch of submissions publishes (the same JSON as common.lua's publish()). */
 /** Submissions or completions one script call carries at most (each is a few Redis commands). */
 const MAX_BATCH = 64;
 const MIN_REDIS_MAJOR = 7;

@@ -49,7 +49,7 @@ const FUNCTION_BLOCK = /^local function (\w+)\(.*?^end$/gms;
 /**
  * common.lua without the functions `body` does not use, directly or through the functions it keeps.
  * Each `local function` runs on every call of the script (it makes a closure): defining all of them
- * cost every call ~5 µs, about a tenth of a claim. Everything else in common.lua stays as it is.
+ * cost every call about 5 µs on an idle Redis. Everything else in common.lua stays as it is.
  */
 export function commonFor(common: string, body: string): string {
   const blocks = [...common.matchAll(FUNCTION_BLOCK)].map((match) => ({ name: match[1]!, text: match[0] }));
