@@ -3,6 +3,7 @@ import autocannon from 'autocannon';
 import type { RedisProbe } from '../support/redis-probe.js';
 import { within } from '../support/stats.js';
 import type { BenchPayload } from '../systems/system.js';
+import { stopChild } from '../support/child-process.js';
 
 export interface HttpConfig {
   /** Measured time per route, in `slices` turns. */
@@ -62,7 +63,7 @@ export async function httpRound(store: HttpStore, probe: RedisProbe, config: Htt
       plainCpuMicrosPerRequest: plain.cpuMicrosPerRequest,
     };
   } finally {
-    await stop(server);
+    await stopChild(server);
   }
 }
 
@@ -128,13 +129,4 @@ function listeningPort(server: ChildProcess): Promise<number> {
     });
     server.once('exit', (code) => reject(new Error(`sample app exited (${code}) before listening`)));
   });
-}
-
-async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.send({ type: 'stop' });
-  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-  await exited;
-  clearTimeout(timer);
 }

@@ -4,6 +4,7 @@ import type { RedisProbe } from '../support/redis-probe.js';
 import { sleep, within } from '../support/stats.js';
 import type { BenchPayload, QueueSystem } from '../systems/system.js';
 import { submitAll } from './throughput.js';
+import { stopChild } from '../support/child-process.js';
 
 export interface ScaleConfig {
   jobs: number;
@@ -41,7 +42,7 @@ export async function scaleRound(
     await within(waitForCompleted(probe, system.completedKey, config.jobs), TIMEOUT_MS, `${system.name} drain`);
     return config.jobs / ((performance.now() - started) / 1000);
   } finally {
-    await Promise.all(children.map(stop));
+    await Promise.all(children.map(stopChild));
   }
 }
 
@@ -59,13 +60,4 @@ function nextMessage(child: ChildProcess, type: string): Promise<void> {
     child.on('message', onMessage);
     child.once('exit', (code) => reject(new Error(`worker process exited (${code}) before '${type}'`)));
   });
-}
-
-async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.send({ type: 'stop' });
-  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-  await exited;
-  clearTimeout(timer);
 }

@@ -1,7 +1,6 @@
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { JobStatus } from '../../lib/job/index.js';
 import type { NewJob, Retention } from '../../lib/store/job-store.js';
@@ -9,7 +8,7 @@ import { RedisJobStore } from '../../lib/store/redis/redis-job-store.js';
 import { newJob } from '../store-conformance/job-store.conformance.js';
 import { CompiledProcesses } from '../support/node-processes.js';
 import { RecordingLogger } from '../support/recording-logger.js';
-import { RedisServer } from '../support/redis-server.js';
+import { freePort, RedisServer } from '../support/redis-server.js';
 
 /**
  * The operator CLI as users run it: the compiled `lib/cli/main.js` in its own `node` process, against
@@ -86,17 +85,6 @@ async function freshStore() {
   };
   const run = (args: readonly string[]) => cli([...args, '--redis-url', server.url, '--key-prefix', keyPrefix]);
   return { store, keyPrefix, create, claimOne, failed, completed, run };
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as { port: number };
-      probe.close(() => resolve(port));
-    });
-  });
 }
 
 describe('the package', () => {

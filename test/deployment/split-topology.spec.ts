@@ -1,7 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { RedisServer } from '../support/redis-server.js';
+import { freePort, RedisServer } from '../support/redis-server.js';
 
 /**
  * The split deployment of docs/deployment.md, from the sample's own scripts: `npm run start:api` and
@@ -55,17 +54,6 @@ class NpmScript {
       // The group is gone already.
     }
   }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as { port: number };
-      probe.close(() => resolve(port));
-    });
-  });
 }
 
 async function health(port: number): Promise<Health | undefined> {

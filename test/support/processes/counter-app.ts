@@ -8,13 +8,12 @@ import {
   Body,
   Controller,
   Injectable,
-  type LogLevel,
   Module,
   type OnApplicationShutdown,
   Post,
   ValidationPipe,
 } from '@nestjs/common';
-import { APP_PIPE, NestFactory } from '@nestjs/core';
+import { APP_PIPE } from '@nestjs/core';
 import { ScheduleModule } from '@nestjs/schedule';
 import { IsInt, Min } from 'class-validator';
 import { Redis } from 'ioredis';
@@ -25,7 +24,7 @@ import {
   type AsyncContext,
   type AsyncEndpointHandler,
 } from '../../../lib/index.js';
-import { requiredEnv } from './process-env.js';
+import { requiredEnv, startTestProcess } from './process-env.js';
 
 const env = (name: string, fallback?: string): string => requiredEnv('counter-app', name, fallback);
 
@@ -87,21 +86,7 @@ class CountHandler implements AsyncEndpointHandler<CountRequest, { runs: number;
 })
 class CounterAppModule {}
 
-async function main(): Promise<void> {
-  const logger: LogLevel[] = ['error', 'warn'];
-  const app = await NestFactory.create(CounterAppModule, { logger });
-  app.enableShutdownHooks();
-  let port: number | null = null;
-  if (role === 'api') {
-    await app.listen(Number(env('PORT', '0')), '127.0.0.1');
-    port = (app.getHttpServer().address() as { port: number }).port;
-  } else {
-    await app.init();
-  }
-  process.stdout.write(`READY ${JSON.stringify({ port, workerId: instanceId, pid: process.pid })}\n`);
-}
-
-main().catch((error: unknown) => {
+startTestProcess(CounterAppModule, { role, instanceId, port: Number(env('PORT', '0')), logger: ['error', 'warn'] }).catch((error: unknown) => {
   console.error(error);
   process.exit(1);
 });
