@@ -59,8 +59,13 @@ describe('Health indicator with a stalled worker loop', () => {
   /** A store whose claims stop answering once `hang` is set: the worker loop stops going round. */
   class HangingStore extends MemoryJobStore {
     hang = false;
+    /** Settles at the first claim that hangs: the loop went round for the last time just before. */
+    readonly hung = new Promise<void>((resolve) => (this.markHung = resolve));
+    private markHung!: () => void;
     override claimDueJobs(options: ClaimOptions): Promise<ClaimedJob[]> {
-      return this.hang ? new Promise(() => undefined) : super.claimDueJobs(options);
+      if (!this.hang) return super.claimDueJobs(options);
+      this.markHung();
+      return new Promise(() => undefined);
     }
   }
 
@@ -74,6 +79,7 @@ describe('Health indicator with a stalled worker loop', () => {
       const health = app.get(AsyncEndpointsHealthIndicator);
       expect((await health.isHealthy())['async-endpoints'].status).toBe('up');
       store.hang = true;
+      await store.hung;
       await new Promise((resolve) => setTimeout(resolve, 5300));
       const result = (await health.isHealthy())['async-endpoints'];
       expect(result).toMatchObject({ status: 'down', message: 'The worker loop has stalled', worker: { stalled: true } });

@@ -35,7 +35,7 @@ describe.each(PLATFORMS_AND_STORES)('Long-poll: GET /jobs/:id?waitSeconds=N (%s,
     const elapsed = Date.now() - started;
     expect(answer.body).toMatchObject({ status: 'Completed', result: { processed: 'WAIT FOR ME' } });
     expect(answer.headers).not.toHaveProperty('retry-after');
-    expect(elapsed).toBeGreaterThanOrEqual(200);
+    // It waited for the job (Completed, two reads: before and after the wake-up), not for the deadline.
     expect(elapsed).toBeLessThan(2_000);
     expect(reads.mock.calls.filter(([id]) => id === submitted.body.id).length).toBe(2);
   });

@@ -13,7 +13,8 @@ describe.each(PLATFORMS_AND_STORES)('The sample end to end (%s, %s store, worker
     app = await startSampleApp(
       {
         store: await stores.options(),
-        jobManager: { retryDelayBaseSeconds: 0.05 },
+        // Long enough that a poll lands in each Scheduled window even on a loaded machine.
+        jobManager: { retryDelayBaseSeconds: 0.25 },
         worker: { maximumConcurrency: 4 },
       },
       undefined,
@@ -71,8 +72,8 @@ describe.each(PLATFORMS_AND_STORES)('The sample end to end (%s, %s store, worker
     }, 10_000, 2);
     expect(seen.has('Scheduled')).toBe(true);
     expect(done).toMatchObject({ retryCount: 2, result: { succeededOnAttempt: 3 }, error: null });
-    // retryDelayBaseSeconds 0.05: retry 1 after 50 ms, retry 2 after 100 ms.
-    expect(Object.fromEntries(delays)).toEqual({ 1: 50, 2: 100 });
+    // retryDelayBaseSeconds 0.25: retry 1 after 250 ms, retry 2 after 500 ms.
+    expect(Object.fromEntries(delays)).toEqual({ 1: 250, 2: 500 });
   });
 
   it('ends Flaky Failed with the error when failTimes exceeds maxRetries', async () => {

@@ -78,6 +78,8 @@ describe('The memory store under faults', () => {
       const body: WorkRequest = i === 50 ? { ms: 0, hang: true } : { ms: i % 40 === 0 ? 2000 : 20 + (i % 31) };
       ids.push((await service.submit('Work', { ...body })).id);
     }
+    // The hanging job must hang in this app (it settles only on its second run): wait until it has.
+    await waitFor(async () => (hungOnce.has(ids[50]!) ? true : undefined), 10_000, 10);
     await sleep(300);
     const closeStarted = Date.now();
     await app!.close();
