@@ -523,6 +523,38 @@ export function describeJobStoreConformance(storeName: string, target: Conforman
         expect(report!.requeued).toEqual([input.id]);
       });
 
+      it('puts a job taken back or released ahead of the waiting jobs, leaving the oldest waiting age as it was', async () => {
+        const now = Date.now();
+        const recovered = newJob();
+        const released = newJob();
+        await create(recovered, now);
+        await create(released, now);
+        const [recoveredClaim, releasedClaim] = await claim(2, now, { leaseMs: 1000 });
+        const waiting = newJob();
+        const later = newJob();
+        await create(waiting, now + 10);
+        await create(later, now + 500);
+        expect(await store.releaseJob(releasedClaim!.lease, { now: now + 600, retention })).toBe('released');
+        expect((await sweep(now + 1000))!.requeued).toEqual([recoveredClaim!.lease.jobId]);
+        // They were due before anything submitted since; the job due the longest still dates from now + 10.
+        expect((await store.stats(now + 1000)).oldestWaitingAgeMs).toBe(990);
+        expect((await claim(10, now + 1000)).map((c) => c.job.id)).toEqual([recovered.id, released.id, waiting.id, later.id]);
+      });
+
+      it('makes a job taken back or released due at once when the head of the queue is not due yet', async () => {
+        const now = Date.now();
+        const scheduled = newJob();
+        const recovered = newJob();
+        await create(scheduled, now);
+        await create(recovered, now);
+        const [scheduledClaim] = await claim(1, now);
+        await store.failJob(scheduledClaim!.lease, { code: 'E', message: 'x' }, { now, retryAt: now + 5000, retention });
+        await claim(1, now, { leaseMs: 100 });
+        expect((await sweep(now + 100))!.requeued).toEqual([recovered.id]);
+        expect((await store.stats(now + 100)).oldestWaitingAgeMs).toBe(0);
+        expect((await claim(10, now + 100)).map((c) => c.job.id)).toEqual([recovered.id]);
+      });
+
       it('fails a job with JOB_RECOVERY_EXHAUSTED after maxRecoveries take-backs', async () => {
         const input = newJob();
         await create(input);

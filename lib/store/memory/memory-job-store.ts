@@ -397,11 +397,16 @@ export class MemoryJobStore extends JobStore {
     job.lastUpdatedAt = now;
   }
 
+  /**
+   * InProgress -> Queued (release, recovery), at the head of the queue: it takes the due time of the
+   * job due the longest when that one is due already, else now (as the Redis store does).
+   */
   private requeue(job: StoredJob, now: number): void {
     this.leaveProgress(job, JobStatus.Queued, now);
     job.startedAt = null;
     job.retryDelayUntil = null;
-    this.enqueue(job, now);
+    const head = this.validQueueHead();
+    this.enqueue(job, head && head.dueAt < now ? head.dueAt : now);
     this.emit({ type: 'job-available' });
   }
 

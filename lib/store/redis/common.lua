@@ -157,12 +157,16 @@ local function startLease(key, job, token, workerId, now, leaseMs)
 end
 
 -- InProgress -> Queued, due at once (release, recovery): not a failed attempt. The caller publishes.
+-- The job was due before anything submitted since, so it goes to the head of the queue: it takes the
+-- due time of the job due the longest, when that one is due already (the oldest waiting age stays
+-- what it was), else now. Among jobs due at the same time, submission order decides.
 local function requeue(key, job, now)
   leaveStatus(job)
   redis.call('HDEL', key, 'leaseToken', 'leaseExpiresAt', 'workerId', 'startedAt', 'retryDelayUntil')
   redis.call('HSET', key, 'status', 'Queued', 'lastUpdatedAt', now)
   redis.call('ZADD', QUEUED_INDEX, job.seq, job.id)
-  redis.call('ZADD', WAITING, now, waitingEntry(job))
+  local headDueAt = tonumber(redis.call('ZRANGE', WAITING, 0, 0, 'WITHSCORES')[2])
+  redis.call('ZADD', WAITING, headDueAt and headDueAt < now and headDueAt or now, waitingEntry(job))
 end
 
 -- Any live status -> Completed, Failed or Canceled. The job, and its idempotency key, stay readable for
