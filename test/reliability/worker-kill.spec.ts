@@ -5,6 +5,8 @@ const LEASE_MS = 2000;
 const SWEEP_SECONDS = 1;
 /** Scheduling slack on a loaded two-core machine, on top of the bound the issue states. */
 const MARGIN_MS = 1500;
+/** One job in twenty; the others take 20-50 ms. */
+const LONG_MS = 1000;
 
 /**
  * `kill -9` of one of two worker processes in the middle of a run: nothing is lost, only the jobs
@@ -33,11 +35,13 @@ describe('kill -9 of one of two worker processes mid-run', () => {
 
     // Kills worker-1 with SIGKILL once it runs jobs, a third of the way through; then notes which jobs
     // it held. Nothing changes those until recovery takes them back: the dead process cannot, and the
-    // other one has no lease on them.
+    // other one has no lease on them. One of them is a long job that started moments ago, so that it
+    // still runs when the signal lands even if this process stalls between the read and the kill.
     const kill = async () => {
       for (;;) {
         const held = (await d.inProgress()).filter((job) => job.workerId === 'worker-1');
-        if (held.length >= 2) break;
+        const runningLong = held.some((job) => (job.payload as { ms: number }).ms === LONG_MS && Date.now() - job.startedAt! < LONG_MS / 2);
+        if (held.length >= 2 && runningLong) break;
         await sleep(5);
       }
       killedAt = Date.now();
@@ -46,7 +50,7 @@ describe('kill -9 of one of two worker processes mid-run', () => {
       for (const job of await d.inProgress()) if (job.workerId === 'worker-1') inFlightAtKill.add(job.id);
     };
 
-    const bodies = Array.from({ length: JOBS }, () => ({ ms: 20 + Math.floor(Math.random() * 31) }));
+    const bodies = Array.from({ length: JOBS }, (_, i) => ({ ms: i % 20 === 0 ? LONG_MS : 20 + Math.floor(Math.random() * 31) }));
     await inParallel(bodies, 8, async (body, index) => {
       if (index === Math.floor(JOBS / 3)) killing = kill();
       const answer = await d.submit(body);
