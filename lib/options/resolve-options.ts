@@ -59,6 +59,7 @@ export function resolveOptions(options: AsyncEndpointsModuleOptions = {}): Resol
       captureHeaders: http.captureHeaders ?? {},
       exposeErrorDetails: http.exposeErrorDetails ?? false,
       bodyLimitBytes: http.bodyLimitBytes ?? 1024 * 1024,
+      maxLongPolls: http.maxLongPolls ?? 1000,
     },
     failFastOnStoreUnavailable: options.failFastOnStoreUnavailable ?? false,
     jobOwner: options.jobOwner ?? null,

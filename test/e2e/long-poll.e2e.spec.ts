@@ -167,3 +167,45 @@ describe.each(PLATFORMS)('Long-poll across instances on Redis (%s API app)', (pl
     expect(api.get(AsyncEndpointsService).waitingCount).toBe(0);
   });
 });
+
+describe.each(PLATFORMS)('Long-poll cap: http.maxLongPolls (%s)', (platform) => {
+  let app: INestApplication | undefined;
+
+  afterEach(async () => {
+    await app?.close();
+    app = undefined;
+  });
+
+  it('answers a long-poll beyond the cap at once with the current document and Retry-After, and admits one again once a slot frees', async () => {
+    app = await startSampleApp({ worker: { enabled: false }, http: { maxLongPolls: 2, pendingStatusCode: 202 } }, undefined, platform);
+    const service = app.get(AsyncEndpointsService);
+    const http = () => request(app!.getHttpServer());
+    const submitted = await http().post('/api/process').send({ data: 'x' }).expect(202);
+    const longPoll = () => http().get(`${submitted.headers.location}?waitSeconds=30`).then((response) => response);
+
+    const held = [longPoll(), longPoll()];
+    await waitFor(async () => (service.waitingCount === 2 ? true : undefined), 5_000, 5);
+    // The third either answers (capped) or joins the waits (uncapped): whichever comes first.
+    const third = longPoll();
+    const first = await Promise.race([
+      third.then(() => 'answered'),
+      waitFor(async () => (service.waitingCount > 2 ? 'waiting' : undefined), 10_000, 5),
+    ]);
+    expect(first).toBe('answered');
+    const answer = await third;
+    expect(answer.status).toBe(202);
+    expect(answer.body).toMatchObject({ id: submitted.body.id, status: 'Queued' });
+    expect(answer.headers['retry-after']).toBe('1');
+    expect(answer.headers.location).toBe(submitted.headers.location);
+    expect(service.waitingCount).toBe(2);
+
+    // The held long-polls end with the job; their slots free, and a new long-poll waits again.
+    await http().delete(submitted.headers.location!).expect(200);
+    for (const response of await Promise.all(held)) expect(response.body.status).toBe('Canceled');
+    const next = await http().post('/api/process').send({ data: 'y' }).expect(202);
+    const waiting = http().get(`${next.headers.location}?waitSeconds=30`).then((response) => response);
+    await waitFor(async () => (service.waitingCount === 1 ? true : undefined), 5_000, 5);
+    await http().delete(next.headers.location!).expect(200);
+    expect((await waiting).body.status).toBe('Canceled');
+  });
+});
