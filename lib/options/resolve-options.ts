@@ -3,6 +3,7 @@ import { availableParallelism } from 'node:os';
 import { plainToInstance } from 'class-transformer';
 import { validateSync, type ValidationError } from 'class-validator';
 import { JobStore } from '../store/job-store.js';
+import { maskUrlPassword } from '../store/redis/redis-url.js';
 import type { AsyncEndpointsModuleOptions, ResolvedAsyncEndpointsOptions, StoreConfig } from './async-endpoints-options.js';
 import { AsyncEndpointsOptionsSchema } from './options.schema.js';
 
@@ -77,7 +78,8 @@ function validateStore(store: StoreConfig | undefined): string[] {
   }
   const problems: string[] = [];
   if (store.url !== undefined && !/^rediss?:\/\//.test(String(store.url))) {
-    problems.push(`store.url = ${describe(store.url)}: must start with redis:// or rediss://`);
+    const shown = typeof store.url === 'string' ? maskUrlPassword(store.url) : store.url;
+    problems.push(`store.url = ${describe(shown)}: must start with redis:// or rediss://`);
   }
   if (store.keyPrefix !== undefined && !/^[^{}]*\{[^{}]+\}[^{}]*$/.test(String(store.keyPrefix))) {
     problems.push(
