@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -7,10 +7,11 @@ import { promisify } from 'node:util';
 import { NodeProcess } from '../support/node-processes.js';
 
 /**
- * The package as users get it: built fresh from lib/ (never the working tree's dist/, which may be
- * stale), packed with `npm pack`, unpacked into the node_modules of two throwaway Nest apps as
- * `nest new` generates them, one CommonJS and one ESM, compiled with the project's `tsc` and booted.
- * Everything else the apps import comes from the project's node_modules, so no network is needed.
+ * The package as users get it: the build of lib/ (the working tree's dist/ when it is newer than every
+ * source, as after `npm run build` on CI; otherwise built afresh into a temporary directory), packed
+ * with `npm pack`, unpacked into the node_modules of two throwaway Nest apps as `nest new` generates
+ * them, one CommonJS and one ESM, compiled with the project's `tsc` and booted. Everything else the
+ * apps import comes from the project's node_modules, so no network is needed.
  */
 const run = promisify(execFile);
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -86,6 +87,25 @@ void bootstrap();
 
 type ModuleSystem = 'commonjs' | 'esm';
 
+/**
+ * Whether dist/ is what `npm run build` makes of the sources now: every output newer than every
+ * source and build config, and no output left over from a deleted source.
+ */
+function distIsFresh(): boolean {
+  const dist = join(ROOT, 'dist');
+  if (!existsSync(join(dist, 'index.js'))) return false;
+  const files = (dir: string) => readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((file) => /\.(ts|js|lua)$/.test(file));
+  const sources = files(join(ROOT, 'lib')).filter((file) => !file.endsWith('.js'));
+  const outputs = files(dist).filter((file) => !file.endsWith('.d.ts'));
+  const expected = new Set(sources.map((file) => file.replace(/\.ts$/, '.js')));
+  if (outputs.length !== expected.size || !outputs.every((file) => expected.has(file))) return false;
+  const newestSource = Math.max(
+    ...sources.map((file) => statSync(join(ROOT, 'lib', file)).mtimeMs),
+    ...['tsconfig.json', 'tsconfig.build.json'].map((file) => statSync(join(ROOT, file)).mtimeMs),
+  );
+  return outputs.every((file) => statSync(join(dist, file)).mtimeMs >= newestSource);
+}
+
 let workDir: string;
 let apps: Record<ModuleSystem, string>;
 const started: NodeProcess[] = [];
@@ -94,8 +114,12 @@ beforeAll(async () => {
   workDir = mkdtempSync(join(tmpdir(), 'ae-packed-'));
   const packageDir = join(workDir, 'package');
   mkdirSync(packageDir);
-  await run(process.execPath, [TSC, '-p', join(ROOT, 'tsconfig.build.json'), '--outDir', join(packageDir, 'dist')]);
-  await run(process.execPath, [join(ROOT, 'scripts', 'copy-assets.mjs'), join(packageDir, 'dist')]);
+  if (distIsFresh()) {
+    await run('cp', ['-r', join(ROOT, 'dist'), packageDir]);
+  } else {
+    await run(process.execPath, [TSC, '-p', join(ROOT, 'tsconfig.build.json'), '--outDir', join(packageDir, 'dist')]);
+    await run(process.execPath, [join(ROOT, 'scripts', 'copy-assets.mjs'), join(packageDir, 'dist')]);
+  }
   await run('cp', ['-r', join(ROOT, 'package.json'), join(ROOT, 'README.md'), join(ROOT, 'docs'), packageDir]);
   const { stdout } = await run('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', workDir], { cwd: packageDir });
   const [{ filename }] = JSON.parse(stdout) as [{ filename: string }];
