@@ -6,6 +6,7 @@ import request from 'supertest';
 import { AsyncEndpointsService, JobStore, type AsyncEndpointsModuleOptions, type RedisStoreConfig } from '../../lib/index.js';
 import { startSampleApp, waitFor } from '../support/sample-app.js';
 import { PLATFORMS, PLATFORMS_AND_STORES } from '../support/test-platforms.js';
+import { RecordingLogger } from '../support/recording-logger.js';
 import { TestStores } from '../support/test-stores.js';
 
 const UNKNOWN_ID = '3f0c2a8e-5b7d-4c1e-9a2b-1d2e3f4a5b6c';
@@ -176,8 +177,13 @@ describe.each(PLATFORMS)('Long-poll cap: http.maxLongPolls (%s)', (platform) => 
     app = undefined;
   });
 
-  it('answers a long-poll beyond the cap at once with the current document and Retry-After, and admits one again once a slot frees', async () => {
-    app = await startSampleApp({ worker: { enabled: false }, http: { maxLongPolls: 2, pendingStatusCode: 202 } }, undefined, platform);
+  it('answers a long-poll beyond the cap at once with the current document and Retry-After, warns once naming the option, and admits one again once a slot frees', async () => {
+    const logger = new RecordingLogger();
+    app = await startSampleApp(
+      { worker: { enabled: false }, http: { maxLongPolls: 2, pendingStatusCode: 202 } },
+      (created) => created.useLogger(logger),
+      platform,
+    );
     const service = app.get(AsyncEndpointsService);
     const http = () => request(app!.getHttpServer());
     const submitted = await http().post('/api/process').send({ data: 'x' }).expect(202);
@@ -198,6 +204,9 @@ describe.each(PLATFORMS)('Long-poll cap: http.maxLongPolls (%s)', (platform) => 
     expect(answer.headers['retry-after']).toBe('1');
     expect(answer.headers.location).toBe(submitted.headers.location);
     expect(service.waitingCount).toBe(2);
+    expect((await longPoll()).body.status).toBe('Queued');
+    const warnings = logger.messages('warn').filter((message) => message.includes('long-polls'));
+    expect(warnings).toEqual([expect.stringMatching(/^2 long-polls .* the most http\.maxLongPolls allows: .* Raise http\.maxLongPolls/)]);
 
     // The held long-polls end with the job; their slots free, and a new long-poll waits again.
     await http().delete(submitted.headers.location!).expect(200);
