@@ -70,7 +70,9 @@ export function resolveOptions(options: AsyncEndpointsModuleOptions = {}): Resol
 function validateStore(store: StoreConfig | undefined): string[] {
   if (store === undefined || store instanceof JobStore) return [];
   if (typeof store !== 'object' || store === null) {
-    return [`store = ${describe(store)}: must be { type: 'memory' }, { type: 'redis', ... } or a JobStore instance`];
+    // A URL given as the store itself is a likely slip: shown masked, as store.url is.
+    const shown = typeof store === 'string' ? maskUrlPassword(store) : store;
+    return [`store = ${describe(shown)}: must be { type: 'memory' }, { type: 'redis', ... } or a JobStore instance`];
   }
   if (store.type === 'memory') return [];
   if (store.type !== 'redis') {

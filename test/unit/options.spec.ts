@@ -69,6 +69,7 @@ describe('resolveOptions', () => {
     [{ store: { type: 'redis', url: 'http://x' } }, 'store.url = "http://x": must start with redis:// or rediss://'],
     [{ store: { type: 'redis', url: 'http://app:s3cret@x/?password=s3cret' } }, 'store.url = "http://app:***@x/?password=***": must start'],
     [{ store: { type: 'redis', url: 'app:s3cret@x:6379' } }, 'store.url = "app:***@x:6379": must start with redis://'],
+    [{ store: 'redis://:s3cret@x:6379' }, 'store = "redis://:***@x:6379": must be { type: \'memory\' }'],
     [{ store: { type: 'redis', keyPrefix: 'no-tag' } }, 'store.keyPrefix = "no-tag"'],
     [{ jobOwner: 'alice' }, 'jobOwner = "alice": must be a function'],
     [{ worker: { jobTimeoutMinutes: 60_000 } }, 'worker.jobTimeoutMinutes = 60000: it must not be greater than 35791'],
