@@ -1,16 +1,17 @@
 // Copies what tsc does not emit, the Redis store's Lua scripts, next to the compiled modules: the
 // store reads them relative to its own file. Usage: node scripts/copy-assets.mjs <outDir> [<libDirInOut>]
 import { copyFileSync, mkdirSync, readdirSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const source = join(root, 'lib');
-const target = join(root, process.argv[2] ?? 'dist', process.argv[3] ?? '');
+// <outDir> may be absolute (the packaging test builds into a temporary directory).
+const target = resolve(root, process.argv[2] ?? 'dist', process.argv[3] ?? '');
 
 const assets = readdirSync(source, { recursive: true }).filter((path) => path.endsWith('.lua'));
 for (const path of assets) {
   mkdirSync(dirname(join(target, path)), { recursive: true });
   copyFileSync(join(source, path), join(target, path));
 }
-console.log(`copy-assets: ${assets.length} file(s) from lib/ to ${join(target).replace(root + '/', '')}/`);
+console.log(`copy-assets: ${assets.length} file(s) from lib/ to ${target.replace(root + '/', '')}/`);

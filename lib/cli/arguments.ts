@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { JOB_STATUSES, type JobStatus } from '../job/index.js';
 import type { TerminalJobStatus } from '../store/job-store.js';
 import { DEFAULT_KEY_PREFIX, RedisKeys } from '../store/redis/redis-keys.js';
+import { maskUrlPassword } from '../store/redis/redis-url.js';
 
 export const USAGE = `Usage: nestjs-async-endpoints <command> [options]
 
@@ -14,8 +15,10 @@ Commands:
   retry --all-failed              the same for every Failed job (--limit to cap)
   cancel <id>                     cancel a job; a running one is aborted by the worker running it
   recover                         take back now the jobs of dead or hung workers (expired leases)
-  purge --status <status> --older-than <duration>
-                                  delete Completed, Failed or Canceled jobs finished before now - duration
+  purge --status <status> --older-than <duration> (--dry-run | --yes)
+                                  delete Completed, Failed or Canceled jobs finished before now - duration;
+                                  --dry-run lists them, --yes deletes them (without either: lists them,
+                                  deletes nothing and exits 1)
 
 Options:
   --redis-url <url>               redis:// or rediss:// URL (default: $REDIS_URL); the password may also
@@ -68,7 +71,14 @@ export type Command =
       completedRetentionMs: number;
       failedRetentionMs: number;
     }
-  | { name: 'purge'; status: TerminalJobStatus; olderThanMs: number; limit: number };
+  | {
+      name: 'purge';
+      status: TerminalJobStatus;
+      olderThanMs: number;
+      limit: number;
+      /** `yes`: delete; `dry-run`: list only; `none`: list only, and fail saying how to confirm. */
+      confirmation: 'yes' | 'dry-run' | 'none';
+    };
 
 export type ParsedArguments =
   | { help: true }
@@ -88,6 +98,8 @@ const OPTIONS = {
   wait: { type: 'string' },
   'completed-retention': { type: 'string' },
   'failed-retention': { type: 'string' },
+  'dry-run': { type: 'boolean' },
+  yes: { type: 'boolean' },
 } as const;
 
 type OptionName = keyof typeof OPTIONS;
@@ -102,7 +114,7 @@ const COMMAND_OPTIONS: Readonly<Record<string, readonly OptionName[]>> = {
   retry: ['all-failed', 'limit'],
   cancel: ['completed-retention'],
   recover: ['max-in-progress', 'max-recoveries', 'wait', 'completed-retention', 'failed-retention'],
-  purge: ['status', 'older-than', 'limit'],
+  purge: ['status', 'older-than', 'limit', 'dry-run', 'yes'],
 };
 
 const DEFAULT_LIST_LIMIT = 50;
@@ -188,10 +200,16 @@ function parseCommand(name: string, id: string | undefined, values: Values): Com
         status: parseStatus(required(name, 'status', text('status')), TERMINAL_STATUSES),
         olderThanMs: parseDuration('older-than', required(name, 'older-than', text('older-than')), undefined, true),
         limit: parseCount('limit', text('limit'), Number.MAX_SAFE_INTEGER, 1),
+        confirmation: parseConfirmation(values),
       };
     default:
       throw new UsageError(`Unknown command '${name}'.`);
   }
+}
+
+function parseConfirmation(values: Values): 'yes' | 'dry-run' | 'none' {
+  if (values.yes && values['dry-run']) throw new UsageError('purge takes --dry-run or --yes, not both.');
+  return values.yes ? 'yes' : values['dry-run'] ? 'dry-run' : 'none';
 }
 
 function assertNotLimited(id: string, limit: string | undefined): string {
@@ -203,7 +221,7 @@ function parseConnection(values: Values, env: NodeJS.ProcessEnv): Connection {
   const redisUrl = (values['redis-url'] as string | undefined) ?? env.REDIS_URL;
   if (!redisUrl) throw new UsageError('No Redis to talk to: pass --redis-url <url> or set REDIS_URL.');
   if (!/^rediss?:\/\/./.test(redisUrl)) {
-    throw new UsageError(`--redis-url '${maskPassword(redisUrl)}' must start with redis:// or rediss://.`);
+    throw new UsageError(`--redis-url '${maskUrlPassword(redisUrl)}' must start with redis:// or rediss://.`);
   }
   const keyPrefix = (values['key-prefix'] as string | undefined) ?? DEFAULT_KEY_PREFIX;
   try {
@@ -254,9 +272,4 @@ export function parseDuration(option: string, value: string | undefined, fallbac
     );
   }
   return Math.round(ms);
-}
-
-/** The URL with its password replaced, for messages. */
-export function maskPassword(url: string): string {
-  return url.replace(/^(rediss?:\/\/[^:@/]*:)[^@/]*@/, '$1***@');
 }

@@ -1,6 +1,10 @@
+import type { Redis } from 'ioredis';
 import type { RedisJobStore } from '../store/redis/redis-job-store.js';
-import { maskPassword, parseArguments, USAGE, UsageError, type Connection } from './arguments.js';
+import { DEFAULT_KEY_PREFIX, RedisKeys } from '../store/redis/redis-keys.js';
+import { maskUrlPassword } from '../store/redis/redis-url.js';
+import { parseArguments, USAGE, UsageError, type Connection } from './arguments.js';
 import { CommandFailure, runCommand } from './commands.js';
+import { escapeControlCharacters } from './format.js';
 
 export interface CliIo {
   stdout: (text: string) => void;
@@ -19,7 +23,14 @@ const CONNECT_WAIT_MS = 3000;
  * `nestjs-async-endpoints <command> [options]`: the operator commands, on the Redis store. Returns the
  * exit code: 0 done, 1 failed (one line on stderr), 2 bad usage (the usage text on stderr).
  */
-export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
+export async function runCli(argv: readonly string[], terminal: CliIo): Promise<number> {
+  // Everything printed passes here: stored text (handler errors, names) and arguments cannot reach the
+  // terminal as control sequences.
+  const io: CliIo = {
+    env: terminal.env,
+    stdout: (text) => terminal.stdout(escapeControlCharacters(text, true)),
+    stderr: (text) => terminal.stderr(escapeControlCharacters(text, true)),
+  };
   let parsed: ReturnType<typeof parseArguments>;
   try {
     parsed = parseArguments(argv, io.env);
@@ -80,15 +91,29 @@ async function openStore(connection: Connection, io: CliIo): Promise<OpenedStore
     const hint = /^(NOAUTH|WRONGPASS)/.test(reason)
       ? ' (give the password in the URL, redis://:<password>@host:port, or in REDIS_PASSWORD)'
       : '';
-    throw new CommandFailure(`Cannot connect to Redis at ${maskPassword(connection.redisUrl)}: ${reason}${hint}`);
+    throw new CommandFailure(`Cannot connect to Redis at ${maskUrlPassword(connection.redisUrl)}: ${reason}${hint}`);
   }
   try {
     await store.init();
+    await warnIfNothingUnderPrefix(client, connection, io);
   } catch (error) {
     await close();
     throw error;
   }
   return { store, close };
+}
+
+/**
+ * A wrong --key-prefix reads as an empty store (zeros, exit 0): say so when none of the store's keys
+ * exists. The submission counter stays once a job was ever stored, so a used store always has one.
+ */
+async function warnIfNothingUnderPrefix(client: Pick<Redis, 'exists'>, connection: Connection, io: CliIo): Promise<void> {
+  if ((await client.exists(...new RedisKeys(connection.keyPrefix).store)) > 0) return;
+  io.stderr(
+    `Warning: nothing is stored under the key prefix '${connection.keyPrefix}' at ${maskUrlPassword(connection.redisUrl)}: ` +
+      `no job was ever stored there. If that is unexpected, check --key-prefix: it must be the app's store.keyPrefix ` +
+      `(default ${DEFAULT_KEY_PREFIX}).`,
+  );
 }
 
 function describeFailure(error: unknown): string {

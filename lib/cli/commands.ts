@@ -1,7 +1,7 @@
 import { JOB_STATUSES, JobStatus, toJobDocument, type Job } from '../job/index.js';
 import type { JobStore, RecoveryReport, Retention } from '../store/job-store.js';
 import type { Command } from './arguments.js';
-import { formatAge, formatTable, formatTime, truncate } from './format.js';
+import { escapeControlCharacters as shown, formatAge, formatTable, formatTime, truncate } from './format.js';
 
 export interface CommandContext {
   store: JobStore;
@@ -36,7 +36,7 @@ export function runCommand(command: Command, context: CommandContext): Promise<v
     case 'recover':
       return recover(context, command);
     case 'purge':
-      return purge(context, command.status, command.olderThanMs, command.limit);
+      return purge(context, command);
   }
 }
 
@@ -59,12 +59,12 @@ async function list({ store, json, print }: CommandContext, status: JobStatus, l
     formatTable(
       ['ID', 'NAME', 'RETRIES', 'CREATED', 'LAST UPDATE', 'ERROR'],
       jobs.map((job) => [
-        job.id,
-        job.name,
+        shown(job.id),
+        shown(job.name),
         `${job.retryCount}/${job.maxRetries}`,
         formatTime(job.createdAt),
         formatTime(job.lastUpdatedAt),
-        job.error ? truncate(`${job.error.code}: ${job.error.message}`, 80) : '-',
+        job.error ? shown(truncate(`${job.error.code}: ${job.error.message}`, 80)) : '-',
       ]),
     ),
   );
@@ -77,10 +77,10 @@ async function retry({ store, json, print }: CommandContext, id: string): Promis
   const result = await store.retryJob(id, { now: Date.now() });
   if (result.outcome === 'not-found') throw notFound(id);
   if (result.outcome === 'not-retryable') {
-    throw new CommandFailure(`Job ${id} is ${result.job.status}: only Failed or Canceled jobs can be retried.`);
+    throw new CommandFailure(`Job ${shown(id)} is ${result.job.status}: only Failed or Canceled jobs can be retried.`);
   }
   if (json) return print(JSON.stringify(operatorDocument(result.job), null, 2));
-  print(`Job ${id} (${result.job.name}) is Queued again, with up to ${result.job.maxRetries + 1} attempts.`);
+  print(`Job ${shown(id)} (${shown(result.job.name)}) is Queued again, with up to ${result.job.maxRetries + 1} attempts.`);
 }
 
 /** Jobs retried per listing. */
@@ -107,7 +107,7 @@ async function retryAllFailed({ store, json, print }: CommandContext, limit: num
   if (json) return print(JSON.stringify({ requeued, skipped }, null, 2));
   if (seen.size === 0) return print('No Failed jobs.');
   print(`Requeued ${requeued.length} Failed job(s).`);
-  if (skipped.length > 0) print(`${skipped.length} job(s) changed meanwhile and were left as they are: ${skipped.join(', ')}`);
+  if (skipped.length > 0) print(`${skipped.length} job(s) changed meanwhile and were left as they are: ${shown(skipped.join(', '))}`);
 }
 
 async function cancel({ store, json, print }: CommandContext, id: string, completedRetentionMs: number): Promise<void> {
@@ -116,14 +116,14 @@ async function cancel({ store, json, print }: CommandContext, id: string, comple
     case 'not-found':
       throw notFound(id);
     case 'already-terminal':
-      throw new CommandFailure(`Job ${id} is already ${result.job.status}: there is nothing to cancel.`);
+      throw new CommandFailure(`Job ${shown(id)} is already ${result.job.status}: there is nothing to cancel.`);
     case 'canceled':
       if (json) return print(JSON.stringify({ outcome: result.outcome, job: operatorDocument(result.job) }, null, 2));
-      return print(`Job ${id} (${result.job.name}) canceled.`);
+      return print(`Job ${shown(id)} (${shown(result.job.name)}) canceled.`);
     case 'cancel-requested':
       if (json) return print(JSON.stringify({ outcome: result.outcome, job: operatorDocument(result.job) }, null, 2));
       return print(
-        `Job ${id} (${result.job.name}) is running on worker ${result.job.workerId}: cancellation requested; ` +
+        `Job ${shown(id)} (${shown(result.job.name)}) is running on worker ${shown(String(result.job.workerId))}: cancellation requested; ` +
           'its handler is aborted and the job ends Canceled.',
       );
   }
@@ -167,23 +167,38 @@ async function recover(
     ['Failed', report.exhausted],
     ['Canceled', report.canceled],
   ] as const) {
-    if (ids.length > 0) print(`${what}: ${ids.join(', ')}`);
+    if (ids.length > 0) print(`${what}: ${shown(ids.join(', '))}`);
   }
 }
 
-async function purge(
-  { store, json, print }: CommandContext,
-  status: Extract<Command, { name: 'purge' }>['status'],
-  olderThanMs: number,
-  limit: number,
-): Promise<void> {
+/**
+ * Deletes only with --yes. Without it (or with --dry-run) it lists what it would delete; without
+ * either it then fails, so that a purge typed by mistake deletes nothing and says how to confirm.
+ */
+async function purge({ store, json, print }: CommandContext, command: Extract<Command, { name: 'purge' }>): Promise<void> {
+  const { status, limit, confirmation } = command;
   const now = Date.now();
-  const finishedBefore = now - olderThanMs;
-  const purged = await store.purgeJobs({ status, finishedBefore, limit, now });
-  if (json) {
-    return print(JSON.stringify({ status, finishedBefore: formatTime(finishedBefore), purged: purged.length, ids: purged }, null, 2));
+  const finishedBefore = now - command.olderThanMs;
+  const before = formatTime(finishedBefore);
+  if (confirmation === 'yes') {
+    const purged = await store.purgeJobs({ status, finishedBefore, limit, now });
+    if (json) return print(JSON.stringify({ status, finishedBefore: before, purged: purged.length, ids: purged }, null, 2));
+    return print(`Purged ${purged.length} ${status} job(s) finished before ${before}.`);
   }
-  print(`Purged ${purged.length} ${status} job(s) finished before ${formatTime(finishedBefore)}.`);
+  const ids = await store.purgeJobs({ status, finishedBefore, limit, now, dryRun: true });
+  if (json) {
+    print(JSON.stringify({ status, finishedBefore: before, dryRun: true, wouldPurge: ids.length, ids }, null, 2));
+  } else {
+    print(`Would purge ${ids.length} ${status} job(s) finished before ${before}${ids.length > 0 ? ':' : '.'}`);
+    if (ids.length > 0) print(ids.map((id) => shown(id)).join('\n'));
+  }
+  if (confirmation === 'none') {
+    throw new CommandFailure(
+      `Nothing was deleted: purge deletes only with --yes. Run the same command with --yes to delete ${
+        ids.length === 1 ? 'this job' : `these ${ids.length} jobs`
+      }, or with --dry-run to only list them.`,
+    );
+  }
 }
 
 /** The job document clients see, plus what an operator needs to tell workers and take-backs apart. */
@@ -192,7 +207,7 @@ function operatorDocument(job: Job) {
 }
 
 function notFound(id: string): CommandFailure {
-  return new CommandFailure(`Job ${id} not found (unknown id, or deleted after its retention).`);
+  return new CommandFailure(`Job ${shown(id)} not found (unknown id, or deleted after its retention).`);
 }
 
 function retentionOf(completedTtlMs: number): Retention {

@@ -1,4 +1,4 @@
-import { Controller, Delete, Get, HttpStatus, Inject, Param, Query, Req, Res, UseFilters } from '@nestjs/common';
+import { Controller, Delete, Get, HttpStatus, Inject, Logger, Param, Query, Req, Res, UseFilters } from '@nestjs/common';
 import { ASYNC_ENDPOINTS_OPTIONS } from '../async-endpoints.module-definition.js';
 import { AsyncEndpointsService } from '../async-endpoints.service.js';
 import { isTerminal, toJobDocument, type Job, type JobDocument } from '../job/index.js';
@@ -21,6 +21,9 @@ interface Reply {
 /** Longest long-poll, `GET <jobsPath>/:id?waitSeconds=30`. */
 export const MAX_WAIT_SECONDS = 30;
 
+/** At most one warning per this period while long-polls are over `http.maxLongPolls`. */
+const LONG_POLL_CAP_WARNING_MS = 60_000;
+
 /**
  * The status resource: `GET` and `DELETE <http.jobsPath>/:id`. Its path is set from the options at
  * boot (see AsyncEndpointsModule).
@@ -28,13 +31,21 @@ export const MAX_WAIT_SECONDS = 30;
 @Controller()
 @UseFilters(ProblemDetailsFilter)
 export class JobsController {
+  private readonly logger = new Logger('AsyncEndpoints');
+  /** Long-polls this app holds open now; `http.maxLongPolls` caps them. */
+  private longPolls = 0;
+  private lastCapWarningAt = -Infinity;
+
   constructor(
     private readonly service: AsyncEndpointsService,
     private readonly locations: JobLocations,
     @Inject(ASYNC_ENDPOINTS_OPTIONS) private readonly options: ResolvedAsyncEndpointsOptions,
   ) {}
 
-  /** `?waitSeconds=N` (0..30): a long-poll, answered as soon as the job is terminal or N seconds passed. */
+  /**
+   * `?waitSeconds=N` (0..30): a long-poll, answered as soon as the job is terminal or N seconds passed.
+   * Beyond `http.maxLongPolls` open long-polls, answered at once as a plain GET.
+   */
   @Get(':id')
   async get(
     @Param('id') id: string,
@@ -43,7 +54,7 @@ export class JobsController {
     @Res({ passthrough: true }) reply: Reply,
   ): Promise<JobDocument> {
     const waitMs = parseWaitSeconds(waitSeconds) * 1000;
-    const job = waitMs > 0 ? await this.waitFor(id, waitMs, request, reply) : await this.find(id, request);
+    const job = waitMs > 0 && this.admitLongPoll() ? await this.waitFor(id, waitMs, request, reply) : await this.find(id, request);
     const pending = !isTerminal(job.status);
     const location = this.locations.of(job.id);
     if (pending) this.header(reply, 'Retry-After', String(this.options.http.retryAfterSeconds));
@@ -89,6 +100,21 @@ export class JobsController {
     return job;
   }
 
+  /** Whether one more long-poll fits under `http.maxLongPolls`; each open one holds a socket and memory. */
+  private admitLongPoll(): boolean {
+    const max = this.options.http.maxLongPolls;
+    if (this.longPolls < max) return true;
+    const now = Date.now();
+    if (now - this.lastCapWarningAt >= LONG_POLL_CAP_WARNING_MS) {
+      this.lastCapWarningAt = now;
+      this.logger.warn(
+        `${max} long-polls (GET ?waitSeconds=N) are open, the most http.maxLongPolls allows: further ones are answered ` +
+          'at once, as a plain GET. Raise http.maxLongPolls if this process has the memory for more (about 23 KB each).',
+      );
+    }
+    return false;
+  }
+
   /** Waits without polling the store; a client that goes away ends the wait at once. */
   private async waitFor(id: string, timeoutMs: number, request: AsyncEndpointRequest, reply: Reply): Promise<Job> {
     const jobId = checkedId(id);
@@ -96,11 +122,13 @@ export class JobsController {
     const gone = new AbortController();
     const onClose = () => gone.abort();
     response.on?.('close', onClose);
+    this.longPolls++;
     try {
       const job = await this.service.waitForJob(jobId, { owner: this.ownerOf(request), timeoutMs, signal: gone.signal });
       if (!job) throw notFound(id);
       return job;
     } finally {
+      this.longPolls--;
       response.off?.('close', onClose);
     }
   }

@@ -95,6 +95,8 @@ export interface HttpOptions {
   exposeErrorDetails: boolean;
   /** Largest accepted request body on async endpoints, in bytes. Default 1 MiB. */
   bodyLimitBytes: number;
+  /** Most long-polls (`GET /jobs/:id?waitSeconds=N`) open at once in this app; beyond it they answer at once. Default 1000. */
+  maxLongPolls: number;
 }
 
 /** `AsyncEndpointsModule.forRoot(options)`: every option is optional. */

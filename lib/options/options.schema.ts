@@ -69,6 +69,7 @@ export class HttpOptionsSchema {
   @IsOptional() @ValidateNested() @Type(() => CaptureHeadersSchema) captureHeaders?: CaptureHeadersSchema;
   @IsOptional() @IsBoolean() exposeErrorDetails?: boolean;
   @IsOptional() @IsInt() @Min(1) bodyLimitBytes?: number;
+  @IsOptional() @IsInt() @Min(0) maxLongPolls?: number;
 }
 
 export class AsyncEndpointsOptionsSchema {

@@ -3,6 +3,7 @@ import { availableParallelism } from 'node:os';
 import { plainToInstance } from 'class-transformer';
 import { validateSync, type ValidationError } from 'class-validator';
 import { JobStore } from '../store/job-store.js';
+import { maskUrlPassword } from '../store/redis/redis-url.js';
 import type { AsyncEndpointsModuleOptions, ResolvedAsyncEndpointsOptions, StoreConfig } from './async-endpoints-options.js';
 import { AsyncEndpointsOptionsSchema } from './options.schema.js';
 
@@ -59,6 +60,7 @@ export function resolveOptions(options: AsyncEndpointsModuleOptions = {}): Resol
       captureHeaders: http.captureHeaders ?? {},
       exposeErrorDetails: http.exposeErrorDetails ?? false,
       bodyLimitBytes: http.bodyLimitBytes ?? 1024 * 1024,
+      maxLongPolls: http.maxLongPolls ?? 1000,
     },
     failFastOnStoreUnavailable: options.failFastOnStoreUnavailable ?? false,
     jobOwner: options.jobOwner ?? null,
@@ -68,7 +70,9 @@ export function resolveOptions(options: AsyncEndpointsModuleOptions = {}): Resol
 function validateStore(store: StoreConfig | undefined): string[] {
   if (store === undefined || store instanceof JobStore) return [];
   if (typeof store !== 'object' || store === null) {
-    return [`store = ${describe(store)}: must be { type: 'memory' }, { type: 'redis', ... } or a JobStore instance`];
+    // A URL given as the store itself is a likely slip: shown masked, as store.url is.
+    const shown = typeof store === 'string' ? maskUrlPassword(store) : store;
+    return [`store = ${describe(shown)}: must be { type: 'memory' }, { type: 'redis', ... } or a JobStore instance`];
   }
   if (store.type === 'memory') return [];
   if (store.type !== 'redis') {
@@ -76,7 +80,8 @@ function validateStore(store: StoreConfig | undefined): string[] {
   }
   const problems: string[] = [];
   if (store.url !== undefined && !/^rediss?:\/\//.test(String(store.url))) {
-    problems.push(`store.url = ${describe(store.url)}: must start with redis:// or rediss://`);
+    const shown = typeof store.url === 'string' ? maskUrlPassword(store.url) : store.url;
+    problems.push(`store.url = ${describe(shown)}: must start with redis:// or rediss://`);
   }
   if (store.keyPrefix !== undefined && !/^[^{}]*\{[^{}]+\}[^{}]*$/.test(String(store.keyPrefix))) {
     problems.push(

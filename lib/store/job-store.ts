@@ -157,6 +157,8 @@ export interface PurgeJobsOptions {
   /** Most jobs deleted in this call. */
   limit: number;
   now: number;
+  /** Delete nothing: return the ids that would be deleted (the operator CLI's `purge --dry-run`). */
+  dryRun?: boolean;
 }
 
 export type StoreEvent =
@@ -232,7 +234,8 @@ export abstract class JobStore {
 
   /**
    * Deletes up to `limit` jobs in a terminal status finished before `finishedBefore`, with their
-   * idempotency keys, ahead of their retention. Returns the deleted ids.
+   * idempotency keys, ahead of their retention. Returns the deleted ids (with `dryRun`, the ids it
+   * would delete, deleting nothing).
    */
   abstract purgeJobs(options: PurgeJobsOptions): Promise<string[]>;
 

@@ -133,6 +133,8 @@ describe('usage', () => {
       [['purge', '--status', 'Queued', '--older-than', '7d', ...url], "--status 'Queued' is not one of Completed, Failed, Canceled."],
       [['purge', '--status', 'Completed', '--older-than', '7', ...url], "--older-than '7' is not a duration: use a number and a unit"],
       [['purge', '--status', 'Completed', '--older-than', '7y', ...url], "--older-than '7y' is not a duration"],
+      [['purge', '--status', 'Completed', '--older-than', '7d', '--dry-run', '--yes', ...url], 'purge takes --dry-run or --yes, not both.'],
+      [['stats', '--yes', ...url], 'stats does not take --yes.'],
     ];
     const runs = await Promise.all(cases.map(([args]) => cli(args)));
     runs.forEach((run, i) => {
@@ -400,7 +402,7 @@ describe('purge', () => {
     const oldFailed = await failed('E', Date.now() - 9 * DAY);
     const queued = await create(Date.now() - 9 * DAY);
 
-    const result = await run(['purge', '--status', 'Completed', '--older-than', '7d']);
+    const result = await run(['purge', '--status', 'Completed', '--older-than', '7d', '--yes']);
     expect(result).toMatchObject({ code: 0, stderr: '' });
     expect(result.stdout).toMatch(/^Purged 2 Completed job\(s\) finished before \d{4}-\d\d-\d\dT[\d:.]+Z\.\n$/);
     for (const id of old) expect(await store.getJob(id)).toBeNull();
@@ -409,16 +411,125 @@ describe('purge', () => {
     expect((await store.getJob(queued))!.status).toBe(JobStatus.Queued);
     expect((await store.stats(Date.now())).counts).toMatchObject({ Completed: 1, Failed: 1, Queued: 1 });
 
-    const json = await run(['purge', '--status', 'failed', '--older-than', '12h', '--json']);
+    const json = await run(['purge', '--status', 'failed', '--older-than', '12h', '--json', '--yes']);
     expect(JSON.parse(json.stdout)).toMatchObject({ status: 'Failed', purged: 1, ids: [oldFailed] });
-    expect(await run(['purge', '--status', 'Completed', '--older-than', '2w'])).toMatchObject({ code: 0, stdout: expect.stringMatching(/^Purged 0 /) });
+    expect(await run(['purge', '--status', 'Completed', '--older-than', '2w', '--yes'])).toMatchObject({
+      code: 0,
+      stdout: expect.stringMatching(/^Purged 0 /),
+    });
   });
 
   it('stops at --limit', async () => {
     const { store, completed, run } = await freshStore();
     for (let i = 0; i < 5; i++) await completed(Date.now() - 2 * DAY + i);
-    const result = await run(['purge', '--status', 'Completed', '--older-than', '1d', '--limit', '3', '--json']);
+    const result = await run(['purge', '--status', 'Completed', '--older-than', '1d', '--limit', '3', '--json', '--yes']);
     expect(JSON.parse(result.stdout)).toMatchObject({ purged: 3 });
     expect((await store.stats(Date.now())).counts.Completed).toBe(2);
+  });
+});
+
+describe('purge confirmation', () => {
+  const cutoff = /finished before \d{4}-\d\d-\d\dT[\d:.]+Z/;
+
+  it('with --dry-run lists the jobs it would delete, deletes nothing and exits 0', async () => {
+    const { store, completed, run } = await freshStore();
+    const old = [await completed(Date.now() - 9 * DAY), await completed(Date.now() - 8 * DAY)];
+    const recent = await completed(Date.now() - DAY);
+
+    const result = await run(['purge', '--status', 'Completed', '--older-than', '7d', '--dry-run']);
+    expect(result).toMatchObject({ code: 0, stderr: '' });
+    const [summary, ...ids] = result.stdout.trim().split('\n');
+    expect(summary).toMatch(new RegExp(`^Would purge 2 Completed job\\(s\\) ${cutoff.source}:$`));
+    expect(ids.sort()).toEqual([...old].sort());
+
+    const json = await run(['purge', '--status', 'Completed', '--older-than', '7d', '--dry-run', '--json']);
+    expect(JSON.parse(json.stdout)).toMatchObject({ status: 'Completed', dryRun: true, wouldPurge: 2, ids: expect.arrayContaining(old) });
+    for (const id of [...old, recent]) expect((await store.getJob(id))!.status).toBe(JobStatus.Completed);
+  });
+
+  it('without --yes lists what it would delete, deletes nothing, says how to confirm and exits 1', async () => {
+    const { store, completed, run } = await freshStore();
+    const old = await completed(Date.now() - 9 * DAY);
+
+    const result = await run(['purge', '--status', 'Completed', '--older-than', '7d']);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toMatch(new RegExp(`^Would purge 1 Completed job\\(s\\) ${cutoff.source}:\n${old}\n$`));
+    expect(result.stderr).toBe(
+      'Error: Nothing was deleted: purge deletes only with --yes. Run the same command with --yes to delete this job, ' +
+        'or with --dry-run to only list them.\n',
+    );
+    expect((await store.getJob(old))!.status).toBe(JobStatus.Completed);
+  });
+});
+
+describe('a --key-prefix with nothing under it', () => {
+  it('still answers (zeros, exit 0) but warns on stderr, naming the prefix and --key-prefix', async () => {
+    const { completed, run } = await freshStore();
+    await completed();
+    const unused = `{cli-typo-${randomUUID()}}`;
+    const result = await cli(['stats', '--json', '--redis-url', server.url, '--key-prefix', unused]);
+    expect(result.code).toBe(0);
+    expect(JSON.parse(result.stdout)).toMatchObject({ waiting: 0, counts: { Completed: 0 } });
+    expect(result.stderr).toBe(
+      `Warning: nothing is stored under the key prefix '${unused}' at ${server.url}: no job was ever stored there. ` +
+        "If that is unexpected, check --key-prefix: it must be the app's store.keyPrefix (default {async-endpoints}).\n",
+    );
+    expect(await run(['stats'])).toMatchObject({ code: 0, stderr: '' });
+  });
+});
+
+describe('passwords in --redis-url', () => {
+  it('are masked in the user:password@ and ?password= forms, in connection errors and usage errors', async () => {
+    const port = await freePort();
+    const [query, userInfo, notRedis, noScheme] = await Promise.all([
+      cli(['stats', '--redis-url', `redis://127.0.0.1:${port}/?password=hunter2`]),
+      cli(['stats', '--redis-url', `redis://app:hunter2@127.0.0.1:${port}/0`]),
+      cli(['stats', '--redis-url', 'http://app:hunter2@cache.internal:6379/?password=hunter2']),
+      cli(['stats', '--redis-url', 'app:hunter2@cache.internal:6379']),
+    ]);
+    expect(query).toMatchObject({ code: 1, stdout: '' });
+    expect(query.stderr).toMatch(`Error: Cannot connect to Redis at redis://127.0.0.1:${port}/?password=***: connect ECONNREFUSED`);
+    expect(userInfo.stderr).toMatch(`Error: Cannot connect to Redis at redis://app:***@127.0.0.1:${port}/0: connect ECONNREFUSED`);
+    expect(notRedis).toMatchObject({ code: 2, stdout: '' });
+    expect(notRedis.stderr).toMatch(
+      "Error: --redis-url 'http://app:***@cache.internal:6379/?password=***' must start with redis:// or rediss://",
+    );
+    expect(noScheme.stderr).toMatch("Error: --redis-url 'app:***@cache.internal:6379' must start with redis:// or rediss://");
+    for (const run of [query, userInfo, notRedis, noScheme]) expect(run.stderr).not.toContain('hunter2');
+  });
+});
+
+describe('control characters in stored text', () => {
+  // Text a handler's error or a job's name could carry: colours, a screen clear, a window title, a
+  // carriage return and a newline that forge a line, an 8-bit CSI and a bidi override.
+  const hostile = 'red\u001b[31m clear\u001b[2J title\u001b]0;pwned\u0007 cr\rforged\nline csi\u009b31m rtl\u202e';
+  const RAW_CONTROL = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
+
+  it('are printed escaped by list, cancel and retry, and kept intact in --json output', async () => {
+    const { store, create, claimOne, run } = await freshStore();
+    const id = await create(Date.now(), { name: `Evil${hostile}` });
+    const { lease } = await claimOne();
+    await store.failJob(lease, { code: 'BAD\u001b[0m', message: hostile }, { now: Date.now(), retryAt: null, retention });
+    const queued = await create(Date.now(), { name: `Evil${hostile}` });
+
+    const table = await run(['list', '--status', 'Failed']);
+    expect(table).toMatchObject({ code: 0, stderr: '' });
+    expect(table.stdout).not.toMatch(RAW_CONTROL);
+    const lines = table.stdout.trim().split('\n');
+    expect(lines).toHaveLength(4);
+    expect(lines[1]).toContain('Evilred\\u001b[31m clear\\u001b[2J title\\u001b]0;pwned\\u0007 cr\\rforged\\nline csi\\u009b31m rtl\\u202e');
+    expect(lines[1]).toContain('BAD\\u001b[0m: red\\u001b[31m');
+
+    const json = await run(['list', '--status', 'Failed', '--json']);
+    expect(json.stdout).not.toMatch(RAW_CONTROL);
+    expect(JSON.parse(json.stdout)).toMatchObject([{ id, name: `Evil${hostile}`, error: { code: 'BAD\u001b[0m', message: hostile } }]);
+
+    const canceled = await run(['cancel', queued]);
+    expect(canceled).toMatchObject({ code: 0, stderr: '' });
+    expect(canceled.stdout).not.toMatch(RAW_CONTROL);
+    expect(canceled.stdout.trim().split('\n')).toHaveLength(1);
+    const retried = await run(['retry', id]);
+    expect(retried.stdout).toMatch(/^Job \S+ \(Evilred\\u001b\[31m clear.* is Queued again/);
+    expect(retried.stdout.trim().split('\n')).toHaveLength(1);
   });
 });

@@ -6,6 +6,7 @@ import request from 'supertest';
 import { AsyncEndpointsService, JobStore, type AsyncEndpointsModuleOptions, type RedisStoreConfig } from '../../lib/index.js';
 import { startSampleApp, waitFor } from '../support/sample-app.js';
 import { PLATFORMS, PLATFORMS_AND_STORES } from '../support/test-platforms.js';
+import { RecordingLogger } from '../support/recording-logger.js';
 import { TestStores } from '../support/test-stores.js';
 
 const UNKNOWN_ID = '3f0c2a8e-5b7d-4c1e-9a2b-1d2e3f4a5b6c';
@@ -165,5 +166,55 @@ describe.each(PLATFORMS)('Long-poll across instances on Redis (%s API app)', (pl
       expect(reads).toHaveBeenCalledTimes(2);
     }
     expect(api.get(AsyncEndpointsService).waitingCount).toBe(0);
+  });
+});
+
+describe.each(PLATFORMS)('Long-poll cap: http.maxLongPolls (%s)', (platform) => {
+  let app: INestApplication | undefined;
+
+  afterEach(async () => {
+    await app?.close();
+    app = undefined;
+  });
+
+  it('answers a long-poll beyond the cap at once with the current document and Retry-After, warns once naming the option, and admits one again once a slot frees', async () => {
+    const logger = new RecordingLogger();
+    app = await startSampleApp(
+      { worker: { enabled: false }, http: { maxLongPolls: 2, pendingStatusCode: 202 } },
+      (created) => created.useLogger(logger),
+      platform,
+    );
+    const service = app.get(AsyncEndpointsService);
+    const http = () => request(app!.getHttpServer());
+    const submitted = await http().post('/api/process').send({ data: 'x' }).expect(202);
+    const longPoll = () => http().get(`${submitted.headers.location}?waitSeconds=30`).then((response) => response);
+
+    const held = [longPoll(), longPoll()];
+    await waitFor(async () => (service.waitingCount === 2 ? true : undefined), 5_000, 5);
+    // The third either answers (capped) or joins the waits (uncapped): whichever comes first.
+    const third = longPoll();
+    const first = await Promise.race([
+      third.then(() => 'answered'),
+      waitFor(async () => (service.waitingCount > 2 ? 'waiting' : undefined), 10_000, 5),
+    ]);
+    expect(first).toBe('answered');
+    const answer = await third;
+    expect(answer.status).toBe(202);
+    expect(answer.body).toMatchObject({ id: submitted.body.id, status: 'Queued' });
+    expect(answer.headers['retry-after']).toBe('1');
+    expect(answer.headers.location).toBe(submitted.headers.location);
+    expect(service.waitingCount).toBe(2);
+    expect((await longPoll()).body.status).toBe('Queued');
+    const warnings = logger.messages('warn').filter((message) => message.includes('long-polls'));
+    expect(warnings).toEqual([expect.stringMatching(/^2 long-polls .* the most http\.maxLongPolls allows: .* Raise http\.maxLongPolls/)]);
+
+    // The held long-polls end with the job; their slots free, and a new long-poll waits again.
+    await http().delete(submitted.headers.location!).expect(200);
+    for (const response of await Promise.all(held)) expect(response.body.status).toBe('Canceled');
+    const next = await http().post('/api/process').send({ data: 'y' }).expect(202);
+    const waiting = http().get(`${next.headers.location}?waitSeconds=30`).then((response) => response);
+    await waitFor(async () => (service.waitingCount === 1 ? true : undefined), 5_000, 5);
+    await http().delete(next.headers.location!).expect(200);
+    expect((await waiting).body.status).toBe('Canceled');
   });
 });

@@ -830,6 +830,19 @@ export function describeJobStoreConformance(storeName: string, target: Conforman
         expect((await store.stats(now)).counts.Completed).toBe(0);
       });
 
+      it('with dryRun returns the ids it would delete, within limit, and deletes nothing', async () => {
+        const now = Date.now();
+        const old = [newJob(), newJob(), newJob()];
+        for (const [i, input] of old.entries()) await finishAt(input, 'complete', now - 10_000 + i);
+        const recent = newJob();
+        await finishAt(recent, 'complete', now - 1000);
+        const dryRun = { status: JobStatus.Completed, finishedBefore: now - 5000, now, dryRun: true } as const;
+        expect((await store.purgeJobs({ ...dryRun, limit: 100 })).sort()).toEqual(old.map((job) => job.id).sort());
+        expect(await store.purgeJobs({ ...dryRun, limit: 2 })).toHaveLength(2);
+        expect((await store.stats(now)).counts.Completed).toBe(4);
+        for (const input of old) expect((await store.getJob(input.id))!.status).toBe(JobStatus.Completed);
+      });
+
       it('frees the idempotency keys of the jobs it deletes', async () => {
         const now = Date.now();
         const input = newJob({ idempotencyKey: 'purged-key' });

@@ -32,6 +32,7 @@ describe('resolveOptions', () => {
         captureHeaders: {},
         exposeErrorDetails: false,
         bodyLimitBytes: 1_048_576,
+        maxLongPolls: 1000,
       },
       failFastOnStoreUnavailable: false,
       jobOwner: null,
@@ -61,9 +62,14 @@ describe('resolveOptions', () => {
     [{ retention: { failedTtlSeconds: -5 } }, 'retention.failedTtlSeconds = -5'],
     [{ http: { pendingStatusCode: 201 } }, 'http.pendingStatusCode = 201'],
     [{ http: { jobsPath: 'with space' } }, 'http.jobsPath = "with space"'],
+    [{ http: { maxLongPolls: -1 } }, 'http.maxLongPolls = -1: it must not be less than 0'],
+    [{ http: { maxLongPolls: 1.5 } }, 'http.maxLongPolls = 1.5: it must be an integer number'],
     [{ http: { captureHeaders: { include: 'authorization' } } }, 'http.captureHeaders.include = "authorization"'],
     [{ store: { type: 'postgres' } }, "store.type = \"postgres\": must be 'memory' or 'redis'"],
     [{ store: { type: 'redis', url: 'http://x' } }, 'store.url = "http://x": must start with redis:// or rediss://'],
+    [{ store: { type: 'redis', url: 'http://app:s3cret@x/?password=s3cret' } }, 'store.url = "http://app:***@x/?password=***": must start'],
+    [{ store: { type: 'redis', url: 'app:s3cret@x:6379' } }, 'store.url = "app:***@x:6379": must start with redis://'],
+    [{ store: 'redis://:s3cret@x:6379' }, 'store = "redis://:***@x:6379": must be { type: \'memory\' }'],
     [{ store: { type: 'redis', keyPrefix: 'no-tag' } }, 'store.keyPrefix = "no-tag"'],
     [{ jobOwner: 'alice' }, 'jobOwner = "alice": must be a function'],
     [{ worker: { jobTimeoutMinutes: 60_000 } }, 'worker.jobTimeoutMinutes = 60000: it must not be greater than 35791'],
@@ -78,6 +84,12 @@ describe('resolveOptions', () => {
     expect(error).toBeInstanceOf(InvalidAsyncEndpointsOptionsError);
     expect((error as Error).message).toContain(expected);
     expect((error as Error).message).toMatch(/: .*(must|should|not)/);
+  });
+
+  it('shows store.url with its password masked, in the user:password@ part and in a password= parameter', () => {
+    expect(() => resolveOptions({ store: { type: 'redis', url: 'http://app:s3cret@x/?db=1&password=s3cret' } })).toThrow(
+      /store\.url = "http:\/\/app:\*\*\*@x\/\?db=1&password=\*\*\*"(?![\s\S]*s3cret)/,
+    );
   });
 
   it('rejects an option that does not exist', () => {

@@ -326,7 +326,7 @@ export class MemoryJobStore extends JobStore {
       .sort((a, b) => a.completedAt! - b.completedAt!)
       .slice(0, Math.max(0, options.limit));
     // Their expiry heap entries go stale: purgeExpired skips entries of missing jobs.
-    for (const job of purged) this.forget(job);
+    if (!options.dryRun) for (const job of purged) this.forget(job);
     return purged.map((job) => job.id);
   }
 

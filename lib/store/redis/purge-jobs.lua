@@ -2,11 +2,13 @@
 -- and deletes the jobs finished before finishedBefore, with their idempotency keys, until `limit` are
 -- deleted or `batch` entries were looked at. Entries of jobs already gone are dropped.
 -- KEYS: store keys.
--- ARGV: status (Completed, Failed or Canceled), finishedBefore, offset, batch, limit, now.
+-- ARGV: status (Completed, Failed or Canceled), finishedBefore, offset, batch, limit, now, dryRun (1: delete
+-- nothing, return the ids it would delete).
 -- Returns {deleted ids, offset of the next batch, 1 when the index was walked to its end else 0}.
 -- Deleted entries leave the index, so the next batch starts after the entries that were kept.
 local status, finishedBefore = ARGV[1], tonumber(ARGV[2])
 local offset, batch, limit, now = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local dryRun = ARGV[7] == '1'
 
 if not isTerminal(status) then return redis.error_reply('purgeJobs: status must be Completed, Failed or Canceled') end
 pruneExpired(now)
@@ -21,6 +23,9 @@ for _, id in ipairs(ids) do
     kept = kept + 1
   elseif not fields[1] then
     redis.call('ZREM', index, id)
+  elseif fields[1] == status and tonumber(fields[2]) and tonumber(fields[2]) < finishedBefore and dryRun then
+    purged[#purged + 1] = id
+    kept = kept + 1
   elseif fields[1] == status and tonumber(fields[2]) and tonumber(fields[2]) < finishedBefore then
     redis.call('DEL', key)
     redis.call('ZREM', index, id)

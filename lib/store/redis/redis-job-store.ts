@@ -349,6 +349,7 @@ export class RedisJobStore extends JobStore {
         PURGE_BATCH,
         Math.min(options.limit - purged.length, PURGE_BATCH),
         options.now,
+        options.dryRun ? 1 : 0,
       ])) as PurgeReply;
       purged.push(...ids);
       offset = next;
