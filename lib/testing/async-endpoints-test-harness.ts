@@ -57,6 +57,10 @@ export class AsyncEndpointsTestHarness {
    * when a due job is left that no worker claims.
    */
   async drain({ skipBackoff = false, timeoutMs = 2000, maxJobsQueued = 1000 }: DrainOptions = {}): Promise<void> {
+    checkDrainOptions(timeoutMs, maxJobsQueued);
+    if (!this.worker.enabled) {
+      throw new Error('drain() runs jobs with this app\'s worker, but worker.enabled is false: leave it out of AsyncEndpointsTestingModule.forRoot options.');
+    }
     let queued = 0;
     let overflow: () => void = () => undefined;
     const overflowed = new Promise<'overflow'>((resolve) => (overflow = () => resolve('overflow')));
@@ -123,5 +127,14 @@ export class AsyncEndpointsTestHarness {
     const listed = jobs.slice(0, STUCK_JOBS_LISTED).map((job) => `${job.id} (${job.name}, ${job.status}, attempt ${job.attempt})`);
     const more = jobs.length > STUCK_JOBS_LISTED ? ` and ${jobs.length - STUCK_JOBS_LISTED} more` : '';
     return new DrainError(`${cause}. Jobs: ${listed.join(', ') || 'none'}${more}.`, jobs);
+  }
+}
+
+function checkDrainOptions(timeoutMs: number, maxJobsQueued: number): void {
+  if (!(Number.isFinite(timeoutMs) && timeoutMs > 0)) {
+    throw new RangeError(`drain(): timeoutMs must be a number of milliseconds above 0, got ${String(timeoutMs)}`);
+  }
+  if (!(Number.isInteger(maxJobsQueued) && maxJobsQueued > 0)) {
+    throw new RangeError(`drain(): maxJobsQueued must be an integer above 0, got ${String(maxJobsQueued)}`);
   }
 }

@@ -9,6 +9,9 @@ import { ManualJobWorker, ManualWorkerTimers } from './manual-worker.js';
 /** Options of `AsyncEndpointsTestingModule.forRoot`: those of `AsyncEndpointsModule.forRoot`, but the store. */
 export type AsyncEndpointsTestingOptions = Omit<AsyncEndpointsModuleOptions, 'store'> & { isGlobal?: boolean };
 
+/** `worker.shutdownTimeoutMs` unless the options set it. */
+const TESTING_SHUTDOWN_TIMEOUT_MS = 1000;
+
 /**
  * The library as `AsyncEndpointsModule.forRoot(options)` sets it up, for tests: the memory store, and a
  * worker that runs jobs only when the test calls `AsyncEndpointsTestHarness.drain()`, with no timers
@@ -17,7 +20,12 @@ export type AsyncEndpointsTestingOptions = Omit<AsyncEndpointsModuleOptions, 'st
 @Module({})
 export class AsyncEndpointsTestingModule {
   static forRoot(options: AsyncEndpointsTestingOptions = {}): DynamicModule {
-    const library = AsyncEndpointsModule.forRoot({ ...options, store: { type: 'memory' } });
+    const library = AsyncEndpointsModule.forRoot({
+      ...options,
+      store: { type: 'memory' },
+      // A test that leaves a handler hanging should not wait 30 s for the app to close.
+      worker: { shutdownTimeoutMs: TESTING_SHUTDOWN_TIMEOUT_MS, ...options.worker },
+    });
     return {
       ...library,
       // Same tokens as the library's own providers, listed after them: these win.

@@ -103,6 +103,11 @@ describe('AsyncEndpointsTestingModule and AsyncEndpointsTestHarness', () => {
     const completed = await jobs.list('Completed', 100);
     expect(completed.length).toBeGreaterThanOrEqual(5);
   });
+
+  it('drain() refuses a timeoutMs of 0 and a maxJobsQueued of 1.5 with a message naming the option and the rule', async () => {
+    await expect(harness.drain({ timeoutMs: 0 })).rejects.toThrow('drain(): timeoutMs must be a number of milliseconds above 0, got 0');
+    await expect(harness.drain({ maxJobsQueued: 1.5 })).rejects.toThrow('drain(): maxJobsQueued must be an integer above 0, got 1.5');
+  });
 });
 
 describe('createAsyncContext', () => {
