@@ -129,6 +129,11 @@ export class JobWorker implements OnApplicationBootstrap, BeforeApplicationShutd
     return this.options.worker.workerId;
   }
 
+  /** The claim loop is meant to be going round (not before start, nor once stopped, nor between drains in tests). */
+  get claiming(): boolean {
+    return this.state === 'running';
+  }
+
   /** Handlers running now. */
   get activeCount(): number {
     return this.running.size;

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { Test, type TestingModule } from '@nestjs/testing';
 import {
+  AsyncEndpointsHealthIndicator,
   AsyncEndpointsService,
   AsyncHandler,
   type AsyncContext,
@@ -102,6 +103,11 @@ describe('AsyncEndpointsTestingModule and AsyncEndpointsTestHarness', () => {
     expect(error.jobs).toEqual([expect.objectContaining({ name: 'Chain', status: 'Queued' })]);
     const completed = await jobs.list('Completed', 100);
     expect(completed.length).toBeGreaterThanOrEqual(5);
+  });
+
+  it('reports health up and the worker not stalled while it waits for a drain', async () => {
+    const health = await moduleRef.get(AsyncEndpointsHealthIndicator).isHealthy();
+    expect(health['async-endpoints']).toMatchObject({ status: 'up', worker: { enabled: true, stalled: false } });
   });
 
   it('drain() refuses a timeoutMs of 0 and a maxJobsQueued of 1.5 with a message naming the option and the rule', async () => {
