@@ -88,7 +88,7 @@ export class AsyncEndpointsTestHarness {
         // jobs that a round left as they were are jobs this worker does not claim.
         const due = (await this.dueJobs()).map((job) => job.id).join();
         if (due !== '' && due === unclaimed) {
-          throw await this.stuck('drain() left due jobs that no worker claims (is an @AsyncHandler for their name registered?)');
+          throw await this.stuck('drain() left due jobs that the worker does not claim (no @AsyncHandler for their name, or jobManager.maxConcurrentJobs reached)');
         }
         unclaimed = due;
         if (due !== '') continue;

@@ -6,6 +6,7 @@ import {
   AsyncHandler,
   type AsyncContext,
   type AsyncEndpointHandler,
+  JobStore,
 } from '../../lib/index.js';
 import {
   AsyncEndpointsTestHarness,
@@ -103,6 +104,31 @@ describe('AsyncEndpointsTestingModule and AsyncEndpointsTestHarness', () => {
     expect(error.jobs).toEqual([expect.objectContaining({ name: 'Chain', status: 'Queued' })]);
     const completed = await jobs.list('Completed', 100);
     expect(completed.length).toBeGreaterThanOrEqual(5);
+  });
+
+  it('drain() rejects naming a due job the worker cannot claim: maxConcurrentJobs 1 taken by another worker', async () => {
+    const capped = await Test.createTestingModule({
+      imports: [AsyncEndpointsTestingModule.forRoot({ jobManager: { maxConcurrentJobs: 1 } })],
+      providers: [FailsFirstHandler],
+    }).compile();
+    await capped.init();
+    try {
+      const service = capped.get(AsyncEndpointsService);
+      const held = await service.submit('FailsFirst', { failTimes: 0 });
+      // Another process's worker holds the only slot of the deployment.
+      await capped.get(JobStore).claimDueJobs({ workerId: 'other', limit: 1, leaseMs: 60_000, now: Date.now(), maxConcurrentJobs: 1 });
+      const waiting = await service.submit('FailsFirst', { failTimes: 0 });
+      const error = (await capped.get(AsyncEndpointsTestHarness).drain().catch((caught: unknown) => caught)) as DrainError;
+      expect(error).toBeInstanceOf(DrainError);
+      expect(error.message).toContain('drain() left due jobs that the worker does not claim');
+      expect(error.message).toContain(`${waiting.id} (FailsFirst, Queued, attempt 1)`);
+      expect(error.jobs.map((job) => [job.id, job.status])).toEqual([
+        [held.id, 'InProgress'],
+        [waiting.id, 'Queued'],
+      ]);
+    } finally {
+      await capped.close();
+    }
   });
 
   it('reports health up and the worker not stalled while it waits for a drain', async () => {
