@@ -5,6 +5,7 @@ import { JobWorker } from '../worker/job-worker.js';
 import { WorkerTimers } from '../worker/worker-timers.js';
 import type { ManualWorkerTimers } from './manual-worker.js';
 
+/** Options of `AsyncEndpointsTestHarness.drain()`; all optional. */
 export interface DrainOptions {
   /** Also run retries whose delay has not elapsed: the worker's clock skips ahead to each. Default false. */
   skipBackoff?: boolean;

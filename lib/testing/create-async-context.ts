@@ -14,11 +14,13 @@ export interface AsyncContextInit<TRequest> {
   job?: Partial<AsyncJobInfo>;
 }
 
+/** One line a handler wrote to `ctx.logger`. */
 export interface LoggedLine {
   level: 'log' | 'error' | 'warn' | 'debug' | 'verbose' | 'fatal';
   message: string;
 }
 
+/** What `createAsyncContext` returns: the context, and what the test reads back from it. */
 export interface TestAsyncContext<TRequest> {
   /** Pass to `handler.handle(ctx)`. */
   ctx: AsyncContext<TRequest>;
