@@ -25,14 +25,18 @@ export function sampleOptions(env: NodeJS.ProcessEnv = process.env): AsyncEndpoi
 
 @Module({})
 export class SampleModule {
-  /** `apiKey` (default: `API_KEY`) guards `/api/*`; without one the API is open. */
+  /**
+   * `apiKey` (default: `API_KEY`) guards `/api/*`; without one the API is open. `library` is the
+   * library's module: tests pass `AsyncEndpointsTestingModule.forRoot()` to run jobs when they choose.
+   */
   static forRoot(
     options: AsyncEndpointsModuleOptions = sampleOptions(),
     apiKey: string | undefined = process.env.API_KEY || undefined,
+    library: DynamicModule = AsyncEndpointsModule.forRoot(options),
   ): DynamicModule {
     return {
       module: SampleModule,
-      imports: [ScheduleModule.forRoot(), TerminusModule, AsyncEndpointsModule.forRoot(options)],
+      imports: [ScheduleModule.forRoot(), TerminusModule, library],
       controllers: [ProcessController, ReportController, FlakyController, HealthController],
       providers: [
         ProcessHandler,

@@ -108,6 +108,8 @@ export class JobWorker implements OnApplicationBootstrap, BeforeApplicationShutd
    * indicator reports a stall when it gets old (a hung store call shows this way).
    */
   lastLoopAt: number | null = null;
+  /** Callers of whenIdle, told once nothing is claimed, wanted or running. */
+  private idleWaiters: (() => void)[] = [];
 
   constructor(
     private readonly store: JobStore,
@@ -127,6 +129,11 @@ export class JobWorker implements OnApplicationBootstrap, BeforeApplicationShutd
     return this.options.worker.workerId;
   }
 
+  /** The claim loop is meant to be going round (not before start, nor once stopped, nor between drains in tests). */
+  get claiming(): boolean {
+    return this.state === 'running';
+  }
+
   /** Handlers running now. */
   get activeCount(): number {
     return this.running.size;
@@ -134,10 +141,24 @@ export class JobWorker implements OnApplicationBootstrap, BeforeApplicationShutd
 
   onApplicationBootstrap(): void {
     if (!this.enabled || this.state !== 'idle') return;
+    this.startClaiming();
+    this.logger.log(
+      `Worker ${this.workerId} started: concurrency ${this.options.worker.maximumConcurrency}, batch ${this.options.worker.batchSize}, store ${this.store.type}`,
+    );
+  }
+
+  /**
+   * Starts claiming (again, after stop: the testing kit runs the worker only while a test drains).
+   * The first claim goes out at once.
+   */
+  startClaiming(): void {
+    if (this.state === 'running' || this.state === 'stopping') return;
     this.state = 'running';
+    this.wakeRequested = true;
+    this.nextDueAt = Number.POSITIVE_INFINITY;
     this.unsubscribe = this.store.subscribe((event) => {
       if (event.type === 'job-available') {
-        if (event.dueAt !== undefined && event.dueAt > Date.now()) this.scheduleWakeAt(event.dueAt);
+        if (event.dueAt !== undefined && event.dueAt > this.timers.now()) this.scheduleWakeAt(event.dueAt);
         else this.signal();
       } else if (event.type === 'cancel-requested') {
         this.running.get(event.jobId)?.interrupt({ kind: 'canceled' });
@@ -154,16 +175,17 @@ export class JobWorker implements OnApplicationBootstrap, BeforeApplicationShutd
       this.renewLeases(),
     );
     this.loop = this.claimLoop();
-    this.logger.log(
-      `Worker ${this.workerId} started: concurrency ${this.options.worker.maximumConcurrency}, batch ${this.options.worker.batchSize}, store ${this.store.type}`,
-    );
+  }
+
+  beforeApplicationShutdown(): Promise<void> {
+    return this.stop();
   }
 
   /**
    * Stop claiming; let running handlers finish for `shutdownTimeoutMs`; then abort their signals
    * and release their jobs to the queue (not counted as failed attempts).
    */
-  async beforeApplicationShutdown(): Promise<void> {
+  async stop(): Promise<void> {
     if (this.state !== 'running') return;
     this.state = 'stopping';
     // A job waiting to run alone has not started: it goes back to the queue at once.
@@ -192,6 +214,24 @@ export class JobWorker implements OnApplicationBootstrap, BeforeApplicationShutd
     this.timers.cancel('lease-renewal');
     this.unsubscribe();
     this.state = 'stopped';
+  }
+
+  /**
+   * Settles once no claim is wanted or on its way and no attempt runs or writes its outcome: what the
+   * testing kit waits for. Jobs not due yet (retries) may still wait in the store.
+   */
+  whenIdle(): Promise<void> {
+    return new Promise((resolve) => {
+      this.idleWaiters.push(resolve);
+      this.notifyIfIdle();
+    });
+  }
+
+  private notifyIfIdle(): void {
+    if (this.idleWaiters.length === 0 || this.running.size > 0 || this.claimsInFlight > 0 || this.wakeRequested) return;
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const resolve of waiters) resolve();
   }
 
   /** Asks for a claim: a new job, a freed slot, the poll, shutdown. */
@@ -233,9 +273,9 @@ export class JobWorker implements OnApplicationBootstrap, BeforeApplicationShutd
 
   /** Wakes the loop when a retry becomes due (the earliest one known). */
   private scheduleWakeAt(dueAt: number): void {
-    if (dueAt >= this.nextDueAt && this.nextDueAt > Date.now()) return;
+    if (dueAt >= this.nextDueAt && this.nextDueAt > this.timers.now()) return;
     this.nextDueAt = dueAt;
-    this.timers.once('next-due', Math.max(0, dueAt - Date.now()), () => {
+    this.timers.once('next-due', Math.max(0, dueAt - this.timers.now()), () => {
       this.nextDueAt = Number.POSITIVE_INFINITY;
       this.signal();
     });
@@ -272,6 +312,7 @@ export class JobWorker implements OnApplicationBootstrap, BeforeApplicationShutd
         void claim.finally(() => claims.delete(claim));
         continue;
       }
+      this.notifyIfIdle();
       await this.nextNudge();
     }
     await Promise.allSettled([...claims]);
@@ -287,7 +328,7 @@ export class JobWorker implements OnApplicationBootstrap, BeforeApplicationShutd
         workerId: this.workerId,
         limit,
         leaseMs: this.leaseMs,
-        now: Date.now(),
+        now: this.timers.now(),
         maxConcurrentJobs: this.options.jobManager.maxConcurrentJobs,
       });
       if (this.storeErrorLogged) this.logger.log('Job store reachable again; worker resumed');
@@ -361,6 +402,7 @@ export class JobWorker implements OnApplicationBootstrap, BeforeApplicationShutd
     entry.done = this.attempt(entry, outcome, settle).finally(() => {
       entry.freeSlot();
       if (this.running.get(job.id) === entry) this.running.delete(job.id);
+      this.notifyIfIdle();
       if (this.loneJob?.entry === entry) {
         // Nothing was claimed while it ran: what became due meanwhile is claimed now.
         this.loneJob = null;
@@ -511,7 +553,7 @@ export class JobWorker implements OnApplicationBootstrap, BeforeApplicationShutd
         return controller.signal;
       },
       reportProgress: async (progress) => {
-        if (!controller.signal.aborted) await this.store.reportProgress(lease, toJson(progress), Date.now());
+        if (!controller.signal.aborted) await this.store.reportProgress(lease, toJson(progress), this.timers.now());
       },
       logger,
     };
@@ -542,7 +584,7 @@ export class JobWorker implements OnApplicationBootstrap, BeforeApplicationShutd
           } catch (error) {
             return this.fail(lease, job, toJobError(error), false, handler);
           }
-          const written = await this.store.completeJob(lease, result, { now: Date.now(), retention });
+          const written = await this.store.completeJob(lease, result, { now: this.timers.now(), retention });
           if (written === 'lease-lost') logger.warn('Completed, but the lease was lost: the result is discarded');
           return;
         }
@@ -581,7 +623,7 @@ export class JobWorker implements OnApplicationBootstrap, BeforeApplicationShutd
     retryable: boolean,
     handler: RegisteredHandler | undefined,
   ): Promise<void> {
-    const now = Date.now();
+    const now = this.timers.now();
     const canRetry = retryable && job.retryCount < job.maxRetries;
     const retryAt = canRetry
       ? now +
@@ -604,7 +646,7 @@ export class JobWorker implements OnApplicationBootstrap, BeforeApplicationShutd
 
   private async release(lease: Lease, job: Job): Promise<void> {
     try {
-      await this.store.releaseJob(lease, { now: Date.now(), retention: retentionOf(this.options) });
+      await this.store.releaseJob(lease, { now: this.timers.now(), retention: retentionOf(this.options) });
     } catch (error) {
       new JobLogger(job).error(`Could not release the job; recovery will take it back: ${(error as Error).message}`);
     }
@@ -617,7 +659,7 @@ export class JobWorker implements OnApplicationBootstrap, BeforeApplicationShutd
     const renewed = new Map(this.running);
     const leases = [...renewed.values()].map((entry) => entry.lease);
     try {
-      const { lost, cancelRequested } = await this.store.renewLeases(leases, { now: Date.now(), leaseMs: this.leaseMs });
+      const { lost, cancelRequested } = await this.store.renewLeases(leases, { now: this.timers.now(), leaseMs: this.leaseMs });
       for (const id of lost) renewed.get(id)?.interrupt({ kind: 'lease-lost' });
       for (const id of cancelRequested) renewed.get(id)?.interrupt({ kind: 'canceled' });
     } catch (error) {

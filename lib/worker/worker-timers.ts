@@ -33,6 +33,11 @@ export class WorkerTimers {
     this.suffix = options.worker.workerId;
   }
 
+  /** The worker's clock for job times; the testing kit moves it forward to skip retry delays. */
+  now(): number {
+    return Date.now();
+  }
+
   every(name: string, ms: number, tick: () => unknown): void {
     this.cancel(name);
     const interval = setInterval(() => void tick(), ms);
