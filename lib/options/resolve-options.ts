@@ -16,7 +16,9 @@ export class InvalidAsyncEndpointsOptionsError extends Error {
 
 /** Validates the user's options and fills in every default. */
 export function resolveOptions(options: AsyncEndpointsModuleOptions = {}): ResolvedAsyncEndpointsOptions {
-  const problems = [...validateStore(options.store), ...validateSchema(options)];
+  const groupProblems = validateGroups(options);
+  // A group that is not an object has no options to check one by one.
+  const problems = [...validateStore(options.store), ...groupProblems, ...(groupProblems.length > 0 ? [] : validateSchema(options))];
   if (options.jobOwner !== undefined && typeof options.jobOwner !== 'function') {
     problems.push(`jobOwner = ${describe(options.jobOwner)}: must be a function (request) => string | undefined`);
   }
@@ -65,16 +67,34 @@ export function resolveOptions(options: AsyncEndpointsModuleOptions = {}): Resol
   };
 }
 
+/** The keys each store type accepts: adding an option to a store is one entry here. */
+const STORE_KEYS = {
+  memory: ['type'],
+  redis: ['type', 'url', 'options', 'client', 'keyPrefix'],
+} as const satisfies { [Type in Exclude<StoreConfig, JobStore>['type']]: readonly (keyof Extract<StoreConfig, { type: Type }>)[] };
+
+const GROUPS = ['worker', 'jobManager', 'recovery', 'retention', 'http'] as const;
+
+function validateGroups(options: AsyncEndpointsModuleOptions): string[] {
+  return GROUPS.filter((group) => {
+    const value: unknown = options[group];
+    return value !== undefined && (typeof value !== 'object' || value === null || Array.isArray(value));
+  }).map((group) => `${group} = ${describe(options[group])}: must be an object of ${group} options, or left out for the defaults`);
+}
+
 function validateStore(store: StoreConfig | undefined): string[] {
   if (store === undefined || store instanceof JobStore) return [];
   if (typeof store !== 'object' || store === null) {
     return [`store = ${describe(store)}: must be { type: 'memory' }, { type: 'redis', ... } or a JobStore instance`];
   }
-  if (store.type === 'memory') return [];
-  if (store.type !== 'redis') {
+  if (store.type !== 'memory' && store.type !== 'redis') {
     return [`store.type = ${describe((store as { type?: unknown }).type)}: must be 'memory' or 'redis'`];
   }
-  const problems: string[] = [];
+  const allowed: readonly string[] = STORE_KEYS[store.type];
+  const problems = Object.keys(store)
+    .filter((key) => !allowed.includes(key))
+    .map((key) => `store.${key}: there is no such option for the ${store.type} store (allowed: ${allowed.join(', ')})`);
+  if (store.type === 'memory') return problems;
   if (store.url !== undefined && !/^rediss?:\/\//.test(String(store.url))) {
     problems.push(`store.url = ${describe(store.url)}: must start with redis:// or rediss://`);
   }
@@ -94,8 +114,15 @@ function validateSchema(options: AsyncEndpointsModuleOptions): string[] {
   );
 }
 
+/** Constraints that mean "a number": a string there gets one message with the fix instead of each rule. */
+const NUMBER_CONSTRAINTS = new Set(['isInt', 'isPositive', 'isNumber', 'min', 'max']);
+
 function flatten(error: ValidationError, parent: string): string[] {
   const path = parent ? `${parent}.${error.property}` : error.property;
+  const constraints = Object.keys(error.constraints ?? {});
+  if (typeof error.value === 'string' && constraints.some((constraint) => NUMBER_CONSTRAINTS.has(constraint))) {
+    return [`${path} = ${describe(error.value)}: must be a number, not a string; convert it, e.g. Number(process.env.X)`];
+  }
   const own = Object.entries(error.constraints ?? {}).map(([constraint, rule]) =>
     constraint === 'whitelistValidation'
       ? `${path}: there is no such option (check the spelling against the docs' configuration page)`
