@@ -81,10 +81,11 @@ describe('Options at run time', () => {
   });
 
   it('worker.jobTimeoutMinutes: an attempt past its budget fails with JOB_TIMEOUT naming the budget', async () => {
-    // 0.002 min = 120 ms; maxRetries 0 so that the timeout ends the job.
-    app = await startTestApp({ worker: { jobTimeoutMinutes: 0.002 }, jobManager: { defaultMaxRetries: 0 } }, work);
+    // 0.002 min = 120 ms; Work has maxRetries 1: both attempts time out, the retry after about 10 ms.
+    app = await startTestApp({ worker: { jobTimeoutMinutes: 0.002 }, jobManager: { retryDelayBaseSeconds: 0.01 } }, work);
     const id = await submit('hang');
     const failed = await until(id, 'Failed');
+    expect(failed.retryCount).toBe(1);
     expect(failed.error).toMatchObject({ code: 'JOB_TIMEOUT', message: expect.stringContaining('time budget of 120 ms') });
   });
 
@@ -166,7 +167,7 @@ describe('Options at run time', () => {
           useFactory: (config: ConfigService) => ({
             http: { retryAfterSeconds: Number(config.get('RETRY_AFTER_SECONDS')) },
             worker: { jobTimeoutMinutes: Number(config.get('JOB_TIMEOUT_MINUTES')) },
-            jobManager: { defaultMaxRetries: 0 },
+            jobManager: { retryDelayBaseSeconds: 0.01 },
           }),
         }),
       ],
