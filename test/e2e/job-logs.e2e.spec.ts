@@ -23,6 +23,13 @@ class HostileController {
   @Post()
   @AsyncEndpoint('Hostile')
   submit(@Body() _body: object) {}
+
+  /** A pre-validation that fails unexpectedly, with request text in its message. */
+  @Post('crash')
+  @AsyncEndpoint('Hostile')
+  crash(@Body() body: { note: string }) {
+    throw new Error(`could not check ${body.note}`);
+  }
 }
 
 interface JsonLogRecord {
@@ -32,7 +39,7 @@ interface JsonLogRecord {
   params?: Record<string, unknown>;
 }
 
-describe('Job log lines with Nest JSON console logger', () => {
+describe('Log lines with Nest JSON console logger', () => {
   let app: INestApplication;
   const written: string[] = [];
 
@@ -77,5 +84,14 @@ describe('Job log lines with Nest JSON console logger', () => {
     expect(failure.message).toContain(`[Hostile ${id}] Failed`);
     expect(failure.message).toContain('downstream said \\u001b[31mred\\u001b[0m\\r\\nERROR [AsyncEndpoints] forged line');
     expect(failure.message).not.toMatch(/[\u0000-\u001f]/);
+  });
+
+  it('logs an unexpected error of an async endpoint route (500) with the control characters of its message escaped', async () => {
+    await request(app.getHttpServer()).post('/hostile/crash').send({ note: HOSTILE_MESSAGE }).expect(500);
+    const logged = await waitFor(async () =>
+      records().find((record) => record.level === 'error' && record.message.startsWith('Unexpected error on an async endpoint route')),
+    );
+    expect(logged.message).toContain('could not check downstream said \\u001b[31mred\\u001b[0m\\r\\nERROR [AsyncEndpoints] forged line');
+    expect(logged.message).not.toMatch(/[\u0000-\u001f]/);
   });
 });
