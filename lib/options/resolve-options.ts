@@ -16,9 +16,13 @@ export class InvalidAsyncEndpointsOptionsError extends Error {
 
 /** Validates the user's options and fills in every default. */
 export function resolveOptions(options: AsyncEndpointsModuleOptions = {}): ResolvedAsyncEndpointsOptions {
-  const groupProblems = validateGroups(options);
-  // A group that is not an object has no options to check one by one.
-  const problems = [...validateStore(options.store), ...groupProblems, ...(groupProblems.length > 0 ? [] : validateSchema(options))];
+  const badGroups = GROUPS.filter((group) => !isGroup(options[group]));
+  const problems = [
+    ...validateStore(options.store),
+    ...badGroups.map((group) => `${group} = ${describe(options[group])}: must be an object of ${group} options, or left out for the defaults`),
+    // A group that is not an object has no options to check one by one; the others still are.
+    ...validateSchema(Object.fromEntries(Object.entries(options).filter(([key]) => !badGroups.includes(key as never)))),
+  ];
   if (options.jobOwner !== undefined && typeof options.jobOwner !== 'function') {
     problems.push(`jobOwner = ${describe(options.jobOwner)}: must be a function (request) => string | undefined`);
   }
@@ -75,11 +79,8 @@ const STORE_KEYS = {
 
 const GROUPS = ['worker', 'jobManager', 'recovery', 'retention', 'http'] as const;
 
-function validateGroups(options: AsyncEndpointsModuleOptions): string[] {
-  return GROUPS.filter((group) => {
-    const value: unknown = options[group];
-    return value !== undefined && (typeof value !== 'object' || value === null || Array.isArray(value));
-  }).map((group) => `${group} = ${describe(options[group])}: must be an object of ${group} options, or left out for the defaults`);
+function isGroup(value: unknown): boolean {
+  return value === undefined || (typeof value === 'object' && value !== null && !Array.isArray(value));
 }
 
 function validateStore(store: StoreConfig | undefined): string[] {

@@ -106,6 +106,12 @@ describe('resolveOptions', () => {
     );
   });
 
+  it('still checks the other groups when one is not an object', () => {
+    expect(() => resolveOptions({ worker: null, http: { retryAfterSeconds: -1 } } as never)).toThrow(
+      /worker = null: must be an object[\s\S]*http\.retryAfterSeconds = -1/,
+    );
+  });
+
   it('names the option, the string and the fix in one message for a number given as a string', () => {
     let error: unknown;
     try {
