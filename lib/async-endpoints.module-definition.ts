@@ -8,7 +8,8 @@ export const {
   ASYNC_OPTIONS_TYPE,
 } = new ConfigurableModuleBuilder<AsyncEndpointsModuleOptions>({ moduleName: 'AsyncEndpoints' })
   .setClassMethodName('forRoot')
-  .setExtras({ isGlobal: true }, (definition, extras) => ({ ...definition, global: extras.isGlobal }))
+  // `isGlobal: undefined` (an unset variable, say) keeps the default rather than turning it off.
+  .setExtras({ isGlobal: true }, (definition, extras) => ({ ...definition, global: extras.isGlobal ?? true }))
   .build();
 
 /** Injection token of the resolved options (`ResolvedAsyncEndpointsOptions`). */

@@ -15,12 +15,11 @@ async function bootstrap(): Promise<void> {
   const app = await createApp();
   app.enableShutdownHooks();
   const express = app.getHttpAdapter().getType() === 'express';
-  // The UI's assets need @fastify/static on Fastify, which the sample does not install.
-  if (express) setUpOpenApi(app);
+  setUpOpenApi(app);
   const port = Number(process.env.PORT ?? 3000);
   await app.listen(port);
   Logger.log(
-    `Sample listening on http://localhost:${port} (POST /api/process, GET /jobs/:id, GET /health${express ? ', GET /docs' : ''})`,
+    `Sample listening on http://localhost:${port} (POST /api/process, GET /jobs/:id, GET /health, GET /docs-json${express ? ', GET /docs' : ''})`,
     'Sample',
   );
 }

@@ -8,6 +8,15 @@ import { JobWorker } from '../worker/job-worker.js';
 const PING_TIMEOUT_MS = 2000;
 
 /**
+ * How long the worker loop may go without a round before health calls it stalled. The loop goes round
+ * at least once per poll interval, plus one store call (a Redis command times out after 1.5 s): three
+ * poll intervals, and at least 5 s, stay above that with room for event-loop lag.
+ */
+export function stallThresholdMs(pollingIntervalMs: number): number {
+  return Math.max(5000, 3 * pollingIntervalMs);
+}
+
+/**
  * Terminus indicator: store reachable (and its ping latency), waiting and in-progress counts, the
  * oldest waiting job's age, and whether this process's worker loop still goes round. It reports
  * down, never throws.
@@ -49,9 +58,7 @@ export class AsyncEndpointsHealthIndicator {
   private workerState() {
     if (!this.worker.enabled) return { enabled: false, stalled: false };
     const last = this.worker.lastLoopAt;
-    // The loop goes round at least every poll interval (a store call in it times out in about 2 s):
-    // three missed rounds, and at least 5 s, is a stall.
-    const stallAfterMs = Math.max(5000, 3 * this.options.worker.pollingIntervalMs);
+    const stallAfterMs = stallThresholdMs(this.options.worker.pollingIntervalMs);
     const sinceMs = last === null ? null : Date.now() - last;
     return {
       enabled: true,

@@ -11,6 +11,7 @@ import {
 import { STATUS_CODES } from 'node:http';
 import { IdempotencyConflictError, QueueFullError } from '../async-endpoints.errors.js';
 import { ASYNC_ENDPOINTS_OPTIONS } from '../async-endpoints.module-definition.js';
+import { escapeControlCharacters } from '../observability/log-text.js';
 import type { ResolvedAsyncEndpointsOptions } from '../options/async-endpoints-options.js';
 import { StoreUnavailableError } from '../store/store-errors.js';
 
@@ -121,7 +122,8 @@ export class ProblemDetailsFilter implements ExceptionFilter {
       return { body: fromHttpException(exception), headers: {} };
     }
     this.logger.error(
-      `Unexpected error on an async endpoint route: ${exception instanceof Error ? exception.message : String(exception)}`,
+      // The message may carry request text: escaped, it cannot forge a log line.
+      `Unexpected error on an async endpoint route: ${escapeControlCharacters(exception instanceof Error ? exception.message : String(exception))}`,
       exception instanceof Error ? exception.stack : undefined,
     );
     return { body: problem(HttpStatus.INTERNAL_SERVER_ERROR, 'An unexpected error occurred.'), headers: {} };

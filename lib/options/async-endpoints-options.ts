@@ -47,7 +47,7 @@ export interface WorkerOptions {
 export interface JobManagerOptions {
   /** Retries after the first attempt. Default 3. */
   defaultMaxRetries: number;
-  /** Retry k waits `base * 2^(k-1)` seconds. Default 2. */
+  /** Retry k waits `d = base * 2^(k-1)` seconds, jittered to a random point of [d / 2, d]. Default 2. */
   retryDelayBaseSeconds: number;
   /** Cap on one retry delay. Default 300. */
   maxRetryDelaySeconds: number;

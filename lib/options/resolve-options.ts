@@ -17,7 +17,13 @@ export class InvalidAsyncEndpointsOptionsError extends Error {
 
 /** Validates the user's options and fills in every default. */
 export function resolveOptions(options: AsyncEndpointsModuleOptions = {}): ResolvedAsyncEndpointsOptions {
-  const problems = [...validateStore(options.store), ...validateSchema(options)];
+  const badGroups = GROUPS.filter((group) => !isGroup(options[group]));
+  const problems = [
+    ...validateStore(options.store),
+    ...badGroups.map((group) => `${group} = ${describe(options[group])}: must be an object of ${group} options, or left out for the defaults`),
+    // A group that is not an object has no options to check one by one; the others still are.
+    ...validateSchema(Object.fromEntries(Object.entries(options).filter(([key]) => !badGroups.includes(key as never)))),
+  ];
   if (options.jobOwner !== undefined && typeof options.jobOwner !== 'function') {
     problems.push(`jobOwner = ${describe(options.jobOwner)}: must be a function (request) => string | undefined`);
   }
@@ -67,6 +73,18 @@ export function resolveOptions(options: AsyncEndpointsModuleOptions = {}): Resol
   };
 }
 
+/** The keys each store type accepts: adding an option to a store is one entry here. */
+const STORE_KEYS = {
+  memory: ['type'],
+  redis: ['type', 'url', 'options', 'client', 'keyPrefix'],
+} as const satisfies { [Type in Exclude<StoreConfig, JobStore>['type']]: readonly (keyof Extract<StoreConfig, { type: Type }>)[] };
+
+const GROUPS = ['worker', 'jobManager', 'recovery', 'retention', 'http'] as const;
+
+function isGroup(value: unknown): boolean {
+  return value === undefined || (typeof value === 'object' && value !== null && !Array.isArray(value));
+}
+
 function validateStore(store: StoreConfig | undefined): string[] {
   if (store === undefined || store instanceof JobStore) return [];
   if (typeof store !== 'object' || store === null) {
@@ -74,11 +92,14 @@ function validateStore(store: StoreConfig | undefined): string[] {
     const shown = typeof store === 'string' ? maskUrlPassword(store) : store;
     return [`store = ${describe(shown)}: must be { type: 'memory' }, { type: 'redis', ... } or a JobStore instance`];
   }
-  if (store.type === 'memory') return [];
-  if (store.type !== 'redis') {
+  if (store.type !== 'memory' && store.type !== 'redis') {
     return [`store.type = ${describe((store as { type?: unknown }).type)}: must be 'memory' or 'redis'`];
   }
-  const problems: string[] = [];
+  const allowed: readonly string[] = STORE_KEYS[store.type];
+  const problems = Object.keys(store)
+    .filter((key) => !allowed.includes(key))
+    .map((key) => `store.${key}: there is no such option for the ${store.type} store (allowed: ${allowed.join(', ')})`);
+  if (store.type === 'memory') return problems;
   if (store.url !== undefined && !/^rediss?:\/\//.test(String(store.url))) {
     const shown = typeof store.url === 'string' ? maskUrlPassword(store.url) : store.url;
     problems.push(`store.url = ${describe(shown)}: must start with redis:// or rediss://`);
@@ -99,8 +120,15 @@ function validateSchema(options: AsyncEndpointsModuleOptions): string[] {
   );
 }
 
+/** Constraints that mean "a number": a string there gets one message with the fix instead of each rule. */
+const NUMBER_CONSTRAINTS = new Set(['isInt', 'isPositive', 'isNumber', 'min', 'max']);
+
 function flatten(error: ValidationError, parent: string): string[] {
   const path = parent ? `${parent}.${error.property}` : error.property;
+  const constraints = Object.keys(error.constraints ?? {});
+  if (typeof error.value === 'string' && constraints.some((constraint) => NUMBER_CONSTRAINTS.has(constraint))) {
+    return [`${path} = ${describe(error.value)}: must be a number, not a string; convert it, e.g. Number(process.env.X)`];
+  }
   const own = Object.entries(error.constraints ?? {}).map(([constraint, rule]) =>
     constraint === 'whitelistValidation'
       ? `${path}: there is no such option (check the spelling against the docs' configuration page)`

@@ -1,38 +1,45 @@
 import { Logger, type LoggerService } from '@nestjs/common';
 import type { Job } from '../job/index.js';
+import { escapeControlCharacters } from '../observability/log-text.js';
 
 const logger = new Logger('AsyncEndpoints');
 
 /**
- * Nest's Logger with every line tagged by job name and id; never payloads or headers. One per attempt:
- * it costs nothing until it writes a line.
+ * Nest's Logger with every line tagged by job name and id, in the text and as the fields `jobId` and
+ * `jobName` (JSON loggers print them as such); never payloads or headers. Handler-supplied text (error
+ * messages, codes) has its control characters escaped. One per attempt: it costs nothing until it
+ * writes a line.
  */
 export class JobLogger implements LoggerService {
   private readonly logger = logger;
 
   constructor(private readonly job: Pick<Job, 'id' | 'name'>) {}
 
-  private get tag(): string {
-    return `[${this.job.name} ${this.job.id}]`;
+  private line(message: unknown): string {
+    return escapeControlCharacters(`[${this.job.name} ${this.job.id}] ${String(message)}`);
+  }
+
+  private get fields(): { jobId: string; jobName: string } {
+    return { jobId: this.job.id, jobName: this.job.name };
   }
 
   log(message: unknown, ...rest: unknown[]): void {
-    this.logger.log(`${this.tag} ${String(message)}`, ...rest);
+    this.logger.log(this.line(message), this.fields, ...rest);
   }
 
   error(message: unknown, ...rest: unknown[]): void {
-    this.logger.error(`${this.tag} ${String(message)}`, ...rest);
+    this.logger.error(this.line(message), this.fields, ...rest);
   }
 
   warn(message: unknown, ...rest: unknown[]): void {
-    this.logger.warn(`${this.tag} ${String(message)}`, ...rest);
+    this.logger.warn(this.line(message), this.fields, ...rest);
   }
 
   debug(message: unknown, ...rest: unknown[]): void {
-    this.logger.debug(`${this.tag} ${String(message)}`, ...rest);
+    this.logger.debug(this.line(message), this.fields, ...rest);
   }
 
   verbose(message: unknown, ...rest: unknown[]): void {
-    this.logger.verbose(`${this.tag} ${String(message)}`, ...rest);
+    this.logger.verbose(this.line(message), this.fields, ...rest);
   }
 }

@@ -108,6 +108,18 @@ describe('OpenAPI with @nestjs/swagger installed', () => {
     }
   });
 
+  it('the sample on Fastify serves the document at /docs-json, and no UI at /docs', async () => {
+    const sample = await startSampleApp({ worker: { enabled: false } }, (created) => setUpOpenApi(created), 'fastify');
+    try {
+      const json = await request(sample.getHttpServer()).get('/docs-json').expect(200);
+      expect(Object.keys(json.body.paths)).toEqual(expect.arrayContaining(['/api/process', '/jobs/{id}']));
+      expect(json.body.paths['/api/process'].post.responses['202'].content['application/json'].schema).toEqual(jobDocument);
+      await request(sample.getHttpServer()).get('/docs').expect(404);
+    } finally {
+      await sample.close();
+    }
+  });
+
   it('the sample serves the UI at /docs and the document at /docs-json', async () => {
     const sample = await startSampleApp({ worker: { enabled: false } }, (created) => setUpOpenApi(created));
     try {

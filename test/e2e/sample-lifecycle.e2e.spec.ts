@@ -13,8 +13,9 @@ describe.each(PLATFORMS_AND_STORES)('The sample end to end (%s, %s store, worker
     app = await startSampleApp(
       {
         store: await stores.options(),
-        // Long enough that a poll lands in each Scheduled window even on a loaded machine.
-        jobManager: { retryDelayBaseSeconds: 0.25 },
+        // Long enough that a poll lands in each Scheduled window (at least 250 ms with the jitter)
+        // even on a loaded machine.
+        jobManager: { retryDelayBaseSeconds: 0.5, maxRetryDelaySeconds: 1 },
         worker: { maximumConcurrency: 4 },
       },
       undefined,
@@ -57,7 +58,7 @@ describe.each(PLATFORMS_AND_STORES)('The sample end to end (%s, %s store, worker
     expect(done.result).toMatchObject({ title: 'Orders by region', requestedBy: 'u-42', rows: expect.any(Array) });
   });
 
-  it('retries Flaky with failTimes 2 and completes on attempt 3, the delays following the backoff', async () => {
+  it('retries Flaky with failTimes 2 and completes on attempt 3, each delay within the backoff bounds [d / 2, d]', async () => {
     const submitted = await http().post('/api/flaky').send({ failTimes: 2 }).expect(202);
     const delays = new Map<number, number>();
     const seen = new Set<string>();
@@ -72,8 +73,12 @@ describe.each(PLATFORMS_AND_STORES)('The sample end to end (%s, %s store, worker
     }, 10_000, 2);
     expect(seen.has('Scheduled')).toBe(true);
     expect(done).toMatchObject({ retryCount: 2, result: { succeededOnAttempt: 3 }, error: null });
-    // retryDelayBaseSeconds 0.25: retry 1 after 250 ms, retry 2 after 500 ms.
-    expect(Object.fromEntries(delays)).toEqual({ 1: 250, 2: 500 });
+    // retryDelayBaseSeconds 0.5: retry 1 after d = 500 ms, retry 2 after d = 1000 ms, each jittered to [d / 2, d].
+    expect([...delays.keys()].sort()).toEqual([1, 2]);
+    expect(delays.get(1)).toBeGreaterThanOrEqual(250);
+    expect(delays.get(1)).toBeLessThanOrEqual(500);
+    expect(delays.get(2)).toBeGreaterThanOrEqual(500);
+    expect(delays.get(2)).toBeLessThanOrEqual(1000);
   });
 
   it('ends Flaky Failed with the error when failTimes exceeds maxRetries', async () => {

@@ -23,7 +23,7 @@ describe('A handler that blocks the event loop past its lease', () => {
     await deployment?.dispose();
   }, 30_000);
 
-  it('is taken back and completed elsewhere; the late result is refused and the stored one is the lease holder’s', async () => {
+  it('is taken back within lease + sweep interval + 1.5 s and completed elsewhere; the late attempt writes nothing (refused by the fence or dropped at its lease renewal), the stored result is the lease holder’s', async () => {
     const d = deployment!;
     const answer = await d.submit({ ms: 10, blockMs: BLOCK_MS });
     expect(answer.status).toBe(202);

@@ -114,7 +114,7 @@ describe('The memory store under faults', () => {
     expect(duplicates).toBeLessThanOrEqual(8);
   }, 60_000);
 
-  it('takes back a handler that hangs for good (recovery.jobTimeoutMinutes) and completes the job', async () => {
+  it('takes back a handler that hangs for good (recovery.jobTimeoutMinutes) within the hard cap + one sweep interval + 1 s, and completes the job and all others', async () => {
     const hardCapMs = 600;
     const sweepSeconds = 0.2;
     const service = await start('hang', {

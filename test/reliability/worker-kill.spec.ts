@@ -24,7 +24,7 @@ describe('kill -9 of one of two worker processes mid-run', () => {
     await deployment?.dispose();
   }, 30_000);
 
-  it(`completes all ${JOBS} jobs; only the killed process's in-flight jobs run twice, again within lease + sweep`, async () => {
+  it(`completes all ${JOBS} jobs; only the killed process's in-flight jobs run twice, again within lease + sweep interval + 1.5 s margin`, async () => {
     const d = deployment!;
     const victim = d.workers.get('worker-1')!;
     const ids: string[] = [];

@@ -31,7 +31,7 @@ describe('SIGTERM to a worker process mid-run', () => {
     await deployment?.dispose();
   }, 30_000);
 
-  it('lets running jobs finish within shutdownTimeoutMs, releases the rest at once, and leaves none InProgress', async () => {
+  it('lets short jobs finish in the grace period, releases the long ones, exits within shutdownTimeoutMs + 1.5 s, and the released jobs restart elsewhere before their lease would expire, none left InProgress', async () => {
     const d = deployment!;
     const victim = d.workers.get('worker-1')!;
     const ids: string[] = [];

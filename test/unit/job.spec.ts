@@ -38,18 +38,32 @@ describe('job statuses and transitions', () => {
 
 describe('retryDelayMs', () => {
   const policy = { retryDelayBaseSeconds: 2, maxRetryDelaySeconds: 300 };
+  const highest = () => 0;
+  const lowest = () => 1 - Number.EPSILON;
 
-  it('doubles from the base: 2, 4, 8 s', () => {
-    expect([1, 2, 3].map((k) => retryDelayMs(k, policy))).toEqual([2000, 4000, 8000]);
+  it('doubles from the base: at most 2, 4, 8 s, and at least half of each', () => {
+    expect([1, 2, 3].map((k) => retryDelayMs(k, policy, highest))).toEqual([2000, 4000, 8000]);
+    expect([1, 2, 3].map((k) => retryDelayMs(k, policy, lowest))).toEqual([1000, 2000, 4000]);
   });
 
-  it('caps one delay at maxRetryDelaySeconds', () => {
-    expect(retryDelayMs(10, policy)).toBe(300_000);
-    expect(retryDelayMs(3, { retryDelayBaseSeconds: 5, maxRetryDelaySeconds: 12 })).toBe(12_000);
+  it('caps one delay at maxRetryDelaySeconds, the jitter below the cap', () => {
+    expect(retryDelayMs(10, policy, highest)).toBe(300_000);
+    expect(retryDelayMs(10, policy, lowest)).toBe(150_000);
+    expect(retryDelayMs(3, { retryDelayBaseSeconds: 5, maxRetryDelaySeconds: 12 }, highest)).toBe(12_000);
+  });
+
+  it('spreads 1,000 delays of the same retry over [d / 2, d], never all equal', () => {
+    const delays = Array.from({ length: 1000 }, () => retryDelayMs(3, policy));
+    expect(new Set(delays).size).toBeGreaterThan(100);
+    expect(Math.min(...delays)).toBeGreaterThanOrEqual(4000);
+    expect(Math.max(...delays)).toBeLessThanOrEqual(8000);
+    // Both halves of the range are used, not only one end.
+    expect(delays.some((delay) => delay < 5000)).toBe(true);
+    expect(delays.some((delay) => delay > 7000)).toBe(true);
   });
 
   it('accepts fractional bases', () => {
-    expect(retryDelayMs(2, { retryDelayBaseSeconds: 0.05, maxRetryDelaySeconds: 300 })).toBe(100);
+    expect(retryDelayMs(2, { retryDelayBaseSeconds: 0.05, maxRetryDelaySeconds: 300 }, highest)).toBe(100);
   });
 
   it('rejects a retry number below 1', () => {

@@ -104,4 +104,36 @@ describe('resolveOptions', () => {
       /pollingIntervalMs = -1[\s\S]*batchSize = 0|batchSize = 0[\s\S]*pollingIntervalMs = -1/,
     );
   });
+
+  it.each([
+    [{ type: 'redis', uri: 'redis://db:6379' }, 'store.uri: there is no such option for the redis store (allowed: type, url, options, client, keyPrefix)'],
+    [{ type: 'memory', url: 'redis://db:6379' }, 'store.url: there is no such option for the memory store (allowed: type'],
+  ])('refuses the unknown store key in %j, naming it and the allowed keys', (store, expected) => {
+    expect(() => resolveOptions({ store } as never)).toThrow(expected);
+  });
+
+  it.each(['worker', 'jobManager', 'recovery', 'retention', 'http'])('refuses %s: null with the usual message, not a TypeError', (group) => {
+    expect(() => resolveOptions({ [group]: null } as never)).toThrow(
+      `${group} = null: must be an object of ${group} options, or left out for the defaults`,
+    );
+  });
+
+  it('still checks the other groups when one is not an object', () => {
+    expect(() => resolveOptions({ worker: null, http: { retryAfterSeconds: -1 } } as never)).toThrow(
+      /worker = null: must be an object[\s\S]*http\.retryAfterSeconds = -1/,
+    );
+  });
+
+  it('names the option, the string and the fix in one message for a number given as a string', () => {
+    let error: unknown;
+    try {
+      resolveOptions({ worker: { maximumConcurrency: '4' } } as never);
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).toBeInstanceOf(InvalidAsyncEndpointsOptionsError);
+    expect((error as InvalidAsyncEndpointsOptionsError).problems).toEqual([
+      'worker.maximumConcurrency = "4": must be a number, not a string; convert it, e.g. Number(process.env.X)',
+    ]);
+  });
 });
