@@ -13,6 +13,6 @@ export type { AsyncContext, AsyncEndpointHandler, AsyncJobInfo, CapturedHeaders 
 export { AsyncHandlerDeclarationError } from './handlers/handler-registry.js';
 export { AsyncEndpoint } from './http/async-endpoint.decorator.js';
 export { ProblemDetailsFilter, ProblemException, problem, type ProblemDetails } from './http/problem-details.js';
-export { SENSITIVE_HEADERS } from './http/capture-headers.js';
+export { CREDENTIAL_NAME_PATTERN, SENSITIVE_HEADERS } from './http/capture-headers.js';
 export { AsyncEndpointsHealthIndicator } from './health/async-endpoints.health.js';
 export { ScheduleModuleMissingError } from './worker/worker-timers.js';

@@ -76,9 +76,20 @@ export interface RetentionOptions {
 }
 
 export interface CaptureHeadersOptions {
-  /** Only these headers (case-insensitive). Sensitive headers are stored only when named here. */
+  /**
+   * Only these headers (case-insensitive). Names that look like credentials (`CREDENTIAL_NAME_PATTERN`:
+   * auth, token, secret, key, cookie, session, ...) are stored only when named here.
+   */
   include?: string[];
   /** Never these headers. */
+  exclude?: string[];
+}
+
+/** Which query parameters are stored with the job (`ctx.queryParams`); compared case-insensitively. */
+export interface CaptureQueryParamsOptions {
+  /** Only these parameters. Names that look like credentials are stored only when named here. */
+  include?: string[];
+  /** Never these parameters. */
   exclude?: string[];
 }
 
@@ -89,8 +100,10 @@ export interface HttpOptions {
   retryAfterSeconds: number;
   /** 200 (default) or 202 for pending jobs on `GET /jobs/:id`. */
   pendingStatusCode: 200 | 202;
-  /** Which request headers are stored with the job. Default: all but the sensitive ones. */
+  /** Which request headers are stored with the job. Default: all but credential-like and transport ones. */
   captureHeaders: CaptureHeadersOptions;
+  /** Which query parameters are stored with the job. Default: all but credential-like ones. */
+  captureQueryParams: CaptureQueryParamsOptions;
   /** Show exception type and stack in job documents (development). Default false. */
   exposeErrorDetails: boolean;
   /** Largest accepted request body on async endpoints, in bytes. Default 1 MiB. */

@@ -67,6 +67,7 @@ export class HttpOptionsSchema {
   @IsOptional() @IsInt() @Min(0) retryAfterSeconds?: number;
   @IsOptional() @IsIn([200, 202]) pendingStatusCode?: 200 | 202;
   @IsOptional() @ValidateNested() @Type(() => CaptureHeadersSchema) captureHeaders?: CaptureHeadersSchema;
+  @IsOptional() @ValidateNested() @Type(() => CaptureHeadersSchema) captureQueryParams?: CaptureHeadersSchema;
   @IsOptional() @IsBoolean() exposeErrorDetails?: boolean;
   @IsOptional() @IsInt() @Min(1) bodyLimitBytes?: number;
 }

@@ -57,6 +57,7 @@ export function resolveOptions(options: AsyncEndpointsModuleOptions = {}): Resol
       retryAfterSeconds: http.retryAfterSeconds ?? 1,
       pendingStatusCode: http.pendingStatusCode ?? 200,
       captureHeaders: http.captureHeaders ?? {},
+      captureQueryParams: http.captureQueryParams ?? {},
       exposeErrorDetails: http.exposeErrorDetails ?? false,
       bodyLimitBytes: http.bodyLimitBytes ?? 1024 * 1024,
     },
