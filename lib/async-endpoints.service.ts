@@ -92,7 +92,8 @@ export class AsyncEndpointsService implements OnModuleDestroy {
       Telemetry.endSpan(span);
       return submitted;
     } catch (error) {
-      Telemetry.endSpan(span, toJobError(error));
+      // The library's own errors (store, admission), not a handler's: their messages are public.
+      Telemetry.endSpan(span, toJobError(error, true));
       throw error;
     }
   }
