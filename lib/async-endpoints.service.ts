@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable, type OnModuleDestroy } from '@nestjs/common';
-import { IdempotencyConflictError, QueueFullError, UnknownAsyncEndpointError } from './async-endpoints.errors.js';
+import { IdempotencyConflictError, QueueFullError, StoreFullError, UnknownAsyncEndpointError } from './async-endpoints.errors.js';
 import { ASYNC_ENDPOINTS_OPTIONS } from './async-endpoints.module-definition.js';
 import { HandlerRegistry } from './handlers/handler-registry.js';
 import {
@@ -145,6 +145,8 @@ export class AsyncEndpointsService implements OnModuleDestroy {
         throw new IdempotencyConflictError(result.job.id);
       case 'queue-full':
         throw new QueueFullError(result.waiting, this.options.worker.maximumQueueSize);
+      case 'store-full':
+        throw new StoreFullError(result.reason);
     }
   }
 

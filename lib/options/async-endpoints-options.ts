@@ -9,6 +9,16 @@ export interface AsyncEndpointRequest {
 
 export interface MemoryStoreConfig {
   type: 'memory';
+  /**
+   * Most jobs kept. Beyond it the oldest finished jobs are evicted before their retention ends; live
+   * jobs never are: a submit that finds only live ones gets a 503. Default 10000.
+   */
+  maxRetainedJobs?: number;
+  /**
+   * Most bytes kept (JSON text of payloads, captured request data, results and errors, plus 1 KiB per
+   * job), with the same eviction. Default 268435456 (256 MiB).
+   */
+  maxRetainedBytes?: number;
 }
 
 export interface RedisStoreConfig {
@@ -73,6 +83,11 @@ export interface RetentionOptions {
   completedTtlSeconds: number;
   /** How long Failed jobs stay readable. Default 604800. */
   failedTtlSeconds: number;
+  /**
+   * Drop the payload (becomes null) and the captured headers and query parameters of a job when it
+   * completes, on every store; Failed and Canceled jobs keep them for an operator retry. Default false.
+   */
+  dropPayloadOnFinish: boolean;
 }
 
 export interface CaptureHeadersOptions {

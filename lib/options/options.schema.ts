@@ -52,6 +52,7 @@ export class RecoveryOptionsSchema {
 export class RetentionOptionsSchema {
   @IsOptional() @IsPositive() completedTtlSeconds?: number;
   @IsOptional() @IsPositive() failedTtlSeconds?: number;
+  @IsOptional() @IsBoolean() dropPayloadOnFinish?: boolean;
 }
 
 export class CaptureHeadersSchema {

@@ -3,7 +3,12 @@ import { availableParallelism } from 'node:os';
 import { plainToInstance } from 'class-transformer';
 import { validateSync, type ValidationError } from 'class-validator';
 import { JobStore } from '../store/job-store.js';
-import type { AsyncEndpointsModuleOptions, ResolvedAsyncEndpointsOptions, StoreConfig } from './async-endpoints-options.js';
+import type {
+  AsyncEndpointsModuleOptions,
+  MemoryStoreConfig,
+  ResolvedAsyncEndpointsOptions,
+  StoreConfig,
+} from './async-endpoints-options.js';
 import { AsyncEndpointsOptionsSchema } from './options.schema.js';
 
 /** Thrown at boot for an invalid option; the message names each option, its value and the rule. */
@@ -51,6 +56,7 @@ export function resolveOptions(options: AsyncEndpointsModuleOptions = {}): Resol
     retention: {
       completedTtlSeconds: retention.completedTtlSeconds ?? 86_400,
       failedTtlSeconds: retention.failedTtlSeconds ?? 604_800,
+      dropPayloadOnFinish: retention.dropPayloadOnFinish ?? false,
     },
     http: {
       jobsPath: http.jobsPath === undefined ? 'jobs' : http.jobsPath,
@@ -71,7 +77,7 @@ function validateStore(store: StoreConfig | undefined): string[] {
   if (typeof store !== 'object' || store === null) {
     return [`store = ${describe(store)}: must be { type: 'memory' }, { type: 'redis', ... } or a JobStore instance`];
   }
-  if (store.type === 'memory') return [];
+  if (store.type === 'memory') return validateMemoryStore(store);
   if (store.type !== 'redis') {
     return [`store.type = ${describe((store as { type?: unknown }).type)}: must be 'memory' or 'redis'`];
   }
@@ -83,6 +89,17 @@ function validateStore(store: StoreConfig | undefined): string[] {
     problems.push(
       `store.keyPrefix = ${describe(store.keyPrefix)}: must hold exactly one non-empty {hash tag}, such as '{async-endpoints}', so that all keys share one Redis Cluster slot`,
     );
+  }
+  return problems;
+}
+
+function validateMemoryStore(store: MemoryStoreConfig): string[] {
+  const problems: string[] = [];
+  for (const option of ['maxRetainedJobs', 'maxRetainedBytes'] as const) {
+    const value = store[option];
+    if (value !== undefined && (!Number.isInteger(value) || value < 1)) {
+      problems.push(`store.${option} = ${describe(value)}: must be an integer of at least 1`);
+    }
   }
   return problems;
 }

@@ -24,7 +24,7 @@ describe('resolveOptions', () => {
         jobClaimTimeoutMs: 30_000,
       },
       recovery: { enableDistributedJobRecovery: true, recoveryCheckIntervalSeconds: 15, jobTimeoutMinutes: 60, maximumRetries: 2 },
-      retention: { completedTtlSeconds: 86_400, failedTtlSeconds: 604_800 },
+      retention: { completedTtlSeconds: 86_400, failedTtlSeconds: 604_800, dropPayloadOnFinish: false },
       http: {
         jobsPath: 'jobs',
         retryAfterSeconds: 1,
@@ -64,6 +64,9 @@ describe('resolveOptions', () => {
     [{ http: { jobsPath: 'with space' } }, 'http.jobsPath = "with space"'],
     [{ http: { captureHeaders: { include: 'authorization' } } }, 'http.captureHeaders.include = "authorization"'],
     [{ http: { captureQueryParams: { exclude: 'page' } } }, 'http.captureQueryParams.exclude = "page"'],
+    [{ store: { type: 'memory', maxRetainedJobs: 0 } }, 'store.maxRetainedJobs = 0: must be an integer of at least 1'],
+    [{ store: { type: 'memory', maxRetainedBytes: 1.5 } }, 'store.maxRetainedBytes = 1.5: must be an integer of at least 1'],
+    [{ retention: { dropPayloadOnFinish: 'yes' } }, 'retention.dropPayloadOnFinish = "yes"'],
     [{ store: { type: 'postgres' } }, "store.type = \"postgres\": must be 'memory' or 'redis'"],
     [{ store: { type: 'redis', url: 'http://x' } }, 'store.url = "http://x": must start with redis:// or rediss://'],
     [{ store: { type: 'redis', keyPrefix: 'no-tag' } }, 'store.keyPrefix = "no-tag"'],
