@@ -10,7 +10,7 @@ export const DEFAULT_MAX_RETAINED_BYTES = 256 * 1024 * 1024;
 const RECORD_BYTES = 1024;
 
 /**
- * The bytes the memory store counts for a job: its JSON values (about their JSON text length), plus a fixed cost per
+ * The bytes the memory store counts for a job: its JSON values as JSON text, plus a fixed cost per
  * record. An estimate of what it keeps alive, not a measure of the heap; the caps compare it. In two
  * parts, so that the payload is sized once, at submit: what the request brought (payload, captured
  * request data) and what the runs added (result, error, progress).
@@ -35,29 +35,11 @@ export function outcomeSize(job: Job): number {
 }
 
 /**
- * About the length of the value's JSON text, without writing it: a string counts its length, so a
- * 1 MB string costs nothing to size (JSON.stringify took ~6 ms). Iterative: no recursion on
- * client-shaped input.
+ * The length of the value's JSON text. JSON.stringify is native: ~2 µs for a 1 KB payload, where a
+ * walk in JavaScript took ~30 µs. (cloneJson has already walked the value, so its depth is no risk.)
  */
 function jsonLength(value: unknown): number {
-  let length = 0;
-  const pending: unknown[] = [value];
-  while (pending.length > 0) {
-    const item = pending.pop();
-    if (typeof item === 'string') length += item.length + 2;
-    else if (item === null || typeof item !== 'object') length += 8;
-    else if (Array.isArray(item)) {
-      length += 2 + item.length;
-      for (const element of item) pending.push(element);
-    } else {
-      length += 2;
-      for (const key of Object.keys(item)) {
-        length += key.length + 4;
-        pending.push((item as Record<string, unknown>)[key]);
-      }
-    }
-  }
-  return length;
+  return value === null ? 0 : JSON.stringify(value).length;
 }
 
 /** Headers and route parameters are flat string maps: no serialisation needed to size them. */
