@@ -57,6 +57,14 @@ describe('memory store caps (maxRetainedJobs, maxRetainedBytes)', () => {
     expect((await store.getJob(live.id))!.status).toBe('Queued');
   });
 
+  it('keeps its expiry entries bounded by the jobs it keeps, however many it evicted', async () => {
+    store = new MemoryJobStore({ maxRetainedJobs: 10 });
+    for (let i = 0; i < 5000; i++) await runToCompletion('a', t0 + i);
+    expect(retained(store).retainedJobs).toBe(10);
+    // Not visible through the API: the heap of retention deadlines, one entry per finish unless cleaned.
+    expect((store as unknown as { expiries: { size: number } }).expiries.size).toBeLessThanOrEqual(2 * 10 + 1024 + 1);
+  });
+
   it('refuses a submit as store-full when live jobs alone fill a cap, storing nothing and keeping every live job', async () => {
     store = new MemoryJobStore({ maxRetainedJobs: 2, maxRetainedBytes: 64 * 1024 });
     const live = [newJob(), newJob()];

@@ -83,7 +83,7 @@ export class MemoryJobStore extends JobStore {
   private readonly jobs = new Map<string, StoredJob>();
   private readonly idempotencyIndex = new Map<string, string>();
   private readonly queue = new MinHeap<QueueEntry>((a, b) => a.dueAt - b.dueAt || a.seq - b.seq);
-  private readonly expiries = new MinHeap<ExpiryEntry>((a, b) => a.expiresAt - b.expiresAt);
+  private expiries = newExpiryHeap();
   private readonly inProgress = new Set<string>();
   private readonly counts = Object.fromEntries(JOB_STATUSES.map((status) => [status, 0])) as Record<
     JobStatus,
@@ -469,6 +469,9 @@ export class MemoryJobStore extends JobStore {
     job.bytes = bytes;
     this.finished.set(job.id, job);
     this.makeRoom(0, 0);
+    // Evicted jobs leave their expiry entries behind: rebuilt once they outnumber the finished jobs
+    // (amortised O(log n) per finish), so that the heap stays as bounded as the jobs.
+    if (this.expiries.size > 2 * this.finished.size + 1024) this.rebuildExpiries();
     this.emit({ type: 'job-finished', jobId: job.id });
   }
 
@@ -488,6 +491,11 @@ export class MemoryJobStore extends JobStore {
       return `The memory job store is full: its live jobs hold ${this.retainedBytes} bytes and this one needs ${bytes}, over store.maxRetainedBytes (${this.maxRetainedBytes}; finished jobs were evicted, live ones never are). Retry later; raise store.maxRetainedBytes, lower worker.maximumQueueSize, or use the Redis store.`;
     }
     return null;
+  }
+
+  private rebuildExpiries(): void {
+    this.expiries = newExpiryHeap();
+    for (const job of this.finished.values()) this.expiries.push({ id: job.id, expiresAt: job.expiresAt! });
   }
 
   private purgeExpired(now: number): void {
@@ -519,6 +527,10 @@ export class MemoryJobStore extends JobStore {
       }
     }
   }
+}
+
+function newExpiryHeap(): MinHeap<ExpiryEntry> {
+  return new MinHeap<ExpiryEntry>((a, b) => a.expiresAt - b.expiresAt);
 }
 
 function idempotencyIndexKey(job: Pick<Job, 'name' | 'owner' | 'idempotencyKey'>): string {
