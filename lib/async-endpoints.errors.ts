@@ -11,6 +11,17 @@ export class QueueFullError extends Error {
   }
 }
 
+/**
+ * The store has no room for another job (the memory store's `maxRetainedJobs` / `maxRetainedBytes`,
+ * reached by live jobs alone); nothing was stored. Answered 503 with `Retry-After` over HTTP.
+ */
+export class StoreFullError extends Error {
+  constructor(reason: string) {
+    super(reason);
+    this.name = 'StoreFullError';
+  }
+}
+
 /** The idempotency key (or job id) was used before for another endpoint, owner or payload. */
 export class IdempotencyConflictError extends Error {
   constructor(readonly existingJobId: string) {

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable, type OnModuleDestroy } from '@nestjs/common';
-import { IdempotencyConflictError, QueueFullError, UnknownAsyncEndpointError } from './async-endpoints.errors.js';
+import { IdempotencyConflictError, QueueFullError, StoreFullError, UnknownAsyncEndpointError } from './async-endpoints.errors.js';
 import { ASYNC_ENDPOINTS_OPTIONS } from './async-endpoints.module-definition.js';
 import { HandlerRegistry } from './handlers/handler-registry.js';
 import {
@@ -18,11 +18,15 @@ import type { ResolvedAsyncEndpointsOptions } from './options/async-endpoints-op
 import { JobFinishedWaiters } from './store/job-finished-waiters.js';
 import { JobStore, type CancelResult } from './store/job-store.js';
 import { DeadlineQueue } from './deadline-queue.js';
+import { ownerScopedJobId } from './http/job-id.js';
 import { StoreUnavailableError } from './store/store-errors.js';
 import { retentionOf } from './worker/retention.js';
 
 export interface SubmitOptions {
-  /** Job id to use (a UUID); a second submit with the same id is an idempotent replay. */
+  /**
+   * The client's chosen id (a UUID); a second submit with the same id is an idempotent replay. Without
+   * an owner it is the job id; with an owner, the job id is derived from both (each owner has its own ids).
+   */
   jobId?: string;
   /** Client idempotency key, scoped by endpoint name and owner. */
   idempotencyKey?: string;
@@ -48,6 +52,12 @@ export interface SubmittedJob {
   job: Job;
   /** True when an earlier submit with the same key or id was returned instead of a new job. */
   replayed: boolean;
+}
+
+/** A chosen id is scoped by owner: another owner's same id is another job (see ownerScopedJobId). */
+function jobIdOf({ jobId, owner }: SubmitOptions): string {
+  if (jobId === undefined) return randomUUID();
+  return owner === undefined ? jobId : ownerScopedJobId(owner, jobId);
 }
 
 /** Store calls on the request path answer within this, or the caller gets a 503. */
@@ -92,7 +102,8 @@ export class AsyncEndpointsService implements OnModuleDestroy {
       Telemetry.endSpan(span);
       return submitted;
     } catch (error) {
-      Telemetry.endSpan(span, toJobError(error));
+      // The library's own errors (store, admission), not a handler's: their messages are public.
+      Telemetry.endSpan(span, toJobError(error, true));
       throw error;
     }
   }
@@ -107,7 +118,7 @@ export class AsyncEndpointsService implements OnModuleDestroy {
     const result = await this.withDeadline(
       this.store.createJob(
         {
-          id: options.jobId ?? randomUUID(),
+          id: jobIdOf(options),
           name,
           payload,
           headers: options.headers ?? {},
@@ -134,6 +145,8 @@ export class AsyncEndpointsService implements OnModuleDestroy {
         throw new IdempotencyConflictError(result.job.id);
       case 'queue-full':
         throw new QueueFullError(result.waiting, this.options.worker.maximumQueueSize);
+      case 'store-full':
+        throw new StoreFullError(result.reason);
     }
   }
 

@@ -8,8 +8,10 @@ export class FlakyRequest {
   @IsInt() @Min(0) @Max(10) failTimes!: number;
 }
 
+/** Public (`expose`): its message is written for the client, so the job document shows it. */
 export class FlakyError extends Error {
   readonly code = 'FLAKY_FAILURE';
+  readonly expose = true;
 }
 
 @Controller('api')

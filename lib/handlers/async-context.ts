@@ -40,10 +40,11 @@ export interface AsyncEndpointHandler<TRequest = unknown, TResult = unknown> {
 }
 
 export function capturedHeaders(headers: Record<string, string>): CapturedHeaders {
-  const lower = Object.fromEntries(Object.entries(headers).map(([key, value]) => [key.toLowerCase(), value]));
+  // A Map, not an object: `constructor` or `__proto__` must not read as captured headers.
+  const lower = new Map(Object.entries(headers).map(([key, value]) => [key.toLowerCase(), value]));
   return {
-    get: (name) => lower[name.toLowerCase()],
-    has: (name) => name.toLowerCase() in lower,
-    toJSON: () => ({ ...lower }),
+    get: (name) => lower.get(name.toLowerCase()),
+    has: (name) => lower.has(name.toLowerCase()),
+    toJSON: () => Object.fromEntries(lower),
   };
 }

@@ -1,4 +1,4 @@
-import type { CaptureHeadersOptions } from '../options/async-endpoints-options.js';
+import type { CaptureHeadersOptions, CaptureQueryParamsOptions } from '../options/async-endpoints-options.js';
 
 /** Credentials: never stored with a job unless named in `captureHeaders.include`. */
 export const SENSITIVE_HEADERS: readonly string[] = [
@@ -9,13 +9,30 @@ export const SENSITIVE_HEADERS: readonly string[] = [
   'set-cookie',
 ];
 
-/** Hop-by-hop and transport headers that mean nothing to a handler running later. */
-const TRANSPORT_HEADERS = ['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'content-length', 'te', 'trailer'];
+/**
+ * Header and query parameter names that look like credentials (case-insensitive, anywhere in the name):
+ * not stored unless named in an include list. Broad on purpose: a harmless name it catches
+ * (`idempotency-key`, `keyword`) costs an include entry; a credential it missed would sit in the store.
+ */
+export const CREDENTIAL_NAME_PATTERN =
+  /auth|token|secret|key|cookie|session|jwt|assertion|signature|credential|password|passwd|cert/i;
 
-/** Left out without an include list: credentials and transport headers. */
-const LEFT_OUT_BY_DEFAULT = new Set([...SENSITIVE_HEADERS, ...TRANSPORT_HEADERS]);
+/** Hop-by-hop and transport headers that mean nothing to a handler running later. */
+const TRANSPORT_HEADERS = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'content-length', 'te', 'trailer']);
 
 type RequestHeaders = Record<string, string | string[] | undefined>;
+
+/** Whether a name is kept: named by `include` when there is one, else not credential-like; never excluded. */
+function nameFilter(options: CaptureHeadersOptions | CaptureQueryParamsOptions, leftOut: (name: string) => boolean) {
+  const include = options.include && new Set(options.include.map((name) => name.toLowerCase()));
+  const exclude = new Set((options.exclude ?? []).map((name) => name.toLowerCase()));
+  return include
+    ? (name: string) => include.has(name) && !exclude.has(name)
+    : (name: string) => !leftOut(name) && !exclude.has(name);
+}
+
+const isLeftOutHeader = (name: string) =>
+  TRANSPORT_HEADERS.has(name) || SENSITIVE_HEADERS.includes(name) || CREDENTIAL_NAME_PATTERN.test(name);
 
 /** The request headers to store with a job, names in lower case, repeated values joined by ", ". */
 export function captureHeaders(headers: RequestHeaders, options: CaptureHeadersOptions): Record<string, string> {
@@ -24,11 +41,7 @@ export function captureHeaders(headers: RequestHeaders, options: CaptureHeadersO
 
 /** `captureHeaders` with its options compiled once, for every request of an app. */
 export function headerCapture(options: CaptureHeadersOptions): (headers: RequestHeaders) => Record<string, string> {
-  const include = options.include && new Set(options.include.map((name) => name.toLowerCase()));
-  const exclude = new Set((options.exclude ?? []).map((name) => name.toLowerCase()));
-  const keep = include
-    ? (name: string) => include.has(name) && !exclude.has(name)
-    : (name: string) => !LEFT_OUT_BY_DEFAULT.has(name) && !exclude.has(name);
+  const keep = nameFilter(options, isLeftOutHeader);
   return (headers) => {
     const captured: Record<string, string> = {};
     for (const rawName of Object.keys(headers)) {
@@ -37,6 +50,26 @@ export function headerCapture(options: CaptureHeadersOptions): (headers: Request
       const name = rawName.toLowerCase();
       if (!keep(name)) continue;
       captured[name] = Array.isArray(value) ? value.join(', ') : value;
+    }
+    return captured;
+  };
+}
+
+/**
+ * The query parameters to store with a job (`ctx.queryParams`), names as sent (query names are
+ * case-sensitive; the filter compares them in lower case). Credential-like names are left out unless
+ * included.
+ */
+export function queryParamCapture(
+  options: CaptureQueryParamsOptions,
+): (query: Record<string, unknown>) => Record<string, string | string[]> {
+  const keep = nameFilter(options, (name) => CREDENTIAL_NAME_PATTERN.test(name));
+  return (query) => {
+    const captured: Record<string, string | string[]> = {};
+    for (const name of Object.keys(query)) {
+      // An own `__proto__` key would set the copy's prototype instead of a property.
+      if (name === '__proto__' || !keep(name.toLowerCase())) continue;
+      captured[name] = query[name] as string | string[];
     }
     return captured;
   };

@@ -3,7 +3,7 @@ import { ASYNC_ENDPOINTS_OPTIONS } from '../async-endpoints.module-definition.js
 import { AsyncEndpointsService } from '../async-endpoints.service.js';
 import { toJobDocument, type JobDocument, type JsonValue } from '../job/index.js';
 import type { AsyncEndpointRequest, ResolvedAsyncEndpointsOptions } from '../options/async-endpoints-options.js';
-import { headerCapture } from './capture-headers.js';
+import { headerCapture, queryParamCapture } from './capture-headers.js';
 import { readIdempotencyHeaders, type IdempotencyHeaders } from './idempotency.js';
 import { JobLocations } from './job-locations.js';
 import { problem, ProblemException } from './problem-details.js';
@@ -33,6 +33,7 @@ const checkedIdempotencyHeaders = new WeakMap<object, IdempotencyHeaders>();
 @Injectable()
 export class JobSubmitter {
   private readonly captureHeaders: (headers: HttpRequest['headers']) => Record<string, string>;
+  private readonly captureQueryParams: (query: Record<string, unknown>) => Record<string, string | string[]>;
   private readonly retryAfter: string;
 
   constructor(
@@ -41,6 +42,7 @@ export class JobSubmitter {
     @Inject(ASYNC_ENDPOINTS_OPTIONS) private readonly options: ResolvedAsyncEndpointsOptions,
   ) {
     this.captureHeaders = headerCapture(options.http.captureHeaders);
+    this.captureQueryParams = queryParamCapture(options.http.captureQueryParams);
     this.retryAfter = String(options.http.retryAfterSeconds);
   }
 
@@ -54,7 +56,7 @@ export class JobSubmitter {
       headers: this.captureHeaders(headers),
       owner: this.options.jobOwner?.(request) ?? undefined,
       routeParams: { ...(request.params ?? {}) },
-      queryParams: { ...(request.query ?? {}) },
+      queryParams: this.captureQueryParams(request.query ?? {}),
       traceContext: traceContextOf(headers),
     });
     const location = this.locations.of(job.id);

@@ -131,7 +131,8 @@ class OpenApiDecorators {
       ApiHeader({
         name: 'X-Async-Request-Id',
         required: false,
-        description: 'A UUID to use as the job id; a repeat with the same id is an idempotent replay.',
+        description:
+          'A UUID chosen by the client: the job id, or with an owner a job id derived from both (read it from the answer); a repeat with the same id is an idempotent replay.',
         schema: { type: 'string', format: 'uuid' },
       }),
       ...this.responses(prototype, methodName, {

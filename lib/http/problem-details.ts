@@ -9,7 +9,7 @@ import {
   Optional,
 } from '@nestjs/common';
 import { STATUS_CODES } from 'node:http';
-import { IdempotencyConflictError, QueueFullError } from '../async-endpoints.errors.js';
+import { IdempotencyConflictError, QueueFullError, StoreFullError } from '../async-endpoints.errors.js';
 import { ASYNC_ENDPOINTS_OPTIONS } from '../async-endpoints.module-definition.js';
 import { escapeControlCharacters } from '../observability/log-text.js';
 import type { ResolvedAsyncEndpointsOptions } from '../options/async-endpoints-options.js';
@@ -99,6 +99,12 @@ export class ProblemDetailsFilter implements ExceptionFilter {
     if (exception instanceof QueueFullError) {
       return {
         body: problem(HttpStatus.TOO_MANY_REQUESTS, exception.message),
+        headers: { 'Retry-After': String(this.retryAfterSeconds) },
+      };
+    }
+    if (exception instanceof StoreFullError) {
+      return {
+        body: problem(HttpStatus.SERVICE_UNAVAILABLE, exception.message),
         headers: { 'Retry-After': String(this.retryAfterSeconds) },
       };
     }

@@ -1,8 +1,9 @@
 /** The error recorded on a job: the last failed attempt's code and message. */
 export interface JobError {
   code: string;
+  /** The handler error's own message when it is public (see `toJobError`), else a generic text with the code. */
   message: string;
-  /** Shown in the job document only with `http.exposeErrorDetails: true`. */
+  /** Stored and shown only with `http.exposeErrorDetails: true`. */
   type?: string;
   stack?: string;
 }
@@ -21,6 +22,8 @@ export const JobErrorCode = {
  */
 export class NonRetryableError extends Error {
   readonly code: string;
+  /** Its message is written for the client: the job document shows it (see `toJobError`). */
+  readonly expose = true;
 
   constructor(message: string, code = 'NON_RETRYABLE') {
     super(message);
@@ -48,14 +51,27 @@ function toUpperSnake(name: string): string {
 }
 
 /**
- * Turns anything a handler threw into the error stored on the job. Type and stack are stored too;
- * the job document shows them only with `http.exposeErrorDetails`.
+ * Whether an error's message is meant for the client: an error with `expose: true` (as
+ * `NonRetryableError` has, and as http-errors sets on 4xx errors). Other messages may carry internal
+ * details (hosts, connection strings, passwords), so they are not stored unless details are on.
  */
-export function toJobError(error: unknown): JobError {
+function isPublicError(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && (error as { expose?: unknown }).expose === true;
+}
+
+/**
+ * Turns anything a handler threw into the error stored on the job, written to the log and to the trace.
+ * The code is always kept. Without `exposeDetails` (`http.exposeErrorDetails`), the message is kept only
+ * for a public error (`isPublicError`), else it is "The handler failed (CODE)."; type and stack are
+ * kept only with it.
+ */
+export function toJobError(error: unknown, exposeDetails = false): JobError {
+  const code = errorCodeOf(error);
+  if (!exposeDetails && !isPublicError(error)) return { code, message: `The handler failed (${code}).` };
   const message =
     error instanceof Error ? error.message : typeof error === 'string' ? error : 'Handler failed';
-  const jobError: JobError = { code: errorCodeOf(error), message };
-  if (error instanceof Error) {
+  const jobError: JobError = { code, message };
+  if (exposeDetails && error instanceof Error) {
     jobError.type = error.constructor.name;
     if (error.stack) jobError.stack = error.stack;
   }

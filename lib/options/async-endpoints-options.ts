@@ -9,6 +9,16 @@ export interface AsyncEndpointRequest {
 
 export interface MemoryStoreConfig {
   type: 'memory';
+  /**
+   * Most jobs kept. Beyond it the oldest finished jobs are evicted before their retention ends; live
+   * jobs never are: a submit that finds only live ones gets a 503. Default 10000.
+   */
+  maxRetainedJobs?: number;
+  /**
+   * Most bytes kept (JSON text of payloads, captured request data, results and errors, plus 1 KiB per
+   * job), with the same eviction. Default 268435456 (256 MiB).
+   */
+  maxRetainedBytes?: number;
 }
 
 export interface RedisStoreConfig {
@@ -73,12 +83,28 @@ export interface RetentionOptions {
   completedTtlSeconds: number;
   /** How long Failed jobs stay readable. Default 604800. */
   failedTtlSeconds: number;
+  /**
+   * Drop the payload (becomes null) and the captured headers and query parameters of a job when it
+   * completes, on every store; Failed and Canceled jobs keep them for an operator retry. Default false.
+   */
+  dropPayloadOnFinish: boolean;
 }
 
 export interface CaptureHeadersOptions {
-  /** Only these headers (case-insensitive). Sensitive headers are stored only when named here. */
+  /**
+   * Only these headers (case-insensitive). Names that look like credentials (`CREDENTIAL_NAME_PATTERN`:
+   * auth, token, secret, key, cookie, session, ...) are stored only when named here.
+   */
   include?: string[];
   /** Never these headers. */
+  exclude?: string[];
+}
+
+/** Which query parameters are stored with the job (`ctx.queryParams`); compared case-insensitively. */
+export interface CaptureQueryParamsOptions {
+  /** Only these parameters. Names that look like credentials are stored only when named here. */
+  include?: string[];
+  /** Never these parameters. */
   exclude?: string[];
 }
 
@@ -89,8 +115,10 @@ export interface HttpOptions {
   retryAfterSeconds: number;
   /** 200 (default) or 202 for pending jobs on `GET /jobs/:id`. */
   pendingStatusCode: 200 | 202;
-  /** Which request headers are stored with the job. Default: all but the sensitive ones. */
+  /** Which request headers are stored with the job. Default: all but credential-like and transport ones. */
   captureHeaders: CaptureHeadersOptions;
+  /** Which query parameters are stored with the job. Default: all but credential-like ones. */
+  captureQueryParams: CaptureQueryParamsOptions;
   /** Show exception type and stack in job documents (development). Default false. */
   exposeErrorDetails: boolean;
   /** Largest accepted request body on async endpoints, in bytes. Default 1 MiB. */

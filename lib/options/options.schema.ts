@@ -52,6 +52,7 @@ export class RecoveryOptionsSchema {
 export class RetentionOptionsSchema {
   @IsOptional() @IsPositive() completedTtlSeconds?: number;
   @IsOptional() @IsPositive() failedTtlSeconds?: number;
+  @IsOptional() @IsBoolean() dropPayloadOnFinish?: boolean;
 }
 
 export class CaptureHeadersSchema {
@@ -67,6 +68,7 @@ export class HttpOptionsSchema {
   @IsOptional() @IsInt() @Min(0) retryAfterSeconds?: number;
   @IsOptional() @IsIn([200, 202]) pendingStatusCode?: 200 | 202;
   @IsOptional() @ValidateNested() @Type(() => CaptureHeadersSchema) captureHeaders?: CaptureHeadersSchema;
+  @IsOptional() @ValidateNested() @Type(() => CaptureHeadersSchema) captureQueryParams?: CaptureHeadersSchema;
   @IsOptional() @IsBoolean() exposeErrorDetails?: boolean;
   @IsOptional() @IsInt() @Min(1) bodyLimitBytes?: number;
   @IsOptional() @IsInt() @Min(0) maxLongPolls?: number;

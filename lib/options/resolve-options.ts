@@ -4,7 +4,12 @@ import { plainToInstance } from 'class-transformer';
 import { validateSync, type ValidationError } from 'class-validator';
 import { JobStore } from '../store/job-store.js';
 import { maskUrlPassword } from '../store/redis/redis-url.js';
-import type { AsyncEndpointsModuleOptions, ResolvedAsyncEndpointsOptions, StoreConfig } from './async-endpoints-options.js';
+import type {
+  AsyncEndpointsModuleOptions,
+  MemoryStoreConfig,
+  ResolvedAsyncEndpointsOptions,
+  StoreConfig,
+} from './async-endpoints-options.js';
 import { AsyncEndpointsOptionsSchema } from './options.schema.js';
 
 /** Thrown at boot for an invalid option; the message names each option, its value and the rule. */
@@ -58,12 +63,14 @@ export function resolveOptions(options: AsyncEndpointsModuleOptions = {}): Resol
     retention: {
       completedTtlSeconds: retention.completedTtlSeconds ?? 86_400,
       failedTtlSeconds: retention.failedTtlSeconds ?? 604_800,
+      dropPayloadOnFinish: retention.dropPayloadOnFinish ?? false,
     },
     http: {
       jobsPath: http.jobsPath === undefined ? 'jobs' : http.jobsPath,
       retryAfterSeconds: http.retryAfterSeconds ?? 1,
       pendingStatusCode: http.pendingStatusCode ?? 200,
       captureHeaders: http.captureHeaders ?? {},
+      captureQueryParams: http.captureQueryParams ?? {},
       exposeErrorDetails: http.exposeErrorDetails ?? false,
       bodyLimitBytes: http.bodyLimitBytes ?? 1024 * 1024,
       maxLongPolls: http.maxLongPolls ?? 1000,
@@ -75,7 +82,7 @@ export function resolveOptions(options: AsyncEndpointsModuleOptions = {}): Resol
 
 /** The keys each store type accepts: adding an option to a store is one entry here. */
 const STORE_KEYS = {
-  memory: ['type'],
+  memory: ['type', 'maxRetainedJobs', 'maxRetainedBytes'],
   redis: ['type', 'url', 'options', 'client', 'keyPrefix'],
 } as const satisfies { [Type in Exclude<StoreConfig, JobStore>['type']]: readonly (keyof Extract<StoreConfig, { type: Type }>)[] };
 
@@ -99,7 +106,7 @@ function validateStore(store: StoreConfig | undefined): string[] {
   const problems = Object.keys(store)
     .filter((key) => !allowed.includes(key))
     .map((key) => `store.${key}: there is no such option for the ${store.type} store (allowed: ${allowed.join(', ')})`);
-  if (store.type === 'memory') return problems;
+  if (store.type === 'memory') return [...problems, ...validateMemoryStore(store)];
   if (store.url !== undefined && !/^rediss?:\/\//.test(String(store.url))) {
     const shown = typeof store.url === 'string' ? maskUrlPassword(store.url) : store.url;
     problems.push(`store.url = ${describe(shown)}: must start with redis:// or rediss://`);
@@ -108,6 +115,17 @@ function validateStore(store: StoreConfig | undefined): string[] {
     problems.push(
       `store.keyPrefix = ${describe(store.keyPrefix)}: must hold exactly one non-empty {hash tag}, such as '{async-endpoints}', so that all keys share one Redis Cluster slot`,
     );
+  }
+  return problems;
+}
+
+function validateMemoryStore(store: MemoryStoreConfig): string[] {
+  const problems: string[] = [];
+  for (const option of ['maxRetainedJobs', 'maxRetainedBytes'] as const) {
+    const value = store[option];
+    if (value !== undefined && (!Number.isInteger(value) || value < 1)) {
+      problems.push(`store.${option} = ${describe(value)}: must be an integer of at least 1`);
+    }
   }
   return problems;
 }

@@ -7,7 +7,7 @@ import { RedisJobStore } from './redis/redis-job-store.js';
 export function createJobStore(options: ResolvedAsyncEndpointsOptions): JobStore {
   const { store } = options;
   if (store instanceof JobStore) return store;
-  if (store.type === 'memory') return new MemoryJobStore();
+  if (store.type === 'memory') return new MemoryJobStore(store);
   const { type: _type, ...config } = store;
   return new RedisJobStore(config);
 }

@@ -33,6 +33,8 @@ export function isReplayOf(existing: Job, input: NewJob): boolean {
 export interface Retention {
   completedTtlMs: number;
   failedTtlMs: number;
+  /** `retention.dropPayloadOnFinish`: completing a job drops its payload, headers and query parameters. */
+  dropPayloadOnFinish?: boolean;
 }
 
 export type CreateJobResult =
@@ -43,7 +45,9 @@ export type CreateJobResult =
   /** Same key with another name, owner or payload. Nothing stored. */
   | { outcome: 'conflict'; job: Job }
   /** Queued + Scheduled >= maximumQueueSize. Nothing stored. */
-  | { outcome: 'queue-full'; waiting: number };
+  | { outcome: 'queue-full'; waiting: number }
+  /** The store has no room even after evicting finished jobs (memory store caps). Nothing stored. */
+  | { outcome: 'store-full'; reason: string };
 
 export interface CreateJobOptions {
   now: number;

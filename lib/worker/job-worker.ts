@@ -509,7 +509,7 @@ export class JobWorker implements OnApplicationBootstrap, BeforeApplicationShutd
         this.telemetry.attributes({ 'job.name': job.name, 'job.outcome': result.kind }),
       ),
     );
-    Telemetry.endSpan(span, result.kind === 'returned' ? undefined : attemptError(result));
+    Telemetry.endSpan(span, result.kind === 'returned' ? undefined : attemptError(result, this.options.http.exposeErrorDetails));
     // The next job may start while this outcome is written (the lease still covers this one): the slot
     // would otherwise sit idle for a round trip per job, half of a no-op job's cycle.
     entry.freeSlot();
@@ -582,7 +582,7 @@ export class JobWorker implements OnApplicationBootstrap, BeforeApplicationShutd
           try {
             result = toJson(outcome.value);
           } catch (error) {
-            return this.fail(lease, job, toJobError(error), false, handler);
+            return this.fail(lease, job, toJobError(error, this.options.http.exposeErrorDetails), false, handler);
           }
           const written = await this.store.completeJob(lease, result, { now: this.timers.now(), retention });
           if (written === 'lease-lost') logger.warn('Completed, but the lease was lost: the result is discarded');
@@ -605,7 +605,7 @@ export class JobWorker implements OnApplicationBootstrap, BeforeApplicationShutd
           return this.fail(
             lease,
             job,
-            toJobError(outcome.error),
+            toJobError(outcome.error, this.options.http.exposeErrorDetails),
             !(outcome.error instanceof NonRetryableError),
             handler,
           );
@@ -671,8 +671,8 @@ export class JobWorker implements OnApplicationBootstrap, BeforeApplicationShutd
 }
 
 /** What the attempt span records for an attempt that did not return. */
-function attemptError(outcome: AttemptOutcome): { code: string; message: string } {
-  if (outcome.kind === 'threw') return toJobError(outcome.error);
+function attemptError(outcome: AttemptOutcome, exposeDetails: boolean): { code: string; message: string } {
+  if (outcome.kind === 'threw') return toJobError(outcome.error, exposeDetails);
   const codes: Partial<Record<AttemptOutcome['kind'], string>> = {
     'timed-out': JobErrorCode.Timeout,
     canceled: JobErrorCode.Canceled,

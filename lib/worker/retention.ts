@@ -5,5 +5,6 @@ export function retentionOf(options: ResolvedAsyncEndpointsOptions): Retention {
   return {
     completedTtlMs: options.retention.completedTtlSeconds * 1000,
     failedTtlMs: options.retention.failedTtlSeconds * 1000,
+    dropPayloadOnFinish: options.retention.dropPayloadOnFinish,
   };
 }

@@ -323,6 +323,40 @@ export function describeJobStoreConformance(storeName: string, target: Conforman
         expect((await store.getJob(input.id))!.result).toBeNull();
       });
 
+      it('with dropPayloadOnFinish, completing keeps the result and drops payload, headers and query parameters; failing keeps them', async () => {
+        const dropping = { ...retention, dropPayloadOnFinish: true };
+        const captured = { headers: { 'x-tenant': 't1' }, queryParams: { q: 'a' }, payload: { data: 'secret' } };
+        const completed = newJob(captured);
+        const failed = newJob(captured);
+        await create(completed);
+        await create(failed);
+        const now = Date.now();
+        const [a, b] = await claim(2, now);
+        const byId = new Map([a!, b!].map((claimed) => [claimed.job.id, claimed.lease]));
+        expect(await store.completeJob(byId.get(completed.id)!, { ok: true }, { now, retention: dropping })).toBe('completed');
+        await store.failJob(byId.get(failed.id)!, { code: 'E', message: 'x' }, { now, retryAt: null, retention: dropping });
+        expect(await store.getJob(completed.id)).toMatchObject({
+          status: JobStatus.Completed,
+          result: { ok: true },
+          payload: null,
+          headers: {},
+          queryParams: {},
+        });
+        expect(await store.getJob(failed.id)).toMatchObject({ status: JobStatus.Failed, ...captured });
+      });
+
+      it('without dropPayloadOnFinish, a completed job keeps payload, headers and query parameters', async () => {
+        const input = newJob({ headers: { 'x-tenant': 't1' }, queryParams: { q: 'a' } });
+        await create(input);
+        const [claimed] = await claim(1);
+        await store.completeJob(claimed!.lease, 1, { now: Date.now(), retention });
+        expect(await store.getJob(input.id)).toMatchObject({
+          payload: { data: 'hello' },
+          headers: { 'x-tenant': 't1' },
+          queryParams: { q: 'a' },
+        });
+      });
+
       it('rejects every transition made with a wrong or stale token', async () => {
         const input = newJob();
         await create(input);

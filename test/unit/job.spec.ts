@@ -85,11 +85,11 @@ describe('errors recorded on jobs', () => {
     expect(errorCodeOf('a string')).toBe('ERROR');
   });
 
-  it('stores message, type and stack', () => {
-    const error = toJobError(new RangeError('out of range'));
+  it('with details on, keeps message, type and stack', () => {
+    const error = toJobError(new RangeError('out of range'), true);
     expect(error).toMatchObject({ code: 'RANGE_ERROR', message: 'out of range', type: 'RangeError' });
     expect(error.stack).toContain('out of range');
-    expect(toJobError('plain')).toEqual({ code: 'ERROR', message: 'plain' });
+    expect(toJobError('plain', true)).toEqual({ code: 'ERROR', message: 'plain' });
   });
 });
 

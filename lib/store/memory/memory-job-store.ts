@@ -37,6 +37,13 @@ import {
 } from '../job-store.js';
 import { copyJob, newQueuedJob } from '../../job/job-records.js';
 import { MinHeap } from './min-heap.js';
+import { DEFAULT_MAX_RETAINED_BYTES, DEFAULT_MAX_RETAINED_JOBS, outcomeSize, requestSize } from './retained-size.js';
+
+/** The memory store's caps (`store: { type: 'memory', maxRetainedJobs, maxRetainedBytes }`). */
+export interface MemoryStoreLimits {
+  maxRetainedJobs?: number;
+  maxRetainedBytes?: number;
+}
 
 interface StoredJob extends Job {
   leaseToken: string | null;
@@ -46,6 +53,10 @@ interface StoredJob extends Job {
   seq: number;
   /** Bumped whenever the job (re)enters the queue; heap entries of older versions are stale. */
   queueVersion: number;
+  /** What the job counts against maxRetainedBytes: requestBytes, plus outcomeSize once finished. */
+  bytes: number;
+  /** requestSize, worked out at submit (and again when the payload is dropped). */
+  requestBytes: number;
 }
 
 interface QueueEntry {
@@ -63,7 +74,8 @@ interface ExpiryEntry {
 /**
  * The embedded store: one process, nothing durable across restarts. Due jobs sit in a heap ordered
  * by due time then submission order, so a claim never scans all jobs. It hands out copies, never
- * the live records.
+ * the live records. It keeps at most maxRetainedJobs jobs and maxRetainedBytes bytes: beyond either,
+ * the oldest finished jobs are evicted before their retention ends; live jobs never are.
  */
 export class MemoryJobStore extends JobStore {
   readonly type = 'memory';
@@ -71,16 +83,27 @@ export class MemoryJobStore extends JobStore {
   private readonly jobs = new Map<string, StoredJob>();
   private readonly idempotencyIndex = new Map<string, string>();
   private readonly queue = new MinHeap<QueueEntry>((a, b) => a.dueAt - b.dueAt || a.seq - b.seq);
-  private readonly expiries = new MinHeap<ExpiryEntry>((a, b) => a.expiresAt - b.expiresAt);
+  private expiries = newExpiryHeap();
   private readonly inProgress = new Set<string>();
   private readonly counts = Object.fromEntries(JOB_STATUSES.map((status) => [status, 0])) as Record<
     JobStatus,
     number
   >;
   private readonly listeners = new Set<StoreEventListener>();
+  /** Finished jobs in the order they finished: the eviction order. */
+  private readonly finished = new Map<string, StoredJob>();
+  private readonly maxRetainedJobs: number;
+  private readonly maxRetainedBytes: number;
+  private retainedBytes = 0;
   private sequence = 0;
   private recoveryLockUntil = 0;
   private closed = false;
+
+  constructor(limits: MemoryStoreLimits = {}) {
+    super();
+    this.maxRetainedJobs = limits.maxRetainedJobs ?? DEFAULT_MAX_RETAINED_JOBS;
+    this.maxRetainedBytes = limits.maxRetainedBytes ?? DEFAULT_MAX_RETAINED_BYTES;
+  }
 
   async init(): Promise<void> {
     this.closed = false;
@@ -99,13 +122,20 @@ export class MemoryJobStore extends JobStore {
     const waiting = this.counts.Queued + this.counts.Scheduled;
     if (waiting >= options.maximumQueueSize) return { outcome: 'queue-full', waiting };
 
-    const job: StoredJob = Object.assign(newQueuedJob(input, options.now), {
+    const queued = newQueuedJob(input, options.now);
+    const bytes = requestSize(queued);
+    const full = this.makeRoom(1, bytes);
+    if (full) return { outcome: 'store-full', reason: full };
+    const job: StoredJob = Object.assign(queued, {
       leaseToken: null,
       expiresAt: null,
       seq: this.sequence++,
       queueVersion: 0,
+      bytes,
+      requestBytes: bytes,
     });
     this.jobs.set(job.id, job);
+    this.retainedBytes += bytes;
     this.counts.Queued++;
     if (indexKey !== null) this.idempotencyIndex.set(indexKey, job.id);
     this.enqueue(job, options.now);
@@ -179,6 +209,12 @@ export class MemoryJobStore extends JobStore {
     if (!job) return 'lease-lost';
     job.result = structuredClone(result);
     job.error = null;
+    if (options.retention.dropPayloadOnFinish) {
+      job.payload = null;
+      job.headers = {};
+      job.queryParams = {};
+      job.requestBytes = requestSize(job);
+    }
     this.finish(job, JobStatus.Completed, options.now, options.retention);
     return 'completed';
   }
@@ -301,6 +337,7 @@ export class MemoryJobStore extends JobStore {
       return { outcome: 'not-retryable', job: copyJob(job) };
     }
     this.setStatus(job, JobStatus.Queued);
+    this.finished.delete(job.id);
     // Ordered as a new submission, as in the Redis store.
     job.seq = this.sequence++;
     job.expiresAt = null;
@@ -332,6 +369,16 @@ export class MemoryJobStore extends JobStore {
 
   async ping(): Promise<void> {
     this.assertOpen();
+  }
+
+  /** What the store holds against its caps, for the health indicator. */
+  override diagnostics(): Record<string, unknown> {
+    return {
+      retainedJobs: this.jobs.size,
+      retainedBytes: this.retainedBytes,
+      maxRetainedJobs: this.maxRetainedJobs,
+      maxRetainedBytes: this.maxRetainedBytes,
+    };
   }
 
   subscribe(listener: StoreEventListener): () => void {
@@ -416,7 +463,39 @@ export class MemoryJobStore extends JobStore {
     job.retryDelayUntil = null;
     job.expiresAt = now + (status === JobStatus.Failed ? retention.failedTtlMs : retention.completedTtlMs);
     this.expiries.push({ id: job.id, expiresAt: job.expiresAt });
+    // A result or an error changes what the job holds.
+    const bytes = job.requestBytes + outcomeSize(job);
+    this.retainedBytes += bytes - job.bytes;
+    job.bytes = bytes;
+    this.finished.set(job.id, job);
+    this.makeRoom(0, 0);
+    // Evicted jobs leave their expiry entries behind: rebuilt once they outnumber the finished jobs
+    // (amortised O(log n) per finish), so that the heap stays as bounded as the jobs.
+    if (this.expiries.size > 2 * this.finished.size + 1024) this.rebuildExpiries();
     this.emit({ type: 'job-finished', jobId: job.id });
+  }
+
+  /**
+   * Evicts the oldest finished jobs until `jobs` more jobs of `bytes` more bytes fit under the caps.
+   * Returns why they do not fit when only live jobs are left, else null.
+   */
+  private makeRoom(jobs: number, bytes: number): string | null {
+    for (const job of this.finished.values()) {
+      if (this.jobs.size + jobs <= this.maxRetainedJobs && this.retainedBytes + bytes <= this.maxRetainedBytes) break;
+      this.forget(job);
+    }
+    if (this.jobs.size + jobs > this.maxRetainedJobs) {
+      return `The memory job store is full: it holds ${this.jobs.size} live jobs, the limit set by store.maxRetainedJobs (finished jobs were evicted; live ones never are). Retry later; raise store.maxRetainedJobs, lower worker.maximumQueueSize, or use the Redis store.`;
+    }
+    if (this.retainedBytes + bytes > this.maxRetainedBytes) {
+      return `The memory job store is full: its live jobs hold ${this.retainedBytes} bytes and this one needs ${bytes}, over store.maxRetainedBytes (${this.maxRetainedBytes}; finished jobs were evicted, live ones never are). Retry later; raise store.maxRetainedBytes, lower worker.maximumQueueSize, or use the Redis store.`;
+    }
+    return null;
+  }
+
+  private rebuildExpiries(): void {
+    this.expiries = newExpiryHeap();
+    for (const job of this.finished.values()) this.expiries.push({ id: job.id, expiresAt: job.expiresAt! });
   }
 
   private purgeExpired(now: number): void {
@@ -431,6 +510,8 @@ export class MemoryJobStore extends JobStore {
   /** Deletes a terminal job and its idempotency key. */
   private forget(job: StoredJob): void {
     this.jobs.delete(job.id);
+    this.finished.delete(job.id);
+    this.retainedBytes -= job.bytes;
     this.counts[job.status]--;
     if (job.idempotencyKey === null) return;
     const indexKey = idempotencyIndexKey(job);
@@ -446,6 +527,10 @@ export class MemoryJobStore extends JobStore {
       }
     }
   }
+}
+
+function newExpiryHeap(): MinHeap<ExpiryEntry> {
+  return new MinHeap<ExpiryEntry>((a, b) => a.expiresAt - b.expiresAt);
 }
 
 function idempotencyIndexKey(job: Pick<Job, 'name' | 'owner' | 'idempotencyKey'>): string {

@@ -239,6 +239,7 @@ export class RedisJobStore extends JobStore {
         lease.token,
         encodeJsonArg(result),
         String(ttlArg(options.retention.completedTtlMs)),
+        options.retention.dropPayloadOnFinish ? '1' : '',
       ]),
     );
   }
