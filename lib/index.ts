@@ -1,7 +1,12 @@
 export { AsyncEndpointsModule } from './async-endpoints.module.js';
 export { ASYNC_ENDPOINTS_OPTIONS } from './async-endpoints.module-definition.js';
 export { AsyncEndpointsService, type SubmitOptions, type WaitOptions } from './async-endpoints.service.js';
-export { IdempotencyConflictError, QueueFullError, UnknownAsyncEndpointError } from './async-endpoints.errors.js';
+export {
+  IdempotencyConflictError,
+  InvalidPayloadError,
+  QueueFullError,
+  UnknownAsyncEndpointError,
+} from './async-endpoints.errors.js';
 export * from './options/index.js';
 export * from './job/index.js';
 export * from './store/job-store.js';

@@ -57,14 +57,17 @@ export class HttpIntegration {
       }
       return matcher.matches(method, path);
     };
-    const limit = this.options.http.bodyLimitBytes;
+    const { bodyLimitBytes: limit, maxJsonDepth } = this.options.http;
     switch (adapter?.getType()) {
       case 'express':
-        adapter.use(expressBodyReader(matches, limit));
+        adapter.use(expressBodyReader(matches, limit, maxJsonDepth));
         adapter.use(expressStatusRouteReader(this.statusRoutes(), limit));
         break;
       case 'fastify':
-        configureFastifyRoutes(adapter.getInstance<FastifyInstanceLike>(), matches, limit);
+        configureFastifyRoutes(adapter.getInstance<FastifyInstanceLike>(), matches, this.statusRoutes(), {
+          bodyLimitBytes: limit,
+          maxJsonDepth,
+        });
         break;
       default:
         return;

@@ -95,6 +95,11 @@ export interface HttpOptions {
   exposeErrorDetails: boolean;
   /** Largest accepted request body on async endpoints, in bytes. Default 1 MiB. */
   bodyLimitBytes: number;
+  /**
+   * Deepest nesting of objects and arrays accepted in a payload (HTTP bodies of async endpoints and
+   * `AsyncEndpointsService.submit`); deeper answers 400. Default 64, at most 1000.
+   */
+  maxJsonDepth: number;
 }
 
 /** `AsyncEndpointsModule.forRoot(options)`: every option is optional. */

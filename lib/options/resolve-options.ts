@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { plainToInstance } from 'class-transformer';
 import { validateSync, type ValidationError } from 'class-validator';
+import { DEFAULT_MAX_JSON_DEPTH } from '../job/json-input.js';
 import { JobStore } from '../store/job-store.js';
 import type { AsyncEndpointsModuleOptions, ResolvedAsyncEndpointsOptions, StoreConfig } from './async-endpoints-options.js';
 import { AsyncEndpointsOptionsSchema } from './options.schema.js';
@@ -59,6 +60,7 @@ export function resolveOptions(options: AsyncEndpointsModuleOptions = {}): Resol
       captureHeaders: http.captureHeaders ?? {},
       exposeErrorDetails: http.exposeErrorDetails ?? false,
       bodyLimitBytes: http.bodyLimitBytes ?? 1024 * 1024,
+      maxJsonDepth: http.maxJsonDepth ?? DEFAULT_MAX_JSON_DEPTH,
     },
     failFastOnStoreUnavailable: options.failFastOnStoreUnavailable ?? false,
     jobOwner: options.jobOwner ?? null,
