@@ -182,14 +182,24 @@ function tooLarge(response: ServerResponse, limitBytes: number, path: string): v
   );
 }
 
-/** A matcher for Nest route paths (`:param`, `*splat`, `{*splat}`, `{/:optional}`). */
-export function compileRoutes(routes: { method: string; path: string }[]): RouteMatcher {
-  const compiled = routes.map((route) => ({ method: route.method, pattern: toRegExp(route.path) }));
+/** How the app's router matches paths: Express's `case sensitive routing` and `strict routing`. */
+export interface RoutingOptions {
+  caseSensitive: boolean;
+  /** A trailing slash makes another path (otherwise `/a/` is `/a`). */
+  strict: boolean;
+}
+
+/**
+ * A matcher for Nest route paths (`:param`, `*splat`, `{*splat}`, `{/:optional}`) that matches
+ * request paths as the app's router does.
+ */
+export function compileRoutes(routes: { method: string; path: string }[], routing: RoutingOptions): RouteMatcher {
+  const compiled = routes.map((route) => ({ method: route.method, pattern: toRegExp(route.path, routing) }));
   return (method, path) =>
     compiled.some((route) => (route.method === 'ALL' || route.method === method) && route.pattern.test(path));
 }
 
-function toRegExp(path: string): RegExp {
+function toRegExp(path: string, { caseSensitive, strict }: RoutingOptions): RegExp {
   let source = '';
   for (let i = 0; i < path.length; i++) {
     const char = path[i]!;
@@ -201,5 +211,5 @@ function toRegExp(path: string): RegExp {
       source += char === ':' ? '[^/]+' : '.*';
     } else source += char.replace(/[.+?^$()|[\]\\]/g, '\\$&');
   }
-  return new RegExp(`^${source.replace(/\/$/, '')}/?$`);
+  return new RegExp(strict ? `^${source}$` : `^${source.replace(/\/$/, '')}/?$`, caseSensitive ? '' : 'i');
 }

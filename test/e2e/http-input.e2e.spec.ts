@@ -2,6 +2,9 @@ import { request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { deflateSync, gzipSync } from 'node:zlib';
 import { Body, Controller, type INestApplication, Injectable, Param, Put } from '@nestjs/common';
+import type { AbstractHttpAdapter } from '@nestjs/core';
+import { ExpressAdapter } from '@nestjs/platform-express';
+import { FastifyAdapter } from '@nestjs/platform-fastify';
 import request from 'supertest';
 import {
   AsyncEndpoint,
@@ -15,7 +18,7 @@ import {
 } from '../../lib/index.js';
 import { startSampleApp } from '../support/sample-app.js';
 import { startTestApp } from '../support/test-app.js';
-import { PLATFORMS } from '../support/test-platforms.js';
+import { PLATFORMS, type HttpPlatform } from '../support/test-platforms.js';
 
 @Controller('v1/items')
 class FreeFormController {
@@ -63,10 +66,10 @@ describe.each(PLATFORMS)('Input limits of async endpoints (%s)', (platform) => {
     await Promise.all(apps.splice(0).map((app) => app.close()));
   });
 
-  async function start(options: AsyncEndpointsModuleOptions = {}) {
+  async function start(options: AsyncEndpointsModuleOptions = {}, adapter?: AbstractHttpAdapter) {
     const app = await startTestApp(
       { worker: { enabled: false }, ...options },
-      { controllers: [FreeFormController], providers: [FreeHandler], platform },
+      { controllers: [FreeFormController], providers: [FreeHandler], platform, adapter },
     );
     apps.push(app);
     return { app, http: () => request(app.getHttpServer()) };
@@ -188,5 +191,65 @@ describe.each(PLATFORMS)('Input limits of async endpoints (%s)', (platform) => {
       });
     }
     expect(await storedJobs(app)).toBe(1);
+  });
+});
+
+describe('Routing settings and the body limits of async endpoints', () => {
+  const apps: INestApplication[] = [];
+  afterEach(async () => {
+    await Promise.all(apps.splice(0).map((app) => app.close()));
+  });
+
+  async function start(platform: HttpPlatform, adapter?: AbstractHttpAdapter) {
+    const app = await startTestApp(
+      { worker: { enabled: false }, http: { bodyLimitBytes: 1_000 } },
+      { controllers: [FreeFormController], providers: [FreeHandler], platform, adapter },
+    );
+    apps.push(app);
+    return () => request(app.getHttpServer());
+  }
+
+  const oversized = JSON.stringify({ data: 'x'.repeat(1_100) });
+
+  /** Both answers of the body reader on a path: an oversized body and a malformed one. */
+  async function bodyAnswers(http: () => ReturnType<typeof request>, path: string) {
+    const tooLarge = await http().put(path).set('Content-Type', 'application/json').send(oversized);
+    const malformed = await http().put(path).set('Content-Type', 'application/json').send('{"a":');
+    return [tooLarge, malformed].map((answer) => `${answer.status} ${answer.headers['content-type']?.split(';')[0]}`);
+  }
+
+  it.each(['/V1/ITEMS/1', '/v1/Items/1/'])(
+    'Express by default: %s, a route in another case or with a trailing slash, gets the limit and problem+json',
+    async (path) => {
+      const http = await start('express');
+      expect(await bodyAnswers(http, path)).toEqual(['413 application/problem+json', '400 application/problem+json']);
+    },
+  );
+
+  it("Express with 'case sensitive routing' and 'strict routing': an oversized body to /V1/ITEMS/1 or /v1/items/1/ gets 404", async () => {
+    const express = (await import('express')).default();
+    express.set('case sensitive routing', true);
+    express.set('strict routing', true);
+    const http = await start('express', new ExpressAdapter(express));
+    await http().put('/v1/items/1').set('Content-Type', 'application/json').send('{}').expect(202);
+    for (const path of ['/V1/ITEMS/1', '/v1/items/1/']) {
+      // Not the async endpoint: its body limit does not apply, the app's (100 kB) does.
+      const answer = await http().put(path).set('Content-Type', 'application/json').send(oversized);
+      expect({ path, status: answer.status }).toEqual({ path, status: 404 });
+    }
+  });
+
+  it('Fastify by default: an oversized body to /V1/ITEMS/1 or /v1/items/1/ gets 404', async () => {
+    const http = await start('fastify');
+    for (const path of ['/V1/ITEMS/1', '/v1/items/1/']) {
+      // Not the async endpoint: its body limit does not apply, the app's (100 kB) does.
+      const answer = await http().put(path).set('Content-Type', 'application/json').send(oversized);
+      expect({ path, status: answer.status }).toEqual({ path, status: 404 });
+    }
+  });
+
+  it('Fastify with caseSensitive false and ignoreTrailingSlash: /V1/ITEMS/1/ gets the limit and problem+json', async () => {
+    const http = await start('fastify', new FastifyAdapter({ routerOptions: { caseSensitive: false, ignoreTrailingSlash: true } }));
+    expect(await bodyAnswers(http, '/V1/ITEMS/1/')).toEqual(['413 application/problem+json', '400 application/problem+json']);
   });
 });
