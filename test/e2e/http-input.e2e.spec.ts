@@ -172,7 +172,7 @@ describe.each(PLATFORMS)('Input limits of async endpoints (%s)', (platform) => {
     expect(await storedJobs(app)).toBe(2);
   });
 
-  it('answers DELETE /jobs/:id with a malformed JSON body as without one, and a broken %-encoded id 400 problem+json', async () => {
+  it('answers DELETE /jobs/:id with a malformed JSON body as without one, and a broken %-encoded or overlong id 400 problem+json', async () => {
     const { app, http } = await start();
     const submitted = await put(http, '{"a":1}').expect(202);
     const id = submitted.body.id as string;
@@ -182,9 +182,14 @@ describe.each(PLATFORMS)('Input limits of async endpoints (%s)', (platform) => {
     const unknown = await http().delete('/jobs/3f0c2a8e-5b7d-4c1e-9a2b-1d2e3f4a5b6c').set('Content-Type', 'application/json').send('{"a":');
     expect(unknown.status).toBe(404);
     expect(unknown.headers['content-type']).toMatch(/^application\/problem\+json/);
-    for (const method of ['get', 'delete'] as const) {
-      const answer = await http()[method]('/jobs/%E0%A4%A');
-      expect({ method, status: answer.status, type: answer.headers['content-type'] }).toEqual({
+    for (const [method, path] of [
+      ['get', '/jobs/%E0%A4%A'],
+      ['delete', '/jobs/%E0%A4%A'],
+      ['get', `/jobs/${'1'.repeat(300)}`],
+    ] as const) {
+      const answer = await http()[method](path);
+      expect({ path, method, status: answer.status, type: answer.headers['content-type'] }).toEqual({
+        path,
         method,
         status: 400,
         type: expect.stringMatching(/^application\/problem\+json/),
