@@ -163,18 +163,23 @@ function dropBody(request: FastifyRequestLike, _reply: unknown, payload: Readabl
   done(null, payload);
 }
 
+/** Fastify's default `maxParamLength`: a longer parameter is refused before any hook runs. */
+const FASTIFY_MAX_PARAM_LENGTH = 100;
+
 /**
- * Fastify answers a URL that is not valid percent-encoding itself, in plain JSON, before any route or
- * hook runs: the status routes' ids get the library's 400 problem ahead of it, as on Express.
+ * Fastify answers a URL that is not valid percent-encoding, or a parameter longer than its
+ * `maxParamLength`, itself before any route or hook runs: the status routes' ids (UUIDs, 36
+ * characters) get the library's 400 problem ahead of it, as on Express.
  */
 function answerUndecodableJobIds(server: EventEmitter, statusRoutes: RouteMatcher): void {
   const [fastifyHandler] = server.listeners('request') as ((request: IncomingMessage, response: ServerResponse) => void)[];
   if (!fastifyHandler) return;
   server.removeListener('request', fastifyHandler);
   server.on('request', function asyncEndpointsJobIds(this: unknown, request: IncomingMessage, response: ServerResponse) {
-    if (request.url?.includes('%')) {
+    const url = request.url ?? '/';
+    if (url.length > FASTIFY_MAX_PARAM_LENGTH || url.includes('%')) {
       const path = pathOf(request);
-      const refused = statusRoutes(request.method ?? 'GET', path) ? undecodableJobId(path) : null;
+      const refused = statusRoutes(request.method ?? 'GET', path) ? (undecodableJobId(path) ?? overlongJobId(path)) : null;
       if (refused) {
         request.resume();
         response.writeHead(refused.status, { 'Content-Type': PROBLEM_CONTENT_TYPE, 'Cache-Control': 'no-store' });
@@ -184,6 +189,12 @@ function answerUndecodableJobIds(server: EventEmitter, statusRoutes: RouteMatche
     }
     fastifyHandler.call(this, request, response);
   });
+}
+
+function overlongJobId(path: string): ProblemDetails | null {
+  const id = path.slice(path.lastIndexOf('/') + 1);
+  if (id.length <= FASTIFY_MAX_PARAM_LENGTH) return null;
+  return problem(HttpStatus.BAD_REQUEST, `'${id.slice(0, 64)}' is not a job id; job ids are UUIDs.`, { instance: path });
 }
 
 function bodyProblem(error: FastifyError, request: FastifyRequestLike, limitBytes: number): ProblemDetails | null {
