@@ -39,3 +39,14 @@ export class UnknownAsyncEndpointError extends Error {
     this.name = 'UnknownAsyncEndpointError';
   }
 }
+
+/**
+ * `AsyncEndpointsService.submit` refused the payload: nested deeper than `http.maxJsonDepth`, or an
+ * object in it has a `__proto__` key. The message says which; nothing was stored.
+ */
+export class InvalidPayloadError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'InvalidPayloadError';
+  }
+}

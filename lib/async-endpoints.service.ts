@@ -1,6 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable, type OnModuleDestroy } from '@nestjs/common';
-import { IdempotencyConflictError, QueueFullError, StoreFullError, UnknownAsyncEndpointError } from './async-endpoints.errors.js';
+import {
+  IdempotencyConflictError,
+  InvalidPayloadError,
+  QueueFullError,
+  StoreFullError,
+  UnknownAsyncEndpointError,
+} from './async-endpoints.errors.js';
 import { ASYNC_ENDPOINTS_OPTIONS } from './async-endpoints.module-definition.js';
 import { HandlerRegistry } from './handlers/handler-registry.js';
 import {
@@ -13,6 +19,7 @@ import {
   type JobStatus,
   type JsonValue,
 } from './job/index.js';
+import { jsonInputProblem } from './job/json-input.js';
 import { Telemetry } from './observability/telemetry.js';
 import type { ResolvedAsyncEndpointsOptions } from './options/async-endpoints-options.js';
 import { JobFinishedWaiters } from './store/job-finished-waiters.js';
@@ -83,8 +90,14 @@ export class AsyncEndpointsService implements OnModuleDestroy {
     @Inject(ASYNC_ENDPOINTS_OPTIONS) private readonly options: ResolvedAsyncEndpointsOptions,
   ) {}
 
-  /** Stores a job for the handler `name` and returns its document (status Queued, or the replayed job's). */
+  /**
+   * Stores a job for the handler `name` and returns its document (status Queued, or the replayed job's).
+   * Throws InvalidPayloadError for a payload nested deeper than `http.maxJsonDepth` or with a
+   * `__proto__` key, as the HTTP endpoints answer 400 to such a body.
+   */
   async submit(name: string, payload: JsonValue = {}, options: SubmitOptions = {}): Promise<JobDocument> {
+    const refused = jsonInputProblem(payload, this.options.http.maxJsonDepth);
+    if (refused) throw new InvalidPayloadError(refused.detail);
     const { job } = await this.submitJob(name, payload, options);
     return toJobDocument(job);
   }

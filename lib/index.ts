@@ -3,6 +3,7 @@ export { ASYNC_ENDPOINTS_OPTIONS } from './async-endpoints.module-definition.js'
 export { AsyncEndpointsService, type SubmitOptions, type WaitOptions } from './async-endpoints.service.js';
 export {
   IdempotencyConflictError,
+  InvalidPayloadError,
   QueueFullError,
   StoreFullError,
   UnknownAsyncEndpointError,

@@ -1,7 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import type { Readable } from 'node:stream';
-import { problem, sendProblem } from './problem-details.js';
+import { jsonInputProblem } from '../job/json-input.js';
+import { problem, type ProblemDetails, sendProblem } from './problem-details.js';
 
 type Next = (error?: unknown) => void;
 
@@ -13,8 +14,8 @@ export interface RouteMatcher {
 
 const JSON_TYPE = /^application\/([\w.+-]+\+)?json\s*(;|$)/i;
 
-/** The content codings a body may come in (those the app's own body parser inflates too). */
-const DECODERS: Record<string, (() => NodeJS.ReadWriteStream) | null> = {
+/** The content codings a body may come in (those Express's own body parser inflates too). */
+export const DECODERS: Record<string, (() => NodeJS.ReadWriteStream) | null> = {
   identity: null,
   gzip: createGunzip,
   'x-gzip': createGunzip,
@@ -26,10 +27,11 @@ const DECODERS: Record<string, (() => NodeJS.ReadWriteStream) | null> = {
  * Reads the bodies of async endpoint routes on Express before the app's own body parser, so that
  * those routes get the `http.bodyLimitBytes` limit (on the decoded body) and problem+json answers for
  * oversized (413), malformed or undecodable (400) bodies and unknown content codings (415). JSON bodies
- * are parsed; any other body is read and dropped (the route answers it 415 after its guards). Other
- * routes pass through untouched.
+ * are parsed, and refused (400) when nested deeper than `http.maxJsonDepth` or holding a `__proto__`
+ * key; any other body is read and dropped (the route answers it 415 after its guards). Other routes
+ * pass through untouched.
  */
-export function expressBodyReader(matches: RouteMatcher, limitBytes: number) {
+export function expressBodyReader(matches: RouteMatcher, limitBytes: number, maxJsonDepth: number) {
   return function asyncEndpointsBodyReader(request: BodyRequest, response: ServerResponse, next: Next): void {
     const path = pathOf(request);
     if (request._body || !matches(request.method ?? 'GET', path)) return next();
@@ -37,12 +39,20 @@ export function expressBodyReader(matches: RouteMatcher, limitBytes: number) {
     const json = typeof type === 'string' && JSON_TYPE.test(type);
     readBody(request, response, path, limitBytes, next, (text) => {
       if (!json) return true;
+      let body: unknown;
       try {
-        request.body = text.length === 0 ? {} : JSON.parse(text);
+        // JSON.parse does not recurse: any depth is parsed, then checked before anything else reads it.
+        body = text.length === 0 ? {} : JSON.parse(text);
       } catch (error) {
         sendProblem(response, problem(400, `The request body is not valid JSON: ${(error as Error).message}`, { instance: path }));
         return false;
       }
+      const refused = jsonInputProblem(body, maxJsonDepth);
+      if (refused) {
+        sendProblem(response, problem(400, refused.detail, { instance: path }));
+        return false;
+      }
+      request.body = body;
       return true;
     });
   };
@@ -59,15 +69,10 @@ export function expressStatusRouteReader(matches: RouteMatcher, limitBytes: numb
     if (request._body) return next();
     const path = pathOf(request);
     if (!matches(request.method ?? 'GET', path)) return next();
-    const id = path.slice(path.lastIndexOf('/') + 1);
-    try {
-      decodeURIComponent(id);
-    } catch {
+    const notAnId = undecodableJobId(path);
+    if (notAnId) {
       request.resume();
-      return sendProblem(
-        response,
-        problem(400, `'${id.slice(0, 64)}' is not a job id; job ids are UUIDs.`, { instance: path }),
-      );
+      return sendProblem(response, notAnId);
     }
     readBody(request, response, path, limitBytes, next, () => true);
   };
@@ -149,8 +154,19 @@ function readBody(
   });
 }
 
+/** The 400 problem for a status route path whose id is not valid percent-encoding; null for a valid one. */
+export function undecodableJobId(path: string): ProblemDetails | null {
+  const id = path.slice(path.lastIndexOf('/') + 1);
+  try {
+    decodeURIComponent(id);
+    return null;
+  } catch {
+    return problem(400, `'${id.slice(0, 64)}' is not a job id; job ids are UUIDs.`, { instance: path });
+  }
+}
+
 /** The request's path, without the query string. */
-function pathOf(request: IncomingMessage): string {
+export function pathOf(request: { url?: string }): string {
   const url = request.url ?? '/';
   const query = url.indexOf('?');
   return query === -1 ? url : url.slice(0, query);
@@ -166,14 +182,24 @@ function tooLarge(response: ServerResponse, limitBytes: number, path: string): v
   );
 }
 
-/** A matcher for Nest route paths (`:param`, `*splat`, `{*splat}`, `{/:optional}`). */
-export function compileRoutes(routes: { method: string; path: string }[]): RouteMatcher {
-  const compiled = routes.map((route) => ({ method: route.method, pattern: toRegExp(route.path) }));
+/** How the app's router matches paths: Express's `case sensitive routing` and `strict routing`. */
+export interface RoutingOptions {
+  caseSensitive: boolean;
+  /** A trailing slash makes another path (otherwise `/a/` is `/a`). */
+  strict: boolean;
+}
+
+/**
+ * A matcher for Nest route paths (`:param`, `*splat`, `{*splat}`, `{/:optional}`) that matches
+ * request paths as the app's router does.
+ */
+export function compileRoutes(routes: { method: string; path: string }[], routing: RoutingOptions): RouteMatcher {
+  const compiled = routes.map((route) => ({ method: route.method, pattern: toRegExp(route.path, routing) }));
   return (method, path) =>
     compiled.some((route) => (route.method === 'ALL' || route.method === method) && route.pattern.test(path));
 }
 
-function toRegExp(path: string): RegExp {
+function toRegExp(path: string, { caseSensitive, strict }: RoutingOptions): RegExp {
   let source = '';
   for (let i = 0; i < path.length; i++) {
     const char = path[i]!;
@@ -185,5 +211,5 @@ function toRegExp(path: string): RegExp {
       source += char === ':' ? '[^/]+' : '.*';
     } else source += char.replace(/[.+?^$()|[\]\\]/g, '\\$&');
   }
-  return new RegExp(`^${source.replace(/\/$/, '')}/?$`);
+  return new RegExp(strict ? `^${source}$` : `^${source.replace(/\/$/, '')}/?$`, caseSensitive ? '' : 'i');
 }

@@ -5,7 +5,13 @@ import { ASYNC_ENDPOINTS_OPTIONS } from '../async-endpoints.module-definition.js
 import type { ResolvedAsyncEndpointsOptions } from '../options/async-endpoints-options.js';
 import { runSubmitChecksLast } from './async-endpoint.decorator.js';
 import { EndpointRegistry } from './endpoint-registry.js';
-import { compileRoutes, expressBodyReader, expressStatusRouteReader, type RouteMatcher } from './express-body-reader.js';
+import {
+  compileRoutes,
+  expressBodyReader,
+  expressStatusRouteReader,
+  type RouteMatcher,
+  type RoutingOptions,
+} from './express-body-reader.js';
 import { configureFastifyRoutes, type FastifyInstanceLike } from './fastify-routes.js';
 import { JobsController } from './jobs.controller.js';
 
@@ -46,6 +52,14 @@ export class HttpIntegration {
 
   private installBodyReader(adapterHost: HttpAdapterHost): void {
     const adapter = adapterHost.httpAdapter;
+    const type = adapter?.getType();
+    // Express: request paths, matched as the app's router matches them (read once it exists, at the
+    // first request). Fastify: the paths routes declare, compared as they are.
+    const routing = (): RoutingOptions => {
+      if (type !== 'express') return { caseSensitive: true, strict: false };
+      const { caseSensitive, strict } = adapter.getInstance<{ router: Partial<RoutingOptions> }>().router;
+      return { caseSensitive: caseSensitive === true, strict: strict === true };
+    };
     let matcher: { prefix: string; matches: RouteMatcher } | undefined;
     // Compiled when first needed: as routes are registered (Fastify) or at the first request
     // (Express). Again if the global prefix changed since (a plugin's routes registered before it was set).
@@ -53,18 +67,21 @@ export class HttpIntegration {
       const prefix = this.appConfig.getGlobalPrefix();
       if (matcher?.prefix !== prefix) {
         const routes = this.endpoints.routes.map((route) => ({ method: route.method, path: this.withPrefix(route.path) }));
-        matcher = { prefix, matches: compileRoutes(routes) };
+        matcher = { prefix, matches: compileRoutes(routes, routing()) };
       }
       return matcher.matches(method, path);
     };
-    const limit = this.options.http.bodyLimitBytes;
-    switch (adapter?.getType()) {
+    const { bodyLimitBytes: limit, maxJsonDepth } = this.options.http;
+    switch (type) {
       case 'express':
-        adapter.use(expressBodyReader(matches, limit));
-        adapter.use(expressStatusRouteReader(this.statusRoutes(), limit));
+        adapter.use(expressBodyReader(matches, limit, maxJsonDepth));
+        adapter.use(expressStatusRouteReader(this.statusRoutes(routing), limit));
         break;
       case 'fastify':
-        configureFastifyRoutes(adapter.getInstance<FastifyInstanceLike>(), matches, limit);
+        configureFastifyRoutes(adapter.getInstance<FastifyInstanceLike>(), matches, this.statusRoutes(routing), {
+          bodyLimitBytes: limit,
+          maxJsonDepth,
+        });
         break;
       default:
         return;
@@ -73,14 +90,17 @@ export class HttpIntegration {
   }
 
   /** `GET`, `HEAD` and `DELETE <jobsPath>/:id`, once the global prefix is final (the first request). */
-  private statusRoutes(): RouteMatcher {
+  private statusRoutes(routing: () => RoutingOptions): RouteMatcher {
     const { jobsPath } = this.options.http;
     if (jobsPath === false) return () => false;
     let matcher: RouteMatcher | undefined;
     return (method, path) => {
       if (!matcher) {
         const route = this.withPrefix(`/${jobsPath.replace(/^\/+|\/+$/g, '')}/:id`);
-        matcher = compileRoutes(['GET', 'HEAD', 'DELETE'].map((verb) => ({ method: verb, path: route })));
+        matcher = compileRoutes(
+          ['GET', 'HEAD', 'DELETE'].map((verb) => ({ method: verb, path: route })),
+          routing(),
+        );
       }
       return matcher(method, path);
     };

@@ -9,7 +9,7 @@ import {
   Optional,
 } from '@nestjs/common';
 import { STATUS_CODES } from 'node:http';
-import { IdempotencyConflictError, QueueFullError, StoreFullError } from '../async-endpoints.errors.js';
+import { IdempotencyConflictError, InvalidPayloadError, QueueFullError, StoreFullError } from '../async-endpoints.errors.js';
 import { ASYNC_ENDPOINTS_OPTIONS } from '../async-endpoints.module-definition.js';
 import { escapeControlCharacters } from '../observability/log-text.js';
 import type { ResolvedAsyncEndpointsOptions } from '../options/async-endpoints-options.js';
@@ -107,6 +107,9 @@ export class ProblemDetailsFilter implements ExceptionFilter {
         body: problem(HttpStatus.SERVICE_UNAVAILABLE, exception.message),
         headers: { 'Retry-After': String(this.retryAfterSeconds) },
       };
+    }
+    if (exception instanceof InvalidPayloadError) {
+      return { body: problem(HttpStatus.BAD_REQUEST, exception.message), headers: {} };
     }
     if (exception instanceof IdempotencyConflictError) {
       return { body: problem(HttpStatus.UNPROCESSABLE_ENTITY, exception.message), headers: {} };

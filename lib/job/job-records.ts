@@ -82,16 +82,56 @@ export function copyJob(job: Job): Job {
   };
 }
 
+/** Recursion this deep is safe on any stack; deeper parts are copied without it. */
+const MAX_RECURSIVE_CLONE_DEPTH = 64;
+
 /**
  * A deep copy of a JSON value; much cheaper than structuredClone for the small values jobs carry.
- * Anything but plain objects and arrays (a Date a producer passed in) goes to structuredClone.
+ * Anything but plain objects and arrays (a Date a producer passed in) goes to structuredClone. A
+ * `__proto__` key is copied as an own property: the copy never takes a prototype from the value.
  */
-export function cloneJson<T extends JsonValue | null>(value: T): T {
+export function cloneJson<T extends JsonValue | null>(value: T, depth = 0): T {
   if (value === null || typeof value !== 'object') return value;
-  if (Array.isArray(value)) return value.map((item) => cloneJson(item)) as T;
+  if (depth >= MAX_RECURSIVE_CLONE_DEPTH) return cloneDeepJson(value);
+  if (Array.isArray(value)) return value.map((item) => cloneJson(item, depth + 1)) as T;
   const prototype = Object.getPrototypeOf(value) as unknown;
   if (prototype !== Object.prototype && prototype !== null) return structuredClone(value);
   const copy: Record<string, JsonValue> = {};
-  for (const key of Object.keys(value)) copy[key] = cloneJson((value as Record<string, JsonValue>)[key]!);
+  for (const key of Object.keys(value)) setKey(copy, key, cloneJson((value as Record<string, JsonValue>)[key]!, depth + 1));
   return copy as T;
+}
+
+/** cloneJson without recursion, from a stack of its own, for the parts of a value nested deep. */
+function cloneDeepJson<T extends JsonValue>(value: T): T {
+  const pending: [source: object, target: Record<string, JsonValue> | JsonValue[]][] = [];
+  const copyOf = (item: JsonValue): JsonValue => {
+    if (item === null || typeof item !== 'object') return item;
+    if (Array.isArray(item)) {
+      const target = new Array<JsonValue>(item.length);
+      pending.push([item, target]);
+      return target;
+    }
+    const prototype = Object.getPrototypeOf(item) as unknown;
+    if (prototype !== Object.prototype && prototype !== null) return structuredClone(item);
+    const target: Record<string, JsonValue> = {};
+    pending.push([item, target]);
+    return target;
+  };
+  const root = copyOf(value);
+  while (pending.length > 0) {
+    const [source, target] = pending.pop()!;
+    if (Array.isArray(target)) {
+      const items = source as JsonValue[];
+      for (let i = 0; i < items.length; i++) target[i] = copyOf(items[i]!);
+    } else {
+      for (const key of Object.keys(source)) setKey(target, key, copyOf((source as Record<string, JsonValue>)[key]!));
+    }
+  }
+  return root as T;
+}
+
+function setKey(target: Record<string, JsonValue>, key: string, value: JsonValue): void {
+  // Assigned, `__proto__` would set the prototype instead of a property.
+  if (key === '__proto__') Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
+  else target[key] = value;
 }

@@ -125,6 +125,11 @@ export interface HttpOptions {
   bodyLimitBytes: number;
   /** Most long-polls (`GET /jobs/:id?waitSeconds=N`) open at once in this app; beyond it they answer at once. Default 1000. */
   maxLongPolls: number;
+  /**
+   * Deepest nesting of objects and arrays accepted in a payload (HTTP bodies of async endpoints and
+   * `AsyncEndpointsService.submit`); deeper answers 400. Default 64, at most 1000.
+   */
+  maxJsonDepth: number;
 }
 
 /** `AsyncEndpointsModule.forRoot(options)`: every option is optional. */

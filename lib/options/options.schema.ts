@@ -14,6 +14,7 @@ import {
   ValidateIf,
   ValidateNested,
 } from 'class-validator';
+import { MAX_JSON_DEPTH_LIMIT } from '../job/json-input.js';
 
 /** Node timers overflow above this many milliseconds (about 24.8 days) and fire at once. */
 export const MAX_TIMER_MS = 2_147_483_647;
@@ -72,6 +73,7 @@ export class HttpOptionsSchema {
   @IsOptional() @IsBoolean() exposeErrorDetails?: boolean;
   @IsOptional() @IsInt() @Min(1) bodyLimitBytes?: number;
   @IsOptional() @IsInt() @Min(0) maxLongPolls?: number;
+  @IsOptional() @IsInt() @Min(1) @Max(MAX_JSON_DEPTH_LIMIT) maxJsonDepth?: number;
 }
 
 export class AsyncEndpointsOptionsSchema {

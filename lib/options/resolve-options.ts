@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { plainToInstance } from 'class-transformer';
 import { validateSync, type ValidationError } from 'class-validator';
+import { DEFAULT_MAX_JSON_DEPTH } from '../job/json-input.js';
 import { JobStore } from '../store/job-store.js';
 import { maskUrlPassword } from '../store/redis/redis-url.js';
 import type {
@@ -74,6 +75,7 @@ export function resolveOptions(options: AsyncEndpointsModuleOptions = {}): Resol
       exposeErrorDetails: http.exposeErrorDetails ?? false,
       bodyLimitBytes: http.bodyLimitBytes ?? 1024 * 1024,
       maxLongPolls: http.maxLongPolls ?? 1000,
+      maxJsonDepth: http.maxJsonDepth ?? DEFAULT_MAX_JSON_DEPTH,
     },
     failFastOnStoreUnavailable: options.failFastOnStoreUnavailable ?? false,
     jobOwner: options.jobOwner ?? null,

@@ -46,6 +46,18 @@ describe.each(PLATFORMS)('the sample with API_KEY set (%s)', (platform) => {
     expect((await app.get(JobStore).stats(Date.now())).counts.Queued).toBe(before);
   });
 
+  it(`guards the routes, not the spelling: /API/process, /Api/Generate-Report and /api/flaky/ get ${
+    platform === 'express' ? '401 problem+json (Express routes them to /api/*)' : '404 (Fastify routes by exact path)'
+  } without a key, storing nothing`, async () => {
+    const before = (await app.get(JobStore).stats(Date.now())).counts.Queued;
+    for (const path of ['/API/process', '/Api/Generate-Report', '/api/flaky/']) {
+      const response = await request(app.getHttpServer()).post(path).send({ data: 'hello', failTimes: 0 });
+      expect({ path, status: response.status }).toEqual({ path, status: platform === 'express' ? 401 : 404 });
+      if (platform === 'express') expect(response.headers['content-type']).toMatch(/^application\/problem\+json/);
+    }
+    expect((await app.get(JobStore).stats(Date.now())).counts.Queued).toBe(before);
+  });
+
   it('accepts the right key, never stores it, and leaves /jobs/:id and /health open', async () => {
     const submitted = await request(app.getHttpServer())
       .post('/api/process')

@@ -4,8 +4,10 @@ import type { INestApplication } from '@nestjs/common';
 import fc from 'fast-check';
 import { JobStore } from '../../lib/index.js';
 import { startSampleApp } from '../support/sample-app.js';
+import { PLATFORMS, type HttpPlatform } from '../support/test-platforms.js';
 
-const RUNS = 1000;
+/** Per platform. */
+const RUNS = 600;
 const METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS'] as const;
 /** The library's routes in the sample: its async endpoints and the status resource. */
 const ENDPOINTS = ['/api/process', '/api/generate-report', '/api/flaky'];
@@ -67,6 +69,17 @@ const body: fc.Arbitrary<Buffer | null> = fc.oneof(
   fc.string().map((text) => Buffer.from(text)),
   fc.uint8Array({ maxLength: 200 }).map((bytes) => Buffer.from(bytes)),
   fc.constant(Buffer.from(`{"data":"${'x'.repeat(1024 * 1024 + 10)}"}`)),
+  // Nesting around the default limit (64) and far past any stack, built as text.
+  fc
+    .tuple(fc.oneof(fc.integer({ min: 1, max: 80 }), fc.integer({ min: 900, max: 12_000 })), fc.constantFrom('[', '{"k":'))
+    .map(([depth, open]) => Buffer.from(`{"data":"x","extra":${open.repeat(depth)}1${(open === '[' ? ']' : '}').repeat(depth)}}`)),
+  // __proto__ keys, plain or escaped, at the top or nested.
+  fc
+    .tuple(fc.constantFrom('"__proto__"', '"\\u005f_proto__"'), fc.boolean(), fc.jsonValue({ maxDepth: 2 }))
+    .map(([key, nestedKey, value]) => {
+      const member = `${key}:${JSON.stringify(value) ?? 'null'}`;
+      return Buffer.from(nestedKey ? `{"data":"x","extra":[{${member}}]}` : `{"data":"x",${member}}`);
+    }),
 );
 
 /** Bodies each endpoint accepts. */
@@ -101,6 +114,12 @@ const contentType = fc.oneof(
 
 const uuid = fc.uuid();
 
+/** A path in any mix of upper and lower case, sometimes with a trailing slash. */
+const anyCase = (path: string) =>
+  fc
+    .tuple(fc.array(fc.boolean(), { minLength: path.length, maxLength: path.length }), fc.boolean())
+    .map(([upper, slash]) => [...path].map((char, i) => (upper[i] ? char.toUpperCase() : char)).join('') + (slash ? '/' : ''));
+
 /** Job ids: real ones (by index into the jobs created so far), UUIDs, upper case, and anything else. */
 const jobPath = (known: () => string[]) =>
   fc
@@ -111,17 +130,17 @@ const jobPath = (known: () => string[]) =>
       fc.string({ maxLength: 80 }).map((text) => encodeURIComponent(text)),
       fc.constantFrom('%00', '..', '%2e%2e', 'null', '%FF', '1'.repeat(300)),
     )
-    .map((id) => `/jobs/${id}`);
+    .chain((id) => fc.oneof({ arbitrary: fc.constant(`/jobs/${id}`), weight: 4 }, anyCase('/jobs').map((jobs) => `${jobs.replace(/\/$/, '')}/${id}`)));
 
 const query = fc.option(fc.dictionary(fc.string({ maxLength: 10 }), fc.string({ maxLength: 10 }), { maxKeys: 3 }), { nil: undefined });
 
-describe('The sample under generated bad input (fast-check)', () => {
+describe.each(PLATFORMS)('The sample under generated bad input (fast-check, %s)', (platform) => {
   let app: INestApplication | undefined;
   let port = 0;
   const created: string[] = [];
 
   beforeAll(async () => {
-    app = await startSampleApp({ store: { type: 'memory' }, worker: { enabled: false } });
+    app = await startSampleApp({ store: { type: 'memory' }, worker: { enabled: false } }, undefined, platform);
     port = (app.getHttpServer().address() as { port: number }).port;
   });
 
@@ -162,7 +181,7 @@ describe('The sample under generated bad input (fast-check)', () => {
     // Submits: mostly JSON, often valid, sometimes compressed (for real or only said to be).
     const submit: fc.Arbitrary<Probe> = fc
       .record({
-        path: fc.constantFrom(...ENDPOINTS),
+        path: fc.oneof({ arbitrary: fc.constantFrom(...ENDPOINTS), weight: 4 }, fc.constantFrom(...ENDPOINTS).chain(anyCase)),
         contentType: fc.option(fc.oneof(fc.constant('application/json'), contentType), { nil: undefined }),
         body: fc.oneof(validBody, body),
         compress: fc.constantFrom(undefined, 'gzip', 'deflate', 'br'),
@@ -213,7 +232,7 @@ describe('The sample under generated bad input (fast-check)', () => {
         const where = `${request.method} ${request.path} -> ${answer.status} ${answer.headers['content-type']} ${answer.text.slice(0, 300)}`;
 
         expect({ where, serverError: answer.status >= 500 }).toEqual({ where, serverError: false });
-        const libraryRoute = routeOf(request.method, request.path) !== null;
+        const libraryRoute = routeOf(platform, request.method, request.path) !== null;
         if (answer.status >= 400 && libraryRoute && request.method !== 'HEAD') {
           expect({ where, type: answer.headers['content-type'] }).toEqual({ where, type: expect.stringMatching(/^application\/problem\+json/) });
           const problem = JSON.parse(answer.text) as Record<string, unknown>;
@@ -221,7 +240,7 @@ describe('The sample under generated bad input (fast-check)', () => {
         }
         // Jobs are stored only by an accepted submit, one at a time.
         if (after !== before) {
-          expect({ where, accepted: answer.status === 202 && routeOf(request.method, request.path) === 'submit', added: after - before }).toEqual({
+          expect({ where, accepted: answer.status === 202 && routeOf(platform, request.method, request.path) === 'submit', added: after - before }).toEqual({
             where,
             accepted: true,
             added: 1,
@@ -231,9 +250,20 @@ describe('The sample under generated bad input (fast-check)', () => {
       }),
       { numRuns: RUNS },
     );
+    // Every job a 202 created is still there, its payload a plain object that no input gave a prototype.
+    for (const id of created) {
+      const job = await store.getJob(id);
+      const payload = job?.payload;
+      const plain = typeof payload === 'object' && payload !== null && !Array.isArray(payload);
+      expect({ id, stored: job !== null, prototype: plain ? Object.getPrototypeOf(payload) === Object.prototype : true }).toEqual({
+        id,
+        stored: true,
+        prototype: true,
+      });
+    }
 
     console.log(
-      `fault bad input (fast-check): requests ${RUNS}, answers ${[...statuses].sort(([a], [b]) => a - b).map(([s, n]) => `${s}: ${n}`).join(', ')}, ` +
+      `fault bad input (fast-check, ${platform}): requests ${RUNS}, answers ${[...statuses].sort(([a], [b]) => a - b).map(([s, n]) => `${s}: ${n}`).join(', ')}, ` +
         `jobs stored ${created.length} (each by a 202; the other 202s were idempotent replays), 5xx 0`,
     );
   }, 120_000);
@@ -268,9 +298,13 @@ describe('The sample under generated bad input (fast-check)', () => {
   });
 });
 
-/** Which library route a request reaches, if any. */
-function routeOf(method: string, path: string): 'submit' | 'job' | null {
-  const pathname = path.split('?')[0]!;
+/**
+ * Which library route a request reaches, if any: Express matches paths in any case and with a trailing
+ * slash (its defaults), Fastify only as declared.
+ */
+function routeOf(platform: HttpPlatform, method: string, path: string): 'submit' | 'job' | null {
+  let pathname = path.split('?')[0]!;
+  if (platform === 'express') pathname = pathname.toLowerCase().replace(/(.)\/$/, '$1');
   if (method === 'POST' && ENDPOINTS.includes(pathname)) return 'submit';
   if ((method === 'GET' || method === 'DELETE' || method === 'HEAD') && /^\/jobs\/[^/]+$/.test(pathname)) return 'job';
   return null;

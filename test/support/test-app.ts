@@ -1,4 +1,5 @@
 import { type INestApplication, type Type, ValidationPipe } from '@nestjs/common';
+import type { AbstractHttpAdapter } from '@nestjs/core';
 import { ScheduleModule } from '@nestjs/schedule';
 import { Test } from '@nestjs/testing';
 import { AsyncEndpointsModule, type AsyncEndpointsModuleOptions } from '../../lib/index.js';
@@ -12,14 +13,22 @@ export async function startTestApp(
     providers = [],
     platform = 'express',
     configure = () => undefined,
-  }: { controllers?: Type[]; providers?: Type[]; platform?: HttpPlatform; configure?: (app: INestApplication) => void },
+    adapter = httpAdapter(platform),
+  }: {
+    controllers?: Type[];
+    providers?: Type[];
+    platform?: HttpPlatform;
+    configure?: (app: INestApplication) => void;
+    /** An adapter of the platform with options of its own (router settings). */
+    adapter?: AbstractHttpAdapter;
+  },
 ): Promise<INestApplication> {
   const moduleRef = await Test.createTestingModule({
     imports: [ScheduleModule.forRoot(), AsyncEndpointsModule.forRoot(options)],
     controllers,
     providers,
   }).compile();
-  const app = moduleRef.createNestApplication(httpAdapter(platform), { logger: ['error'] });
+  const app = moduleRef.createNestApplication(adapter, { logger: ['error'] });
   app.useGlobalPipes(new ValidationPipe({ transform: true }));
   configure(app);
   await app.listen(0, '127.0.0.1');

@@ -147,11 +147,12 @@ describe('JobLocations', () => {
 });
 
 describe('compileRoutes', () => {
-  const matches = compileRoutes([
+  const routes = [
     { method: 'POST', path: '/api/process' },
     { method: 'PUT', path: '/v1/items/:id' },
     { method: 'ALL', path: '/files/*path' },
-  ]);
+  ];
+  const matches = compileRoutes(routes, { caseSensitive: false, strict: false });
 
   it('matches methods and Nest path syntax', () => {
     expect(matches('POST', '/api/process')).toBe(true);
@@ -161,6 +162,17 @@ describe('compileRoutes', () => {
     expect(matches('PUT', '/v1/items/42')).toBe(true);
     expect(matches('PUT', '/v1/items/42/more')).toBe(false);
     expect(matches('DELETE', '/files/a/b/c')).toBe(true);
+  });
+
+  it("follows Express's case sensitive and strict routing: any case and a trailing slash unless they are on", () => {
+    expect(matches('POST', '/API/Process')).toBe(true);
+    expect(matches('PUT', '/V1/ITEMS/42/')).toBe(true);
+    const sensitive = compileRoutes(routes, { caseSensitive: true, strict: false });
+    expect(sensitive('POST', '/API/Process')).toBe(false);
+    expect(sensitive('POST', '/api/process/')).toBe(true);
+    const strict = compileRoutes(routes, { caseSensitive: false, strict: true });
+    expect(strict('POST', '/api/process/')).toBe(false);
+    expect(strict('POST', '/API/process')).toBe(true);
   });
 });
 

@@ -12,7 +12,9 @@ import {
   toJobDocument,
   toJobError,
   type Job,
+  type JsonValue,
 } from '../../lib/job/index.js';
+import { cloneJson } from '../../lib/job/job-records.js';
 import { AsyncHandler } from '../../lib/handlers/async-handler.decorator.js';
 
 describe('job statuses and transitions', () => {
@@ -166,6 +168,45 @@ describe('fingerprints', () => {
     expect(fingerprintOf('P', { a: 1, b: 2 })).toBe(fingerprintOf('P', { b: 2, a: 1 }));
     expect(fingerprintOf('P', { a: 1 })).not.toBe(fingerprintOf('P', { a: 2 }));
     expect(fingerprintOf('P', { a: 1 })).not.toBe(fingerprintOf('Q', { a: 1 }));
+  });
+
+  it('write what JSON.stringify writes, sorted, for empty, nested and escaped values', () => {
+    const value = { z: [], y: {}, x: [1, 'two', null, true, { '"q"': 'a\u0000b' }], w: -0.5 };
+    expect(JSON.parse(canonicalJson(value))).toEqual(value);
+    expect(canonicalJson(value)).toBe('{"w":-0.5,"x":[1,"two",null,true,{"\\"q\\"":"a\\u0000b"}],"y":{},"z":[]}');
+    expect(canonicalJson('s')).toBe('"s"');
+  });
+
+  it('are computed for a payload nested 10,000 levels deep, where recursion would overflow the stack', () => {
+    const deep = JSON.parse(`{"b":${'['.repeat(10_000)}{"d":1,"c":2}${']'.repeat(10_000)},"a":0}`) as JsonValue;
+    expect(canonicalJson(deep)).toBe(`{"a":0,"b":${'['.repeat(10_000)}{"c":2,"d":1}${']'.repeat(10_000)}}`);
+  });
+});
+
+describe('cloneJson', () => {
+  it('copies a value nested 10,000 levels deep, sharing nothing with it', () => {
+    const text = `{"a":${'[{"b":'.repeat(10_000)}1${'}]'.repeat(10_000)}}`;
+    const value = JSON.parse(text) as JsonValue;
+    const copy = cloneJson(value);
+    // canonicalJson, not JSON.stringify: that recurses and overflows at this depth.
+    expect(canonicalJson(copy)).toBe(text);
+    let [source, target] = [value, copy] as unknown[];
+    for (let i = 0; i < 20_000; i++) {
+      expect(target === source).toBe(false);
+      const step = (node: unknown) => (Array.isArray(node) ? node[0] : (node as Record<string, unknown>).a ?? (node as Record<string, unknown>).b);
+      [source, target] = [step(source), step(target)];
+    }
+  });
+
+  it('copies a __proto__ key as an own property, at any depth, never as the prototype', () => {
+    for (const depth of [0, 100]) {
+      const value = JSON.parse(`${'['.repeat(depth)}{"__proto__":{"admin":true}}${']'.repeat(depth)}`) as JsonValue;
+      let copy = cloneJson(value) as unknown;
+      for (let i = 0; i < depth; i++) copy = (copy as unknown[])[0];
+      expect(Object.getPrototypeOf(copy)).toBe(Object.prototype);
+      expect((copy as { admin?: boolean }).admin).toBeUndefined();
+      expect(Object.getOwnPropertyDescriptor(copy, '__proto__')?.value).toEqual({ admin: true });
+    }
   });
 });
 

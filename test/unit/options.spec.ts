@@ -34,6 +34,7 @@ describe('resolveOptions', () => {
         exposeErrorDetails: false,
         bodyLimitBytes: 1_048_576,
         maxLongPolls: 1000,
+        maxJsonDepth: 64,
       },
       failFastOnStoreUnavailable: false,
       jobOwner: null,
@@ -79,6 +80,9 @@ describe('resolveOptions', () => {
     [{ jobOwner: 'alice' }, 'jobOwner = "alice": must be a function'],
     [{ worker: { jobTimeoutMinutes: 60_000 } }, 'worker.jobTimeoutMinutes = 60000: it must not be greater than 35791'],
     [{ worker: { pollingIntervalMs: 2 ** 31 } }, 'worker.pollingIntervalMs = 2147483648: it must not be greater than'],
+    [{ http: { maxJsonDepth: 0 } }, 'http.maxJsonDepth = 0: it must not be less than 1'],
+    [{ http: { maxJsonDepth: 1001 } }, 'http.maxJsonDepth = 1001: it must not be greater than 1000'],
+    [{ http: { maxJsonDepth: 2.5 } }, 'http.maxJsonDepth = 2.5: it must be an integer'],
   ])('rejects %j naming the option, the value and the rule', (options, expected) => {
     let error: unknown;
     try {
