@@ -14,7 +14,8 @@ const HOSTILE_MESSAGE = 'downstream said \u001b[31mred\u001b[0m\r\nERROR [AsyncE
 @Injectable()
 class HostileHandler implements AsyncEndpointHandler<object> {
   async handle(): Promise<never> {
-    throw new Error(HOSTILE_MESSAGE);
+    // Public (expose: true), so that its message reaches the log at all with exposeErrorDetails off.
+    throw Object.assign(new Error(HOSTILE_MESSAGE), { expose: true });
   }
 }
 

@@ -20,7 +20,7 @@ import {
 @Injectable()
 class FailsFirstHandler implements AsyncEndpointHandler<{ failTimes: number }> {
   handle({ request, job }: AsyncContext<{ failTimes: number }>) {
-    if (job.attempt <= request.failTimes) throw new Error(`attempt ${job.attempt} fails`);
+    if (job.attempt <= request.failTimes) throw Object.assign(new Error(`attempt ${job.attempt} fails`), { expose: true });
     return { attempt: job.attempt };
   }
 }
