@@ -289,6 +289,8 @@ export class JobWorker implements OnApplicationBootstrap, BeforeApplicationShutd
         leaseMs: this.leaseMs,
         now: Date.now(),
         maxConcurrentJobs: this.options.jobManager.maxConcurrentJobs,
+        retention: retentionOf(this.options),
+        onUnreadable: (report) => this.logger.error(report.message),
       });
       if (this.storeErrorLogged) this.logger.log('Job store reachable again; worker resumed');
       this.storeErrorLogged = false;
