@@ -99,6 +99,8 @@ export class RedisJobStore extends JobStore {
   private closing: Promise<void> | null = null;
   /** The command connection's last error while it is down, to say why a call could not be sent. */
   private lastConnectionError: string | null = null;
+  /** Whether a write was refused for lack of memory since the last submit that went through. */
+  private outOfMemory = false;
   /** Set once the batches still waiting at close() were sent: calls fail from then on. */
   private closed = false;
   /** Submissions of one moment go to Redis in one script call (see CallBatcher); completions too. */
@@ -168,6 +170,10 @@ export class RedisJobStore extends JobStore {
         ...encodeQueuedJob(job),
       ]),
     );
+    if (this.outOfMemory) {
+      this.outOfMemory = false;
+      this.logger.log('Redis accepts submissions again: it has memory to spare below maxmemory.');
+    }
     switch (reply[0]) {
       case 'created':
         return { outcome: 'created', job };
@@ -476,10 +482,28 @@ export class RedisJobStore extends JobStore {
       if (!isUnavailableError(error)) throw error;
       // "Stream isn't writeable" says only that we are not connected; the connection's own error says why.
       const cause = this.lastConnectionError ? ` (connection error: ${this.lastConnectionError})` : '';
+      const outOfMemory = isOutOfMemory(error);
+      if (outOfMemory) this.noteOutOfMemory();
       throw new StoreUnavailableError(this.type, `${(error as Error).message}${cause}`, {
         cause: error,
         outcomeUnknown: !readOnly && !neverRan(error),
+        logged: outOfMemory,
       });
+    }
+  }
+
+  /**
+   * A full Redis (maxmemory under noeviction) refuses every submit until memory is freed: said once
+   * per outage, not once per request.
+   */
+  private noteOutOfMemory(): void {
+    if (!this.outOfMemory) {
+      this.outOfMemory = true;
+      this.logger.warn(
+        'Redis is out of memory (used memory above maxmemory, policy noeviction): submits are refused with 503 ' +
+          'until memory is freed, while workers keep draining the queue and finished jobs expire. Raise maxmemory, ' +
+          'or shorten retention.completedTtlSeconds / retention.failedTtlSeconds.',
+      );
     }
   }
 
@@ -558,6 +582,10 @@ function batchOutcome<R>(reply: unknown): BatchOutcome<R> {
 /** PEXPIRE takes a positive whole number of milliseconds. */
 function ttlArg(ms: number): number {
   return Math.max(1, Math.ceil(ms));
+}
+
+function isOutOfMemory(error: unknown): boolean {
+  return error instanceof Error && error.message.startsWith('OOM');
 }
 
 function isWrongType(error: unknown): boolean {
