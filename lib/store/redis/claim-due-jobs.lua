@@ -4,10 +4,10 @@
 --       code, then one fresh lease token per slot.
 -- Returns {{<values>, ...}, {<id>, <cause>, <'1' when failed, '0' when dropped>, ...}}: the claimed jobs,
 -- the i-th under the i-th token, so the worker needs no second read; then the unreadable jobs met on
--- the way (see failUnreadable), which do not count against the limit. Each job's values come in a fixed order, nil for an absent field (redis-job-codec.ts:
--- CLAIMED_JOB_FIELDS), which the worker decodes faster than field names and values. Left out, as the
--- caller knows them: the fields the claim sets (status, startedAt, lastUpdatedAt, workerId,
--- leaseExpiresAt) and clears (retryDelayUntil).
+-- the way (see failUnreadable), which do not count against the limit. Each job's values come in a
+-- fixed order, nil for an absent field (redis-job-codec.ts: CLAIMED_JOB_FIELDS), which the worker
+-- decodes faster than field names and values. Left out, as the caller knows them: the fields the claim
+-- sets (status, startedAt, lastUpdatedAt, workerId, leaseExpiresAt) and clears (retryDelayUntil).
 local now, leaseMs, workerId, maxConcurrentJobs = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], ARGV[4]
 local failedTtlMs, unreadableCode = tonumber(ARGV[5]), ARGV[6]
 local TOKENS_FROM = 7
