@@ -195,8 +195,9 @@ local function failUnreadable(key, id, cause, now, failedTtlMs, code)
     redis.call('ZREM', index, id)
   end
   redis.call('HDEL', key, 'leaseToken', 'leaseExpiresAt', 'workerId', 'retryDelayUntil', 'seq', 'lastUpdatedAt')
-  local message = 'Job ' .. id .. ' cannot be read from Redis (' .. cause .. '): its hash was changed outside' ..
-    ' the job store, so it was failed instead of run. Submit it again.'
+  local message = 'Job ' .. id .. ' cannot be read from Redis (' .. cause .. '): its hash was changed' ..
+    ' outside the job store, so it was failed instead of run. Submit it again, under a new idempotency' ..
+    ' key if it had one.'
   redis.call('HSET', key, 'id', id, 'status', 'Failed', 'completedAt', now,
     'error', cjson.encode({ code = code, message = message }))
   redis.call('PEXPIRE', key, failedTtlMs)

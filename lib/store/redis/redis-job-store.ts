@@ -262,7 +262,7 @@ export class RedisJobStore extends JobStore {
   private async failUndecodable(lease: Lease, cause: UnreadableJobError, options: ClaimOptions, retention: Retention) {
     const message =
       `Job ${lease.jobId} cannot be read from Redis (${cause.message}): its hash was changed outside the job store, ` +
-      'so it was failed instead of run. Submit it again.';
+      'so it was failed instead of run. Submit it again, under a new idempotency key if it had one.';
     const error: JobError = { code: JobErrorCode.Unreadable, message };
     const outcome = await this.failJob(lease, error, { now: options.now, retryAt: null, retention });
     options.onUnreadable?.({ jobId: lease.jobId, message, failed: outcome === 'failed' });
