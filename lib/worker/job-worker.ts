@@ -22,7 +22,7 @@ import {
 } from '../job/index.js';
 import type { ResolvedAsyncEndpointsOptions } from '../options/async-endpoints-options.js';
 import { DeadlineQueue } from '../deadline-queue.js';
-import { JobStore, type ClaimedJob, type Lease } from '../store/job-store.js';
+import { JobStore, type ClaimedJob, type Lease, type Retention, type UnreadableJobReport } from '../store/job-store.js';
 import { Telemetry } from '../observability/telemetry.js';
 import { JobLogger } from './job-logger.js';
 import { retentionOf } from './retention.js';
@@ -108,6 +108,9 @@ export class JobWorker implements OnApplicationBootstrap, BeforeApplicationShutd
    * indicator reports a stall when it gets old (a hung store call shows this way).
    */
   lastLoopAt: number | null = null;
+  /** For the jobs a claim fails as unreadable (their retention), made once rather than per claim. */
+  private readonly retention: Retention;
+  private readonly logUnreadable = (report: UnreadableJobReport) => this.logger.error(report.message);
 
   constructor(
     private readonly store: JobStore,
@@ -117,6 +120,7 @@ export class JobWorker implements OnApplicationBootstrap, BeforeApplicationShutd
     @Inject(ASYNC_ENDPOINTS_OPTIONS) private readonly options: ResolvedAsyncEndpointsOptions,
   ) {
     this.leaseMs = options.jobManager.jobClaimTimeoutMs;
+    this.retention = retentionOf(options);
   }
 
   get enabled(): boolean {
@@ -289,8 +293,8 @@ export class JobWorker implements OnApplicationBootstrap, BeforeApplicationShutd
         leaseMs: this.leaseMs,
         now: Date.now(),
         maxConcurrentJobs: this.options.jobManager.maxConcurrentJobs,
-        retention: retentionOf(this.options),
-        onUnreadable: (report) => this.logger.error(report.message),
+        retention: this.retention,
+        onUnreadable: this.logUnreadable,
       });
       if (this.storeErrorLogged) this.logger.log('Job store reachable again; worker resumed');
       this.storeErrorLogged = false;

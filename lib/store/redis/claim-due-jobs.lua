@@ -29,10 +29,13 @@ local function claimedValues(job)
 end
 
 -- The first field the codec needs to build a Job that is absent (it checks their content itself).
+-- Spelled out: a table of names would be built for every job claimed.
 local function missingField(job)
-  for _, field in ipairs({ 'name', 'payload', 'fingerprint', 'maxRetries', 'createdAt' }) do
-    if not job[field] then return field end
-  end
+  if not job.name then return 'name' end
+  if not job.payload then return 'payload' end
+  if not job.fingerprint then return 'fingerprint' end
+  if not job.maxRetries then return 'maxRetries' end
+  if not job.createdAt then return 'createdAt' end
   return nil
 end
 
