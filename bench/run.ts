@@ -1,4 +1,4 @@
-// `npm run bench [-- --quick] [-- --only=throughput,latency,http,scale] [-- --rounds=N] [-- --system=NAME]`
+// `npm run bench [-- --quick] [-- --only=throughput,latency,http,scale,claim] [-- --rounds=N] [-- --system=NAME]`
 // Starts its own redis-server, runs nestjs-async-endpoints and BullMQ side by side on it (alternating,
 // every round from an empty Redis), prints a table and writes bench/results/latest.json.
 // `--system=async-endpoints` (or bullmq) runs one system alone, for profiling with `node --cpu-prof`;
@@ -6,6 +6,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { RedisServer } from '../test/support/redis-server.js';
+import { claimCostRound, type ClaimCostRow } from './scenarios/claim-cost.js';
 import { httpRound, type HttpRound, type HttpStore } from './scenarios/http.js';
 import { latencyRound, type LatencyRound } from './scenarios/latency.js';
 import { scaleRound } from './scenarios/scale.js';
@@ -16,8 +17,8 @@ import { median, round } from './support/stats.js';
 import { createSystem } from './systems/index.js';
 import { payloadOfBytes, type QueueSystem, type SystemName } from './systems/system.js';
 
-type Scenario = 'throughput' | 'latency' | 'http' | 'scale';
-const SCENARIOS: Scenario[] = ['throughput', 'latency', 'http', 'scale'];
+type Scenario = 'throughput' | 'latency' | 'http' | 'scale' | 'claim';
+const SCENARIOS: Scenario[] = ['throughput', 'latency', 'http', 'scale', 'claim'];
 const ALL_SYSTEMS: SystemName[] = ['async-endpoints', 'bullmq'];
 
 const args = process.argv.slice(2);
@@ -38,6 +39,8 @@ const config = {
   latency: { jobs: quick ? 100 : 300, warmup: 20, idleMs: 5, payload },
   http: { durationSeconds: quick ? 3 : 10, slices: quick ? 1 : 5, warmupSeconds: quick ? 1 : 2, connections: 50, payload },
   scale: { jobs: quick ? 4000 : 20_000, inFlight: 100, concurrency: 16, payload },
+  /** Redis time of one claim script by payload size (1 KB, 100 KB, 1 MB): our store alone. */
+  claim: { payloadBytes: [1_000, 100_000, 1_000_000], claims: quick ? 10 : 30 },
 };
 
 /** Round r runs the systems in this order: who goes first alternates. */
@@ -63,13 +66,14 @@ async function main(): Promise<void> {
   };
   log(`nestjs-async-endpoints vs BullMQ ${(results.machine as { bullmq: string }).bullmq}, ${rounds} round(s)${quick ? ', quick' : ''}, redis-server ${redis.url}`);
   try {
-    if (only.some((scenario) => scenario !== 'http')) {
+    if (only.some((scenario) => scenario !== 'http' && scenario !== 'claim')) {
       for (const name of SYSTEMS) await throughputRound(systems[name], probe, config.warmup);
     }
     if (only.includes('throughput')) results.throughput = await runThroughput(systems, probe);
     if (only.includes('latency')) results.latency = await runLatency(systems, probe);
     if (only.includes('scale')) results.scale = await runScale(systems, probe);
     if (only.includes('http')) results.http = await runHttp(probe);
+    if (only.includes('claim') && SYSTEMS.includes('async-endpoints')) results.claim = await runClaimCost(redis.url, probe);
   } finally {
     await probe.close();
     await redis.dispose();
@@ -226,6 +230,22 @@ async function runHttp(probe: RedisProbe) {
   return { rounds: perStore, medians };
 }
 
+/** Per payload size, the median over rounds of the claims' median and max Redis time. */
+async function runClaimCost(url: string, probe: RedisProbe) {
+  const perRound: ClaimCostRow[][] = [];
+  for (let r = 0; r < rounds; r++) {
+    const rows = await claimCostRound(url, probe, config.claim);
+    perRound.push(rows);
+    log(`claim cost r${r + 1}: ${rows.map((row) => `${row.payloadBytes} B payload ${row.medianMicros} µs (max ${row.maxMicros})`).join(', ')}`);
+  }
+  const medians = config.claim.payloadBytes.map((payloadBytes, i) => ({
+    payloadBytes,
+    medianMicros: median(perRound.map((rows) => rows[i]!.medianMicros)),
+    maxMicros: median(perRound.map((rows) => rows[i]!.maxMicros)),
+  }));
+  return { rounds: perRound, medians };
+}
+
 function mapSystems<T>(build: (name: SystemName) => T | undefined): Record<SystemName, T> {
   return Object.fromEntries(SYSTEMS.map((name) => [name, build(name)])) as Record<SystemName, T>;
 }
@@ -324,6 +344,13 @@ function printTable(results: Record<string, unknown>): void {
     }
     log('');
     log(markdownTable(httpRows));
+  }
+  const c = results.claim as Awaited<ReturnType<typeof runClaimCost>> | undefined;
+  if (c) {
+    const claimRows = [['claim script in Redis (SLOWLOG)', 'median µs', 'max µs']];
+    for (const row of c.medians) claimRows.push([`payload ${format(row.payloadBytes, 0)} B`, format(row.medianMicros, 0), format(row.maxMicros, 0)]);
+    log('');
+    log(markdownTable(claimRows));
   }
   const list = results.targets as Target[];
   if (list.length > 0) {

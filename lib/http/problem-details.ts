@@ -115,7 +115,7 @@ export class ProblemDetailsFilter implements ExceptionFilter {
       return { body: problem(HttpStatus.UNPROCESSABLE_ENTITY, exception.message), headers: {} };
     }
     if (exception instanceof StoreUnavailableError) {
-      this.logger.warn(exception.message);
+      if (!exception.logged) this.logger.warn(exception.message);
       return {
         body: problem(
           HttpStatus.SERVICE_UNAVAILABLE,

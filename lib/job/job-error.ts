@@ -14,6 +14,8 @@ export const JobErrorCode = {
   RecoveryExhausted: 'JOB_RECOVERY_EXHAUSTED',
   HandlerNotFound: 'HANDLER_NOT_FOUND',
   Canceled: 'JOB_CANCELED',
+  /** The stored job could not be read back (changed outside the store): failed instead of run. */
+  Unreadable: 'JOB_UNREADABLE',
 } as const;
 
 /**

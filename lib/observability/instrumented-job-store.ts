@@ -1,4 +1,4 @@
-import type { Job, JobError, JsonValue } from '../job/index.js';
+import { JobErrorCode, type Job, type JobError, type JsonValue } from '../job/index.js';
 import {
   JobStore,
   type CancelResult,
@@ -60,7 +60,16 @@ export class InstrumentedJobStore extends JobStore {
   }
 
   async claimDueJobs(options: ClaimOptions): Promise<ClaimedJob[]> {
-    const claimed = await this.time('claimDueJobs', () => this.inner.claimDueJobs(options));
+    const onUnreadable = options.onUnreadable;
+    const counted: ClaimOptions = {
+      ...options,
+      onUnreadable: (report) => {
+        // Its name may be what could not be read: counted without one.
+        if (report.failed) this.telemetry.jobsFailed.add(1, this.attrs(undefined, { 'error.code': JobErrorCode.Unreadable }));
+        onUnreadable?.(report);
+      },
+    };
+    const claimed = await this.time('claimDueJobs', () => this.inner.claimDueJobs(counted));
     for (const { job } of claimed) {
       this.leasedNames.set(job.id, job.name);
       if (job.retryCount === 0 && job.recoveryCount === 0 && job.startedAt !== null) {

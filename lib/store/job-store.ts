@@ -73,6 +73,22 @@ export interface ClaimOptions {
   now: number;
   /** Cluster-wide cap on InProgress jobs; null for none. */
   maxConcurrentJobs: number | null;
+  /** How long a job the claim fails as unreadable stays readable (its `failedTtlMs`); default 7 days. */
+  retention?: Retention;
+  /** Told of each job the claim met but could not read (see UnreadableJobReport); none is handed out. */
+  onUnreadable?: (report: UnreadableJobReport) => void;
+}
+
+/**
+ * A stored job a claim could not read back (its record was changed outside the store: a field gone, a
+ * value that does not parse, a key of another type). It is not handed to a handler.
+ */
+export interface UnreadableJobReport {
+  jobId: string;
+  /** What is wrong with it, and what became of it. */
+  message: string;
+  /** True when the job was failed with JOB_UNREADABLE (it shows as Failed); false when nothing could be kept. */
+  failed: boolean;
 }
 
 export interface RenewResult {

@@ -8,14 +8,20 @@ export class StoreUnavailableError extends Error {
    * did not come back (a timeout, a connection lost mid-call). False when it never ran.
    */
   readonly outcomeUnknown: boolean;
+  /**
+   * True when the store has logged this outage itself (once per outage, as for a full Redis): the
+   * caller answers the request without logging each failure again.
+   */
+  readonly logged: boolean;
 
   constructor(
     readonly storeType: string,
     readonly reason: string,
-    options: { cause?: unknown; outcomeUnknown?: boolean } = {},
+    options: { cause?: unknown; outcomeUnknown?: boolean; logged?: boolean } = {},
   ) {
     super(`The ${storeType} job store is unavailable: ${reason}`, { cause: options.cause });
     this.name = 'StoreUnavailableError';
     this.outcomeUnknown = options.outcomeUnknown ?? true;
+    this.logged = options.logged ?? false;
   }
 }

@@ -22,7 +22,7 @@ import {
 } from '../job/index.js';
 import type { ResolvedAsyncEndpointsOptions } from '../options/async-endpoints-options.js';
 import { DeadlineQueue } from '../deadline-queue.js';
-import { JobStore, type ClaimedJob, type Lease } from '../store/job-store.js';
+import { JobStore, type ClaimedJob, type Lease, type Retention, type UnreadableJobReport } from '../store/job-store.js';
 import { Telemetry } from '../observability/telemetry.js';
 import { JobLogger } from './job-logger.js';
 import { retentionOf } from './retention.js';
@@ -110,6 +110,9 @@ export class JobWorker implements OnApplicationBootstrap, BeforeApplicationShutd
   lastLoopAt: number | null = null;
   /** Callers of whenIdle, told once nothing is claimed, wanted or running. */
   private idleWaiters: (() => void)[] = [];
+  /** For the jobs a claim fails as unreadable (their retention), made once rather than per claim. */
+  private readonly retention: Retention;
+  private readonly logUnreadable = (report: UnreadableJobReport) => this.logger.error(report.message);
 
   constructor(
     private readonly store: JobStore,
@@ -119,6 +122,7 @@ export class JobWorker implements OnApplicationBootstrap, BeforeApplicationShutd
     @Inject(ASYNC_ENDPOINTS_OPTIONS) private readonly options: ResolvedAsyncEndpointsOptions,
   ) {
     this.leaseMs = options.jobManager.jobClaimTimeoutMs;
+    this.retention = retentionOf(options);
   }
 
   get enabled(): boolean {
@@ -330,6 +334,8 @@ export class JobWorker implements OnApplicationBootstrap, BeforeApplicationShutd
         leaseMs: this.leaseMs,
         now: this.timers.now(),
         maxConcurrentJobs: this.options.jobManager.maxConcurrentJobs,
+        retention: this.retention,
+        onUnreadable: this.logUnreadable,
       });
       if (this.storeErrorLogged) this.logger.log('Job store reachable again; worker resumed');
       this.storeErrorLogged = false;

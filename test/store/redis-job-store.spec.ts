@@ -1,5 +1,6 @@
 import { Redis } from 'ioredis';
-import type { ClaimOptions, Retention, StoreEvent } from '../../lib/store/job-store.js';
+import type { JsonValue } from '../../lib/job/index.js';
+import type { ClaimOptions, Retention, StoreEvent, UnreadableJobReport } from '../../lib/store/job-store.js';
 import { COMMAND_TIMEOUT_MS } from '../../lib/store/redis/redis-connections.js';
 import { RedisJobStore, type RedisStoreOptions } from '../../lib/store/redis/redis-job-store.js';
 import { RedisKeys } from '../../lib/store/redis/redis-keys.js';
@@ -106,30 +107,73 @@ describe('RedisJobStore on a running Redis', () => {
       expect((await store.claimDueJobs(claimOptions(now + 10))).map((c) => c.job.id)).toEqual([next.id]);
     });
 
-    const corruptions: [string, (key: string) => Promise<unknown>][] = [
-      ['is not a hash', async (key) => admin.multi().del(key).set(key, 'garbage').exec()],
-      ['has broken JSON', (key) => admin.hset(key, 'payload', '{broken')],
-      ['has an unknown status', (key) => admin.hset(key, 'status', 'Lost')],
-      ['misses a required field', (key) => admin.hdel(key, 'name')],
-    ];
+    it('claims, runs and completes a job whose payload is nested 1,001 deep, past Lua cjson\'s limit', async () => {
+      const { store } = await openStore(server);
+      const now = Date.now();
+      const deep = JSON.parse(`${'['.repeat(1001)}${']'.repeat(1001)}`) as JsonValue;
+      const job = { ...newJob(), payload: deep };
+      await store.createJob(job, { now, maximumQueueSize: 100 });
 
-    it.each(corruptions)('claims past a job whose hash %s, and reads it as missing', async (_case, corrupt) => {
-      const { store, keys, logger } = await openStore(server);
+      const [claimed] = await store.claimDueJobs(claimOptions(now + 10, 1));
+      expect(claimed?.job.payload).toEqual(deep);
+      expect(await store.completeJob(claimed!.lease, deep, { now: now + 20, retention })).toBe('completed');
+
+      expect(await store.getJob(job.id)).toMatchObject({ status: 'Completed', payload: deep, result: deep });
+    });
+
+    it('drops a waiting entry whose key is not a hash, leaves the key as it is and reports it', async () => {
+      const { store, keys } = await openStore(server);
       const now = Date.now();
       const [bad, good] = [newJob(), newJob()];
       await store.createJob(bad, { now, maximumQueueSize: 100 });
       await store.createJob(good, { now: now + 1, maximumQueueSize: 100 });
-      await corrupt(keys.job(bad.id));
+      await admin.multi().del(keys.job(bad.id)).set(keys.job(bad.id), 'garbage').exec();
+      const reports: UnreadableJobReport[] = [];
 
-      expect((await store.claimDueJobs(claimOptions(now + 10, 1))).map((c) => c.job.id)).toEqual([good.id]);
-      expect((await store.stats(now + 10)).counts).toMatchObject({ Queued: 0, InProgress: 1 });
+      const claimed = await store.claimDueJobs({ ...claimOptions(now + 10, 1), onUnreadable: (r) => reports.push(r) });
+
+      expect(claimed.map((c) => c.job.id)).toEqual([good.id]);
+      expect(reports).toEqual([{ jobId: bad.id, failed: false, message: expect.stringContaining('not a hash') }]);
+      expect((await store.stats(now + 10)).counts).toMatchObject({ Queued: 0, InProgress: 1, Failed: 0 });
       expect(await store.getJob(bad.id)).toBeNull();
-      expect(logger.messages('warn').join('\n')).toContain(`Job ${bad.id} cannot be read`);
-      // Left in place for inspection, out of every index.
-      expect(await admin.exists(keys.job(bad.id))).toBe(1);
+      expect(await admin.get(keys.job(bad.id))).toBe('garbage');
     });
 
-    it('drops the lease of a job that went missing while InProgress, counting it', async () => {
+    const corruptions: [string, (key: string) => Promise<unknown>][] = [
+      ['has a payload that is not JSON', (key) => admin.hset(key, 'payload', '{broken')],
+      ['has a maxRetries that is not a number', (key) => admin.hset(key, 'maxRetries', 'many')],
+      ['has an unknown status', (key) => admin.hset(key, 'status', 'Lost')],
+      ['misses a required field', (key) => admin.hdel(key, 'name')],
+    ];
+
+    it.each(corruptions)(
+      'fails a job whose hash %s with JOB_UNREADABLE, reports it, keeps it for its retention and claims the next',
+      async (_case, corrupt) => {
+        const { store, keys } = await openStore(server);
+        const now = Date.now();
+        const [bad, good] = [newJob(), newJob()];
+        await store.createJob(bad, { now, maximumQueueSize: 100 });
+        await store.createJob(good, { now: now + 1, maximumQueueSize: 100 });
+        await corrupt(keys.job(bad.id));
+        const reports: UnreadableJobReport[] = [];
+
+        const claimed = await store.claimDueJobs({ ...claimOptions(now + 10, 1), retention, onUnreadable: (r) => reports.push(r) });
+
+        expect(claimed.map((c) => c.job.id)).toEqual([good.id]);
+        expect(reports).toEqual([{ jobId: bad.id, failed: true, message: expect.stringContaining(`Job ${bad.id} cannot be read`) }]);
+        expect((await store.stats(now + 10)).counts).toMatchObject({ Queued: 0, InProgress: 1, Failed: 1 });
+        const failed = await store.getJob(bad.id);
+        expect(failed).toMatchObject({ id: bad.id, status: 'Failed', error: { code: 'JOB_UNREADABLE' } });
+        expect(await store.cancelJob(bad.id, { now: now + 20, retention })).toMatchObject({ outcome: 'already-terminal' });
+        const ttl = await admin.pttl(keys.job(bad.id));
+        expect(ttl).toBeGreaterThan(0);
+        expect(ttl).toBeLessThanOrEqual(retention.failedTtlMs);
+        expect(await admin.zscore(keys.statusIndex.Failed, bad.id)).not.toBeNull();
+        expect(await admin.zcard(keys.waiting)).toBe(0);
+      },
+    );
+
+    it('drops the lease of a job that went missing while InProgress, and fails one whose hash became unreadable, counting both', async () => {
       const { store, keys } = await openStore(server);
       const now = Date.now();
       const [gone, broken] = [newJob(), newJob()];
@@ -137,12 +181,14 @@ describe('RedisJobStore on a running Redis', () => {
       await store.createJob(broken, { now, maximumQueueSize: 100 });
       await store.claimDueJobs(claimOptions(now, 2, 1000));
       await admin.del(keys.job(gone.id));
-      await admin.hset(keys.job(broken.id), 'headers', 'not json');
+      await admin.hset(keys.job(broken.id), 'status', 'Lost');
 
       const report = await store.recoverJobs({ now: now + 1000, maxInProgressMs: 3_600_000, maxRecoveries: 2, lockMs: 1, retention });
 
       expect(report).toEqual({ requeued: [], exhausted: [], canceled: [], removedEntries: 2 });
-      expect((await store.stats(now + 1000)).counts.InProgress).toBe(0);
+      expect((await store.stats(now + 1000)).counts).toMatchObject({ InProgress: 0, Failed: 1 });
+      expect(await store.getJob(broken.id)).toMatchObject({ status: 'Failed', error: { code: 'JOB_UNREADABLE' } });
+      expect(await admin.pttl(keys.job(broken.id))).toBeGreaterThan(0);
       expect(await admin.zcard(keys.leases)).toBe(0);
       expect(await admin.zcard(keys.started)).toBe(0);
     });

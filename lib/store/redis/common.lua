@@ -49,7 +49,7 @@ end
 
 -- Fields at their usual value are absent (redis-job-codec.ts): retryCount and recoveryCount 0, headers,
 -- routeParams and queryParams {}, cancelRequested false. A terminal job keeps no seq (only live jobs are
--- ordered) and no lastUpdatedAt (it is its completedAt). readJob() below checks the rest is there.
+-- ordered) and no lastUpdatedAt (it is its completedAt).
 
 local function isWaiting(status)
   return status == 'Queued' or status == 'Scheduled'
@@ -59,37 +59,27 @@ local function isTerminal(status)
   return status == 'Completed' or status == 'Failed' or status == 'Canceled'
 end
 
--- False for a JSON field that is present but not JSON.
-local function jsonOrAbsent(value)
-  return value == nil or (pcall(cjson.decode, value))
+-- Why the scripts cannot handle a job table, or nil when they can. They read only status, id and, for
+-- a live job, seq: payloads, results and every other JSON field stay opaque text here (cjson would cost
+-- time in proportion to their size, and refuse JSON nested over 1,000 deep); the codec reads those.
+local function unreadableCause(job)
+  if not job.status then return "field 'status' is missing" end
+  if not statusIndex(job.status) then return "status '" .. job.status .. "' is not a job status" end
+  if not job.id then return "field 'id' is missing" end
+  if not isTerminal(job.status) and not job.seq then return "field 'seq' is missing" end
+  return nil
 end
 
--- Whether a job table holds every field the codec needs, with a known status and readable JSON.
-local function isReadable(job)
-  if not statusIndex(job.status) then return false end
-  if not (job.id and job.name and job.fingerprint and job.payload and job.maxRetries and job.createdAt) then
-    return false
-  end
-  if isTerminal(job.status) then
-    if not job.completedAt then return false end
-  elseif not (job.seq and job.lastUpdatedAt) then
-    return false
-  end
-  return jsonOrAbsent(job.payload) and jsonOrAbsent(job.headers) and jsonOrAbsent(job.routeParams)
-    and jsonOrAbsent(job.queryParams) and jsonOrAbsent(job.traceContext) and jsonOrAbsent(job.progress)
-    and jsonOrAbsent(job.result) and jsonOrAbsent(job.error)
-end
-
--- The job as a table of its fields plus its HGETALL reply, or nil when it is missing or unreadable (not a
--- hash, a field missing, an unknown status, broken JSON). An unreadable job is never handed out; the
--- third value tells it from a missing one.
+-- The job as a table of its fields plus its HGETALL reply; nil when it is missing; nil, nil and the
+-- cause when it is unreadable (not a hash, or see unreadableCause). An unreadable job is never handed out.
 local function readJob(key)
   local flat = redis.pcall('HGETALL', key)
-  if flat.err then return nil, nil, true end
+  if flat.err then return nil, nil, 'the key is not a hash' end
   if #flat == 0 then return nil end
   local job = {}
   for i = 1, #flat, 2 do job[flat[i]] = flat[i + 1] end
-  if not isReadable(job) then return nil, nil, true end
+  local cause = unreadableCause(job)
+  if cause then return nil, nil, cause end
   return job, flat
 end
 
@@ -185,15 +175,38 @@ local function finish(key, job, status, now, ttlMs, ...)
   publish({ type = 'job-finished', jobId = job.id })
 end
 
--- Drops a waiting entry whose job is missing, unreadable or no longer waiting, so that one bad entry
--- never blocks the queue. A job that is gone leaves its status entries too; an unreadable hash itself is
--- left in place for inspection.
+-- Drops a waiting entry whose job is missing or no longer waiting, so that one bad entry never blocks
+-- the queue. A job that is gone leaves its status entries too; a key that is not a hash (no job to fail)
+-- is left in place for inspection.
 local function dropWaitingEntry(entry, id, job)
   redis.call('ZREM', WAITING, entry)
   if id and not job then
     redis.call('ZREM', QUEUED_INDEX, id)
     redis.call('ZREM', SCHEDULED_INDEX, id)
   end
+end
+
+-- A job hash the scripts cannot handle (changed outside the store) is failed where it is, visibly:
+-- Failed with `code`, out of every live index and into the Failed one, expiring after failedTtlMs, so
+-- that it is neither orphaned (no TTL, counted nowhere) nor handed to a handler. Its other fields stay
+-- for inspection; a GET shows it (the codec reads such a job leniently).
+local function failUnreadable(key, id, cause, now, failedTtlMs, code)
+  for _, index in ipairs({ QUEUED_INDEX, SCHEDULED_INDEX, IN_PROGRESS_INDEX, LEASES, STARTED }) do
+    redis.call('ZREM', index, id)
+  end
+  redis.call('HDEL', key, 'leaseToken', 'leaseExpiresAt', 'workerId', 'retryDelayUntil', 'seq', 'lastUpdatedAt')
+  local message = 'Job ' .. id .. ' cannot be read from Redis (' .. cause .. '): its hash was changed' ..
+    ' outside the job store, so it was failed instead of run. Submit it again, under a new idempotency' ..
+    ' key if it had one.'
+  redis.call('HSET', key, 'id', id, 'status', 'Failed', 'completedAt', now,
+    'error', cjson.encode({ code = code, message = message }))
+  redis.call('PEXPIRE', key, failedTtlMs)
+  local expiresAt = now + failedTtlMs
+  redis.call('ZADD', FAILED_INDEX, expiresAt, id)
+  local digest = redis.call('HGET', key, 'idempotencyDigest')
+  if digest then redis.call('ZADD', IDEMPOTENCY_EXPIRIES, expiresAt, digest) end
+  publish({ type = 'job-finished', jobId = id })
+  return message
 end
 
 -- Bounds the work one call does on index entries of jobs past retention (and so any unpack() below).

@@ -1,15 +1,24 @@
 -- recoverJobs: one batch of the recovery sweep, under the sweep lock.
 -- Takes back InProgress jobs whose lease expired or that started at or before now - maxInProgressMs:
 -- Canceled when cancellation was requested, Failed when taken back maxRecoveries times already, else
--- Queued at once with recoveryCount + 1. Drops lease and queue entries of missing or unreadable jobs.
+-- Queued at once with recoveryCount + 1. Drops lease and queue entries of missing jobs or keys that are
+-- not hashes; fails unreadable job hashes with JOB_UNREADABLE (failUnreadable). Both count as removed.
 -- KEYS: store keys.
 -- ARGV: now, maxInProgressMs, maxRecoveries, lockMs, lock token, completedTtlMs, failedTtlMs, batch size,
---       the JOB_RECOVERY_EXHAUSTED error code.
+--       the JOB_RECOVERY_EXHAUSTED and JOB_UNREADABLE error codes.
 -- Returns false when another sweeper holds the lock, else
 -- {requeued ids, exhausted ids, canceled ids, removed entries, 1 when more may be left else 0}.
 local now, maxInProgressMs, maxRecoveries = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local lockMs, lockToken = tonumber(ARGV[4]), ARGV[5]
 local completedTtlMs, failedTtlMs, batchSize, exhaustedCode = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8]), ARGV[9]
+local unreadableCode = ARGV[10]
+
+-- readJob, with an unreadable hash failed on the spot (nil is returned for it as for a missing job).
+local function readOrFail(key, id)
+  local job, _, cause = readJob(key)
+  if cause and cause ~= 'the key is not a hash' then failUnreadable(key, id, cause, now, failedTtlMs, unreadableCode) end
+  return job
+end
 
 -- The lock holds "<token> <held until>" and is judged by the caller's clock, like every time here; its
 -- PX only keeps a dead sweeper's lock from lingering. A later batch of the same sweep passes the same token.
@@ -59,7 +68,7 @@ local function dropBadQueueHead()
     local head = redis.call('ZRANGE', WAITING, 0, 0)[1]
     if not head then break end
     local id = idOfWaitingEntry(head)
-    local job = id and readJob(jobKey(id))
+    local job = id and readOrFail(jobKey(id), id)
     if job and isWaiting(job.status) then break end
     dropWaitingEntry(head, id, job)
     removed = removed + 1
@@ -74,7 +83,7 @@ local requeued, exhausted, canceled, removed = {}, {}, {}, 0
 local ids, more = dueForRecovery()
 for _, id in ipairs(ids) do
   local key = jobKey(id)
-  local job = readJob(key)
+  local job = readOrFail(key, id)
   if not job or job.status ~= 'InProgress' then
     redis.call('ZREM', LEASES, id)
     redis.call('ZREM', STARTED, id)

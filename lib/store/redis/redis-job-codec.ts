@@ -1,11 +1,11 @@
-import { JOB_STATUSES, JobStatus, type Job, type JsonValue } from '../../job/index.js';
+import { JOB_STATUSES, JobErrorCode, JobStatus, type Job, type JsonValue } from '../../job/index.js';
 
 /**
  * How each Job field sits in the job's Redis hash. Plain text for strings, numbers and the status (so
  * scripts can read and compare them), JSON for structured values; a null is an absent field, except in
  * the payload, where it is JSON null. Fields at their usual value are absent too (a zero `count`, an
- * empty `object`, a false `flag`): every field costs Redis about 60 bytes per job. The Lua side
- * (common.lua: isReadable) applies the same rules to decide a job is readable.
+ * empty `object`, a false `flag`): every field costs Redis about 60 bytes per job. The Lua side reads
+ * only status, id and seq (common.lua: unreadableCause); JSON fields are opaque text to it.
  */
 type FieldKind = 'text' | 'text?' | 'number' | 'number?' | 'count' | 'json' | 'json?' | 'object' | 'flag' | 'status';
 
@@ -219,9 +219,39 @@ const DECODERS: readonly (readonly [keyof Job, FieldDecoder])[] = FIELD_LIST.map
 
 function decodeFields(fieldOf: (field: string) => string | undefined): Job {
   const job: Record<string, unknown> = {};
-  for (const [field, decode] of DECODERS) job[field] = decode(fieldOf(field));
+  try {
+    for (const [field, decode] of DECODERS) job[field] = decode(fieldOf(field));
+  } catch (error) {
+    if (!(error instanceof UnreadableJobError) || !failedAsUnreadable(fieldOf)) throw error;
+    return decodeLeniently(fieldOf);
+  }
   job.lastUpdatedAt ??= job.completedAt;
   if (job.lastUpdatedAt === null) throw new UnreadableJobError("field 'lastUpdatedAt' is missing");
+  return job as unknown as Job;
+}
+
+/** A job the store failed with JOB_UNREADABLE (common.lua: failUnreadable) is still shown, as Failed. */
+function failedAsUnreadable(fieldOf: (field: string) => string | undefined): boolean {
+  if (fieldOf('status') !== JobStatus.Failed || fieldOf('completedAt') === undefined) return false;
+  try {
+    return (JSON.parse(fieldOf('error') ?? 'null') as { code?: unknown } | null)?.code === JobErrorCode.Unreadable;
+  } catch {
+    return false;
+  }
+}
+
+/** Each field that does not decode takes its absent value; a required one a neutral value ('' , null, 0). */
+function decodeLeniently(fieldOf: (field: string) => string | undefined): Job {
+  const job: Record<string, unknown> = {};
+  for (const [field, decode] of DECODERS) {
+    try {
+      job[field] = decode(fieldOf(field));
+    } catch {
+      const kind = FIELDS[field];
+      job[field] = kind === 'text' ? '' : kind === 'number' ? 0 : kind === 'json' ? null : decode(undefined);
+    }
+  }
+  job.lastUpdatedAt = job.completedAt;
   return job as unknown as Job;
 }
 

@@ -61,6 +61,8 @@ export interface RedisStoreOptions {
   logger?: StoreLogger;
 }
 
+/** For a claim told no retention: the defaults of `retention.*`. */
+const DEFAULT_RETENTION: Retention = { completedTtlMs: 86_400_000, failedTtlMs: 604_800_000 };
 /** Scripts of the recovery sweep handle this many jobs each, so that none blocks Redis for long. */
 const RECOVERY_BATCH = 500;
 /** Index entries one purge script looks at. */
@@ -97,6 +99,8 @@ export class RedisJobStore extends JobStore {
   private closing: Promise<void> | null = null;
   /** The command connection's last error while it is down, to say why a call could not be sent. */
   private lastConnectionError: string | null = null;
+  /** Whether a write was refused for lack of memory since the last submit that went through. */
+  private outOfMemory = false;
   /** Set once the batches still waiting at close() were sent: calls fail from then on. */
   private closed = false;
   /** Submissions of one moment go to Redis in one script call (see CallBatcher); completions too. */
@@ -166,6 +170,10 @@ export class RedisJobStore extends JobStore {
         ...encodeQueuedJob(job),
       ]),
     );
+    if (this.outOfMemory) {
+      this.outOfMemory = false;
+      this.logger.log('Redis accepts submissions again: it has memory to spare below maxmemory.');
+    }
     switch (reply[0]) {
       case 'created':
         return { outcome: 'created', job };
@@ -198,19 +206,66 @@ export class RedisJobStore extends JobStore {
   }
 
   async claimDueJobs(options: ClaimOptions): Promise<ClaimedJob[]> {
-    if (options.limit <= 0) return [];
-    const args = [String(options.now), String(options.leaseMs), options.workerId, String(options.maxConcurrentJobs ?? '')];
-    const tokensFrom = args.length;
-    for (let i = 0; i < options.limit; i++) args.push(randomUUID());
-    const reply = (await this.run('claimDueJobs', this.keys.store, args)) as (string | null)[][];
-    // What the claim set, the script leaves out of its reply (a fifth less for the client to read).
-    const leased = { startedAt: options.now, workerId: options.workerId, leaseExpiresAt: options.now + options.leaseMs };
     const claimed: ClaimedJob[] = [];
-    for (let i = 0; i < reply.length; i++) {
-      const job = decodeClaimedJob(reply[i]!, leased);
-      claimed.push({ job, lease: { jobId: job.id, token: args[tokensFrom + i]! } });
+    // A leased job whose fields do not decode is failed, not handed out: its slot is claimed again, as
+    // long as the queue had enough for a full batch.
+    for (let limit = options.limit; limit > 0; ) {
+      const { leased, undecodable } = await this.claimBatch(options, limit, claimed);
+      if (undecodable === 0 || leased < limit) break;
+      limit = undecodable;
     }
     return claimed;
+  }
+
+  /** One claim script call; pushes the jobs that decode onto `claimed`. */
+  private async claimBatch(
+    options: ClaimOptions,
+    limit: number,
+    claimed: ClaimedJob[],
+  ): Promise<{ leased: number; undecodable: number }> {
+    const retention = options.retention ?? DEFAULT_RETENTION;
+    const args = [
+      String(options.now),
+      String(options.leaseMs),
+      options.workerId,
+      String(options.maxConcurrentJobs ?? ''),
+      String(ttlArg(retention.failedTtlMs)),
+      JobErrorCode.Unreadable,
+    ];
+    const tokensFrom = args.length;
+    for (let i = 0; i < limit; i++) args.push(randomUUID());
+    const [reply, unreadable] = (await this.run('claimDueJobs', this.keys.store, args)) as [(string | null)[][], string[]];
+    for (let i = 0; i + 2 < unreadable.length; i += 3) {
+      const report = { jobId: unreadable[i]!, message: unreadable[i + 1]!, failed: unreadable[i + 2] === '1' };
+      options.onUnreadable?.(report);
+    }
+    // What the claim set, the script leaves out of its reply (a fifth less for the client to read).
+    const leased = { startedAt: options.now, workerId: options.workerId, leaseExpiresAt: options.now + options.leaseMs };
+    let undecodable = 0;
+    for (let i = 0; i < reply.length; i++) {
+      const lease = { jobId: reply[i]![0]!, token: args[tokensFrom + i]! };
+      let job: Job;
+      try {
+        job = decodeClaimedJob(reply[i]!, leased);
+      } catch (error) {
+        if (!(error instanceof UnreadableJobError)) throw error;
+        undecodable++;
+        await this.failUndecodable(lease, error, options, retention);
+        continue;
+      }
+      claimed.push({ job, lease });
+    }
+    return { leased: reply.length, undecodable };
+  }
+
+  /** A leased job the codec cannot read: Failed with JOB_UNREADABLE under its lease, and reported. */
+  private async failUndecodable(lease: Lease, cause: UnreadableJobError, options: ClaimOptions, retention: Retention) {
+    const message =
+      `Job ${lease.jobId} cannot be read from Redis (${cause.message}): its hash was changed outside the job store, ` +
+      'so it was failed instead of run. Submit it again, under a new idempotency key if it had one.';
+    const error: JobError = { code: JobErrorCode.Unreadable, message };
+    const outcome = await this.failJob(lease, error, { now: options.now, retryAt: null, retention });
+    options.onUnreadable?.({ jobId: lease.jobId, message, failed: outcome === 'failed' });
   }
 
   async renewLeases(leases: Lease[], options: { now: number; leaseMs: number }): Promise<RenewResult> {
@@ -300,6 +355,7 @@ export class RedisJobStore extends JobStore {
         ttlArg(options.retention.failedTtlMs),
         RECOVERY_BATCH,
         JobErrorCode.RecoveryExhausted,
+        JobErrorCode.Unreadable,
       ])) as RecoveryReply;
       if (reply === null) return report;
       const [requeued, exhausted, canceled, removedEntries, more] = reply;
@@ -428,10 +484,28 @@ export class RedisJobStore extends JobStore {
       if (!isUnavailableError(error)) throw error;
       // "Stream isn't writeable" says only that we are not connected; the connection's own error says why.
       const cause = this.lastConnectionError ? ` (connection error: ${this.lastConnectionError})` : '';
+      const outOfMemory = isOutOfMemory(error);
+      if (outOfMemory) this.noteOutOfMemory();
       throw new StoreUnavailableError(this.type, `${(error as Error).message}${cause}`, {
         cause: error,
         outcomeUnknown: !readOnly && !neverRan(error),
+        logged: outOfMemory,
       });
+    }
+  }
+
+  /**
+   * A full Redis (maxmemory under noeviction) refuses every submit until memory is freed: said once
+   * per outage, not once per request.
+   */
+  private noteOutOfMemory(): void {
+    if (!this.outOfMemory) {
+      this.outOfMemory = true;
+      this.logger.warn(
+        'Redis is out of memory (used memory above maxmemory, policy noeviction): submits are refused with 503 ' +
+          'until memory is freed, while workers keep draining the queue and finished jobs expire. Raise maxmemory, ' +
+          'or shorten retention.completedTtlSeconds / retention.failedTtlSeconds.',
+      );
     }
   }
 
@@ -510,6 +584,10 @@ function batchOutcome<R>(reply: unknown): BatchOutcome<R> {
 /** PEXPIRE takes a positive whole number of milliseconds. */
 function ttlArg(ms: number): number {
   return Math.max(1, Math.ceil(ms));
+}
+
+function isOutOfMemory(error: unknown): boolean {
+  return error instanceof Error && error.message.startsWith('OOM');
 }
 
 function isWrongType(error: unknown): boolean {

@@ -19,6 +19,25 @@ const SCRIPT_FILES = {
 } as const;
 
 export type ScriptName = keyof typeof SCRIPT_FILES;
+
+/**
+ * Scripts Redis runs even when it is out of memory (`maxmemory` reached under `noeviction`): those that
+ * drain the queue, finish jobs or free memory, so that workers keep working while submits are refused.
+ * Without the flag, Redis refuses any script that declares `#!lua` once memory is full. Left out: the
+ * ones that add data (createJob, retryJob, reportProgress).
+ */
+const ALLOW_OOM: ReadonlySet<ScriptName> = new Set<ScriptName>([
+  'claimDueJobs',
+  'renewLeases',
+  'completeJob',
+  'failJob',
+  'releaseJob',
+  'cancelJob',
+  'recoverJobs',
+  'jobStats',
+  'listJobs',
+  'purgeJobs',
+]);
 export type ScriptArg = string | number;
 
 type ScriptCommand = (numberOfKeys: string, ...keysAndArgs: string[]) => Promise<unknown>;
@@ -26,9 +45,10 @@ type ScriptCommand = (numberOfKeys: string, ...keysAndArgs: string[]) => Promise
 let sources: ReadonlyMap<ScriptName, string> | undefined;
 
 /**
- * Each script is `#!lua`, then common.lua, then its own body. The shebang (Redis >= 7) leaves the
- * compatibility mode in which Redis Cluster lets a script reach keys of any slot: with it, a key outside
- * the slot of the declared keys fails the script instead of silently working on one node only.
+ * Each script is `#!lua` (with `flags=allow-oom` for those in ALLOW_OOM), then common.lua, then its own
+ * body. The shebang (Redis >= 7) leaves the compatibility mode in which Redis Cluster lets a script reach
+ * keys of any slot: with it, a key outside the slot of the declared keys fails the script instead of
+ * silently working on one node only.
  */
 function scriptSources(): ReadonlyMap<ScriptName, string> {
   if (!sources) {
@@ -36,11 +56,15 @@ function scriptSources(): ReadonlyMap<ScriptName, string> {
     sources = new Map(
       (Object.entries(SCRIPT_FILES) as [ScriptName, string][]).map(([name, file]) => {
         const body = readLua(file);
-        return [name, `#!lua\n${commonFor(common, body)}\n${body}`];
+        return [name, `${shebang(name)}\n${commonFor(common, body)}\n${body}`];
       }),
     );
   }
   return sources;
+}
+
+function shebang(name: ScriptName): string {
+  return ALLOW_OOM.has(name) ? '#!lua flags=allow-oom' : '#!lua';
 }
 
 /** A top-level `local function` of common.lua: from its first line to the `end` at column 0. */
