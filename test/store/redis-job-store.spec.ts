@@ -139,6 +139,20 @@ describe('RedisJobStore on a running Redis', () => {
       expect(await admin.get(keys.job(bad.id))).toBe('garbage');
     });
 
+    it('answers a conflict, never an error, to a submission that names a job whose fields no longer decode, and leaves that job as it is', async () => {
+      const { store, keys } = await openStore(server);
+      const now = Date.now();
+      const job = newJob();
+      await store.createJob(job, { now, maximumQueueSize: 100 });
+      await admin.hset(keys.job(job.id), 'payload', '{broken');
+
+      const replay = await store.createJob(job, { now: now + 1, maximumQueueSize: 100 });
+
+      expect(replay).toMatchObject({ outcome: 'conflict', job: { id: job.id } });
+      expect(await admin.hget(keys.job(job.id), 'payload')).toBe('{broken');
+      expect((await store.stats(now + 1)).counts.Queued).toBe(1);
+    });
+
     const corruptions: [string, (key: string) => Promise<unknown>][] = [
       ['has a payload that is not JSON', (key) => admin.hset(key, 'payload', '{broken')],
       ['has a maxRetries that is not a number', (key) => admin.hset(key, 'maxRetries', 'many')],

@@ -217,6 +217,16 @@ const DECODERS: readonly (readonly [keyof Job, FieldDecoder])[] = FIELD_LIST.map
   fieldDecoder(field, kind),
 ]);
 
+/**
+ * decodeJobReply for a job that may not decode: each field that does not decode takes a neutral value.
+ * For answers that need only the job's identity (a submission that names an unreadable job).
+ */
+export function decodeJobReplyLeniently(flat: readonly string[]): Job {
+  const fields = new Map<string, string>();
+  for (let i = 0; i + 1 < flat.length; i += 2) fields.set(flat[i]!, flat[i + 1]!);
+  return decodeLeniently((field) => fields.get(field));
+}
+
 function decodeFields(fieldOf: (field: string) => string | undefined): Job {
   const job: Record<string, unknown> = {};
   try {

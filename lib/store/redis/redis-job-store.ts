@@ -43,7 +43,7 @@ import {
 } from './redis-connections.js';
 import { JOB_AVAILABLE_MESSAGE, RedisEventRelay } from './redis-event-relay.js';
 import { newQueuedJob } from '../../job/job-records.js';
-import { decodeClaimedJob, decodeJob, decodeJobReply, encodeQueuedJob, encodeJsonArg, UnreadableJobError } from './redis-job-codec.js';
+import { decodeClaimedJob, decodeJob, decodeJobReply, decodeJobReplyLeniently, encodeQueuedJob, encodeJsonArg, UnreadableJobError } from './redis-job-codec.js';
 import { idempotencyDigest, RedisKeys } from './redis-keys.js';
 import { RedisScripts, type ScriptArg, type ScriptName } from './redis-scripts.js';
 
@@ -180,7 +180,16 @@ export class RedisJobStore extends JobStore {
       case 'queue-full':
         return { outcome: 'queue-full', waiting: reply[1] };
       case 'existing': {
-        const existing = decodeJobReply(reply[1]);
+        let existing: Job;
+        try {
+          existing = decodeJobReply(reply[1]);
+        } catch (error) {
+          if (!(error instanceof UnreadableJobError)) throw error;
+          // No replay of a job that cannot be read, and no new job over it: it stays for inspection.
+          const unreadable = decodeJobReplyLeniently(reply[1]);
+          this.logger.warn(`Job ${unreadable.id} cannot be read from Redis; a submission naming it was refused as a conflict: ${error.message}`);
+          return { outcome: 'conflict', job: unreadable };
+        }
         return { outcome: isReplayOf(existing, input) ? 'replayed' : 'conflict', job: existing };
       }
     }
