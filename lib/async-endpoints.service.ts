@@ -29,6 +29,7 @@ import { ownerScopedJobId } from './http/job-id.js';
 import { StoreUnavailableError } from './errors/store-unavailable.error.js';
 import { retentionOf } from './worker/retention.js';
 
+/** `AsyncEndpointsService.submit`'s options: what an HTTP request would carry. */
 export interface SubmitOptions {
   /**
    * The client's chosen id (a UUID); a second submit with the same id is an idempotent replay. Without
@@ -46,6 +47,7 @@ export interface SubmitOptions {
   traceContext?: Record<string, string>;
 }
 
+/** `AsyncEndpointsService.waitForTerminal`'s options. */
 export interface WaitOptions {
   /** The caller's owner (see `jobOwner`): someone else's job is not found. */
   owner?: string;

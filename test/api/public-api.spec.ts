@@ -22,6 +22,10 @@ describe('public API', () => {
     expect(report.declarationErrors).toEqual([]);
   });
 
+  it('every export of both entry points has a doc comment', () => {
+    expect(report.undocumented).toEqual([]);
+  });
+
   it('the exports of both entry points match test/api/public-api.report.txt', () => {
     if (process.env.UPDATE_API_REPORT === '1') writeFileSync(REPORT, report.text);
     const expected = existsSync(REPORT) ? readFileSync(REPORT, 'utf8') : '';

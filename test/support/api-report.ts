@@ -13,6 +13,8 @@ export interface ApiReport {
   text: string;
   /** Type errors in the shipped declarations, as a user's compiler without skipLibCheck sees them. */
   declarationErrors: string[];
+  /** Exports without a doc comment: a user's editor would show nothing for them. */
+  undocumented: string[];
 }
 
 const ENTRIES = [
@@ -43,7 +45,11 @@ export function buildApiReport(root: string): ApiReport {
     .filter((file) => declarations.has(file.fileName))
     .flatMap((file) => program.getSemanticDiagnostics(file))
     .map((diagnostic) => `${diagnostic.file?.fileName.slice(outDir.length + 1)}: ${ts.flattenDiagnosticMessageText(diagnostic.messageText, '\n')}`);
-  return { text: sections.join('\n'), declarationErrors };
+  const undocumented = entryExports
+    .flat()
+    .filter((symbol) => resolve(checker, symbol).getDocumentationComment(checker).length === 0)
+    .map((symbol) => symbol.name);
+  return { text: sections.join('\n'), declarationErrors, undocumented };
 }
 
 function emitDeclarations(root: string, outDir: string): Map<string, string> {

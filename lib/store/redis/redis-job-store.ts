@@ -49,6 +49,7 @@ import { RedisScripts, type ScriptArg, type ScriptName } from './redis-scripts.j
 
 export type { StoreLogger } from './redis-connections.js';
 
+/** `new RedisJobStore(options)`: the same settings as the `store: { type: 'redis' }` option. */
 export interface RedisStoreOptions {
   /** `redis://` or `rediss://` URL; without it, ioredis' defaults (localhost:6379). */
   url?: string;
