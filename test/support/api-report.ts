@@ -24,11 +24,20 @@ const ENTRIES = [
 
 export function buildApiReport(root: string): ApiReport {
   const outDir = join(root, '.api-report-in-memory');
-  const declarations = emitDeclarations(root, outDir);
+  // Both programs read the same dependency declarations (Nest, Node, ioredis): parsed once.
+  const dependencies = new Map<string, ts.SourceFile>();
+  const declarations = emitDeclarations(root, outDir, dependencies);
   const program = ts.createProgram({
     rootNames: ENTRIES.map((entry) => join(outDir, entry.declaration)),
-    options: { module: ts.ModuleKind.NodeNext, moduleResolution: ts.ModuleResolutionKind.NodeNext, strict: true, types: ['node'], noEmit: true },
-    host: inMemoryHost(declarations),
+    options: {
+      target: ts.ScriptTarget.ES2022,
+      module: ts.ModuleKind.NodeNext,
+      moduleResolution: ts.ModuleResolutionKind.NodeNext,
+      strict: true,
+      types: ['node'],
+      noEmit: true,
+    },
+    host: inMemoryHost(declarations, dependencies),
   });
   const checker = program.getTypeChecker();
   const entryExports = ENTRIES.map((entry) =>
@@ -52,7 +61,7 @@ export function buildApiReport(root: string): ApiReport {
   return { text: sections.join('\n'), declarationErrors, undocumented };
 }
 
-function emitDeclarations(root: string, outDir: string): Map<string, string> {
+function emitDeclarations(root: string, outDir: string, dependencies: Map<string, ts.SourceFile>): Map<string, string> {
   const config = ts.getParsedCommandLineOfConfigFile(join(root, 'tsconfig.build.json'), {}, {
     ...ts.sys,
     onUnRecoverableConfigFileDiagnostic: (diagnostic) => {
@@ -70,7 +79,9 @@ function emitDeclarations(root: string, outDir: string): Map<string, string> {
     // The same declarations, without a full type check of lib/ (the lint's job): seconds faster.
     noCheck: true,
   };
-  const program = ts.createProgram({ rootNames: ENTRIES.map((entry) => join(root, entry.source)), options });
+  const host = ts.createCompilerHost(options);
+  host.getSourceFile = cachedDependencies(host.getSourceFile.bind(host), dependencies);
+  const program = ts.createProgram({ rootNames: ENTRIES.map((entry) => join(root, entry.source)), options, host });
   const files = new Map<string, string>();
   const result = program.emit(undefined, (fileName, text) => files.set(fileName, text), undefined, true);
   // Type errors in lib/ are the lint's to report (tsc --noEmit); here only what stops the declarations.
@@ -81,9 +92,9 @@ function emitDeclarations(root: string, outDir: string): Map<string, string> {
 }
 
 /** The real file system, with the emitted declarations laid over it. */
-function inMemoryHost(files: Map<string, string>): ts.CompilerHost {
+function inMemoryHost(files: Map<string, string>, dependencies: Map<string, ts.SourceFile>): ts.CompilerHost {
   const host = ts.createCompilerHost({});
-  const getSourceFile = host.getSourceFile.bind(host);
+  const getSourceFile = cachedDependencies(host.getSourceFile.bind(host), dependencies);
   return {
     ...host,
     fileExists: (name) => files.has(name) || ts.sys.fileExists(name),
@@ -93,6 +104,17 @@ function inMemoryHost(files: Map<string, string>): ts.CompilerHost {
       const text = files.get(name);
       return text === undefined ? getSourceFile(name, language, onError) : ts.createSourceFile(name, text, language);
     },
+  };
+}
+
+function cachedDependencies(getSourceFile: ts.CompilerHost['getSourceFile'], cache: Map<string, ts.SourceFile>): ts.CompilerHost['getSourceFile'] {
+  return (name, language, onError) => {
+    if (!name.includes('/node_modules/')) return getSourceFile(name, language, onError);
+    const format = typeof language === 'object' ? language.impliedNodeFormat : undefined;
+    const key = `${name}:${format}`;
+    const file = cache.get(key) ?? getSourceFile(name, language, onError);
+    if (file) cache.set(key, file);
+    return file;
   };
 }
 
