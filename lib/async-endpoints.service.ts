@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { Inject, Injectable, type OnModuleDestroy } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import {
   IdempotencyConflictError,
   InvalidPayloadError,
   QueueFullError,
   StoreFullError,
   UnknownAsyncEndpointError,
-} from './async-endpoints.errors.js';
+} from './errors/submit.errors.js';
 import { ASYNC_ENDPOINTS_OPTIONS } from './async-endpoints.module-definition.js';
 import { HandlerRegistry } from './handlers/handler-registry.js';
 import {
@@ -26,9 +26,10 @@ import { JobFinishedWaiters } from './store/job-finished-waiters.js';
 import { JobStore, type CancelResult } from './store/job-store.js';
 import { DeadlineQueue } from './deadline-queue.js';
 import { ownerScopedJobId } from './http/job-id.js';
-import { StoreUnavailableError } from './store/store-errors.js';
+import { StoreUnavailableError } from './errors/store-unavailable.error.js';
 import { retentionOf } from './worker/retention.js';
 
+/** `AsyncEndpointsService.submit`'s options: what an HTTP request would carry. */
 export interface SubmitOptions {
   /**
    * The client's chosen id (a UUID); a second submit with the same id is an idempotent replay. Without
@@ -46,6 +47,7 @@ export interface SubmitOptions {
   traceContext?: Record<string, string>;
 }
 
+/** `AsyncEndpointsService.waitForTerminal`'s options. */
 export interface WaitOptions {
   /** The caller's owner (see `jobOwner`): someone else's job is not found. */
   owner?: string;
@@ -78,11 +80,12 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
  * consumer, a cron job) and for admin tooling. The HTTP endpoints use it too.
  */
 @Injectable()
-export class AsyncEndpointsService implements OnModuleDestroy {
+export class AsyncEndpointsService {
   private readonly finishes = new JobFinishedWaiters(this.store);
   /** Store calls on the request path, each answered within STORE_DEADLINE_MS or a 503. */
   private readonly deadlines = new DeadlineQueue(STORE_DEADLINE_MS);
 
+  /** @internal Nest injects it; users get the instance from the module, never construct it. */
   constructor(
     private readonly store: JobStore,
     private readonly handlers: HandlerRegistry,
@@ -206,7 +209,7 @@ export class AsyncEndpointsService implements OnModuleDestroy {
     return this.finishes.size;
   }
 
-  /** Pending waits answer at once: a long-poll must not hold up the shutdown. */
+  /** @internal Nest's shutdown hook (OnModuleDestroy). Pending waits answer at once: a long-poll must not hold up the shutdown. */
   onModuleDestroy(): void {
     this.finishes.close();
   }

@@ -9,6 +9,7 @@ export interface CapturedHeaders {
   toJSON(): Record<string, string>;
 }
 
+/** The job an attempt runs (`ctx.job`). */
 export interface AsyncJobInfo {
   id: string;
   name: string;

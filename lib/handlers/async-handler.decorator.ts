@@ -1,6 +1,7 @@
 import type { Type } from '@nestjs/common';
 import { DiscoveryService } from '@nestjs/core';
 
+/** `@AsyncHandler(name, options)`: this handler's settings, over the module's defaults. */
 export interface AsyncHandlerOptions {
   /** Retries after the first attempt, instead of `jobManager.defaultMaxRetries`. */
   maxRetries?: number;

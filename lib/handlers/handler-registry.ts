@@ -1,6 +1,8 @@
 import { Injectable, Logger, type OnModuleInit, type Type } from '@nestjs/common';
 import { ContextIdFactory, DiscoveryService, ModuleRef } from '@nestjs/core';
 import type { InstanceWrapper } from '@nestjs/core/injector/instance-wrapper.js';
+import { AsyncHandlerDeclarationError } from '../errors/boot.errors.js';
+import { asyncHandlerWithoutHandle, duplicateAsyncHandler } from '../errors/messages.js';
 import type { AsyncEndpointHandler } from './async-context.js';
 import { AsyncHandlerMarker, type AsyncHandlerMetadata } from './async-handler.decorator.js';
 
@@ -10,14 +12,6 @@ export interface RegisteredHandler {
   wrapper: InstanceWrapper;
   /** sharedInstance's answer, kept (it cannot change once jobs run). */
   shared?: AsyncEndpointHandler | null;
-}
-
-/** Thrown at boot for handler declarations that cannot work; the message says which and how to fix. */
-export class AsyncHandlerDeclarationError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'AsyncHandlerDeclarationError';
-  }
 }
 
 /** The `@AsyncHandler` providers of the application, found at module init, by name. */
@@ -53,15 +47,10 @@ export class HandlerRegistry implements OnModuleInit {
       const className = (wrapper.metatype as Type).name;
       const existing = handlers.get(metadata.name);
       if (existing && existing.wrapper.metatype !== wrapper.metatype) {
-        throw new AsyncHandlerDeclarationError(
-          `Two handlers are declared for the async endpoint '${metadata.name}': ${existing.className} and ${className}. ` +
-            `Each @AsyncHandler name must be unique; rename one of them.`,
-        );
+        throw new AsyncHandlerDeclarationError(duplicateAsyncHandler(metadata.name, existing.className, className));
       }
       if (typeof (wrapper.metatype as Type).prototype?.handle !== 'function') {
-        throw new AsyncHandlerDeclarationError(
-          `${className} is marked @AsyncHandler('${metadata.name}') but has no handle(context) method.`,
-        );
+        throw new AsyncHandlerDeclarationError(asyncHandlerWithoutHandle(className, metadata.name));
       }
       handlers.set(metadata.name, { metadata, className, wrapper });
     }

@@ -23,6 +23,7 @@ export function stallThresholdMs(pollingIntervalMs: number): number {
  */
 @Injectable()
 export class AsyncEndpointsHealthIndicator {
+  /** @internal Nest injects it; users get the instance from the module, never construct it. */
   constructor(
     private readonly health: HealthIndicatorService,
     private readonly store: JobStore,
@@ -30,6 +31,11 @@ export class AsyncEndpointsHealthIndicator {
     @Inject(ASYNC_ENDPOINTS_OPTIONS) private readonly options: ResolvedAsyncEndpointsOptions,
   ) {}
 
+  /**
+   * The `key` entry of a Terminus check: up with the store's ping time, the waiting and in-progress
+   * counts and the worker's state; down (never a throw) when the store does not answer in time or
+   * the worker loop has stalled.
+   */
   async isHealthy<const Key extends string = 'async-endpoints'>(
     key: Key = 'async-endpoints' as Key,
   ): Promise<HealthIndicatorResult<Key>> {

@@ -2,7 +2,9 @@ import { Inject, Injectable, Logger, type OnModuleInit, RequestMethod } from '@n
 import { METHOD_METADATA, PATH_METADATA } from '@nestjs/common/constants.js';
 import { DiscoveryService, MetadataScanner } from '@nestjs/core';
 import { ASYNC_ENDPOINTS_OPTIONS } from '../async-endpoints.module-definition.js';
-import { AsyncHandlerDeclarationError, HandlerRegistry } from '../handlers/handler-registry.js';
+import { AsyncHandlerDeclarationError } from '../errors/boot.errors.js';
+import { asyncEndpointWithoutHandler, asyncEndpointWithoutHandlerFix } from '../errors/messages.js';
+import { HandlerRegistry } from '../handlers/handler-registry.js';
 import type { ResolvedAsyncEndpointsOptions } from '../options/async-endpoints-options.js';
 import { ASYNC_ENDPOINT_METADATA, type AsyncEndpointMetadata } from './async-endpoint.decorator.js';
 
@@ -75,14 +77,9 @@ export class EndpointRegistry implements OnModuleInit {
   private checkHandlers(): void {
     const missing = [...new Set(this.routes.filter((route) => !this.handlers.get(route.name)))];
     for (const route of missing) {
-      const message =
-        `@AsyncEndpoint('${route.name}') on ${route.controller} (${route.method} ${route.path}) has no ` +
-        `@AsyncHandler('${route.name}') provider`;
+      const message = asyncEndpointWithoutHandler(route);
       if (this.options.worker.enabled) {
-        throw new AsyncHandlerDeclarationError(
-          `${message}. Add a provider marked @AsyncHandler('${route.name}') to a module, or set worker.enabled: false ` +
-            `in a process that only accepts requests.`,
-        );
+        throw new AsyncHandlerDeclarationError(message + asyncEndpointWithoutHandlerFix(route.name));
       }
       this.logger.warn(`${message} in this API-only process; a worker process must provide it.`);
     }

@@ -9,11 +9,11 @@ import {
   Optional,
 } from '@nestjs/common';
 import { STATUS_CODES } from 'node:http';
-import { IdempotencyConflictError, InvalidPayloadError, QueueFullError, StoreFullError } from '../async-endpoints.errors.js';
+import { IdempotencyConflictError, InvalidPayloadError, QueueFullError, StoreFullError } from '../errors/submit.errors.js';
 import { ASYNC_ENDPOINTS_OPTIONS } from '../async-endpoints.module-definition.js';
 import { escapeControlCharacters } from '../observability/log-text.js';
 import type { ResolvedAsyncEndpointsOptions } from '../options/async-endpoints-options.js';
-import { StoreUnavailableError } from '../store/store-errors.js';
+import { StoreUnavailableError } from '../errors/store-unavailable.error.js';
 
 /** RFC 9457 problem details, the body of every error the library answers. */
 export interface ProblemDetails {
@@ -29,6 +29,7 @@ export interface ProblemDetails {
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
 
+/** A problem document with `type: 'about:blank'` and the status's standard title; `extensions` add or override fields. */
 export function problem(status: number, detail: string, extensions: Partial<ProblemDetails> = {}): ProblemDetails {
   return {
     type: 'about:blank',

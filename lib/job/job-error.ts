@@ -18,22 +18,6 @@ export const JobErrorCode = {
   Unreadable: 'JOB_UNREADABLE',
 } as const;
 
-/**
- * Throw from a handler to fail the job at once, without further retries
- * (for input that can never succeed, for example).
- */
-export class NonRetryableError extends Error {
-  readonly code: string;
-  /** Its message is written for the client: the job document shows it (see `toJobError`). */
-  readonly expose = true;
-
-  constructor(message: string, code = 'NON_RETRYABLE') {
-    super(message);
-    this.name = 'NonRetryableError';
-    this.code = code;
-  }
-}
-
 /** `error.code` when it is a non-empty string, else the error's class name in upper snake case. */
 export function errorCodeOf(error: unknown): string {
   if (error instanceof Error || (typeof error === 'object' && error !== null)) {

@@ -7,6 +7,7 @@ export interface AsyncEndpointRequest {
   [key: string]: unknown;
 }
 
+/** `store: { type: 'memory' }`: the embedded store, one process, nothing durable across restarts (the default). */
 export interface MemoryStoreConfig {
   type: 'memory';
   /**
@@ -21,6 +22,7 @@ export interface MemoryStoreConfig {
   maxRetainedBytes?: number;
 }
 
+/** `store: { type: 'redis', ... }`: jobs in Redis, shared by every process. */
 export interface RedisStoreConfig {
   type: 'redis';
   /** `redis://` or `rediss://` (TLS) URL. */
@@ -33,8 +35,10 @@ export interface RedisStoreConfig {
   keyPrefix?: string;
 }
 
+/** The `store` option: a memory or Redis configuration, or an instance of your own `JobStore`. */
 export type StoreConfig = MemoryStoreConfig | RedisStoreConfig | JobStore;
 
+/** The `worker` options: this process's worker. */
 export interface WorkerOptions {
   /** Run workers in this process; false = API-only process. Default true. */
   enabled: boolean;
@@ -54,6 +58,7 @@ export interface WorkerOptions {
   shutdownTimeoutMs: number;
 }
 
+/** The `jobManager` options: retries, backoff and leases, for every process. */
 export interface JobManagerOptions {
   /** Retries after the first attempt. Default 3. */
   defaultMaxRetries: number;
@@ -67,6 +72,7 @@ export interface JobManagerOptions {
   jobClaimTimeoutMs: number;
 }
 
+/** The `recovery` options: the sweep that takes jobs back from dead or hung workers. */
 export interface RecoveryOptions {
   /** Run the recovery sweep in this process. Default true. */
   enableDistributedJobRecovery: boolean;
@@ -78,6 +84,7 @@ export interface RecoveryOptions {
   maximumRetries: number;
 }
 
+/** The `retention` options: how long finished jobs stay readable, and what they keep. */
 export interface RetentionOptions {
   /** How long Completed and Canceled jobs stay readable. Default 86400. */
   completedTtlSeconds: number;
@@ -90,6 +97,7 @@ export interface RetentionOptions {
   dropPayloadOnFinish: boolean;
 }
 
+/** `http.captureHeaders`: which request headers are stored with the job (`ctx.headers`); compared case-insensitively. */
 export interface CaptureHeadersOptions {
   /**
    * Only these headers (case-insensitive). Names that look like credentials (`CREDENTIAL_NAME_PATTERN`:
@@ -108,6 +116,7 @@ export interface CaptureQueryParamsOptions {
   exclude?: string[];
 }
 
+/** The `http` options: routes, answers and input limits. */
 export interface HttpOptions {
   /** Where `GET/DELETE /:id` is mounted; false mounts no status controller. Default 'jobs'. */
   jobsPath: string | false;

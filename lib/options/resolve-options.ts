@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { plainToInstance } from 'class-transformer';
 import { validateSync, type ValidationError } from 'class-validator';
+import { InvalidAsyncEndpointsOptionsError } from '../errors/boot.errors.js';
 import { DEFAULT_MAX_JSON_DEPTH } from '../job/json-input.js';
 import { JobStore } from '../store/job-store.js';
 import { maskUrlPassword } from '../store/redis/redis-url.js';
@@ -12,14 +13,6 @@ import type {
   StoreConfig,
 } from './async-endpoints-options.js';
 import { AsyncEndpointsOptionsSchema } from './options.schema.js';
-
-/** Thrown at boot for an invalid option; the message names each option, its value and the rule. */
-export class InvalidAsyncEndpointsOptionsError extends Error {
-  constructor(readonly problems: string[]) {
-    super(`Invalid AsyncEndpointsModule options:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
-    this.name = 'InvalidAsyncEndpointsOptionsError';
-  }
-}
 
 /** Validates the user's options and fills in every default. */
 export function resolveOptions(options: AsyncEndpointsModuleOptions = {}): ResolvedAsyncEndpointsOptions {

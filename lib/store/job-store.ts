@@ -37,6 +37,7 @@ export interface Retention {
   dropPayloadOnFinish?: boolean;
 }
 
+/** What `createJob` did: stored a new job, or why not. */
 export type CreateJobResult =
   /** A new job, Queued. */
   | { outcome: 'created'; job: Job }
@@ -49,6 +50,7 @@ export type CreateJobResult =
   /** The store has no room even after evicting finished jobs (memory store caps). Nothing stored. */
   | { outcome: 'store-full'; reason: string };
 
+/** `createJob`'s options: the time of the submit and the queue limit (`worker.maximumQueueSize`). */
 export interface CreateJobOptions {
   now: number;
   maximumQueueSize: number;
@@ -60,11 +62,13 @@ export interface Lease {
   token: string;
 }
 
+/** A job `claimDueJobs` handed to a worker, now InProgress, with the lease that fences its transitions. */
 export interface ClaimedJob {
   job: Job;
   lease: Lease;
 }
 
+/** `claimDueJobs`'s options. */
 export interface ClaimOptions {
   workerId: string;
   /** Most jobs to claim in this call (free slots, capped by batchSize). */
@@ -91,6 +95,7 @@ export interface UnreadableJobReport {
   failed: boolean;
 }
 
+/** What `renewLeases` found. */
 export interface RenewResult {
   /** Leases that no longer hold (job recovered, canceled, expired): the worker must abandon them. */
   lost: string[];
@@ -98,10 +103,14 @@ export interface RenewResult {
   cancelRequested: string[];
 }
 
+/** What `completeJob` did; `lease-lost`: nothing, the lease no longer held. */
 export type CompleteOutcome = 'completed' | 'lease-lost';
+/** What `failJob` did: a retry Scheduled, Failed for good, Canceled (cancellation was requested), or nothing (`lease-lost`). */
 export type FailOutcome = 'scheduled' | 'failed' | 'canceled' | 'lease-lost';
+/** What `releaseJob` did: Queued again, Canceled (cancellation was requested), or nothing (`lease-lost`). */
 export type ReleaseOutcome = 'released' | 'canceled' | 'lease-lost';
 
+/** `failJob`'s options. */
 export interface FailOptions {
   now: number;
   /** When the retry becomes due; null fails the job for good. */
@@ -109,6 +118,7 @@ export interface FailOptions {
   retention: Retention;
 }
 
+/** What a cancel did (`JobStore.cancelJob`, `AsyncEndpointsService.cancel`). */
 export type CancelResult =
   /** Was Queued or Scheduled: now Canceled. */
   | { outcome: 'canceled'; job: Job }
@@ -117,6 +127,7 @@ export type CancelResult =
   | { outcome: 'already-terminal'; job: Job }
   | { outcome: 'not-found' };
 
+/** `recoverJobs`'s options (from the `recovery` options). */
 export interface RecoverJobsOptions {
   now: number;
   /** InProgress longer than this is taken back even with a live lease (`recovery.jobTimeoutMinutes`). */
@@ -128,6 +139,7 @@ export interface RecoverJobsOptions {
   retention: Retention;
 }
 
+/** What one recovery sweep did, by job id. */
 export interface RecoveryReport {
   /** Back to Queued. */
   requeued: string[];
@@ -139,6 +151,7 @@ export interface RecoveryReport {
   removedEntries: number;
 }
 
+/** Counts for health and metrics (`JobStore.stats`). */
 export interface JobStats {
   counts: Record<JobStatus, number>;
   /** Queued + Scheduled. */
@@ -148,11 +161,13 @@ export interface JobStats {
   oldestWaitingAgeMs: number | null;
 }
 
+/** `listJobs`'s options. */
 export interface ListJobsOptions {
   status: JobStatus;
   limit: number;
 }
 
+/** What an operator's retry (`retryJob`) did. */
 export type RetryJobResult =
   /** Was Failed or Canceled: Queued again, due at once, with a fresh attempt budget. */
   | { outcome: 'requeued'; job: Job }
@@ -170,6 +185,7 @@ export function assertPurgeableStatus(status: string): asserts status is Termina
   }
 }
 
+/** `purgeJobs`'s options. */
 export interface PurgeJobsOptions {
   status: TerminalJobStatus;
   /** Jobs whose `completedAt` is before this (ms since the epoch) are deleted. */
@@ -181,6 +197,7 @@ export interface PurgeJobsOptions {
   dryRun?: boolean;
 }
 
+/** What a store tells the processes that share it (`subscribe`). */
 export type StoreEvent =
   /**
    * A job was queued (submit, release, recovery) or scheduled for a retry: idle workers should claim.
@@ -192,8 +209,10 @@ export type StoreEvent =
   /** The job reached a terminal status. */
   | { type: 'job-finished'; jobId: string };
 
+/** Called with each store event (`subscribe`). */
 export type StoreEventListener = (event: StoreEvent) => void;
 
+/** The `type` of a store event, to name the events a listener needs. */
 export type StoreEventType = StoreEvent['type'];
 
 /**

@@ -45,6 +45,7 @@ const STUCK_JOBS_LISTED = 10;
  */
 @Injectable()
 export class AsyncEndpointsTestHarness {
+  /** @internal Nest injects it; users get the instance from the module, never construct it. */
   constructor(
     private readonly worker: JobWorker,
     private readonly store: JobStore,

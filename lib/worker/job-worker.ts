@@ -9,11 +9,11 @@ import { context as otelContext, isSpanContextValid, trace } from '@opentelemetr
 import { instanceToPlain, plainToInstance } from 'class-transformer';
 import { ASYNC_ENDPOINTS_OPTIONS } from '../async-endpoints.module-definition.js';
 import { capturedHeaders, type AsyncContext, type CapturedHeaders } from '../handlers/async-context.js';
+import { NonRetryableError } from '../errors/non-retryable.error.js';
 import { HandlerRegistry, type RegisteredHandler } from '../handlers/handler-registry.js';
 import {
   attemptOf,
   JobErrorCode,
-  NonRetryableError,
   retryDelayMs,
   toJobError,
   type Job,

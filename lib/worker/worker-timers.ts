@@ -1,18 +1,8 @@
 import { Inject, Injectable, Optional } from '@nestjs/common';
 import { SchedulerRegistry } from '@nestjs/schedule';
 import { ASYNC_ENDPOINTS_OPTIONS } from '../async-endpoints.module-definition.js';
+import { ScheduleModuleMissingError } from '../errors/boot.errors.js';
 import type { ResolvedAsyncEndpointsOptions } from '../options/async-endpoints-options.js';
-
-/** Thrown at boot when the app did not import `ScheduleModule.forRoot()`. */
-export class ScheduleModuleMissingError extends Error {
-  constructor() {
-    super(
-      'AsyncEndpointsModule runs its worker and recovery timers through @nestjs/schedule, but no SchedulerRegistry was found. ' +
-        "Add ScheduleModule.forRoot() (from '@nestjs/schedule') to your root module's imports, once.",
-    );
-    this.name = 'ScheduleModuleMissingError';
-  }
-}
 
 /**
  * The library's timers, registered in @nestjs/schedule's SchedulerRegistry under

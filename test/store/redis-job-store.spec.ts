@@ -4,7 +4,7 @@ import type { ClaimOptions, Retention, StoreEvent, UnreadableJobReport } from '.
 import { COMMAND_TIMEOUT_MS } from '../../lib/store/redis/redis-connections.js';
 import { RedisJobStore, type RedisStoreOptions } from '../../lib/store/redis/redis-job-store.js';
 import { RedisKeys } from '../../lib/store/redis/redis-keys.js';
-import { StoreUnavailableError } from '../../lib/store/store-errors.js';
+import { StoreUnavailableError } from '../../lib/errors/store-unavailable.error.js';
 import { newJob } from '../store-conformance/job-store.conformance.js';
 import { RecordingLogger } from '../support/recording-logger.js';
 import { RedisServer } from '../support/redis-server.js';

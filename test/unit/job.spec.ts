@@ -7,13 +7,13 @@ import {
   isTerminal,
   isWaiting,
   JobStatus,
-  NonRetryableError,
   retryDelayMs,
   toJobDocument,
   toJobError,
   type Job,
   type JsonValue,
 } from '../../lib/job/index.js';
+import { NonRetryableError } from '../../lib/errors/non-retryable.error.js';
 import { cloneJson } from '../../lib/job/job-records.js';
 import { AsyncHandler } from '../../lib/handlers/async-handler.decorator.js';
 

@@ -1,5 +1,6 @@
 import { availableParallelism } from 'node:os';
-import { InvalidAsyncEndpointsOptionsError, MemoryJobStore, resolveOptions } from '../../lib/index.js';
+import { InvalidAsyncEndpointsOptionsError, MemoryJobStore } from '../../lib/index.js';
+import { resolveOptions } from '../../lib/options/resolve-options.js';
 
 describe('resolveOptions', () => {
   it('fills every default of the spec', () => {

@@ -35,6 +35,7 @@ import {
   type StoreEvent,
   type StoreEventListener,
 } from '../job-store.js';
+import { memoryStoreFullOfBytes, memoryStoreFullOfJobs } from '../../errors/messages.js';
 import { copyJob, newQueuedJob } from '../../job/job-records.js';
 import { MinHeap } from './min-heap.js';
 import { DEFAULT_MAX_RETAINED_BYTES, DEFAULT_MAX_RETAINED_JOBS, outcomeSize, requestSize } from './retained-size.js';
@@ -485,10 +486,10 @@ export class MemoryJobStore extends JobStore {
       this.forget(job);
     }
     if (this.jobs.size + jobs > this.maxRetainedJobs) {
-      return `The memory job store is full: it holds ${this.jobs.size} live jobs, the limit set by store.maxRetainedJobs (finished jobs were evicted; live ones never are). Retry later; raise store.maxRetainedJobs, lower worker.maximumQueueSize, or use the Redis store.`;
+      return memoryStoreFullOfJobs(this.jobs.size);
     }
     if (this.retainedBytes + bytes > this.maxRetainedBytes) {
-      return `The memory job store is full: its live jobs hold ${this.retainedBytes} bytes and this one needs ${bytes}, over store.maxRetainedBytes (${this.maxRetainedBytes}; finished jobs were evicted, live ones never are). Retry later; raise store.maxRetainedBytes, lower worker.maximumQueueSize, or use the Redis store.`;
+      return memoryStoreFullOfBytes(this.retainedBytes, bytes, this.maxRetainedBytes);
     }
     return null;
   }

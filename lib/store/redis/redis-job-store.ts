@@ -28,7 +28,7 @@ import {
   type StoreEventListener,
   type StoreEventType,
 } from '../job-store.js';
-import { StoreUnavailableError } from '../store-errors.js';
+import { StoreUnavailableError } from '../../errors/store-unavailable.error.js';
 import { CallBatcher, type BatchOutcome } from './call-batcher.js';
 import {
   closeConnection,
@@ -49,6 +49,7 @@ import { RedisScripts, type ScriptArg, type ScriptName } from './redis-scripts.j
 
 export type { StoreLogger } from './redis-connections.js';
 
+/** `new RedisJobStore(options)`: the same settings as the `store: { type: 'redis' }` option. */
 export interface RedisStoreOptions {
   /** `redis://` or `rediss://` URL; without it, ioredis' defaults (localhost:6379). */
   url?: string;
@@ -58,6 +59,7 @@ export interface RedisStoreOptions {
   client?: Redis;
   /** Starts every key; must hold a `{hash tag}`. Default `{async-endpoints}`. */
   keyPrefix?: string;
+  /** @internal Where connection news goes; the operator CLI passes its own. Default: Nest's Logger. */
   logger?: StoreLogger;
 }
 

@@ -1,3 +1,5 @@
+import { storeUnavailable } from './messages.js';
+
 /**
  * The store could not be reached or did not answer in time. The HTTP layer answers 503 with
  * `Retry-After`; workers log it, back off and retry.
@@ -19,7 +21,7 @@ export class StoreUnavailableError extends Error {
     readonly reason: string,
     options: { cause?: unknown; outcomeUnknown?: boolean; logged?: boolean } = {},
   ) {
-    super(`The ${storeType} job store is unavailable: ${reason}`, { cause: options.cause });
+    super(storeUnavailable(storeType, reason), { cause: options.cause });
     this.name = 'StoreUnavailableError';
     this.outcomeUnknown = options.outcomeUnknown ?? true;
     this.logged = options.logged ?? false;

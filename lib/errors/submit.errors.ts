@@ -1,12 +1,12 @@
+import { IDEMPOTENCY_CONFLICT, queueFull, unknownAsyncEndpoint } from './messages.js';
+
 /** A submit found `worker.maximumQueueSize` jobs waiting; nothing was stored. */
 export class QueueFullError extends Error {
   constructor(
     readonly waiting: number,
     readonly maximumQueueSize: number,
   ) {
-    super(
-      `The job queue is full: ${waiting} jobs are waiting, the limit set by worker.maximumQueueSize is ${maximumQueueSize}. Retry later.`,
-    );
+    super(queueFull(waiting, maximumQueueSize));
     this.name = 'QueueFullError';
   }
 }
@@ -25,9 +25,7 @@ export class StoreFullError extends Error {
 /** The idempotency key (or job id) was used before for another endpoint, owner or payload. */
 export class IdempotencyConflictError extends Error {
   constructor(readonly existingJobId: string) {
-    super(
-      'This idempotency key (or X-Async-Request-Id) was already used for a different request: another payload, or for an X-Async-Request-Id another endpoint or owner. Use a new key for a new request.',
-    );
+    super(IDEMPOTENCY_CONFLICT);
     this.name = 'IdempotencyConflictError';
   }
 }
@@ -35,7 +33,7 @@ export class IdempotencyConflictError extends Error {
 /** A submit named an endpoint that has no `@AsyncHandler` and workers run in this process. */
 export class UnknownAsyncEndpointError extends Error {
   constructor(readonly endpointName: string) {
-    super(`No @AsyncHandler('${endpointName}') is registered; add a provider with that name to a module.`);
+    super(unknownAsyncEndpoint(endpointName));
     this.name = 'UnknownAsyncEndpointError';
   }
 }
