@@ -3,7 +3,7 @@ import { Redis } from 'ioredis';
 import request from 'supertest';
 import type { ClaimOptions, Retention } from '../../lib/store/job-store.js';
 import { RedisJobStore } from '../../lib/store/redis/redis-job-store.js';
-import { StoreUnavailableError } from '../../lib/store/store-errors.js';
+import { StoreUnavailableError } from '../../lib/errors/index.js';
 import { newJob } from '../store-conformance/job-store.conformance.js';
 import { RecordingLogger } from '../support/recording-logger.js';
 import { RedisServer } from '../support/redis-server.js';
