@@ -15,13 +15,21 @@ export interface RouteMatcher {
 const JSON_TYPE = /^application\/([\w.+-]+\+)?json\s*(;|$)/i;
 
 /** The content codings a body may come in (those Express's own body parser inflates too). */
-export const DECODERS: Record<string, (() => NodeJS.ReadWriteStream) | null> = {
-  identity: null,
-  gzip: createGunzip,
-  'x-gzip': createGunzip,
-  deflate: createInflate,
-  br: createBrotliDecompress,
-};
+const DECODERS = new Map<string, (() => NodeJS.ReadWriteStream) | null>([
+  ['identity', null],
+  ['gzip', createGunzip],
+  ['x-gzip', createGunzip],
+  ['deflate', createInflate],
+  ['br', createBrotliDecompress],
+]);
+
+/**
+ * The decoder of a content coding: null for identity, undefined for one not supported. A Map, so that a
+ * client's `Content-Encoding: constructor` finds no inherited member (it crashed the process once).
+ */
+export function decoderOf(encoding: string): (() => NodeJS.ReadWriteStream) | null | undefined {
+  return DECODERS.get(encoding);
+}
 
 /**
  * Reads the bodies of async endpoint routes on Express before the app's own body parser, so that
@@ -102,7 +110,7 @@ function readBody(
     return;
   }
   const encoding = String(request.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
-  const decoder = DECODERS[encoding];
+  const decoder = decoderOf(encoding);
   if (decoder === undefined) {
     request.resume();
     return sendProblem(

@@ -3,7 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import { HttpStatus } from '@nestjs/common';
 import { jsonInputProblem } from '../job/json-input.js';
-import { DECODERS, pathOf, type RouteMatcher, undecodableJobId } from './express-body-reader.js';
+import { decoderOf, pathOf, type RouteMatcher, undecodableJobId } from './express-body-reader.js';
 import { problem, PROBLEM_CONTENT_TYPE, type ProblemDetails, sendProblem } from './problem-details.js';
 
 type Hook = (...args: never[]) => unknown;
@@ -113,7 +113,7 @@ function decoderFor(limitBytes: number) {
     const header = request.headers['content-encoding'];
     if (header === undefined || !hasBody(request.headers)) return done(null, payload);
     const encoding = String(header).trim().toLowerCase();
-    const decoder = DECODERS[encoding];
+    const decoder = decoderOf(encoding);
     if (decoder === undefined) {
       return done(
         new BodyRefused(

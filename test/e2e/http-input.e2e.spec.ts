@@ -178,6 +178,20 @@ describe.each(PLATFORMS)('Input limits of async endpoints (%s)', (platform) => {
     expect(await storedJobs(app)).toBe(2);
   });
 
+  it('answers Content-Encoding names of Object.prototype (constructor, __proto__, toString) 415 problem+json and keeps serving', async () => {
+    const { app, http } = await start();
+    for (const encoding of ['constructor', '__proto__', 'toString', 'hasOwnProperty']) {
+      const answer = await sendRaw(app, encoding, Buffer.from('{"a":1}'));
+      expect({ encoding, status: answer.status, type: answer.type }).toEqual({
+        encoding,
+        status: 415,
+        type: expect.stringMatching(/^application\/problem\+json/),
+      });
+    }
+    await put(http, '{"a":1}').expect(202);
+    expect(await storedJobs(app)).toBe(1);
+  });
+
   it('answers DELETE /jobs/:id with a malformed JSON body as without one, and a broken %-encoded or overlong id 400 problem+json', async () => {
     const { app, http } = await start();
     const submitted = await put(http, '{"a":1}').expect(202);
