@@ -78,6 +78,7 @@ export {
   type Retention,
   type RetryJobResult,
   type StoreEvent,
+  type UnreadableJobReport,
   type StoreEventListener,
   type StoreEventType,
   type TerminalJobStatus,

@@ -15,7 +15,7 @@ export const SENSITIVE_HEADERS: readonly string[] = [
  * (`idempotency-key`, `keyword`) costs an include entry; a credential it missed would sit in the store.
  */
 export const CREDENTIAL_NAME_PATTERN =
-  /auth|token|secret|key|cookie|session|jwt|assertion|signature|credential|password|passwd|cert/i;
+  /auth|token|secret|key|cookie|session|jwt|assertion|signature|credential|pass|pwd|cert|dpop|oidc|principal|(?:^|[-_.])(?:sig|code)(?:$|[-_.])/i;
 
 /** Hop-by-hop and transport headers that mean nothing to a handler running later. */
 const TRANSPORT_HEADERS = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'content-length', 'te', 'trailer']);
@@ -58,7 +58,8 @@ export function headerCapture(options: CaptureHeadersOptions): (headers: Request
 /**
  * The query parameters to store with a job (`ctx.queryParams`), names as sent (query names are
  * case-sensitive; the filter compares them in lower case). Credential-like names are left out unless
- * included.
+ * included. Only string and string-array values are kept, as `queryParams` is typed: the nested objects
+ * of an extended query parser (`?filter[api_key]=…`) would carry names the filter never saw.
  */
 export function queryParamCapture(
   options: CaptureQueryParamsOptions,
@@ -69,7 +70,10 @@ export function queryParamCapture(
     for (const name of Object.keys(query)) {
       // An own `__proto__` key would set the copy's prototype instead of a property.
       if (name === '__proto__' || !keep(name.toLowerCase())) continue;
-      captured[name] = query[name] as string | string[];
+      const value = query[name];
+      if (typeof value === 'string' || (Array.isArray(value) && value.every((item) => typeof item === 'string'))) {
+        captured[name] = value as string | string[];
+      }
     }
     return captured;
   };

@@ -1,6 +1,6 @@
 import type { ApplicationConfig } from '@nestjs/core';
 import fc from 'fast-check';
-import { captureHeaders, headerCapture, SENSITIVE_HEADERS } from '../../lib/http/capture-headers.js';
+import { captureHeaders, headerCapture, queryParamCapture, SENSITIVE_HEADERS } from '../../lib/http/capture-headers.js';
 import { compileRoutes } from '../../lib/http/express-body-reader.js';
 import { readIdempotencyHeaders } from '../../lib/http/idempotency.js';
 import { toJson } from '../../lib/http/job-submitter.js';
@@ -42,6 +42,22 @@ describe('captureHeaders', () => {
     const capture = headerCapture({ exclude: ['accept'] });
     expect(capture(headers)).toEqual({ 'x-tenant': 'acme' });
     expect(capture({ 'X-Tenant': 'other', accept: 'text/html' })).toEqual({ 'x-tenant': 'other' });
+  });
+});
+
+describe('the credential-name filter of captured headers and query parameters', () => {
+  it('leaves out the credential headers of load balancers and proof-of-possession tokens', () => {
+    const sent = { 'x-amzn-oidc-data': 'jwt', 'x-ms-client-principal': 'b64', dpop: 'proof', 'x-pass': 'p', 'x-pwd': 'p', 'x-tenant': 'acme' };
+    expect(headerCapture({})(sent)).toEqual({ 'x-tenant': 'acme' });
+  });
+
+  it('leaves out sig and code query parameters and the nested objects of an extended query parser, keeping strings and string arrays', () => {
+    const query = { sig: 'sas', code: 'oauth-code', pwd: 'p', pass: 'p', page: '2', filter: { api_key: 'k', status: 'open' }, tags: ['a', 'b'] };
+    expect(queryParamCapture({})(query)).toEqual({ page: '2', tags: ['a', 'b'] });
+  });
+
+  it('keeps names that only contain sig or code inside a word (design, barcode)', () => {
+    expect(queryParamCapture({})({ design: 'x', barcode: '1' })).toEqual({ design: 'x', barcode: '1' });
   });
 });
 
