@@ -9,9 +9,13 @@ import {
   Post,
   Put,
   Req,
+  RequestMethod,
   UseGuards,
 } from '@nestjs/common';
 import { GUARDS_METADATA } from '@nestjs/common/internal';
+import { MetadataScanner, NestContainer } from '@nestjs/core';
+import { GuardsContextCreator } from '@nestjs/core/guards/guards-context-creator.js';
+import { PathsExplorer } from '@nestjs/core/router/paths-explorer.js';
 import {
   controllerPaths,
   moveGuardLast,
@@ -27,12 +31,14 @@ import {
  */
 
 class AllowAll implements CanActivate {
+  constructor(readonly name: string) {}
+
   canActivate(): boolean {
     return true;
   }
 }
-const first = new AllowAll();
-const last = new AllowAll();
+const first = new AllowAll('first');
+const last = new AllowAll('last');
 const Tenant = createParamDecorator(() => 'acme');
 
 @Controller('items')
@@ -62,7 +68,7 @@ class TwoPathsController {}
 
 class NotAController {}
 
-const handler = (name: keyof ItemsController) => ItemsController.prototype[name];
+const handler = (name: keyof ItemsController) => ItemsController.prototype[name] as (...args: unknown[]) => unknown;
 
 describe('Nest internals adapter (fails on a Nest upgrade that changes route metadata)', () => {
   it('controllerPaths reads the path(s) @Controller wrote, / for a class without one', () => {
@@ -90,10 +96,22 @@ describe('Nest internals adapter (fails on a Nest upgrade that changes route met
     expect(routeParameters(ItemsController, 'create')).toEqual({ lastIndex: -1, wholeBodyIndex: undefined });
   });
 
-  it('moveGuardLast reorders the guards @UseGuards wrote (declared order: the lower decorator first)', () => {
+  it("reads each route's method and paths as Nest's router does (PathsExplorer)", () => {
+    const nestRoutes = new PathsExplorer(new MetadataScanner()).scanForPaths(new ItemsController());
+    expect(nestRoutes.length).toBeGreaterThan(0);
+    for (const route of nestRoutes) {
+      const method = handler(route.methodName as keyof ItemsController);
+      expect(routeMethod(method)).toBe(RequestMethod[route.requestMethod]);
+      expect(routePaths(method).map((path) => (path.startsWith('/') ? path : `/${path}`))).toEqual(route.path);
+    }
+  });
+
+  it('moveGuardLast changes the order in which Nest runs the guards of a route (the lower decorator first)', () => {
     const guarded = handler('guarded');
-    expect(Reflect.getMetadata(GUARDS_METADATA, guarded)).toEqual([last, first]);
+    const nestGuards = () => new GuardsContextCreator(new NestContainer()).create(new ItemsController(), guarded, 'module');
+    expect(nestGuards()).toEqual([last, first]);
     moveGuardLast(guarded, last);
+    expect(nestGuards()).toEqual([first, last]);
     expect(Reflect.getMetadata(GUARDS_METADATA, guarded)).toEqual([first, last]);
   });
 });
