@@ -13,6 +13,7 @@ import {
 } from './express-body-reader.js';
 import { configureFastifyRoutes, type FastifyInstanceLike } from './fastify-routes.js';
 import { JOBS_CONTROLLER, type JobsController, mountJobsController } from './jobs.controller.js';
+import { expressRouterSettings } from './nest-internals.adapter.js';
 
 /**
  * Ties the library into the app's HTTP layer before routes are registered: mounts the status
@@ -47,8 +48,7 @@ export class HttpIntegration {
     // first request). Fastify: the paths routes declare, compared as they are.
     const routing = (): RoutingOptions => {
       if (type !== 'express') return { caseSensitive: true, strict: false };
-      const { caseSensitive, strict } = adapter.getInstance<{ router: Partial<RoutingOptions> }>().router;
-      return { caseSensitive: caseSensitive === true, strict: strict === true };
+      return expressRouterSettings(adapter.getInstance<object>());
     };
     let matcher: { prefix: string; matches: RouteMatcher } | undefined;
     // Compiled when first needed: as routes are registered (Fastify) or at the first request

@@ -2,10 +2,10 @@ import { RequestMethod } from '@nestjs/common';
 import { GUARDS_METADATA, METHOD_METADATA, PATH_METADATA, ROUTE_ARGS_METADATA, RouteParamtypes } from '@nestjs/common/internal';
 
 /**
- * The only file that reads Nest's internal route metadata (`@nestjs/common/internal`, which Nest keeps
- * for its own packages). Nest has no public API for these reads; test/unit/nest-internals.adapter.spec.ts
- * checks that each still exists and means what is assumed here, so a Nest upgrade that changes one
- * fails there, by name, rather than somewhere in the HTTP tests.
+ * The only file that reads internals: Nest's route metadata (`@nestjs/common/internal`, which Nest keeps
+ * for its own packages) and the settings of an Express app's router. Neither has a public API for
+ * these reads; test/unit/nest-internals.adapter.spec.ts checks that each still exists and means what is
+ * assumed here, so an upgrade that changes one fails there, by name, rather than in the HTTP tests.
  */
 
 /** The paths a controller class is mounted at (`@Controller(path)`), `['/']` for none. */
@@ -60,4 +60,14 @@ export function routeParameters(controller: object, key: string | symbol): Route
 function asPaths(value: unknown): string[] {
   if (value === undefined || value === null) return ['/'];
   return Array.isArray(value) ? value.map(String) : [String(value)];
+}
+
+/**
+ * How an Express app's router matches paths: its `case sensitive routing` and `strict routing` settings
+ * as the router took them when it was created (lazily, by the first route; a later `app.set()` does not
+ * change it). Read from the router's own properties, which Express does not document.
+ */
+export function expressRouterSettings(app: object): { caseSensitive: boolean; strict: boolean } {
+  const { caseSensitive, strict } = (app as { router: { caseSensitive?: unknown; strict?: unknown } }).router;
+  return { caseSensitive: caseSensitive === true, strict: strict === true };
 }

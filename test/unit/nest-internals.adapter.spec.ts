@@ -16,8 +16,10 @@ import { GUARDS_METADATA } from '@nestjs/common/internal';
 import { MetadataScanner, NestContainer } from '@nestjs/core';
 import { GuardsContextCreator } from '@nestjs/core/guards/guards-context-creator.js';
 import { PathsExplorer } from '@nestjs/core/router/paths-explorer.js';
+import express from 'express';
 import {
   controllerPaths,
+  expressRouterSettings,
   moveGuardLast,
   routeMethod,
   routeParameters,
@@ -113,5 +115,13 @@ describe('Nest internals adapter (fails on a Nest upgrade that changes route met
     moveGuardLast(guarded, last);
     expect(nestGuards()).toEqual([first, last]);
     expect(Reflect.getMetadata(GUARDS_METADATA, guarded)).toEqual([first, last]);
+  });
+
+  it("expressRouterSettings reads an Express app's 'case sensitive routing' and 'strict routing' as its router took them", () => {
+    expect(expressRouterSettings(express())).toEqual({ caseSensitive: false, strict: false });
+    const strictApp = express();
+    strictApp.set('case sensitive routing', true);
+    strictApp.set('strict routing', true);
+    expect(expressRouterSettings(strictApp)).toEqual({ caseSensitive: true, strict: true });
   });
 });
