@@ -1,4 +1,4 @@
-import { type DynamicModule, Module } from '@nestjs/common';
+import { type DynamicModule, Module, type Type } from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
 import { TerminusModule } from '@nestjs/terminus';
 import {
@@ -14,7 +14,7 @@ import { AsyncEndpointsHealthIndicator } from './health/async-endpoints.health.j
 import { EndpointRegistry } from './http/endpoint-registry.js';
 import { HttpIntegration } from './http/http-integration.js';
 import { JobLocations } from './http/job-locations.js';
-import { JobsController } from './http/jobs.controller.js';
+import { JOBS_CONTROLLER, jobsControllerClass } from './http/jobs.controller.js';
 import { loadOpenApiModule, OPENAPI_MODULE, OpenApiDocumentation } from './http/openapi.js';
 import { ProblemDetailsFilter } from './http/problem-details.js';
 import { JobSubmitter } from './http/job-submitter.js';
@@ -38,21 +38,25 @@ import { WorkerTimers } from './worker/worker-timers.js';
 @Module({})
 export class AsyncEndpointsModule extends ConfigurableModuleClass {
   static forRoot(options: typeof OPTIONS_TYPE = {}): DynamicModule {
-    return withLibraryProviders(super.forRoot(options));
+    // Options known now: `jobsPath: false` mounts no status controller at all.
+    const jobsController = options?.http?.jobsPath === false ? null : jobsControllerClass();
+    return withLibraryProviders(super.forRoot(options), jobsController);
   }
 
   static forRootAsync(options: typeof ASYNC_OPTIONS_TYPE): DynamicModule {
-    return withLibraryProviders(super.forRootAsync(options));
+    return withLibraryProviders(super.forRootAsync(options), jobsControllerClass());
   }
 }
 
-function withLibraryProviders(definition: DynamicModule): DynamicModule {
+/** `jobsController`: this module's own status controller class (mounted at boot), null for none. */
+function withLibraryProviders(definition: DynamicModule, jobsController: Type<unknown> | null): DynamicModule {
   return {
     ...definition,
     imports: [...(definition.imports ?? []), DiscoveryModule, TerminusModule],
-    controllers: [JobsController],
+    controllers: jobsController ? [jobsController] : [],
     providers: [
       ...(definition.providers ?? []),
+      { provide: JOBS_CONTROLLER, useValue: jobsController },
       {
         provide: ASYNC_ENDPOINTS_OPTIONS,
         useFactory: (raw: AsyncEndpointsModuleOptions) => resolveOptions(raw),

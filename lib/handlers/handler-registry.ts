@@ -1,10 +1,12 @@
 import { Injectable, Logger, type OnModuleInit, type Type } from '@nestjs/common';
 import { ContextIdFactory, DiscoveryService, ModuleRef } from '@nestjs/core';
-import type { InstanceWrapper } from '@nestjs/core/injector/instance-wrapper.js';
 import { AsyncHandlerDeclarationError } from '../errors/boot.errors.js';
 import { asyncHandlerWithoutHandle, duplicateAsyncHandler } from '../errors/messages.js';
 import type { AsyncEndpointHandler } from './async-context.js';
 import { AsyncHandlerMarker, type AsyncHandlerMetadata } from './async-handler.decorator.js';
+
+/** Nest's wrapper of a provider, as DiscoveryService hands it out (its own type is not exported). */
+type InstanceWrapper = ReturnType<DiscoveryService['getProviders']>[number];
 
 export interface RegisteredHandler {
   metadata: AsyncHandlerMetadata;

@@ -1,12 +1,12 @@
-import { Inject, Injectable, Logger, type OnModuleInit, RequestMethod } from '@nestjs/common';
-import { METHOD_METADATA, PATH_METADATA } from '@nestjs/common/constants.js';
+import { Inject, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 import { DiscoveryService, MetadataScanner } from '@nestjs/core';
 import { ASYNC_ENDPOINTS_OPTIONS } from '../async-endpoints.module-definition.js';
 import { AsyncHandlerDeclarationError } from '../errors/boot.errors.js';
 import { asyncEndpointWithoutHandler, asyncEndpointWithoutHandlerFix } from '../errors/messages.js';
 import { HandlerRegistry } from '../handlers/handler-registry.js';
 import type { ResolvedAsyncEndpointsOptions } from '../options/async-endpoints-options.js';
-import { ASYNC_ENDPOINT_METADATA, type AsyncEndpointMetadata } from './async-endpoint.decorator.js';
+import { AsyncEndpointMarker, type AsyncEndpointMetadata } from './async-endpoint.decorator.js';
+import { controllerPaths, routeMethod, routePaths } from './nest-internals.adapter.js';
 
 export interface AsyncEndpointRoute {
   name: string;
@@ -51,14 +51,14 @@ export class EndpointRegistry implements OnModuleInit {
     for (const wrapper of this.discovery.getControllers()) {
       const controller = wrapper.metatype as (new (...args: never[]) => object) | undefined;
       if (!controller?.prototype) continue;
-      const basePaths = asArray(Reflect.getMetadata(PATH_METADATA, controller));
+      const basePaths = controllerPaths(controller);
       for (const methodName of this.scanner.getAllMethodNames(controller.prototype)) {
         const handler = (controller.prototype as Record<string, unknown>)[methodName] as object;
-        const endpoint = Reflect.getMetadata(ASYNC_ENDPOINT_METADATA, handler) as AsyncEndpointMetadata | undefined;
+        const endpoint = Reflect.getMetadata(AsyncEndpointMarker.KEY, handler) as AsyncEndpointMetadata | undefined;
         if (!endpoint) continue;
-        const method = RequestMethod[Reflect.getMetadata(METHOD_METADATA, handler) as RequestMethod] ?? 'GET';
+        const method = routeMethod(handler);
         for (const base of basePaths) {
-          for (const own of asArray(Reflect.getMetadata(PATH_METADATA, handler))) {
+          for (const own of routePaths(handler)) {
             routes.push({
               name: endpoint.name,
               method,
@@ -84,11 +84,6 @@ export class EndpointRegistry implements OnModuleInit {
       this.logger.warn(`${message} in this API-only process; a worker process must provide it.`);
     }
   }
-}
-
-function asArray(value: unknown): string[] {
-  if (value === undefined || value === null) return ['/'];
-  return Array.isArray(value) ? value.map(String) : [String(value)];
 }
 
 function joinPath(...parts: string[]): string {

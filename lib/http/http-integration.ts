@@ -1,6 +1,5 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
-import { PATH_METADATA } from '@nestjs/common/constants.js';
-import { ApplicationConfig, HttpAdapterHost, ModulesContainer } from '@nestjs/core';
+import { Inject, Injectable, Logger, type Type } from '@nestjs/common';
+import { ApplicationConfig, HttpAdapterHost } from '@nestjs/core';
 import { ASYNC_ENDPOINTS_OPTIONS } from '../async-endpoints.module-definition.js';
 import type { ResolvedAsyncEndpointsOptions } from '../options/async-endpoints-options.js';
 import { runSubmitChecksLast } from './async-endpoint.decorator.js';
@@ -13,7 +12,8 @@ import {
   type RoutingOptions,
 } from './express-body-reader.js';
 import { configureFastifyRoutes, type FastifyInstanceLike } from './fastify-routes.js';
-import { JobsController } from './jobs.controller.js';
+import { JOBS_CONTROLLER, type JobsController, mountJobsController } from './jobs.controller.js';
+import { expressRouterSettings } from './nest-internals.adapter.js';
 
 /**
  * Ties the library into the app's HTTP layer before routes are registered: mounts the status
@@ -27,27 +27,18 @@ export class HttpIntegration {
 
   constructor(
     adapterHost: HttpAdapterHost,
-    modules: ModulesContainer,
+    @Inject(JOBS_CONTROLLER) jobsController: Type<JobsController> | null,
     private readonly endpoints: EndpointRegistry,
     private readonly appConfig: ApplicationConfig,
     @Inject(ASYNC_ENDPOINTS_OPTIONS) private readonly options: ResolvedAsyncEndpointsOptions,
   ) {
-    this.mountJobsController(modules);
+    if (jobsController) mountJobsController(jobsController, options.http.jobsPath);
     // Providers are created before the app registers its routes, which read the guards.
     for (const route of endpoints.routes) {
       runSubmitChecksLast((route.controllerClass.prototype as Record<string, object>)[route.methodName]!);
     }
     // init$ fires once the HTTP adapter exists: before app.init() registers body parsers and routes.
     adapterHost.init$.subscribe(() => this.installBodyReader(adapterHost));
-  }
-
-  private mountJobsController(modules: ModulesContainer): void {
-    const { jobsPath } = this.options.http;
-    if (jobsPath === false) {
-      for (const module of modules.values()) module.controllers.delete(JobsController);
-      return;
-    }
-    Reflect.defineMetadata(PATH_METADATA, jobsPath, JobsController);
   }
 
   private installBodyReader(adapterHost: HttpAdapterHost): void {
@@ -57,8 +48,7 @@ export class HttpIntegration {
     // first request). Fastify: the paths routes declare, compared as they are.
     const routing = (): RoutingOptions => {
       if (type !== 'express') return { caseSensitive: true, strict: false };
-      const { caseSensitive, strict } = adapter.getInstance<{ router: Partial<RoutingOptions> }>().router;
-      return { caseSensitive: caseSensitive === true, strict: strict === true };
+      return expressRouterSettings(adapter.getInstance<object>());
     };
     let matcher: { prefix: string; matches: RouteMatcher } | undefined;
     // Compiled when first needed: as routes are registered (Fastify) or at the first request

@@ -1,4 +1,17 @@
-import { Controller, Delete, Get, HttpStatus, Inject, Logger, Param, Query, Req, Res, UseFilters } from '@nestjs/common';
+import {
+  Controller,
+  Delete,
+  Get,
+  HttpStatus,
+  Inject,
+  Logger,
+  Param,
+  Query,
+  Req,
+  Res,
+  type Type,
+  UseFilters,
+} from '@nestjs/common';
 import { ASYNC_ENDPOINTS_OPTIONS } from '../async-endpoints.module-definition.js';
 import { AsyncEndpointsService } from '../async-endpoints.service.js';
 import { isTerminal, toJobDocument, type Job, type JobDocument } from '../job/index.js';
@@ -24,11 +37,13 @@ export const MAX_WAIT_SECONDS = 30;
 /** At most one warning per this period while long-polls are over `http.maxLongPolls`. */
 const LONG_POLL_CAP_WARNING_MS = 60_000;
 
+/** Injection token of the module's status controller class, null when it has none (`jobsPath: false`). */
+export const JOBS_CONTROLLER = Symbol('async-endpoints:jobs-controller');
+
 /**
- * The status resource: `GET` and `DELETE <http.jobsPath>/:id`. Its path is set from the options at
- * boot (see AsyncEndpointsModule).
+ * The status resource: `GET` and `DELETE <http.jobsPath>/:id`. Each AsyncEndpointsModule mounts its
+ * own subclass (jobsControllerClass), at the path of its options.
  */
-@Controller()
 @UseFilters(ProblemDetailsFilter)
 export class JobsController {
   private readonly logger = new Logger('AsyncEndpoints');
@@ -46,7 +61,6 @@ export class JobsController {
    * `?waitSeconds=N` (0..30): a long-poll, answered as soon as the job is terminal or N seconds passed.
    * Beyond `http.maxLongPolls` open long-polls, answered at once as a plain GET.
    */
-  @Get(':id')
   async get(
     @Param('id') id: string,
     @Query('waitSeconds') waitSeconds: unknown,
@@ -67,7 +81,6 @@ export class JobsController {
     return this.document(job, location, reply);
   }
 
-  @Delete(':id')
   async cancel(
     @Param('id') id: string,
     @Req() request: AsyncEndpointRequest,
@@ -151,6 +164,39 @@ export class JobsController {
     if (reply.setHeader) reply.setHeader(name, value);
     else reply.header?.(name, value);
   }
+}
+
+/**
+ * A status controller class of its own for one AsyncEndpointsModule: its routes and path are set
+ * when the module's options are known (mountJobsController), without touching another app's.
+ */
+export function jobsControllerClass(): Type<JobsController> {
+  // Own methods: the route decorators put their metadata on the method function.
+  class MountedJobsController extends JobsController {
+    override get(...args: Parameters<JobsController['get']>): Promise<JobDocument> {
+      return super.get(...args);
+    }
+
+    override cancel(...args: Parameters<JobsController['cancel']>): Promise<JobDocument> {
+      return super.cancel(...args);
+    }
+  }
+  Object.defineProperty(MountedJobsController, 'name', { value: JobsController.name });
+  return MountedJobsController;
+}
+
+/**
+ * Mounts a class from jobsControllerClass at `jobsPath`, before the app registers its routes (they
+ * are read then). With `false` it gets no routes: an app whose options come from forRootAsync lists
+ * it, with nothing under it.
+ */
+export function mountJobsController(controller: Type<JobsController>, jobsPath: string | false): void {
+  if (jobsPath !== false) {
+    const prototype = controller.prototype as JobsController;
+    Get(':id')(prototype, 'get', Object.getOwnPropertyDescriptor(prototype, 'get')!);
+    Delete(':id')(prototype, 'cancel', Object.getOwnPropertyDescriptor(prototype, 'cancel')!);
+  }
+  Controller(jobsPath === false ? '' : jobsPath)(controller);
 }
 
 function checkedId(id: string): string {

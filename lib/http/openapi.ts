@@ -1,7 +1,7 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger, type Type } from '@nestjs/common';
 import { JOB_STATUSES } from '../job/index.js';
 import { EndpointRegistry } from './endpoint-registry.js';
-import { JobsController, MAX_WAIT_SECONDS } from './jobs.controller.js';
+import { JOBS_CONTROLLER, type JobsController, MAX_WAIT_SECONDS } from './jobs.controller.js';
 import { PROBLEM_CONTENT_TYPE } from './problem-details.js';
 
 type Swagger = typeof import('@nestjs/swagger');
@@ -49,14 +49,18 @@ const documented = new WeakSet<object>();
 @Injectable()
 export class OpenApiDocumentation {
   // Typed loosely: the package's declarations must not need @nestjs/swagger's.
-  constructor(@Inject(OPENAPI_MODULE) swagger: object | null, endpoints: EndpointRegistry) {
+  constructor(
+    @Inject(OPENAPI_MODULE) swagger: object | null,
+    endpoints: EndpointRegistry,
+    @Inject(JOBS_CONTROLLER) jobsController: Type<JobsController> | null,
+  ) {
     if (!swagger) return;
     const api = new OpenApiDecorators(swagger as Swagger);
     api.describeSchemas();
     for (const route of endpoints.routes) {
       api.documentAsyncEndpoint(route.controllerClass.prototype, route.methodName);
     }
-    api.documentJobsController();
+    if (jobsController) api.documentJobsController(jobsController);
   }
 }
 
@@ -151,14 +155,14 @@ class OpenApiDecorators {
     ]);
   }
 
-  documentJobsController(): void {
-    if (documented.has(JobsController)) return;
-    documented.add(JobsController);
+  documentJobsController(controller: Type<JobsController>): void {
+    if (documented.has(controller)) return;
+    documented.add(controller);
     const { ApiTags, ApiExtraModels, ApiOperation, ApiParam, ApiQuery } = this.swagger;
-    ApiTags('jobs')(JobsController);
-    ApiExtraModels(JobDocumentSchema, ProblemDetailsSchema)(JobsController);
+    ApiTags('jobs')(controller);
+    ApiExtraModels(JobDocumentSchema, ProblemDetailsSchema)(controller);
     const id = ApiParam({ name: 'id', description: 'The job id.', schema: { type: 'string', format: 'uuid' } });
-    const prototype = JobsController.prototype;
+    const prototype = controller.prototype as object;
     this.decorateMethod(prototype, 'get', [
       ApiOperation({ summary: 'Read a job', description: 'With `waitSeconds`, answers as soon as the job is terminal or after that many seconds.' }),
       id,

@@ -142,4 +142,51 @@ describe('jobsPath', () => {
       await app.close();
     }
   });
+
+  it('forRootAsync: the status route answers under http.jobsPath (problem+json 404 for an unknown id), not under /jobs', async () => {
+    const moduleRef = await Test.createTestingModule({
+      imports: [
+        ScheduleModule.forRoot(),
+        AsyncEndpointsModule.forRootAsync({
+          useFactory: async () => ({ worker: { enabled: false }, http: { jobsPath: 'api/v2/operations' } }),
+        }),
+      ],
+      providers: [AnyHandler],
+    }).compile();
+    const app = moduleRef.createNestApplication({ logger: false });
+    await app.init();
+    try {
+      const id = '3f0c2a8e-5b7d-4c1e-9a2b-1d2e3f4a5b6c';
+      const mounted = await request(app.getHttpServer()).get(`/api/v2/operations/${id}`).expect(404);
+      expect(mounted.headers['content-type']).toMatch(/^application\/problem\+json/);
+      const elsewhere = await request(app.getHttpServer()).get(`/jobs/${id}`).expect(404);
+      expect(elsewhere.headers['content-type']).not.toMatch(/problem/);
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('mounts none with jobsPath: false from forRootAsync: no status route under /jobs or at the root', async () => {
+    const moduleRef = await Test.createTestingModule({
+      imports: [
+        ScheduleModule.forRoot(),
+        AsyncEndpointsModule.forRootAsync({
+          useFactory: async () => ({ worker: { enabled: false }, http: { jobsPath: false as const } }),
+        }),
+      ],
+      controllers: [OrphanController],
+    }).compile();
+    const app = moduleRef.createNestApplication({ logger: false });
+    await app.init();
+    try {
+      const response = await request(app.getHttpServer()).post('/orphan').expect(202);
+      expect(response.headers.location).toBeUndefined();
+      for (const path of [`/jobs/${response.body.id}`, `/${response.body.id}`]) {
+        const status = await request(app.getHttpServer()).get(path).expect(404);
+        expect(status.headers['content-type']).not.toMatch(/problem/);
+      }
+    } finally {
+      await app.close();
+    }
+  });
 });
