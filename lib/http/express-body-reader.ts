@@ -109,22 +109,12 @@ function read(
   }
   // body-parser knows the obsolete alias x-gzip by its name, gzip (RFC 9110, section 8.4.1.3).
   if (encoding === 'x-gzip') request.headers['content-encoding'] = 'gzip';
-  let answered = false;
-  const answer = (error?: unknown): void => {
-    answered = true;
+  parser(request, response, (error?: unknown) => {
     if (error === undefined) return done();
     const refused = bodyProblem(error, encoding, limitBytes);
     if (refused === null) return next(error);
     sendProblem(response, { ...refused, instance: path });
-  };
-  try {
-    parser(request, response, answer);
-  } catch (error) {
-    if (answered) throw error;
-    // body-parser throws when the Content-Type's parameters do not parse (`application/json; x`).
-    request.resume();
-    sendProblem(response, problem(400, `The Content-Type header cannot be parsed: ${(error as Error).message}.`, { instance: path }));
-  }
+  });
 }
 
 /** The problem for a body-parser error; null for one that is not the client's doing (a 5xx). */
@@ -143,7 +133,7 @@ function bodyProblem(error: unknown, encoding: string, limitBytes: number): Prob
   if (type === undefined && encoding !== 'identity') {
     return problem(400, `The request body cannot be decoded as Content-Encoding ${encoding}: ${message}`);
   }
-  return problem(400, `The request body cannot be read: ${message}.`);
+  return problem(status, `The request body cannot be read: ${message}.`);
 }
 
 /** The 400 problem for a status route path whose id is not valid percent-encoding; null for a valid one. */
