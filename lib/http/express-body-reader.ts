@@ -16,7 +16,10 @@ export interface RouteMatcher {
 
 const JSON_TYPE = /^application\/([\w.+-]+\+)?json\s*(;|$)/i;
 
-/** The content codings a body may come in: those body-parser inflates (but zstd, on Node 22+), and x-gzip, gzip's old name. */
+/**
+ * The content codings a body may come in: those body-parser inflates (but zstd, which it inflates
+ * only on Node 22 and later), and x-gzip, gzip's old name.
+ */
 export const DECODERS: Record<string, (() => NodeJS.ReadWriteStream) | null> = {
   identity: null,
   gzip: createGunzip,
