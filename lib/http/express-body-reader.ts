@@ -1,12 +1,14 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
-import type { Readable } from 'node:stream';
+import bodyParser from 'body-parser';
 import { jsonInputProblem } from '../job/json-input.js';
 import { problem, type ProblemDetails, sendProblem } from './problem-details.js';
 
 type Next = (error?: unknown) => void;
 
-type BodyRequest = IncomingMessage & { body?: unknown; _body?: boolean };
+type BodyRequest = IncomingMessage & { body?: unknown };
+
+type Parser = (request: BodyRequest, response: ServerResponse, next: Next) => void;
 
 export interface RouteMatcher {
   (method: string, path: string): boolean;
@@ -14,7 +16,10 @@ export interface RouteMatcher {
 
 const JSON_TYPE = /^application\/([\w.+-]+\+)?json\s*(;|$)/i;
 
-/** The content codings a body may come in (those Express's own body parser inflates too). */
+/**
+ * The content codings a body may come in: those body-parser inflates (but zstd, which it inflates
+ * only on Node 22 and later), and x-gzip, gzip's old name.
+ */
 const DECODERS = new Map<string, (() => NodeJS.ReadWriteStream) | null>([
   ['identity', null],
   ['gzip', createGunzip],
@@ -32,36 +37,28 @@ export function decoderOf(encoding: string): (() => NodeJS.ReadWriteStream) | nu
 }
 
 /**
- * Reads the bodies of async endpoint routes on Express before the app's own body parser, so that
- * those routes get the `http.bodyLimitBytes` limit (on the decoded body) and problem+json answers for
- * oversized (413), malformed or undecodable (400) bodies and unknown content codings (415). JSON bodies
- * are parsed, and refused (400) when nested deeper than `http.maxJsonDepth` or holding a `__proto__`
- * key; any other body is read and dropped (the route answers it 415 after its guards). Other routes
- * pass through untouched.
+ * Reads the bodies of async endpoint routes on Express with Express's own body parser (body-parser),
+ * before the app's parser, so that those routes get the `http.bodyLimitBytes` limit (on the decoded
+ * body) and problem+json answers for oversized (413), malformed or undecodable (400) bodies and
+ * unknown content codings or charsets (415). JSON bodies are parsed, and refused (400) when nested
+ * deeper than `http.maxJsonDepth` or holding a `__proto__` key; any other body is read and dropped
+ * (the route answers it 415 after its guards). Other routes pass through untouched.
  */
 export function expressBodyReader(matches: RouteMatcher, limitBytes: number, maxJsonDepth: number) {
+  // Any JSON value, as JSON.parse takes it (not only objects and arrays): the route's pipes decide.
+  const json = bodyParser.json({ limit: limitBytes, strict: false, type: () => true }) as Parser;
+  const drop = bodyDropper(limitBytes);
   return function asyncEndpointsBodyReader(request: BodyRequest, response: ServerResponse, next: Next): void {
     const path = pathOf(request);
-    if (request._body || !matches(request.method ?? 'GET', path)) return next();
+    if (!matches(request.method ?? 'GET', path)) return next();
     const type = request.headers['content-type'];
-    const json = typeof type === 'string' && JSON_TYPE.test(type);
-    readBody(request, response, path, limitBytes, next, (text) => {
-      if (!json) return true;
-      let body: unknown;
-      try {
-        // JSON.parse does not recurse: any depth is parsed, then checked before anything else reads it.
-        body = text.length === 0 ? {} : JSON.parse(text);
-      } catch (error) {
-        sendProblem(response, problem(400, `The request body is not valid JSON: ${(error as Error).message}`, { instance: path }));
-        return false;
-      }
-      const refused = jsonInputProblem(body, maxJsonDepth);
-      if (refused) {
-        sendProblem(response, problem(400, refused.detail, { instance: path }));
-        return false;
-      }
-      request.body = body;
-      return true;
+    if (typeof type !== 'string' || !JSON_TYPE.test(type)) return drop(request, response, path, next);
+    read(json, request, response, path, limitBytes, next, () => {
+      // A JSON request without any body, as one with an empty body: {}.
+      request.body ??= {};
+      const refused = jsonInputProblem(request.body, maxJsonDepth);
+      if (refused) return sendProblem(response, problem(400, refused.detail, { instance: path }));
+      next();
     });
   };
 }
@@ -73,8 +70,8 @@ export function expressBodyReader(matches: RouteMatcher, limitBytes: number, max
  * decoding would fail with a plain error.
  */
 export function expressStatusRouteReader(matches: RouteMatcher, limitBytes: number) {
+  const drop = bodyDropper(limitBytes);
   return function asyncEndpointsStatusRoutes(request: BodyRequest, response: ServerResponse, next: Next): void {
-    if (request._body) return next();
     const path = pathOf(request);
     if (!matches(request.method ?? 'GET', path)) return next();
     const notAnId = undecodableJobId(path);
@@ -82,36 +79,37 @@ export function expressStatusRouteReader(matches: RouteMatcher, limitBytes: numb
       request.resume();
       return sendProblem(response, notAnId);
     }
-    readBody(request, response, path, limitBytes, next, () => true);
+    drop(request, response, path, next);
   };
 }
 
+/** Reads a body of any type (decoded, at most `limitBytes`) to its end, and forgets it. */
+function bodyDropper(limitBytes: number) {
+  const raw = bodyParser.raw({ limit: limitBytes, type: () => true }) as Parser;
+  return (request: BodyRequest, response: ServerResponse, path: string, next: Next): void =>
+    read(raw, request, response, path, limitBytes, next, () => {
+      request.body = undefined;
+      next();
+    });
+}
+
 /**
- * Reads the whole body (decoded, at most `limitBytes`), hands it to `accept`, marks it read and calls
- * next() when `accept` says so; answers the request itself when the body cannot be read.
+ * Runs a body-parser middleware on the request and calls `done` once the body is read; answers the
+ * request itself, as problem+json, when the body cannot be read. The app's parser, after this one,
+ * skips the request: its body has been read.
  */
-function readBody(
+function read(
+  parser: Parser,
   request: BodyRequest,
   response: ServerResponse,
   path: string,
   limitBytes: number,
   next: Next,
-  accept: (text: string) => boolean,
+  done: () => void,
 ): void {
-  const declared = Number(request.headers['content-length'] ?? NaN);
-  // No body at all (whatever its headers say it would be encoded with): nothing to decode. The stream
-  // is still read to its end: the app's body parser skips a request only when it has ended.
-  if (request.headers['transfer-encoding'] === undefined && !(declared > 0)) {
-    if (!accept('')) return;
-    request._body = true;
-    if (request.readableEnded) return next();
-    request.once('end', () => next());
-    request.resume();
-    return;
-  }
-  const encoding = String(request.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
-  const decoder = decoderOf(encoding);
-  if (decoder === undefined) {
+  const header = request.headers['content-encoding'];
+  const encoding = header === undefined ? 'identity' : header.trim().toLowerCase();
+  if (decoderOf(encoding) === undefined) {
     request.resume();
     return sendProblem(
       response,
@@ -120,46 +118,33 @@ function readBody(
       }),
     );
   }
-  if (declared > limitBytes) {
-    request.resume();
-    return tooLarge(response, limitBytes, path);
-  }
-  const body: Readable | NodeJS.ReadWriteStream = decoder ? request.pipe(decoder()) : request;
-  const chunks: Buffer[] = [];
-  let received = 0;
-  let failed = false;
-  const fail = (answer: () => void) => {
-    if (failed) return;
-    failed = true;
-    request.unpipe();
-    request.resume();
-    answer();
-  };
-  body.on('data', (chunk: Buffer) => {
-    if (failed) return;
-    received += chunk.length;
-    if (received > limitBytes) return fail(() => tooLarge(response, limitBytes, path));
-    chunks.push(chunk);
+  // body-parser knows the obsolete alias x-gzip by its name, gzip (RFC 9110, section 8.4.1.3).
+  if (encoding === 'x-gzip') request.headers['content-encoding'] = 'gzip';
+  parser(request, response, (error?: unknown) => {
+    if (error === undefined) return done();
+    const refused = bodyProblem(error, encoding, limitBytes);
+    if (refused === null) return next(error);
+    sendProblem(response, { ...refused, instance: path });
   });
-  if (decoder) {
-    body.on('error', (error: Error) =>
-      fail(() =>
-        sendProblem(
-          response,
-          problem(400, `The request body cannot be decoded as Content-Encoding ${encoding}: ${error.message}`, { instance: path }),
-        ),
-      ),
-    );
+}
+
+/** The problem for a body-parser error; null for one that is not the client's doing (a 5xx). */
+function bodyProblem(error: unknown, encoding: string, limitBytes: number): ProblemDetails | null {
+  const { status, type, message, charset } = error as { status?: number; type?: string; message: string; charset?: string };
+  switch (type) {
+    case 'entity.too.large':
+      return problem(413, `The request body is larger than ${limitBytes} bytes, the limit set by http.bodyLimitBytes.`);
+    case 'entity.parse.failed':
+      return problem(400, `The request body is not valid JSON: ${message}`);
+    case 'charset.unsupported':
+      return problem(415, `The charset '${String(charset).slice(0, 64)}' is not supported; send JSON in UTF-8.`);
   }
-  request.on('error', (error) => fail(() => next(error)));
-  body.on('end', () => {
-    if (failed) return;
-    // Most bodies come in one chunk: decoded as it is, not copied into a new buffer first.
-    const text = chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks, received).toString('utf8');
-    if (!accept(text)) return;
-    request._body = true;
-    next();
-  });
+  if (status === undefined || status >= 500) return null;
+  // body-parser hands over the decoder's own error, without a type, when the body does not inflate.
+  if (type === undefined && encoding !== 'identity') {
+    return problem(400, `The request body cannot be decoded as Content-Encoding ${encoding}: ${message}`);
+  }
+  return problem(status, `The request body cannot be read: ${message}.`);
 }
 
 /** The 400 problem for a status route path whose id is not valid percent-encoding; null for a valid one. */
@@ -178,16 +163,6 @@ export function pathOf(request: { url?: string }): string {
   const url = request.url ?? '/';
   const query = url.indexOf('?');
   return query === -1 ? url : url.slice(0, query);
-}
-
-function tooLarge(response: ServerResponse, limitBytes: number, path: string): void {
-  sendProblem(
-    response,
-    problem(413, `The request body is larger than ${limitBytes} bytes, the limit set by http.bodyLimitBytes.`, {
-      instance: path,
-    }),
-    { Connection: 'close' },
-  );
 }
 
 /** How the app's router matches paths: Express's `case sensitive routing` and `strict routing`. */

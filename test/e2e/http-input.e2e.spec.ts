@@ -1,9 +1,9 @@
 import { request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { deflateSync, gzipSync } from 'node:zlib';
-import { Body, Controller, type INestApplication, Injectable, Param, Put } from '@nestjs/common';
+import { Body, Controller, type INestApplication, Injectable, Param, Post, Put } from '@nestjs/common';
 import type { AbstractHttpAdapter } from '@nestjs/core';
-import { ExpressAdapter } from '@nestjs/platform-express';
+import { ExpressAdapter, type NestExpressApplication } from '@nestjs/platform-express';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
 import request from 'supertest';
 import {
@@ -27,6 +27,15 @@ class FreeFormController {
   submit(@Param('id') _id: string, @Body() _body: Record<string, unknown>): void {}
 }
 
+/** A route of the app's own, its body read by the app's parser. */
+@Controller('plain')
+class PlainController {
+  @Post()
+  echo(@Body() body: unknown): unknown {
+    return body;
+  }
+}
+
 @AsyncHandler('Free')
 @Injectable()
 class FreeHandler implements AsyncEndpointHandler {
@@ -36,11 +45,16 @@ class FreeHandler implements AsyncEndpointHandler {
 /** JSON text nested `depth` levels deep (arrays inside an object), built as text: no recursion. */
 const nested = (depth: number) => `{"a":${'['.repeat(depth - 1)}1${']'.repeat(depth - 1)}}`;
 
-/** PUT /v1/items/1 with a JSON body in the given Content-Encoding, bytes as given, on a connection of its own. */
-function sendRaw(app: INestApplication, encoding: string, body: Buffer): Promise<{ status: number; type: string; body: Record<string, unknown> }> {
+/** PUT /v1/items/1 with a JSON body in the given Content-Encoding (and type), bytes as given, on a connection of its own. */
+function sendRaw(
+  app: INestApplication,
+  encoding: string,
+  body: Buffer,
+  contentType = 'application/json',
+): Promise<{ status: number; type: string; body: Record<string, unknown> }> {
   const { port } = app.getHttpServer().address() as AddressInfo;
   return new Promise((resolve, reject) => {
-    const headers = { 'Content-Type': 'application/json', 'Content-Encoding': encoding, 'Content-Length': body.length };
+    const headers = { 'Content-Type': contentType, 'Content-Encoding': encoding, 'Content-Length': body.length };
     const client = httpRequest({ host: '127.0.0.1', port, method: 'PUT', path: '/v1/items/1', headers, agent: false }, (response) => {
       const chunks: Buffer[] = [];
       response.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -276,5 +290,55 @@ describe('Routing settings and the body limits of async endpoints', () => {
   it('Fastify with caseSensitive false and ignoreTrailingSlash: /V1/ITEMS/1/ gets the limit and problem+json', async () => {
     const http = await start('fastify', new FastifyAdapter({ routerOptions: { caseSensitive: false, ignoreTrailingSlash: true } }));
     expect(await bodyAnswers(http, '/V1/ITEMS/1/')).toEqual(['413 application/problem+json', '400 application/problem+json']);
+  });
+});
+
+describe("Async endpoint bodies and the app's own body parser", () => {
+  const apps: INestApplication[] = [];
+  afterEach(async () => {
+    await Promise.all(apps.splice(0).map((app) => app.close()));
+  });
+
+  it.each(PLATFORMS)(
+    "%s: http.bodyLimitBytes (2,000), not the app's body limit (500), applies to async endpoints; the app's limit to its other routes",
+    async (platform) => {
+      const app = await startTestApp(
+        { worker: { enabled: false }, http: { bodyLimitBytes: 2_000 } },
+        {
+          controllers: [FreeFormController, PlainController],
+          providers: [FreeHandler],
+          platform,
+          adapter: platform === 'fastify' ? new FastifyAdapter({ bodyLimit: 500 }) : new ExpressAdapter(),
+          configure: (nest) => {
+            if (platform === 'express') (nest as NestExpressApplication).useBodyParser('json', { limit: 500 });
+          },
+        },
+      );
+      apps.push(app);
+      const http = () => request(app.getHttpServer());
+      const body = (bytes: number) => JSON.stringify({ data: 'x'.repeat(bytes) });
+      await http().put('/v1/items/1').set('Content-Type', 'application/json').send(body(1_000)).expect(202);
+      const tooLarge = await http().put('/v1/items/1').set('Content-Type', 'application/json').send(body(2_100)).expect(413);
+      expect(tooLarge.body.detail).toBe('The request body is larger than 2000 bytes, the limit set by http.bodyLimitBytes.');
+      await http().post('/plain').set('Content-Type', 'application/json').send(body(1_000)).expect(413);
+      await http().post('/plain').set('Content-Type', 'application/json').send(body(100)).expect(201);
+    },
+  );
+
+  it('Express: reads a JSON body in its charset (UTF-16 too) and x-gzip coded, and answers a charset that is not UTF 415 problem+json', async () => {
+    const app = await startTestApp({ worker: { enabled: false } }, { controllers: [FreeFormController], providers: [FreeHandler] });
+    apps.push(app);
+    const payload = { data: 'é ü €' };
+    const utf16 = await sendRaw(app, 'identity', Buffer.from(JSON.stringify(payload), 'utf16le'), 'application/json; charset=utf-16le');
+    expect(utf16.status).toBe(202);
+    expect((await app.get(JobStore).getJob(utf16.body.id as string))!.payload).toEqual(payload);
+    const gzipped = await sendRaw(app, 'x-gzip', gzipSync(JSON.stringify(payload)));
+    expect(gzipped.status).toBe(202);
+    expect((await app.get(JobStore).getJob(gzipped.body.id as string))!.payload).toEqual(payload);
+    const latin1 = await sendRaw(app, 'identity', Buffer.from(JSON.stringify(payload), 'latin1'), 'application/json; charset=iso-8859-1');
+    expect(latin1.status).toBe(415);
+    expect(latin1.type).toMatch(/^application\/problem\+json/);
+    expect(latin1.body.detail).toBe("The charset 'iso-8859-1' is not supported; send JSON in UTF-8.");
+    expect(await storedJobs(app)).toBe(2);
   });
 });
