@@ -278,6 +278,18 @@ describe('Routing settings and the body limits of async endpoints', () => {
     }
   });
 
+  it('Express whose own server parsed the JSON body first (express.json() before Nest): 202, and a body too deep still 400', async () => {
+    const express = (await import('express')).default;
+    const server = express();
+    server.use(express.json());
+    const http = await start('express', new ExpressAdapter(server));
+    const accepted = await http().put('/v1/items/1').set('Content-Type', 'application/json').send('{"a":1}').timeout(5_000);
+    expect(accepted.status).toBe(202);
+    const deep = await http().put('/v1/items/1').set('Content-Type', 'application/json').send(nested(65)).timeout(5_000);
+    expect(deep.status).toBe(400);
+    expect(deep.headers['content-type']).toMatch(/^application\/problem\+json/);
+  });
+
   it('Fastify by default: an oversized body to /V1/ITEMS/1 or /v1/items/1/ gets 404', async () => {
     const http = await start('fastify');
     for (const path of ['/V1/ITEMS/1', '/v1/items/1/']) {
