@@ -4,7 +4,7 @@ import { DEFAULT_KEY_PREFIX, RedisKeys } from '../store/redis/redis-keys.js';
 import { maskUrlPassword } from '../store/redis/redis-url.js';
 import { parseArguments, USAGE, UsageError, type Connection } from './arguments.js';
 import { CommandFailure, runCommand } from './commands.js';
-import { escapeControlCharacters } from './format.js';
+import { escapeControlCharacters } from '../observability/log-text.js';
 
 export interface CliIo {
   stdout: (text: string) => void;

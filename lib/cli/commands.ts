@@ -1,7 +1,8 @@
 import { JOB_STATUSES, JobStatus, toJobDocument, type Job } from '../job/index.js';
 import type { JobStore, RecoveryReport, Retention } from '../store/job-store.js';
 import type { Command } from './arguments.js';
-import { escapeControlCharacters as shown, formatAge, formatTable, formatTime, truncate } from './format.js';
+import { escapeControlCharacters as shown } from '../observability/log-text.js';
+import { formatAge, formatTable, formatTime, truncate } from './format.js';
 
 export interface CommandContext {
   store: JobStore;

@@ -28,20 +28,3 @@ export function truncate(text: string, max: number): string {
   return oneLine.length <= max ? oneLine : `${oneLine.slice(0, max - 1)}…`;
 }
 
-// C0 and C1 controls (ESC, CSI, CR, BS...), the Unicode line separators and the bidi overrides: raw,
-// they recolour or clear the terminal, overwrite lines or reorder text.
-const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
-const CONTROLS_BUT_NEWLINE = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
-const NAMED_ESCAPES: Readonly<Record<string, string>> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
-
-/**
- * `text` with its control characters written as escapes (`\n`, `\u001b`), which are also JSON's, so
- * that JSON output stays valid. `keepNewlines` is for whole blocks of the CLI's own output; data
- * (names, ids, error messages) keeps none, so that it cannot forge a line.
- */
-export function escapeControlCharacters(text: string, keepNewlines = false): string {
-  return text.replace(
-    keepNewlines ? CONTROLS_BUT_NEWLINE : CONTROL_CHARACTERS,
-    (char) => NAMED_ESCAPES[char] ?? `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`,
-  );
-}

@@ -11,7 +11,7 @@ import {
 import { STATUS_CODES } from 'node:http';
 import { IdempotencyConflictError, InvalidPayloadError, QueueFullError, StoreFullError } from '../errors/submit.errors.js';
 import { ASYNC_ENDPOINTS_OPTIONS } from '../async-endpoints.module-definition.js';
-import { escapeControlCharacters } from '../observability/log-text.js';
+import { escapeControlCharacters, escapeStack } from '../observability/log-text.js';
 import type { ResolvedAsyncEndpointsOptions } from '../options/async-endpoints-options.js';
 import { StoreUnavailableError } from '../errors/store-unavailable.error.js';
 
@@ -134,7 +134,7 @@ export class ProblemDetailsFilter implements ExceptionFilter {
     this.logger.error(
       // The message may carry request text: escaped, it cannot forge a log line.
       `Unexpected error on an async endpoint route: ${escapeControlCharacters(exception instanceof Error ? exception.message : String(exception))}`,
-      exception instanceof Error ? exception.stack : undefined,
+      exception instanceof Error && exception.stack !== undefined ? escapeStack(exception.stack) : undefined,
     );
     return { body: problem(HttpStatus.INTERNAL_SERVER_ERROR, 'An unexpected error occurred.'), headers: {} };
   }

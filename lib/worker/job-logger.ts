@@ -1,8 +1,12 @@
 import { Logger, type LoggerService } from '@nestjs/common';
 import type { Job } from '../job/index.js';
-import { escapeControlCharacters } from '../observability/log-text.js';
+import { escapeControlCharacters, escapeStack } from '../observability/log-text.js';
 
 const logger = new Logger('AsyncEndpoints');
+
+/** A handler's further log arguments: text (a stack, a context) escaped as stacks are; others as given. */
+const escaped = (rest: unknown[]): unknown[] =>
+  rest.length === 0 ? rest : rest.map((value) => (typeof value === 'string' ? escapeStack(value) : value));
 
 /**
  * Nest's Logger with every line tagged by job name and id, in the text and as the fields `jobId` and
@@ -24,22 +28,22 @@ export class JobLogger implements LoggerService {
   }
 
   log(message: unknown, ...rest: unknown[]): void {
-    this.logger.log(this.line(message), this.fields, ...rest);
+    this.logger.log(this.line(message), this.fields, ...escaped(rest));
   }
 
   error(message: unknown, ...rest: unknown[]): void {
-    this.logger.error(this.line(message), this.fields, ...rest);
+    this.logger.error(this.line(message), this.fields, ...escaped(rest));
   }
 
   warn(message: unknown, ...rest: unknown[]): void {
-    this.logger.warn(this.line(message), this.fields, ...rest);
+    this.logger.warn(this.line(message), this.fields, ...escaped(rest));
   }
 
   debug(message: unknown, ...rest: unknown[]): void {
-    this.logger.debug(this.line(message), this.fields, ...rest);
+    this.logger.debug(this.line(message), this.fields, ...escaped(rest));
   }
 
   verbose(message: unknown, ...rest: unknown[]): void {
-    this.logger.verbose(this.line(message), this.fields, ...rest);
+    this.logger.verbose(this.line(message), this.fields, ...escaped(rest));
   }
 }

@@ -96,3 +96,40 @@ describe('Log lines with Nest JSON console logger', () => {
     expect(logged.message).not.toMatch(/[\u0000-\u001f]/);
   });
 });
+
+describe("Log lines with Nest's text console logger", () => {
+  let app: INestApplication;
+  const written: string[] = [];
+
+  beforeAll(async () => {
+    for (const stream of [process.stdout, process.stderr]) {
+      jest.spyOn(stream, 'write').mockImplementation((chunk: string | Uint8Array) => {
+        written.push(String(chunk));
+        return true;
+      });
+    }
+    const moduleRef = await Test.createTestingModule({
+      imports: [ScheduleModule.forRoot(), AsyncEndpointsModule.forRoot({ worker: { pollingIntervalMs: 50 } })],
+      controllers: [HostileController],
+      providers: [HostileHandler],
+    }).compile();
+    app = moduleRef.createNestApplication(httpAdapter('express'), { logger: new ConsoleLogger({ colors: false }) });
+    app.useGlobalPipes(new ValidationPipe({ transform: true }));
+    await app.listen(0, '127.0.0.1');
+  });
+  afterAll(async () => {
+    await app?.close();
+    jest.restoreAllMocks();
+  });
+
+  it('prints the stack of an unexpected route error with the message escaped: no forged line, no raw control character', async () => {
+    await request(app.getHttpServer()).post('/hostile/crash').send({ note: HOSTILE_MESSAGE }).expect(500);
+    const output = await waitFor(async () => {
+      const text = written.join('');
+      return text.includes('Unexpected error on an async endpoint route') && text.includes('    at ') ? text : undefined;
+    });
+    expect(output.split('\n').filter((line) => line.startsWith('ERROR [AsyncEndpoints] forged line'))).toEqual([]);
+    expect(output).not.toMatch(/[\u0000-\u0009\u000b-\u001f]/);
+    expect(output).toContain('could not check downstream said \\u001b[31mred\\u001b[0m\\r\\nERROR [AsyncEndpoints] forged line');
+  });
+});
