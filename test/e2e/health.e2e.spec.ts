@@ -89,3 +89,20 @@ describe('Health indicator with a stalled worker loop', () => {
     }
   }, 15_000);
 });
+
+describe('Health indicator with an unreachable store', () => {
+  class UnreachableStore extends MemoryJobStore {
+    override ping(): Promise<void> {
+      return Promise.reject(new Error('connect ECONNREFUSED 10.1.2.3:6379 (user=app password=hunter2)'));
+    }
+  }
+  let app: INestApplication | undefined;
+  afterEach(() => app?.close());
+
+  it('reports down with a generic message and the error code, never the store error text (hosts, credentials)', async () => {
+    app = await startTestApp({ store: new UnreachableStore(), worker: { enabled: false } }, { providers: [NoopHandler] });
+    const result = (await app.get(AsyncEndpointsHealthIndicator).isHealthy())['async-endpoints'];
+    expect(result).toMatchObject({ status: 'down', message: 'Job store unreachable' });
+    expect(JSON.stringify(result)).not.toMatch(/10\.1\.2\.3|hunter2|ECONNREFUSED/);
+  });
+});
