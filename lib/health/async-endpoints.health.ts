@@ -56,7 +56,7 @@ export class AsyncEndpointsHealthIndicator {
       };
       if (worker.stalled) return indicator.down({ ...details, message: 'The worker loop has stalled' });
       return indicator.up(details);
-    } catch (error) {
+    } catch {
       // Health answers are often public: the store's own text (hosts, ports) goes to its log, not here.
       return indicator.down({ ...base, message: 'Job store unreachable' });
     }
