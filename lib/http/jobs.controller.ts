@@ -135,6 +135,8 @@ export class JobsController {
     const gone = new AbortController();
     const onClose = () => gone.abort();
     response.on?.('close', onClose);
+    // A client that left while the guards and pipes ran: its 'close' has been emitted already.
+    if ((response as { destroyed?: boolean }).destroyed) gone.abort();
     this.longPolls++;
     try {
       const job = await this.service.waitForJob(jobId, { owner: this.ownerOf(request), timeoutMs, signal: gone.signal });

@@ -217,4 +217,36 @@ describe.each(PLATFORMS)('Long-poll cap: http.maxLongPolls (%s)', (platform) => 
     await http().delete(next.headers.location!).expect(200);
     expect((await waiting).body.status).toBe('Canceled');
   });
+
+  it('does not wait for a client that left while a guard ran: its long-poll ends at once and holds no slot', async () => {
+    let openGate!: () => void;
+    const gate = new Promise<void>((resolve) => (openGate = resolve));
+    let entered = 0;
+    let passed = 0;
+    const slowGuard = {
+      async canActivate(context: { switchToHttp(): { getRequest(): { url: string } } }) {
+        if (!context.switchToHttp().getRequest().url.includes('waitSeconds')) return true;
+        entered++;
+        await gate;
+        passed++;
+        return true;
+      },
+    };
+    app = await startSampleApp({ worker: { enabled: false }, http: { maxLongPolls: 1 } }, (created) => created.useGlobalGuards(slowGuard), platform);
+    const service = app.get(AsyncEndpointsService);
+    const { id } = await service.submit('Process', { data: 'x' });
+    const { port } = app.getHttpServer().address() as AddressInfo;
+
+    const client = httpRequest({ host: '127.0.0.1', port, path: `/jobs/${id}?waitSeconds=30`, agent: false });
+    client.on('error', () => undefined);
+    client.end();
+    await waitFor(async () => (entered === 1 ? true : undefined), 5_000, 5);
+    client.destroy();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    openGate();
+    await waitFor(async () => (passed === 1 ? true : undefined), 5_000, 5);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+
+    expect(service.waitingCount).toBe(0);
+  });
 });
