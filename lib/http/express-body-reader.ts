@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Transform } from 'node:stream';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import bodyParser from 'body-parser';
 import { jsonInputProblem } from '../job/json-input.js';
@@ -20,7 +21,7 @@ const JSON_TYPE = /^application\/([\w.+-]+\+)?json\s*(;|$)/i;
  * The content codings a body may come in: those body-parser inflates (but zstd, which it inflates
  * only on Node 22 and later), and x-gzip, gzip's old name.
  */
-const DECODERS = new Map<string, (() => NodeJS.ReadWriteStream) | null>([
+const DECODERS = new Map<string, (() => Transform) | null>([
   ['identity', null],
   ['gzip', createGunzip],
   ['x-gzip', createGunzip],
@@ -32,7 +33,7 @@ const DECODERS = new Map<string, (() => NodeJS.ReadWriteStream) | null>([
  * The decoder of a content coding: null for identity, undefined for one not supported. A Map, so that a
  * client's `Content-Encoding: constructor` finds no inherited member (it crashed the process once).
  */
-export function decoderOf(encoding: string): (() => NodeJS.ReadWriteStream) | null | undefined {
+export function decoderOf(encoding: string): (() => Transform) | null | undefined {
   return DECODERS.get(encoding);
 }
 

@@ -1,6 +1,6 @@
 import type { EventEmitter } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Readable } from 'node:stream';
+import { type Readable, Transform } from 'node:stream';
 import { HttpStatus } from '@nestjs/common';
 import { jsonInputProblem } from '../job/json-input.js';
 import { decoderOf, pathOf, type RouteMatcher, undecodableJobId } from './express-body-reader.js';
@@ -103,7 +103,7 @@ function prepend(route: FastifyRouteOptions, name: 'preParsing' | 'preValidation
 }
 
 /** Decodes a gzip, deflate or br body; Fastify's body limit then applies to the decoded bytes. */
-function decoderFor(limitBytes: number) {
+export function decoderFor(limitBytes: number) {
   return function decodeBody(
     request: FastifyRequestLike,
     _reply: unknown,
@@ -126,19 +126,31 @@ function decoderFor(limitBytes: number) {
     }
     if (decoder === null) return done(null, payload);
     // Fastify compares the bytes received, not the decoded ones, with the Content-Length.
-    const decoded = payload.pipe(decoder()) as unknown as Readable & { receivedEncodedLength: number };
+    const inflate = decoder();
+    let decodedBytes = 0;
+    // Counts as Fastify's parser reads (a 'data' listener here would make the stream flow before the
+    // parser listens, and lose what flowed while a later hook of the route still ran).
+    const decoded = new Transform({
+      transform(chunk: Buffer, _encoding, callback) {
+        decodedBytes += chunk.length;
+        callback(null, chunk);
+        // Fastify answers 413 on this chunk; stop inflating the rest (a compression bomb) too.
+        if (decodedBytes > limitBytes) {
+          payload.unpipe(inflate);
+          payload.resume();
+          inflate.unpipe(this);
+          inflate.destroy();
+          this.push(null);
+        }
+      },
+    }) as Transform & { receivedEncodedLength: number };
     decoded.receivedEncodedLength = 0;
     payload.on('data', (chunk: Buffer) => (decoded.receivedEncodedLength += chunk.length));
-    decoded.on('error', (error: Error) => decodingErrors.set(error, encoding));
-    let decodedBytes = 0;
-    decoded.on('data', (chunk: Buffer) => {
-      decodedBytes += chunk.length;
-      // Fastify answers 413 on this chunk; stop inflating the rest (a compression bomb) too.
-      if (decodedBytes > limitBytes) {
-        payload.unpipe();
-        payload.resume();
-      }
+    inflate.on('error', (error: Error) => {
+      decodingErrors.set(error, encoding);
+      decoded.destroy(error);
     });
+    payload.pipe(inflate).pipe(decoded);
     done(null, decoded);
   };
 }
