@@ -150,6 +150,9 @@ export function decoderFor(limitBytes: number) {
       decodingErrors.set(error, encoding);
       decoded.destroy(error);
     });
+    // Fastify stops listening once it has answered (a 413 on the declared length, say): a decoder
+    // error after that must not become an uncaught exception.
+    decoded.on('error', () => undefined);
     payload.pipe(inflate).pipe(decoded);
     done(null, decoded);
   };

@@ -42,3 +42,20 @@ describe('the Fastify body decoder (preParsing)', () => {
     expect(decoded.receivedEncodedLength).toBeLessThanOrEqual(bomb.length);
   });
 });
+
+describe('the Fastify body decoder on a body that does not inflate', () => {
+  it('fails the stream it hands to Fastify with the decoder error, once, and raises nothing unhandled', async () => {
+    const decoded = await decodedStream(Buffer.from('{"a":1} is not gzip'), 1_000_000);
+    await expect(readAll(decoded)).rejects.toThrow(/incorrect header check/);
+  });
+});
+
+describe('the Fastify body decoder after Fastify stopped reading', () => {
+  it('raises nothing unhandled when the body fails to inflate after its reader left', async () => {
+    const decoded = await decodedStream(Buffer.from('{"a":1} is not gzip'), 1_000_000);
+    // No reader at all, as when Fastify answered before reading the body: the error is kept inside.
+    decoded.resume();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(decoded.destroyed).toBe(true);
+  });
+});
