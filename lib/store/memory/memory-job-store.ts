@@ -37,7 +37,7 @@ import {
   type StoreEventListener,
 } from '../job-store.js';
 import { MEMORY_STORE_ACCEPTS_AGAIN, memoryStoreFullOfBytes, memoryStoreFullOfJobs } from '../../errors/messages.js';
-import { copyJob, newQueuedJob } from '../../job/job-records.js';
+import { cloneJson, copyJob, newQueuedJob } from '../../job/job-records.js';
 import type { StoreLogger } from '../redis/redis-connections.js';
 import { MinHeap } from './min-heap.js';
 import { DEFAULT_MAX_RETAINED_BYTES, DEFAULT_MAX_RETAINED_JOBS, outcomeSize, requestSize } from './retained-size.js';
@@ -211,7 +211,7 @@ export class MemoryJobStore extends JobStore {
     this.assertOpen();
     const job = this.leased(lease);
     if (!job) return false;
-    job.progress = structuredClone(progress);
+    job.progress = cloneJson(progress);
     job.lastUpdatedAt = now;
     return true;
   }
@@ -224,7 +224,7 @@ export class MemoryJobStore extends JobStore {
     this.assertOpen();
     const job = this.leased(lease);
     if (!job) return 'lease-lost';
-    job.result = structuredClone(result);
+    job.result = cloneJson(result);
     job.error = null;
     if (options.retention.dropPayloadOnFinish) {
       job.payload = null;
