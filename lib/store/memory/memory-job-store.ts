@@ -486,7 +486,7 @@ export class MemoryJobStore extends JobStore {
     this.retainedBytes += bytes - job.bytes;
     job.bytes = bytes;
     // Room made before the job joins the finished ones: it is never evicted as it finishes (its waiters
-    // would find no job). When the others cannot make room, the caps stay exceeded until the next submit.
+    // would find no job). When the others cannot make room, evicts none: over the caps until the next submit or finish.
     this.makeRoom(0, 0);
     this.finished.set(job.id, job);
     this.finishedBytes += bytes;
