@@ -1,4 +1,4 @@
-// `npm run bench [-- --quick] [-- --only=throughput,latency,http,scale,claim] [-- --rounds=N] [-- --system=NAME]`
+// `npm run bench [-- --quick] [-- --only=throughput,latency,http,scale,claim,memory] [-- --rounds=N] [-- --system=NAME]`
 // Starts its own redis-server, runs nestjs-async-endpoints and BullMQ side by side on it (alternating,
 // every round from an empty Redis), prints a table and writes bench/results/latest.json.
 // `--system=async-endpoints` (or bullmq) runs one system alone, for profiling with `node --cpu-prof`;
@@ -7,6 +7,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { RedisServer } from '../test/support/redis-server.js';
 import { claimCostRound, type ClaimCostRow } from './scenarios/claim-cost.js';
+import { memoryCostRound, type MemoryCostRow } from './scenarios/memory-store-cost.js';
 import { httpRound, type HttpRound, type HttpStore } from './scenarios/http.js';
 import { latencyRound, type LatencyRound } from './scenarios/latency.js';
 import { scaleRound } from './scenarios/scale.js';
@@ -17,8 +18,8 @@ import { median, round } from './support/stats.js';
 import { createSystem } from './systems/index.js';
 import { payloadOfBytes, type QueueSystem, type SystemName } from './systems/system.js';
 
-type Scenario = 'throughput' | 'latency' | 'http' | 'scale' | 'claim';
-const SCENARIOS: Scenario[] = ['throughput', 'latency', 'http', 'scale', 'claim'];
+type Scenario = 'throughput' | 'latency' | 'http' | 'scale' | 'claim' | 'memory';
+const SCENARIOS: Scenario[] = ['throughput', 'latency', 'http', 'scale', 'claim', 'memory'];
 const ALL_SYSTEMS: SystemName[] = ['async-endpoints', 'bullmq'];
 
 const args = process.argv.slice(2);
@@ -41,6 +42,8 @@ const config = {
   scale: { jobs: quick ? 4000 : 20_000, inFlight: 100, concurrency: 16, payload },
   /** Redis time of one claim script by payload size (1 KB, 100 KB, 1 MB): our store alone. */
   claim: { payloadBytes: [1_000, 100_000, 1_000_000], claims: quick ? 10 : 30 },
+  /** The memory store's CPU per createJob and completeJob by payload (and result) size: our store alone. */
+  memory: { payloadBytes: [1_000, 100_000, 1_000_000], jobs: quick ? 20 : 100 },
 };
 
 /** Round r runs the systems in this order: who goes first alternates. */
@@ -66,7 +69,7 @@ async function main(): Promise<void> {
   };
   log(`nestjs-async-endpoints vs BullMQ ${(results.machine as { bullmq: string }).bullmq}, ${rounds} round(s)${quick ? ', quick' : ''}, redis-server ${redis.url}`);
   try {
-    if (only.some((scenario) => scenario !== 'http' && scenario !== 'claim')) {
+    if (only.some((scenario) => scenario !== 'http' && scenario !== 'claim' && scenario !== 'memory')) {
       for (const name of SYSTEMS) await throughputRound(systems[name], probe, config.warmup);
     }
     if (only.includes('throughput')) results.throughput = await runThroughput(systems, probe);
@@ -74,6 +77,7 @@ async function main(): Promise<void> {
     if (only.includes('scale')) results.scale = await runScale(systems, probe);
     if (only.includes('http')) results.http = await runHttp(probe);
     if (only.includes('claim') && SYSTEMS.includes('async-endpoints')) results.claim = await runClaimCost(redis.url, probe);
+    if (only.includes('memory') && SYSTEMS.includes('async-endpoints')) results.memory = await runMemoryCost();
   } finally {
     await probe.close();
     await redis.dispose();
@@ -246,6 +250,22 @@ async function runClaimCost(url: string, probe: RedisProbe) {
   return { rounds: perRound, medians };
 }
 
+/** Per payload size, the median over rounds of the memory store's median createJob and completeJob time. */
+async function runMemoryCost() {
+  const perRound: MemoryCostRow[][] = [];
+  for (let r = 0; r < rounds; r++) {
+    const rows = await memoryCostRound(config.memory);
+    perRound.push(rows);
+    log(`memory store r${r + 1}: ${rows.map((row) => `${row.payloadBytes} B create ${row.createMicros} µs, complete ${row.completeMicros} µs`).join('; ')}`);
+  }
+  const medians = config.memory.payloadBytes.map((payloadBytes, i) => ({
+    payloadBytes,
+    createMicros: median(perRound.map((rows) => rows[i]!.createMicros)),
+    completeMicros: median(perRound.map((rows) => rows[i]!.completeMicros)),
+  }));
+  return { rounds: perRound, medians };
+}
+
 function mapSystems<T>(build: (name: SystemName) => T | undefined): Record<SystemName, T> {
   return Object.fromEntries(SYSTEMS.map((name) => [name, build(name)])) as Record<SystemName, T>;
 }
@@ -351,6 +371,13 @@ function printTable(results: Record<string, unknown>): void {
     for (const row of c.medians) claimRows.push([`payload ${format(row.payloadBytes, 0)} B`, format(row.medianMicros, 0), format(row.maxMicros, 0)]);
     log('');
     log(markdownTable(claimRows));
+  }
+  const mem = results.memory as Awaited<ReturnType<typeof runMemoryCost>> | undefined;
+  if (mem) {
+    const memoryRows = [['memory store, in process', 'createJob µs', 'completeJob µs']];
+    for (const row of mem.medians) memoryRows.push([`payload ${format(row.payloadBytes, 0)} B`, format(row.createMicros, 0), format(row.completeMicros, 0)]);
+    log('');
+    log(markdownTable(memoryRows));
   }
   const list = results.targets as Target[];
   if (list.length > 0) {

@@ -6,11 +6,16 @@
 export const queueFull = (waiting: number, maximumQueueSize: number): string =>
   `The job queue is full: ${waiting} jobs are waiting, the limit set by worker.maximumQueueSize is ${maximumQueueSize}. Retry later.`;
 
-export const memoryStoreFullOfJobs = (liveJobs: number): string =>
-  `The memory job store is full: it holds ${liveJobs} live jobs, the limit set by store.maxRetainedJobs (finished jobs were evicted; live ones never are). Retry later; raise store.maxRetainedJobs, lower worker.maximumQueueSize, or use the Redis store.`;
+export const memoryStoreFullOfJobs = (liveJobs: number, maxRetainedJobs: number): string =>
+  `The memory job store is full: it holds ${liveJobs} live (Queued, Scheduled, InProgress) jobs, the limit set by store.maxRetainedJobs (${maxRetainedJobs}); live jobs are never evicted. Submits get 503 until workers finish jobs. Raise store.maxRetainedJobs, lower worker.maximumQueueSize, or use the Redis store.`;
 
 export const memoryStoreFullOfBytes = (liveBytes: number, needed: number, maxRetainedBytes: number): string =>
-  `The memory job store is full: its live jobs hold ${liveBytes} bytes and this one needs ${needed}, over store.maxRetainedBytes (${maxRetainedBytes}; finished jobs were evicted, live ones never are). Retry later; raise store.maxRetainedBytes, lower worker.maximumQueueSize, or use the Redis store.`;
+  `The memory job store is full: its live (Queued, Scheduled, InProgress) jobs hold ${liveBytes} bytes and a submit needs ${needed} more, over store.maxRetainedBytes (${maxRetainedBytes}); live jobs are never evicted. Submits get 503 until workers finish jobs. Raise store.maxRetainedBytes, lower worker.maximumQueueSize or http.bodyLimitBytes, or use the Redis store.`;
+
+export const MEMORY_STORE_ACCEPTS_AGAIN = 'The memory job store accepts submissions again: it has room below its caps.';
+
+/** The 503 detail for a full store: the numbers and the advice are for the operator's log, not for clients. */
+export const STORE_FULL_DETAIL = 'The job store is full; nothing was stored. Retry later.';
 
 export const IDEMPOTENCY_CONFLICT =
   'This idempotency key (or X-Async-Request-Id) was already used for a different request: another payload, or for an X-Async-Request-Id another endpoint or owner. Use a new key for a new request.';

@@ -13,7 +13,9 @@ export class QueueFullError extends Error {
 
 /**
  * The store has no room for another job (the memory store's `maxRetainedJobs` / `maxRetainedBytes`,
- * reached by live jobs alone); nothing was stored. Answered 503 with `Retry-After` over HTTP.
+ * reached by live jobs alone); nothing was stored. The message gives the counts and the option to
+ * change. Answered 503 with `Retry-After` over HTTP, with a generic detail: the counts are the
+ * operator's, and the store logs them once per outage.
  */
 export class StoreFullError extends Error {
   constructor(reason: string) {

@@ -10,6 +10,7 @@ import {
 } from '@nestjs/common';
 import { STATUS_CODES } from 'node:http';
 import { IdempotencyConflictError, InvalidPayloadError, QueueFullError, StoreFullError } from '../errors/submit.errors.js';
+import { STORE_FULL_DETAIL } from '../errors/messages.js';
 import { ASYNC_ENDPOINTS_OPTIONS } from '../async-endpoints.module-definition.js';
 import { escapeControlCharacters, escapeStack } from '../observability/log-text.js';
 import type { ResolvedAsyncEndpointsOptions } from '../options/async-endpoints-options.js';
@@ -105,7 +106,8 @@ export class ProblemDetailsFilter implements ExceptionFilter {
     }
     if (exception instanceof StoreFullError) {
       return {
-        body: problem(HttpStatus.SERVICE_UNAVAILABLE, exception.message),
+        // The reason (counts, options) is the operator's: the store logs it once per outage.
+        body: problem(HttpStatus.SERVICE_UNAVAILABLE, STORE_FULL_DETAIL),
         headers: { 'Retry-After': String(this.retryAfterSeconds) },
       };
     }

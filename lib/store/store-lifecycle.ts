@@ -2,6 +2,7 @@ import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleIn
 import { ASYNC_ENDPOINTS_OPTIONS } from '../async-endpoints.module-definition.js';
 import type { ResolvedAsyncEndpointsOptions } from '../options/async-endpoints-options.js';
 import { JobStore } from './job-store.js';
+import { capsBelowQueueLimit } from './memory/retained-size.js';
 
 /**
  * Opens the store at module init (checking it when `failFastOnStoreUnavailable`) and closes it
@@ -17,6 +18,10 @@ export class StoreLifecycle implements OnModuleInit, OnApplicationShutdown {
   ) {}
 
   async onModuleInit(): Promise<void> {
+    const { store, worker, http } = this.options;
+    if (!(store instanceof JobStore) && store.type === 'memory') {
+      for (const warning of capsBelowQueueLimit(store, worker.maximumQueueSize, http.bodyLimitBytes)) this.logger.warn(warning);
+    }
     await this.store.init();
     try {
       await this.store.ping();

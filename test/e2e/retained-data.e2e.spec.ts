@@ -4,6 +4,8 @@ import { JobStore } from '../../lib/index.js';
 import { rawStoreContents } from '../support/raw-store.js';
 import { startSampleApp, waitFor } from '../support/sample-app.js';
 import { STORE_KINDS, TestStores } from '../support/test-stores.js';
+import { PLATFORMS } from '../support/test-platforms.js';
+import { RecordingLogger } from '../support/recording-logger.js';
 
 describe.each(STORE_KINDS)('retention.dropPayloadOnFinish over HTTP (%s store)', (kind) => {
   const stores = new TestStores(kind);
@@ -33,19 +35,48 @@ describe.each(STORE_KINDS)('retention.dropPayloadOnFinish over HTTP (%s store)',
   });
 });
 
-describe('memory store caps over HTTP', () => {
+describe.each(PLATFORMS)('memory store caps over HTTP (%s)', (platform) => {
   let app: INestApplication;
   afterEach(() => app?.close());
 
-  it('answers 503 problem+json with Retry-After when live jobs fill store.maxRetainedJobs, and keeps them', async () => {
-    app = await startSampleApp({ store: { type: 'memory', maxRetainedJobs: 2 }, worker: { enabled: false } });
+  it('answers 503 problem+json with Retry-After and a generic detail when live jobs fill store.maxRetainedJobs, logs the counts once, and keeps the jobs', async () => {
+    const logger = new RecordingLogger();
+    const options = { store: { type: 'memory' as const, maxRetainedJobs: 2 }, worker: { enabled: false } };
+    app = await startSampleApp(options, (nest) => nest.useLogger(logger), platform);
     const http = () => request(app.getHttpServer());
     const accepted = [];
     for (const data of ['a', 'b']) accepted.push((await http().post('/api/process').send({ data }).expect(202)).body.id);
-    const refused = await http().post('/api/process').send({ data: 'c' }).expect(503);
-    expect(refused.headers['content-type']).toMatch(/^application\/problem\+json/);
-    expect(refused.headers['retry-after']).toBe('1');
-    expect(refused.body.detail).toContain('store.maxRetainedJobs');
+    for (const data of ['c', 'd']) {
+      const refused = await http().post('/api/process').send({ data }).expect(503);
+      expect(refused.headers['content-type']).toMatch(/^application\/problem\+json/);
+      expect(refused.headers['retry-after']).toBe('1');
+      expect(refused.body.detail).toBe('The job store is full; nothing was stored. Retry later.');
+    }
+    const full = logger.messages('warn').filter((line) => line.startsWith('The memory job store is full'));
+    expect(full).toEqual([expect.stringContaining('it holds 2 live (Queued, Scheduled, InProgress) jobs, the limit set by store.maxRetainedJobs (2)')]);
     for (const id of accepted) expect((await app.get(JobStore).getJob(id))!.status).toBe('Queued');
+  });
+
+  it('warns at boot when worker.maximumQueueSize waiting jobs can fill store.maxRetainedJobs or store.maxRetainedBytes', async () => {
+    const logger = new RecordingLogger();
+    const store = { type: 'memory' as const, maxRetainedJobs: 50, maxRetainedBytes: 10 * 1024 * 1024 };
+    app = await startSampleApp(
+      { store, worker: { enabled: false, maximumQueueSize: 100 }, http: { bodyLimitBytes: 1024 * 1024 } },
+      (nest) => nest.useLogger(logger),
+      platform,
+    );
+    expect(logger.messages('warn')).toEqual([
+      expect.stringMatching(/^worker\.maximumQueueSize \(100\) is above store\.maxRetainedJobs \(50\): .* 503 \(store full\) instead of 429/),
+      expect.stringMatching(/^worker\.maximumQueueSize \(100\) × http\.bodyLimitBytes \(1048576\) is above store\.maxRetainedBytes \(10485760\)/),
+    ]);
+    await app.close();
+
+    const quiet = new RecordingLogger();
+    app = await startSampleApp(
+      { store: { ...store, maxRetainedJobs: 100 }, worker: { enabled: false, maximumQueueSize: 100 }, http: { bodyLimitBytes: 100 * 1024 } },
+      (nest) => nest.useLogger(quiet),
+      platform,
+    );
+    expect(quiet.messages('warn')).toEqual([]);
   });
 });

@@ -1,6 +1,7 @@
 import { MemoryJobStore } from '../../lib/store/memory/memory-job-store.js';
 import type { Retention } from '../../lib/store/job-store.js';
 import { newJob } from '../store-conformance/job-store.conformance.js';
+import { RecordingLogger } from '../support/recording-logger.js';
 
 const retention: Retention = { completedTtlMs: 86_400_000, failedTtlMs: 604_800_000 };
 const MiB = 1024 * 1024;
@@ -66,19 +67,85 @@ describe('memory store caps (maxRetainedJobs, maxRetainedBytes)', () => {
   });
 
   it('refuses a submit as store-full when live jobs alone fill a cap, storing nothing and keeping every live job', async () => {
-    store = new MemoryJobStore({ maxRetainedJobs: 2, maxRetainedBytes: 64 * 1024 });
+    store = new MemoryJobStore({ maxRetainedJobs: 2, maxRetainedBytes: 64 * 1024, logger: new RecordingLogger() });
     const live = [newJob(), newJob()];
     for (const job of live) await store.createJob(job, { ...options, now: 1 });
 
     const refused = await store.createJob(newJob(), { ...options, now: 2 });
     expect(refused).toEqual({ outcome: 'store-full', reason: expect.stringContaining('store.maxRetainedJobs') });
-    const tooBig = new MemoryJobStore({ maxRetainedBytes: 64 * 1024 });
+    const tooBig = new MemoryJobStore({ maxRetainedBytes: 64 * 1024, logger: new RecordingLogger() });
     const bigRefusal = await tooBig.createJob(newJob({ payload: { blob: 'x'.repeat(100 * 1024) } }), { ...options, now: 2 });
     expect(bigRefusal).toEqual({ outcome: 'store-full', reason: expect.stringContaining('store.maxRetainedBytes') });
     await tooBig.close();
 
     expect(retained(store).retainedJobs).toBe(2);
     for (const job of live) expect((await store.getJob(job.id))!.status).toBe('Queued');
+  });
+
+  it('refuses a submit that cannot fit even with every finished job evicted, and evicts none of them', async () => {
+    store = new MemoryJobStore({ maxRetainedBytes: 20_000, logger: new RecordingLogger() });
+    const finished = [await runToCompletion('a', t0 + 1), await runToCompletion('b', t0 + 2), await runToCompletion('c', t0 + 3)];
+
+    const tooBig = await store.createJob(newJob({ payload: { blob: 'x'.repeat(25_000) } }), { ...options, now: t0 + 4 });
+    expect(tooBig.outcome).toBe('store-full');
+    expect(retained(store).retainedJobs).toBe(3);
+    for (const id of finished) expect((await store.getJob(id))!.status).toBe('Completed');
+  });
+
+  it('refuses, evicting no finished job, while live jobs fill maxRetainedBytes', async () => {
+    store = new MemoryJobStore({ maxRetainedBytes: 12 * 1024, logger: new RecordingLogger() });
+    const finished = await runToCompletion('a', t0 + 1);
+    // Two live jobs of ~5 KiB: with the finished one, the store is at its byte cap.
+    for (let i = 0; i < 2; i++) await store.createJob(newJob({ payload: { blob: 'x'.repeat(4000) } }), { ...options, now: t0 + 2 });
+
+    const refused = await store.createJob(newJob({ payload: { blob: 'x'.repeat(4000) } }), { ...options, now: t0 + 3 });
+    expect(refused.outcome).toBe('store-full');
+    expect((await store.getJob(finished))!.status).toBe('Completed');
+  });
+
+  it('keeps the job it finishes, with its result, when its result alone goes over maxRetainedBytes', async () => {
+    store = new MemoryJobStore({ maxRetainedBytes: 8 * 1024 });
+    const input = newJob();
+    await store.createJob(input, { ...options, now: t0 });
+    const [claimed] = await store.claimDueJobs({ workerId: 'w', limit: 1, leaseMs: 30_000, now: t0, maxConcurrentJobs: null });
+    const result = { blob: 'r'.repeat(10_000) };
+
+    expect(await store.completeJob(claimed!.lease, result, { now: t0, retention })).toBe('completed');
+    expect(await store.getJob(input.id)).toMatchObject({ status: 'Completed', result });
+    // Evicted by the next submit that needs the room, as the oldest finished job.
+    expect((await store.createJob(newJob(), { ...options, now: t0 + 1 })).outcome).toBe('created');
+    expect(await store.getJob(input.id)).toBeNull();
+  });
+
+  it('logs a full store once per outage with its counts and option, and logs when it accepts again', async () => {
+    const logger = new RecordingLogger();
+    store = new MemoryJobStore({ maxRetainedJobs: 1, logger });
+    const live = newJob();
+    await store.createJob(live, { ...options, now: t0 });
+    for (let i = 0; i < 3; i++) expect((await store.createJob(newJob(), { ...options, now: t0 })).outcome).toBe('store-full');
+    expect(logger.messages('warn')).toEqual([
+      expect.stringMatching(/^The memory job store is full: it holds 1 live .* store\.maxRetainedJobs \(1\)/),
+    ]);
+
+    await store.cancelJob(live.id, { now: t0, retention });
+    expect((await store.createJob(newJob(), { ...options, now: t0 })).outcome).toBe('created');
+    expect(logger.messages('log')).toEqual(['The memory job store accepts submissions again: it has room below its caps.']);
+    expect(logger.messages('warn')).toHaveLength(1);
+  });
+
+  it('frees the idempotency key of an evicted job: a repeat creates a new job (docs/storage.md)', async () => {
+    store = new MemoryJobStore({ maxRetainedJobs: 1 });
+    const first = newJob({ idempotencyKey: 'order-1' });
+    await store.createJob(first, { ...options, now: t0 });
+    await store.cancelJob(first.id, { now: t0, retention });
+    const other = newJob();
+    expect((await store.createJob(other, { ...options, now: t0 + 1 })).outcome).toBe('created');
+    expect(await store.getJob(first.id)).toBeNull();
+    await store.cancelJob(other.id, { now: t0 + 1, retention });
+
+    const repeat = newJob({ idempotencyKey: 'order-1' });
+    const answer = await store.createJob(repeat, { ...options, now: t0 + 2 });
+    expect(answer).toMatchObject({ outcome: 'created', job: { id: repeat.id } });
   });
 
   it('counts a completed job without its payload when dropPayloadOnFinish drops it', async () => {

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { Logger } from '@nestjs/common';
 import {
   isTerminal,
   isWaiting,
@@ -35,8 +36,9 @@ import {
   type StoreEvent,
   type StoreEventListener,
 } from '../job-store.js';
-import { memoryStoreFullOfBytes, memoryStoreFullOfJobs } from '../../errors/messages.js';
-import { copyJob, newQueuedJob } from '../../job/job-records.js';
+import { MEMORY_STORE_ACCEPTS_AGAIN, memoryStoreFullOfBytes, memoryStoreFullOfJobs } from '../../errors/messages.js';
+import { cloneJson, copyJob, newQueuedJob } from '../../job/job-records.js';
+import type { StoreLogger } from '../redis/redis-connections.js';
 import { MinHeap } from './min-heap.js';
 import { DEFAULT_MAX_RETAINED_BYTES, DEFAULT_MAX_RETAINED_JOBS, outcomeSize, requestSize } from './retained-size.js';
 
@@ -44,6 +46,8 @@ import { DEFAULT_MAX_RETAINED_BYTES, DEFAULT_MAX_RETAINED_JOBS, outcomeSize, req
 export interface MemoryStoreLimits {
   maxRetainedJobs?: number;
   maxRetainedBytes?: number;
+  /** @internal Where a full store is reported (once per outage). Default: Nest's Logger. */
+  logger?: StoreLogger;
 }
 
 interface StoredJob extends Job {
@@ -96,6 +100,11 @@ export class MemoryJobStore extends JobStore {
   private readonly maxRetainedJobs: number;
   private readonly maxRetainedBytes: number;
   private retainedBytes = 0;
+  /** The part of retainedBytes that eviction can free: the bytes of the finished jobs. */
+  private finishedBytes = 0;
+  private readonly logger: StoreLogger;
+  /** Submits are being refused as store-full: logged once when it starts and once when it ends. */
+  private full = false;
   private sequence = 0;
   private recoveryLockUntil = 0;
   private closed = false;
@@ -104,6 +113,7 @@ export class MemoryJobStore extends JobStore {
     super();
     this.maxRetainedJobs = limits.maxRetainedJobs ?? DEFAULT_MAX_RETAINED_JOBS;
     this.maxRetainedBytes = limits.maxRetainedBytes ?? DEFAULT_MAX_RETAINED_BYTES;
+    this.logger = limits.logger ?? new Logger(MemoryJobStore.name);
   }
 
   async init(): Promise<void> {
@@ -123,10 +133,15 @@ export class MemoryJobStore extends JobStore {
     const waiting = this.counts.Queued + this.counts.Scheduled;
     if (waiting >= options.maximumQueueSize) return { outcome: 'queue-full', waiting };
 
+    // Refused before the payload is copied and sized when live jobs alone fill the job cap.
+    if (this.jobs.size - this.finished.size >= this.maxRetainedJobs) return this.refuse(0);
     const queued = newQueuedJob(input, options.now);
     const bytes = requestSize(queued);
-    const full = this.makeRoom(1, bytes);
-    if (full) return { outcome: 'store-full', reason: full };
+    if (!this.makeRoom(1, bytes)) return this.refuse(bytes);
+    if (this.full) {
+      this.full = false;
+      this.logger.log(MEMORY_STORE_ACCEPTS_AGAIN);
+    }
     const job: StoredJob = Object.assign(queued, {
       leaseToken: null,
       expiresAt: null,
@@ -141,7 +156,8 @@ export class MemoryJobStore extends JobStore {
     if (indexKey !== null) this.idempotencyIndex.set(indexKey, job.id);
     this.enqueue(job, options.now);
     this.emit({ type: 'job-available' });
-    return { outcome: 'created', job: copyJob(job) };
+    // The caller's own payload rather than a second copy of the stored one (a third of a submit's cost).
+    return { outcome: 'created', job: { ...copyJob({ ...job, payload: null }), payload: input.payload } };
   }
 
   async getJob(id: string): Promise<Job | null> {
@@ -195,7 +211,7 @@ export class MemoryJobStore extends JobStore {
     this.assertOpen();
     const job = this.leased(lease);
     if (!job) return false;
-    job.progress = structuredClone(progress);
+    job.progress = cloneJson(progress);
     job.lastUpdatedAt = now;
     return true;
   }
@@ -208,7 +224,7 @@ export class MemoryJobStore extends JobStore {
     this.assertOpen();
     const job = this.leased(lease);
     if (!job) return 'lease-lost';
-    job.result = structuredClone(result);
+    job.result = cloneJson(result);
     job.error = null;
     if (options.retention.dropPayloadOnFinish) {
       job.payload = null;
@@ -339,6 +355,7 @@ export class MemoryJobStore extends JobStore {
     }
     this.setStatus(job, JobStatus.Queued);
     this.finished.delete(job.id);
+    this.finishedBytes -= job.bytes;
     // Ordered as a new submission, as in the Redis store.
     job.seq = this.sequence++;
     job.expiresAt = null;
@@ -468,8 +485,11 @@ export class MemoryJobStore extends JobStore {
     const bytes = job.requestBytes + outcomeSize(job);
     this.retainedBytes += bytes - job.bytes;
     job.bytes = bytes;
-    this.finished.set(job.id, job);
+    // Room made before the job joins the finished ones: it is never evicted as it finishes (its waiters
+    // would find no job). When the others cannot make room, evicts none: over the caps until the next submit or finish.
     this.makeRoom(0, 0);
+    this.finished.set(job.id, job);
+    this.finishedBytes += bytes;
     // Evicted jobs leave their expiry entries behind: rebuilt once they outnumber the finished jobs
     // (amortised O(log n) per finish), so that the heap stays as bounded as the jobs.
     if (this.expiries.size > 2 * this.finished.size + 1024) this.rebuildExpiries();
@@ -478,20 +498,32 @@ export class MemoryJobStore extends JobStore {
 
   /**
    * Evicts the oldest finished jobs until `jobs` more jobs of `bytes` more bytes fit under the caps.
-   * Returns why they do not fit when only live jobs are left, else null.
+   * When they would not fit even with every finished job evicted, evicts none and returns false.
    */
-  private makeRoom(jobs: number, bytes: number): string | null {
+  private makeRoom(jobs: number, bytes: number): boolean {
+    const fits = (evictable: number, evictableBytes: number) =>
+      this.jobs.size - evictable + jobs <= this.maxRetainedJobs &&
+      this.retainedBytes - evictableBytes + bytes <= this.maxRetainedBytes;
+    if (!fits(this.finished.size, this.finishedBytes)) return false;
     for (const job of this.finished.values()) {
-      if (this.jobs.size + jobs <= this.maxRetainedJobs && this.retainedBytes + bytes <= this.maxRetainedBytes) break;
+      if (fits(0, 0)) break;
       this.forget(job);
     }
-    if (this.jobs.size + jobs > this.maxRetainedJobs) {
-      return memoryStoreFullOfJobs(this.jobs.size);
+    return true;
+  }
+
+  /** A store-full answer; the numbers and the advice go to the log, once per outage. */
+  private refuse(bytes: number): CreateJobResult {
+    const liveJobs = this.jobs.size - this.finished.size;
+    const reason =
+      liveJobs >= this.maxRetainedJobs
+        ? memoryStoreFullOfJobs(liveJobs, this.maxRetainedJobs)
+        : memoryStoreFullOfBytes(this.retainedBytes - this.finishedBytes, bytes, this.maxRetainedBytes);
+    if (!this.full) {
+      this.full = true;
+      this.logger.warn(reason);
     }
-    if (this.retainedBytes + bytes > this.maxRetainedBytes) {
-      return memoryStoreFullOfBytes(this.retainedBytes, bytes, this.maxRetainedBytes);
-    }
-    return null;
+    return { outcome: 'store-full', reason };
   }
 
   private rebuildExpiries(): void {
@@ -511,7 +543,7 @@ export class MemoryJobStore extends JobStore {
   /** Deletes a terminal job and its idempotency key. */
   private forget(job: StoredJob): void {
     this.jobs.delete(job.id);
-    this.finished.delete(job.id);
+    if (this.finished.delete(job.id)) this.finishedBytes -= job.bytes;
     this.retainedBytes -= job.bytes;
     this.counts[job.status]--;
     if (job.idempotencyKey === null) return;

@@ -48,3 +48,31 @@ function stringsLength(values: Record<string, string>): number {
   for (const key in values) length += key.length + values[key]!.length + 6;
   return length;
 }
+
+/**
+ * Boot warnings for caps that waiting jobs can fill before `worker.maximumQueueSize` is reached: clients
+ * would then get 503 (store full) where the queue limit promises 429.
+ */
+export function capsBelowQueueLimit(
+  caps: { maxRetainedJobs?: number; maxRetainedBytes?: number },
+  maximumQueueSize: number,
+  bodyLimitBytes: number,
+): string[] {
+  const maxJobs = caps.maxRetainedJobs ?? DEFAULT_MAX_RETAINED_JOBS;
+  const maxBytes = caps.maxRetainedBytes ?? DEFAULT_MAX_RETAINED_BYTES;
+  const consequence = 'can fill the memory store before the queue is full: clients then get 503 (store full) instead of 429 (queue full).';
+  const warnings: string[] = [];
+  if (maximumQueueSize > maxJobs) {
+    warnings.push(
+      `worker.maximumQueueSize (${maximumQueueSize}) is above store.maxRetainedJobs (${maxJobs}): waiting jobs ${consequence} ` +
+        'Raise store.maxRetainedJobs or lower worker.maximumQueueSize.',
+    );
+  }
+  if (maximumQueueSize * bodyLimitBytes > maxBytes) {
+    warnings.push(
+      `worker.maximumQueueSize (${maximumQueueSize}) × http.bodyLimitBytes (${bodyLimitBytes}) is above store.maxRetainedBytes (${maxBytes}): ` +
+        `waiting jobs with large payloads ${consequence} Raise store.maxRetainedBytes, or lower worker.maximumQueueSize or http.bodyLimitBytes.`,
+    );
+  }
+  return warnings;
+}
