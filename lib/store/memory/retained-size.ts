@@ -68,7 +68,9 @@ export function capsBelowQueueLimit(
         'Raise store.maxRetainedJobs or lower worker.maximumQueueSize.',
     );
   }
-  if (maximumQueueSize * bodyLimitBytes > maxBytes) {
+  // Only for a byte cap set on purpose: the defaults fill it only with every payload at the body limit
+  // (documented), and a warning at every default boot would teach users to skip warnings.
+  if (caps.maxRetainedBytes !== undefined && maximumQueueSize * bodyLimitBytes > maxBytes) {
     warnings.push(
       `worker.maximumQueueSize (${maximumQueueSize}) × http.bodyLimitBytes (${bodyLimitBytes}) is above store.maxRetainedBytes (${maxBytes}): ` +
         `waiting jobs with large payloads ${consequence} Raise store.maxRetainedBytes, or lower worker.maximumQueueSize or http.bodyLimitBytes.`,
