@@ -21,4 +21,4 @@ export { AsyncEndpoint } from './http/async-endpoint.decorator.js';
 export { ProblemDetailsFilter, ProblemException, problem, type ProblemDetails } from './http/problem-details.js';
 export { CREDENTIAL_NAME_PATTERN, SENSITIVE_HEADERS } from './http/capture-headers.js';
 export { AsyncEndpointsHealthIndicator } from './health/async-endpoints.health.js';
-export { ScheduleModuleMissingError } from './worker/worker-timers.js';
+export { ScheduleModuleMissingError } from './timers/worker-timers.js';
