@@ -154,46 +154,49 @@ export class AttemptRunner {
     return instance.handle(context);
   }
 
-  /** Writes the attempt's outcome, fenced by the lease; logs rather than throws. */
+  /** Writes the attempt's outcome, fenced by the lease. */
   private async finish(lease: Lease, job: Job, outcome: AttemptOutcome, handler?: RegisteredHandler, logger = new JobLogger(job)): Promise<void> {
     try {
-      await this.record(lease, job, outcome, handler, logger);
+      if (outcome.kind !== 'returned') return this.finishUnreturned(lease, job, outcome, handler, logger);
+      let result: JsonValue | null;
+      try {
+        result = toJson(outcome.value);
+      } catch (error) {
+        return this.fail(lease, job, toJobError(error, this.options.http.exposeErrorDetails), false, handler);
+      }
+      const written = await this.store.completeJob(lease, result, { now: this.timers.now(), retention: this.retention });
+      if (written === 'lease-lost') logger.warn('Completed, but the lease was lost: the result is discarded');
     } catch (error) {
       // The lease will expire and recovery will take the job back: delivery stays at least once.
       logger.error(`Could not record the attempt's outcome (${outcome.kind}): ${(error as Error).message}`);
     }
   }
 
-  private async record(lease: Lease, job: Job, outcome: AttemptOutcome, handler: RegisteredHandler | undefined, logger: JobLogger): Promise<void> {
-    const expose = this.options.http.exposeErrorDetails;
+  /** An attempt that did not return: abandoned (lease lost), released, or failed (maybe to be retried). */
+  private finishUnreturned(
+    lease: Lease,
+    job: Job,
+    outcome: Exclude<AttemptOutcome, { kind: 'returned' }>,
+    handler: RegisteredHandler | undefined,
+    logger: JobLogger,
+  ): Promise<void> | undefined {
     switch (outcome.kind) {
       case 'lease-lost':
         logger.warn('Lease lost (the job was taken back by recovery or expired); this attempt is abandoned');
         return;
       case 'released':
         return this.release(lease, job);
-      case 'returned':
-        return this.complete(lease, job, outcome.value, handler, logger);
       case 'timed-out': {
         const message = `The attempt exceeded its time budget of ${this.timeoutOf(handler)} ms (worker.jobTimeoutMinutes or the handler's timeoutMs).`;
         return this.fail(lease, job, { code: JobErrorCode.Timeout, message }, true, handler);
       }
       case 'canceled':
         return this.fail(lease, job, { code: JobErrorCode.Canceled, message: 'The job was canceled.' }, false, handler);
-      case 'threw':
-        return this.fail(lease, job, toJobError(outcome.error, expose), !(outcome.error instanceof NonRetryableError), handler);
+      case 'threw': {
+        const error = toJobError(outcome.error, this.options.http.exposeErrorDetails);
+        return this.fail(lease, job, error, !(outcome.error instanceof NonRetryableError), handler);
+      }
     }
-  }
-
-  private async complete(lease: Lease, job: Job, value: unknown, handler: RegisteredHandler | undefined, logger: JobLogger): Promise<void> {
-    let result: JsonValue | null;
-    try {
-      result = toJson(value);
-    } catch (error) {
-      return this.fail(lease, job, toJobError(error, this.options.http.exposeErrorDetails), false, handler);
-    }
-    const written = await this.store.completeJob(lease, result, { now: this.timers.now(), retention: this.retention });
-    if (written === 'lease-lost') logger.warn('Completed, but the lease was lost: the result is discarded');
   }
 
   private async fail(lease: Lease, job: Job, error: JobError, retryable: boolean, handler: RegisteredHandler | undefined): Promise<void> {
