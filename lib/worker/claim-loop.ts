@@ -15,9 +15,9 @@ const MAX_CLAIMS_IN_FLIGHT = 2;
 /** What the claim loop needs from the worker that owns it. */
 export interface ClaimLoopHost {
   /** The worker is running: the loop goes round, claimed jobs start. */
-  readonly claiming: boolean;
+  isClaiming(): boolean;
   /** Nothing may be claimed now (a last-chance job is kept, waits or runs). */
-  readonly claimsHeld: boolean;
+  claimsHeld(): boolean;
   /** Starts the jobs a claim brought back; a promise when some must first go back to the queue. */
   startClaimed(claimed: ClaimedJob[]): void | Promise<void>;
   /** The loop has nothing to do until woken: the worker may be idle. */
@@ -150,7 +150,7 @@ export class ClaimLoop {
    */
   private async loop(): Promise<void> {
     const claims = new Set<Promise<void>>();
-    while (this.host.claiming) {
+    while (this.host.isClaiming()) {
       // A claim that never answers (a hung store) shows as a loop that stopped going round.
       if (this.claimsInFlight === 0) this.loopAt = Date.now();
       if (this.claimRetryAfterMs > 0 && this.claimsInFlight === 0) {
@@ -161,7 +161,7 @@ export class ClaimLoop {
         await settlesWithin(this.nextWake(), backoffMs);
         continue;
       }
-      const free = this.host.claimsHeld ? 0 : this.options.worker.maximumConcurrency - this.busySlots - this.reservedSlots;
+      const free = this.host.claimsHeld() ? 0 : this.options.worker.maximumConcurrency - this.busySlots - this.reservedSlots;
       const mayClaim =
         this.claimsInFlight === 0 ||
         (this.backlog && this.claimRetryAfterMs === 0 && this.claimsInFlight < MAX_CLAIMS_IN_FLIGHT);

@@ -13,7 +13,7 @@ import { Telemetry } from '../observability/telemetry.js';
 import { settlesWithin } from '../timers/settles-within.js';
 import { WorkerTimers } from '../timers/worker-timers.js';
 import { AttemptRunner } from './attempt-runner.js';
-import { ClaimLoop, type ClaimLoopHost } from './claim-loop.js';
+import { ClaimLoop } from './claim-loop.js';
 import { LastChance } from './last-chance.js';
 import { LeaseKeeper } from './lease-keeper.js';
 import { abortReason, type AttemptOutcome, type RunningJob } from './running-job.js';
@@ -27,7 +27,7 @@ import type { WorkerStatus } from './worker-status.js';
  * do the work.
  */
 @Injectable()
-export class JobWorker implements OnApplicationBootstrap, BeforeApplicationShutdown, ClaimLoopHost {
+export class JobWorker implements OnApplicationBootstrap, BeforeApplicationShutdown {
   /** Read by health and telemetry. */
   readonly status: WorkerStatus;
   private readonly logger = new Logger('AsyncEndpoints');
@@ -49,28 +49,27 @@ export class JobWorker implements OnApplicationBootstrap, BeforeApplicationShutd
     telemetry: Telemetry,
     @Inject(ASYNC_ENDPOINTS_OPTIONS) private readonly options: ResolvedAsyncEndpointsOptions,
   ) {
-    this.claims = new ClaimLoop(store, timers, options, this, this.logger);
-    this.lastChance = new LastChance(
-      options.recovery.maximumRetries,
-      this.running,
-      () => this.claiming,
-      (lease, job) => this.attempts.release(lease, job),
+    const isClaiming = () => this.claiming;
+    const host = {
+      isClaiming,
+      claimsHeld: () => this.lastChance.holdsClaims,
+      startClaimed: (claimed: ClaimedJob[]) => this.startClaimed(claimed),
+      loopIdle: () => this.notifyIfIdle(),
+    };
+    this.claims = new ClaimLoop(store, timers, options, host, this.logger);
+    this.lastChance = new LastChance(options.recovery.maximumRetries, this.running, isClaiming, (lease, job) =>
+      this.attempts.release(lease, job),
     );
     this.attempts = new AttemptRunner(store, handlers, timers, telemetry, options, this.lastChance, (retryAt) =>
       this.claims.scheduleWakeAt(retryAt),
     );
     this.leases = new LeaseKeeper(store, timers, options.jobManager.jobClaimTimeoutMs, this.running, this.logger);
-    this.status = workerStatus(options, this.running, this.claims, () => this.claiming);
+    this.status = workerStatus(options, this.running, this.claims, isClaiming);
   }
 
   /** The claim loop is meant to be going round (not before start, nor once stopped, nor between drains in tests). */
-  get claiming(): boolean {
+  private get claiming(): boolean {
     return this.state === 'running';
-  }
-
-  /** A last-chance job is kept, waits or runs: nothing is claimed meanwhile. */
-  get claimsHeld(): boolean {
-    return this.lastChance.holdsClaims;
   }
 
   onApplicationBootstrap(): void {
@@ -144,12 +143,12 @@ export class JobWorker implements OnApplicationBootstrap, BeforeApplicationShutd
   whenIdle(): Promise<void> {
     return new Promise((resolve) => {
       this.idleWaiters.push(resolve);
-      this.loopIdle();
+      this.notifyIfIdle();
     });
   }
 
   /** Tells whenIdle's callers once nothing is claimed, wanted or running. */
-  loopIdle(): void {
+  private notifyIfIdle(): void {
     if (this.idleWaiters.length === 0 || this.running.size > 0 || !this.claims.idle) return;
     const waiters = this.idleWaiters;
     this.idleWaiters = [];
@@ -157,7 +156,7 @@ export class JobWorker implements OnApplicationBootstrap, BeforeApplicationShutd
   }
 
   /** Starts the jobs a claim brought back, but at most one last-chance job (see LastChance). */
-  startClaimed(claimed: ClaimedJob[]): void | Promise<void> {
+  private startClaimed(claimed: ClaimedJob[]): void | Promise<void> {
     const kept = this.lastChance.keepOneAtMost(claimed);
     if (!Array.isArray(kept)) return kept.then((toStart) => this.startAll(toStart));
     this.startAll(kept);
@@ -211,7 +210,7 @@ export class JobWorker implements OnApplicationBootstrap, BeforeApplicationShutd
   private ended(entry: RunningJob): void {
     entry.freeSlot();
     if (this.running.get(entry.job.id) === entry) this.running.delete(entry.job.id);
-    this.loopIdle();
+    this.notifyIfIdle();
     // Nothing was claimed while the lone job ran: what became due meanwhile is claimed now.
     if (this.lastChance.ended(entry)) this.claims.requestClaim();
     this.lastChance.admit();
