@@ -49,7 +49,11 @@ export class AttemptRunner {
    * Runs the attempt until `outcome` settles (the handler's `settle`, or an interruption) and writes
    * that outcome. The slot is given back as soon as the outcome is known. Never throws.
    */
-  async run(entry: RunningJob, outcome: Promise<AttemptOutcome>, settle: (outcome: AttemptOutcome) => void): Promise<void> {
+  async run(
+    entry: RunningJob,
+    outcome: Promise<AttemptOutcome>,
+    settle: (outcome: AttemptOutcome) => void,
+  ): Promise<void> {
     const { job, lease } = entry;
     const handler = this.handlers.get(job.name);
     if (!handler) return this.finish(lease, job, this.handlerNotFound(job));
@@ -119,10 +123,15 @@ export class AttemptRunner {
         this.telemetry.attributes({ 'job.name': job.name, 'job.outcome': result.kind }),
       ),
     );
-    Telemetry.endSpan(span, result.kind === 'returned' ? undefined : attemptError(result, this.options.http.exposeErrorDetails));
+    const error = result.kind === 'returned' ? undefined : attemptError(result, this.options.http.exposeErrorDetails);
+    Telemetry.endSpan(span, error);
   }
 
-  private async invoke(handler: RegisteredHandler, { job, lease, abortController }: RunningJob, logger: JobLogger): Promise<unknown> {
+  private async invoke(
+    handler: RegisteredHandler,
+    { job, lease, abortController }: RunningJob,
+    logger: JobLogger,
+  ): Promise<unknown> {
     // A singleton handler (the usual case) runs in this very turn; others are resolved per job.
     const instance = this.handlers.sharedInstance(handler) ?? (await this.handlers.instanceFor(handler, job));
     const { requestType } = handler.metadata;
@@ -141,13 +150,20 @@ export class AttemptRunner {
       get queryParams() {
         return (queryParams ??= Object.freeze({ ...job.queryParams }));
       },
-      job: { id: job.id, name: job.name, attempt: attemptOf(job), maxRetries: job.maxRetries, createdAt: new Date(job.createdAt) },
+      job: {
+        id: job.id,
+        name: job.name,
+        attempt: attemptOf(job),
+        maxRetries: job.maxRetries,
+        createdAt: new Date(job.createdAt),
+      },
       // Its AbortSignal is built when first read (a handler that never looks at it costs none).
       get signal() {
         return abortController.signal;
       },
       reportProgress: async (progress) => {
-        if (!abortController.signal.aborted) await this.store.reportProgress(lease, toJson(progress), this.timers.now());
+        if (abortController.signal.aborted) return;
+        await this.store.reportProgress(lease, toJson(progress), this.timers.now());
       },
       logger,
     };
@@ -155,7 +171,13 @@ export class AttemptRunner {
   }
 
   /** Writes the attempt's outcome, fenced by the lease. */
-  private async finish(lease: Lease, job: Job, outcome: AttemptOutcome, handler?: RegisteredHandler, logger = new JobLogger(job)): Promise<void> {
+  private async finish(
+    lease: Lease,
+    job: Job,
+    outcome: AttemptOutcome,
+    handler?: RegisteredHandler,
+    logger = new JobLogger(job),
+  ): Promise<void> {
     try {
       if (outcome.kind !== 'returned') return this.finishUnreturned(lease, job, outcome, handler, logger);
       let result: JsonValue | null;
@@ -164,7 +186,8 @@ export class AttemptRunner {
       } catch (error) {
         return this.fail(lease, job, toJobError(error, this.options.http.exposeErrorDetails), false, handler);
       }
-      const written = await this.store.completeJob(lease, result, { now: this.timers.now(), retention: this.retention });
+      const options = { now: this.timers.now(), retention: this.retention };
+      const written = await this.store.completeJob(lease, result, options);
       if (written === 'lease-lost') logger.warn('Completed, but the lease was lost: the result is discarded');
     } catch (error) {
       // The lease will expire and recovery will take the job back: delivery stays at least once.
@@ -199,7 +222,13 @@ export class AttemptRunner {
     }
   }
 
-  private async fail(lease: Lease, job: Job, error: JobError, retryable: boolean, handler: RegisteredHandler | undefined): Promise<void> {
+  private async fail(
+    lease: Lease,
+    job: Job,
+    error: JobError,
+    retryable: boolean,
+    handler: RegisteredHandler | undefined,
+  ): Promise<void> {
     const now = this.timers.now();
     const retryAt = nextRetryAt(job, retryable, {
       retryDelayBaseSeconds: handler?.metadata.retryDelayBaseSeconds ?? this.options.jobManager.retryDelayBaseSeconds,
@@ -225,7 +254,8 @@ function attemptError(outcome: AttemptOutcome, exposeDetails: boolean): { code: 
     'timed-out': JobErrorCode.Timeout,
     canceled: JobErrorCode.Canceled,
   };
-  return { code: codes[outcome.kind] ?? outcome.kind.toUpperCase().replace('-', '_'), message: `Attempt ended: ${outcome.kind}` };
+  const code = codes[outcome.kind] ?? outcome.kind.toUpperCase().replace('-', '_');
+  return { code, message: `Attempt ended: ${outcome.kind}` };
 }
 
 /** Handlers may return class instances or nothing; the store keeps plain JSON. */

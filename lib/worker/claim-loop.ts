@@ -161,7 +161,9 @@ export class ClaimLoop {
         await settlesWithin(this.nextWake(), backoffMs);
         continue;
       }
-      const free = this.host.claimsHeld() ? 0 : this.options.worker.maximumConcurrency - this.busySlots - this.reservedSlots;
+      const free = this.host.claimsHeld()
+        ? 0
+        : this.options.worker.maximumConcurrency - this.busySlots - this.reservedSlots;
       const mayClaim =
         this.claimsInFlight === 0 ||
         (this.backlog && this.claimRetryAfterMs === 0 && this.claimsInFlight < MAX_CLAIMS_IN_FLIGHT);

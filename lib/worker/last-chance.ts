@@ -90,7 +90,8 @@ export class LastChance {
     // clears the flag once the lone job has started, and `lone` takes over).
     const lone = this.holdsClaims ? undefined : lastChance[0];
     if (lone) this.kept = true;
-    await Promise.all(lastChance.filter((claim) => claim !== lone).map((claim) => this.release(claim.lease, claim.job)));
+    const handBack = lastChance.filter((claim) => claim !== lone);
+    await Promise.all(handBack.map((claim) => this.release(claim.lease, claim.job)));
     const others = claimed.filter((claim) => !this.applies(claim.job));
     return lone ? [...others, lone] : others;
   }

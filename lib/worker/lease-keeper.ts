@@ -35,7 +35,8 @@ export class LeaseKeeper {
     const renewed = new Map(this.running);
     const leases = [...renewed.values()].map((entry) => entry.lease);
     try {
-      const { lost, cancelRequested } = await this.store.renewLeases(leases, { now: this.timers.now(), leaseMs: this.leaseMs });
+      const options = { now: this.timers.now(), leaseMs: this.leaseMs };
+      const { lost, cancelRequested } = await this.store.renewLeases(leases, options);
       for (const id of lost) renewed.get(id)?.interrupt({ kind: 'lease-lost' });
       for (const id of cancelRequested) renewed.get(id)?.interrupt({ kind: 'canceled' });
     } catch (error) {
