@@ -29,7 +29,7 @@ import { JobStore } from './store/job-store.js';
 import { StoreLifecycle } from './store/store-lifecycle.js';
 import { JobWorker } from './worker/job-worker.js';
 import { RecoverySweeper } from './worker/recovery-sweeper.js';
-import { WorkerTimers } from './worker/worker-timers.js';
+import { WorkerTimers } from './timers/worker-timers.js';
 
 /**
  * `AsyncEndpointsModule.forRoot(options)` or `.forRootAsync({ imports, inject, useFactory })`.

@@ -24,7 +24,8 @@ import { Telemetry } from './observability/telemetry.js';
 import type { ResolvedAsyncEndpointsOptions } from './options/async-endpoints-options.js';
 import { JobFinishedWaiters } from './store/job-finished-waiters.js';
 import { JobStore, type CancelResult } from './store/job-store.js';
-import { DeadlineQueue } from './deadline-queue.js';
+import { DeadlineQueue } from './timers/deadline-queue.js';
+import { MAX_TIMER_MS } from './timers/max-timer.js';
 import { ownerScopedJobId } from './http/job-id.js';
 import { StoreUnavailableError } from './errors/store-unavailable.error.js';
 import { retentionOf } from './worker/retention.js';
@@ -71,9 +72,6 @@ function jobIdOf({ jobId, owner }: SubmitOptions): string {
 
 /** Store calls on the request path answer within this, or the caller gets a 503. */
 const STORE_DEADLINE_MS = 2000;
-
-/** setTimeout's largest delay. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
  * Submit, read, cancel and list jobs from code: for producers that are not HTTP (a message

@@ -1,5 +1,6 @@
 import type { Type } from '@nestjs/common';
 import { DiscoveryService } from '@nestjs/core';
+import { MAX_TIMER_MS } from '../timers/max-timer.js';
 
 /** `@AsyncHandler(name, options)`: this handler's settings, over the module's defaults. */
 export interface AsyncHandlerOptions {
@@ -34,9 +35,6 @@ export function AsyncHandler(name: string, options: AsyncHandlerOptions = {}): C
   }
   return AsyncHandlerMarker({ name, ...options });
 }
-
-/** Node timers overflow above this and fire at once. */
-const MAX_TIMER_MS = 2_147_483_647;
 
 function handlerOptionProblems({ maxRetries, timeoutMs, retryDelayBaseSeconds, requestType }: AsyncHandlerOptions): string[] {
   const problems: string[] = [];

@@ -63,17 +63,18 @@ export class AsyncEndpointsHealthIndicator {
   }
 
   private workerState() {
-    if (!this.worker.enabled) return { enabled: false, stalled: false };
-    const last = this.worker.lastLoopAt;
+    const status = this.worker.status;
+    if (!status.enabled) return { enabled: false, stalled: false };
+    const last = status.lastLoopAt;
     const stallAfterMs = stallThresholdMs(this.options.worker.pollingIntervalMs);
     const sinceMs = last === null ? null : Date.now() - last;
     return {
       enabled: true,
-      workerId: this.worker.workerId,
-      active: this.worker.activeCount,
+      workerId: status.workerId,
+      active: status.active,
       lastLoopAt: last === null ? null : new Date(last).toISOString(),
       // A worker that is not claiming (the testing kit's, between drains) has no loop to stall.
-      stalled: this.worker.claiming && (sinceMs === null || sinceMs > stallAfterMs),
+      stalled: status.claiming && (sinceMs === null || sinceMs > stallAfterMs),
     };
   }
 }

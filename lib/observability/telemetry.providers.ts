@@ -36,8 +36,7 @@ export class TelemetryGauges implements OnApplicationBootstrap {
         this.refreshCounts();
         return this.counts;
       },
-      utilization: () =>
-        this.worker.enabled ? this.worker.activeCount / this.options.worker.maximumConcurrency : null,
+      utilization: () => (this.worker.status.enabled ? this.worker.status.utilization : null),
     });
   }
 

@@ -15,9 +15,7 @@ import {
   ValidateNested,
 } from 'class-validator';
 import { MAX_JSON_DEPTH_LIMIT } from '../job/json-input.js';
-
-/** Node timers overflow above this many milliseconds (about 24.8 days) and fire at once. */
-export const MAX_TIMER_MS = 2_147_483_647;
+import { MAX_TIMER_MS } from '../timers/max-timer.js';
 
 /*
  * class-validator schemas of the module options. Each nested class is one options group;

@@ -2,7 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { attemptOf, JobStatus, type Job } from '../job/index.js';
 import { JobStore } from '../store/job-store.js';
 import { JobWorker } from '../worker/job-worker.js';
-import { WorkerTimers } from '../worker/worker-timers.js';
+import { WorkerTimers } from '../timers/worker-timers.js';
 import type { ManualWorkerTimers } from './manual-worker.js';
 
 /** Options of `AsyncEndpointsTestHarness.drain()`; all optional. */
@@ -60,7 +60,7 @@ export class AsyncEndpointsTestHarness {
    */
   async drain({ skipBackoff = false, timeoutMs = 2000, maxJobsQueued = 1000 }: DrainOptions = {}): Promise<void> {
     checkDrainOptions(timeoutMs, maxJobsQueued);
-    if (!this.worker.enabled) {
+    if (!this.worker.status.enabled) {
       throw new Error('drain() runs jobs with this app\'s worker, but worker.enabled is false: leave it out of AsyncEndpointsTestingModule.forRoot options.');
     }
     let queued = 0;

@@ -2,7 +2,7 @@ import { type DynamicModule, Module } from '@nestjs/common';
 import { AsyncEndpointsModule } from '../async-endpoints.module.js';
 import type { AsyncEndpointsModuleOptions } from '../options/async-endpoints-options.js';
 import { JobWorker } from '../worker/job-worker.js';
-import { WorkerTimers } from '../worker/worker-timers.js';
+import { WorkerTimers } from '../timers/worker-timers.js';
 import { AsyncEndpointsTestHarness } from './async-endpoints-test-harness.js';
 import { ManualJobWorker, ManualWorkerTimers } from './manual-worker.js';
 

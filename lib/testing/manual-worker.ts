@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { JobWorker } from '../worker/job-worker.js';
-import type { WorkerTimers } from '../worker/worker-timers.js';
+import type { WorkerTimers } from '../timers/worker-timers.js';
 
 /**
  * The worker's time in a test: no timer ever fires (no poll, no lease renewal, no retry wake-up, no

@@ -10,7 +10,7 @@ import { HandlerRegistry } from '../handlers/handler-registry.js';
 import type { ResolvedAsyncEndpointsOptions } from '../options/async-endpoints-options.js';
 import { JobStore, type RecoveryReport } from '../store/job-store.js';
 import { retentionOf } from './retention.js';
-import { WorkerTimers } from './worker-timers.js';
+import { WorkerTimers } from '../timers/worker-timers.js';
 
 /**
  * Every `recoveryCheckIntervalSeconds`, takes back jobs from dead or hung workers (expired lease,

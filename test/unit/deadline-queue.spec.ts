@@ -1,4 +1,4 @@
-import { DeadlineQueue } from '../../lib/deadline-queue.js';
+import { DeadlineQueue } from '../../lib/timers/deadline-queue.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
