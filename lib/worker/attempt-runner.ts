@@ -178,13 +178,15 @@ export class AttemptRunner {
     handler?: RegisteredHandler,
     logger = new JobLogger(job),
   ): Promise<void> {
+    // Every store call below is awaited inside this try: a rejection must reach the catch, not escape
+    // as an unhandled rejection (which ends a Node process).
     try {
-      if (outcome.kind !== 'returned') return this.finishUnreturned(lease, job, outcome, handler, logger);
+      if (outcome.kind !== 'returned') return await this.finishUnreturned(lease, job, outcome, handler, logger);
       let result: JsonValue | null;
       try {
         result = toJson(outcome.value);
       } catch (error) {
-        return this.fail(lease, job, toJobError(error, this.options.http.exposeErrorDetails), false, handler);
+        return await this.fail(lease, job, toJobError(error, this.options.http.exposeErrorDetails), false, handler);
       }
       const options = { now: this.timers.now(), retention: this.retention };
       const written = await this.store.completeJob(lease, result, options);
