@@ -1,8 +1,9 @@
-import { Injectable, Logger, type OnModuleInit, type Type } from '@nestjs/common';
+import { Injectable, type OnModuleInit, type Type } from '@nestjs/common';
 import { ContextIdFactory, DiscoveryService, ModuleRef } from '@nestjs/core';
 import type { InstanceWrapper } from '@nestjs/core/injector/instance-wrapper.js';
 import type { AsyncEndpointHandler } from './async-context.js';
 import { AsyncHandlerMarker, type AsyncHandlerMetadata } from './async-handler.decorator.js';
+import { libraryLogger } from '../observability/library-logger.js';
 
 export interface RegisteredHandler {
   metadata: AsyncHandlerMetadata;
@@ -23,7 +24,7 @@ export class AsyncHandlerDeclarationError extends Error {
 /** The `@AsyncHandler` providers of the application, found at module init, by name. */
 @Injectable()
 export class HandlerRegistry implements OnModuleInit {
-  private readonly logger = new Logger('AsyncEndpoints');
+  private readonly logger = libraryLogger();
   private scanned: Map<string, RegisteredHandler> | undefined;
 
   constructor(

@@ -1,10 +1,11 @@
-import { Inject, Injectable, Logger, type OnModuleInit, RequestMethod } from '@nestjs/common';
+import { Inject, Injectable, type OnModuleInit, RequestMethod } from '@nestjs/common';
 import { METHOD_METADATA, PATH_METADATA } from '@nestjs/common/constants.js';
 import { DiscoveryService, MetadataScanner } from '@nestjs/core';
 import { ASYNC_ENDPOINTS_OPTIONS } from '../async-endpoints.module-definition.js';
 import { AsyncHandlerDeclarationError, HandlerRegistry } from '../handlers/handler-registry.js';
 import type { ResolvedAsyncEndpointsOptions } from '../options/async-endpoints-options.js';
 import { ASYNC_ENDPOINT_METADATA, type AsyncEndpointMetadata } from './async-endpoint.decorator.js';
+import { libraryLogger } from '../observability/library-logger.js';
 
 export interface AsyncEndpointRoute {
   name: string;
@@ -24,7 +25,7 @@ export interface AsyncEndpointRoute {
  */
 @Injectable()
 export class EndpointRegistry implements OnModuleInit {
-  private readonly logger = new Logger('AsyncEndpoints');
+  private readonly logger = libraryLogger();
   private scanned: AsyncEndpointRoute[] | undefined;
 
   constructor(

@@ -1,7 +1,8 @@
-import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { ASYNC_ENDPOINTS_OPTIONS } from '../async-endpoints.module-definition.js';
 import type { ResolvedAsyncEndpointsOptions } from '../options/async-endpoints-options.js';
 import { JobStore } from './job-store.js';
+import { libraryLogger } from '../observability/library-logger.js';
 
 /**
  * Opens the store at module init (checking it when `failFastOnStoreUnavailable`) and closes it
@@ -9,7 +10,7 @@ import { JobStore } from './job-store.js';
  */
 @Injectable()
 export class StoreLifecycle implements OnModuleInit, OnApplicationShutdown {
-  private readonly logger = new Logger('AsyncEndpoints');
+  private readonly logger = libraryLogger();
 
   constructor(
     private readonly store: JobStore,

@@ -1,8 +1,9 @@
-import { Logger, type LoggerService } from '@nestjs/common';
+import type { LoggerService } from '@nestjs/common';
 import type { Job } from '../job/index.js';
 import { escapeControlCharacters } from '../observability/log-text.js';
+import { libraryLogger } from '../observability/library-logger.js';
 
-const logger = new Logger('AsyncEndpoints');
+const logger = libraryLogger();
 
 /**
  * Nest's Logger with every line tagged by job name and id, in the text and as the fields `jobId` and
