@@ -36,6 +36,8 @@ import {
   type StoreEventListener,
 } from '../job-store.js';
 import { copyJob, newQueuedJob } from '../../job/job-records.js';
+import { idempotencyScopeKey } from '../idempotency-scope.js';
+import { storeClosedError } from '../store-closed.js';
 import { MinHeap } from './min-heap.js';
 import { DEFAULT_MAX_RETAINED_BYTES, DEFAULT_MAX_RETAINED_JOBS, outcomeSize, requestSize } from './retained-size.js';
 
@@ -112,7 +114,7 @@ export class MemoryJobStore extends JobStore {
   async createJob(input: NewJob, options: CreateJobOptions): Promise<CreateJobResult> {
     this.assertOpen();
     this.purgeExpired(options.now);
-    const indexKey = input.idempotencyKey === null ? null : idempotencyIndexKey(input);
+    const indexKey = input.idempotencyKey === null ? null : idempotencyScopeKey(input);
     // The job the key points to, else one with the chosen id: a new job never overwrites an old one.
     const keyed = indexKey === null ? undefined : this.idempotencyIndex.get(indexKey);
     const existing = (keyed === undefined ? undefined : this.jobs.get(keyed)) ?? this.jobs.get(input.id);
@@ -392,7 +394,7 @@ export class MemoryJobStore extends JobStore {
   }
 
   private assertOpen(): void {
-    if (this.closed) throw new Error('The memory job store is closed (the application is shutting down).');
+    if (this.closed) throw storeClosedError(this.type);
   }
 
   private leased(lease: Lease): StoredJob | undefined {
@@ -514,7 +516,7 @@ export class MemoryJobStore extends JobStore {
     this.retainedBytes -= job.bytes;
     this.counts[job.status]--;
     if (job.idempotencyKey === null) return;
-    const indexKey = idempotencyIndexKey(job);
+    const indexKey = idempotencyScopeKey(job);
     if (this.idempotencyIndex.get(indexKey) === job.id) this.idempotencyIndex.delete(indexKey);
   }
 
@@ -531,8 +533,4 @@ export class MemoryJobStore extends JobStore {
 
 function newExpiryHeap(): MinHeap<ExpiryEntry> {
   return new MinHeap<ExpiryEntry>((a, b) => a.expiresAt - b.expiresAt);
-}
-
-function idempotencyIndexKey(job: Pick<Job, 'name' | 'owner' | 'idempotencyKey'>): string {
-  return JSON.stringify([job.name, job.owner, job.idempotencyKey]);
 }

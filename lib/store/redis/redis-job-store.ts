@@ -29,6 +29,7 @@ import {
   type StoreEventType,
 } from '../job-store.js';
 import { StoreUnavailableError } from '../store-errors.js';
+import { storeClosedError } from '../store-closed.js';
 import { CallBatcher, type BatchOutcome } from './call-batcher.js';
 import {
   closeConnection,
@@ -486,7 +487,7 @@ export class RedisJobStore extends JobStore {
    * a write may have happened all the same.
    */
   private async call<T>(request: () => Promise<T>, { readOnly = false } = {}): Promise<T> {
-    if (this.closed) throw new Error('The redis job store is closed (the application is shutting down).');
+    if (this.closed) throw storeClosedError(this.type);
     try {
       return await request();
     } catch (error) {
