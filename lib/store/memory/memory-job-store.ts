@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import {
   isTerminal,
-  isWaiting,
   JOB_STATUSES,
   JobErrorCode,
   JobStatus,
@@ -38,73 +37,40 @@ import {
 import { copyJob, newQueuedJob } from '../../job/job-records.js';
 import { idempotencyScopeKey } from '../idempotency-scope.js';
 import { storeClosedError } from '../store-closed.js';
-import { MinHeap } from './min-heap.js';
-import { DEFAULT_MAX_RETAINED_BYTES, DEFAULT_MAX_RETAINED_JOBS, outcomeSize, requestSize } from './retained-size.js';
+import { DueQueue } from './due-queue.js';
+import { RetainedJobs, type MemoryStoreLimits } from './retained-jobs.js';
+import { requestSize } from './retained-size.js';
+import type { StoredJob } from './stored-job.js';
 
-/** The memory store's caps (`store: { type: 'memory', maxRetainedJobs, maxRetainedBytes }`). */
-export interface MemoryStoreLimits {
-  maxRetainedJobs?: number;
-  maxRetainedBytes?: number;
-}
-
-interface StoredJob extends Job {
-  leaseToken: string | null;
-  /** When a terminal job is dropped (retention); null while the job is live. */
-  expiresAt: number | null;
-  /** Submission order, the tie-breaker among jobs due at the same time. */
-  seq: number;
-  /** Bumped whenever the job (re)enters the queue; heap entries of older versions are stale. */
-  queueVersion: number;
-  /** What the job counts against maxRetainedBytes: requestBytes, plus outcomeSize once finished. */
-  bytes: number;
-  /** requestSize, worked out at submit (and again when the payload is dropped). */
-  requestBytes: number;
-}
-
-interface QueueEntry {
-  id: string;
-  dueAt: number;
-  seq: number;
-  version: number;
-}
-
-interface ExpiryEntry {
-  id: string;
-  expiresAt: number;
-}
+export type { MemoryStoreLimits } from './retained-jobs.js';
 
 /**
- * The embedded store: one process, nothing durable across restarts. Due jobs sit in a heap ordered
- * by due time then submission order, so a claim never scans all jobs. It hands out copies, never
- * the live records. It keeps at most maxRetainedJobs jobs and maxRetainedBytes bytes: beyond either,
- * the oldest finished jobs are evicted before their retention ends; live jobs never are.
+ * The embedded store: one process, nothing durable across restarts. It hands out copies, never the
+ * live records. Due jobs wait in a DueQueue (due-queue.ts); retention and the caps are RetainedJobs'
+ * (retained-jobs.ts): at most maxRetainedJobs jobs and maxRetainedBytes bytes, evicting the oldest
+ * finished jobs first; live jobs never are.
  */
 export class MemoryJobStore extends JobStore {
   readonly type = 'memory';
 
   private readonly jobs = new Map<string, StoredJob>();
   private readonly idempotencyIndex = new Map<string, string>();
-  private readonly queue = new MinHeap<QueueEntry>((a, b) => a.dueAt - b.dueAt || a.seq - b.seq);
-  private expiries = newExpiryHeap();
+  private readonly queue = new DueQueue(this.jobs);
   private readonly inProgress = new Set<string>();
   private readonly counts = Object.fromEntries(JOB_STATUSES.map((status) => [status, 0])) as Record<
     JobStatus,
     number
   >;
   private readonly listeners = new Set<StoreEventListener>();
-  /** Finished jobs in the order they finished: the eviction order. */
-  private readonly finished = new Map<string, StoredJob>();
-  private readonly maxRetainedJobs: number;
-  private readonly maxRetainedBytes: number;
-  private retainedBytes = 0;
+  private readonly retained: RetainedJobs;
   private sequence = 0;
   private recoveryLockUntil = 0;
   private closed = false;
 
   constructor(limits: MemoryStoreLimits = {}) {
     super();
-    this.maxRetainedJobs = limits.maxRetainedJobs ?? DEFAULT_MAX_RETAINED_JOBS;
-    this.maxRetainedBytes = limits.maxRetainedBytes ?? DEFAULT_MAX_RETAINED_BYTES;
+    const { jobs, idempotencyIndex, counts } = this;
+    this.retained = new RetainedJobs({ jobs, idempotencyIndex, counts }, limits);
   }
 
   async init(): Promise<void> {
@@ -113,7 +79,7 @@ export class MemoryJobStore extends JobStore {
 
   async createJob(input: NewJob, options: CreateJobOptions): Promise<CreateJobResult> {
     this.assertOpen();
-    this.purgeExpired(options.now);
+    this.retained.purgeExpired(options.now);
     const indexKey = input.idempotencyKey === null ? null : idempotencyScopeKey(input);
     // The job the key points to, else one with the chosen id: a new job never overwrites an old one.
     const keyed = indexKey === null ? undefined : this.idempotencyIndex.get(indexKey);
@@ -126,7 +92,7 @@ export class MemoryJobStore extends JobStore {
 
     const queued = newQueuedJob(input, options.now);
     const bytes = requestSize(queued);
-    const full = this.makeRoom(1, bytes);
+    const full = this.retained.makeRoom(1, bytes);
     if (full) return { outcome: 'store-full', reason: full };
     const job: StoredJob = Object.assign(queued, {
       leaseToken: null,
@@ -137,10 +103,10 @@ export class MemoryJobStore extends JobStore {
       requestBytes: bytes,
     });
     this.jobs.set(job.id, job);
-    this.retainedBytes += bytes;
+    this.retained.added(job);
     this.counts.Queued++;
     if (indexKey !== null) this.idempotencyIndex.set(indexKey, job.id);
-    this.enqueue(job, options.now);
+    this.queue.enqueue(job, options.now);
     this.emit({ type: 'job-available' });
     return { outcome: 'created', job: copyJob(job) };
   }
@@ -154,16 +120,16 @@ export class MemoryJobStore extends JobStore {
 
   async claimDueJobs(options: ClaimOptions): Promise<ClaimedJob[]> {
     this.assertOpen();
-    this.purgeExpired(options.now);
+    this.retained.purgeExpired(options.now);
     let limit = options.limit;
     if (options.maxConcurrentJobs !== null) {
       limit = Math.min(limit, options.maxConcurrentJobs - this.inProgress.size);
     }
     const claimed: ClaimedJob[] = [];
     while (claimed.length < limit) {
-      const job = this.nextDue(options.now);
+      const job = this.queue.nextDue(options.now);
       if (!job) break;
-      this.queue.pop();
+      this.queue.takeHead();
       const token = randomUUID();
       this.setStatus(job, JobStatus.InProgress);
       job.startedAt = options.now;
@@ -237,7 +203,7 @@ export class MemoryJobStore extends JobStore {
     this.leaveProgress(job, JobStatus.Scheduled, options.now);
     job.retryCount++;
     job.retryDelayUntil = options.retryAt;
-    this.enqueue(job, options.retryAt);
+    this.queue.enqueue(job, options.retryAt);
     this.emit({ type: 'job-available', dueAt: options.retryAt });
     return 'scheduled';
   }
@@ -258,7 +224,7 @@ export class MemoryJobStore extends JobStore {
 
   async cancelJob(id: string, options: { now: number; retention: Retention }): Promise<CancelResult> {
     this.assertOpen();
-    this.purgeExpired(options.now);
+    this.retained.purgeExpired(options.now);
     const job = this.jobs.get(id);
     if (!job) return { outcome: 'not-found' };
     if (isTerminal(job.status)) return { outcome: 'already-terminal', job: copyJob(job) };
@@ -279,7 +245,7 @@ export class MemoryJobStore extends JobStore {
     this.assertOpen();
     if (this.recoveryLockUntil > options.now) return null;
     this.recoveryLockUntil = options.now + options.lockMs;
-    this.purgeExpired(options.now);
+    this.retained.purgeExpired(options.now);
     const report: RecoveryReport = { requeued: [], exhausted: [], canceled: [], removedEntries: 0 };
     for (const id of [...this.inProgress]) {
       const job = this.jobs.get(id)!;
@@ -302,15 +268,15 @@ export class MemoryJobStore extends JobStore {
         report.requeued.push(id);
       }
     }
-    report.removedEntries = this.dropStaleQueueHead();
+    report.removedEntries = this.queue.dropStaleHead();
     if (report.requeued.length > 0) this.emit({ type: 'job-available' });
     return report;
   }
 
   async stats(now: number): Promise<JobStats> {
     this.assertOpen();
-    this.purgeExpired(now);
-    const head = this.validQueueHead();
+    this.retained.purgeExpired(now);
+    const head = this.queue.head();
     return {
       counts: { ...this.counts },
       waiting: this.counts.Queued + this.counts.Scheduled,
@@ -321,7 +287,7 @@ export class MemoryJobStore extends JobStore {
 
   async listJobs(options: ListJobsOptions): Promise<Job[]> {
     this.assertOpen();
-    this.purgeExpired(Date.now());
+    this.retained.purgeExpired(Date.now());
     const terminal = isTerminal(options.status);
     return [...this.jobs.values()]
       .filter((job) => job.status === options.status)
@@ -332,14 +298,14 @@ export class MemoryJobStore extends JobStore {
 
   async retryJob(id: string, options: { now: number }): Promise<RetryJobResult> {
     this.assertOpen();
-    this.purgeExpired(options.now);
+    this.retained.purgeExpired(options.now);
     const job = this.jobs.get(id);
     if (!job) return { outcome: 'not-found' };
     if (job.status !== JobStatus.Failed && job.status !== JobStatus.Canceled) {
       return { outcome: 'not-retryable', job: copyJob(job) };
     }
     this.setStatus(job, JobStatus.Queued);
-    this.finished.delete(job.id);
+    this.retained.revived(job);
     // Ordered as a new submission, as in the Redis store.
     job.seq = this.sequence++;
     job.expiresAt = null;
@@ -351,7 +317,7 @@ export class MemoryJobStore extends JobStore {
     job.startedAt = null;
     job.completedAt = null;
     job.lastUpdatedAt = options.now;
-    this.enqueue(job, options.now);
+    this.queue.enqueue(job, options.now);
     this.emit({ type: 'job-available' });
     return { outcome: 'requeued', job: copyJob(job) };
   }
@@ -359,13 +325,13 @@ export class MemoryJobStore extends JobStore {
   async purgeJobs(options: PurgeJobsOptions): Promise<string[]> {
     this.assertOpen();
     assertPurgeableStatus(options.status);
-    this.purgeExpired(options.now);
+    this.retained.purgeExpired(options.now);
     const purged = [...this.jobs.values()]
       .filter((job) => job.status === options.status && (job.completedAt ?? Infinity) < options.finishedBefore)
       .sort((a, b) => a.completedAt! - b.completedAt!)
       .slice(0, Math.max(0, options.limit));
     // Their expiry heap entries go stale: purgeExpired skips entries of missing jobs.
-    if (!options.dryRun) for (const job of purged) this.forget(job);
+    if (!options.dryRun) for (const job of purged) this.retained.forget(job);
     return purged.map((job) => job.id);
   }
 
@@ -375,12 +341,7 @@ export class MemoryJobStore extends JobStore {
 
   /** What the store holds against its caps, for the health indicator. */
   override diagnostics(): Record<string, unknown> {
-    return {
-      retainedJobs: this.jobs.size,
-      retainedBytes: this.retainedBytes,
-      maxRetainedJobs: this.maxRetainedJobs,
-      maxRetainedBytes: this.maxRetainedBytes,
-    };
+    return this.retained.diagnostics();
   }
 
   subscribe(listener: StoreEventListener): () => void {
@@ -401,33 +362,6 @@ export class MemoryJobStore extends JobStore {
     const job = this.jobs.get(lease.jobId);
     if (!job || job.status !== JobStatus.InProgress || job.leaseToken !== lease.token) return undefined;
     return job;
-  }
-
-  /** The first queue entry that still points to a waiting job, dropping stale entries on the way. */
-  private validQueueHead(): QueueEntry | undefined {
-    for (let entry = this.queue.peek(); entry; entry = this.queue.peek()) {
-      const job = this.jobs.get(entry.id);
-      if (job && isWaiting(job.status) && job.queueVersion === entry.version) return entry;
-      this.queue.pop();
-    }
-    return undefined;
-  }
-
-  /** The waiting job at the head of the queue when it is due (left in the queue). */
-  private nextDue(now: number): StoredJob | undefined {
-    const head = this.validQueueHead();
-    return head && head.dueAt <= now ? this.jobs.get(head.id) : undefined;
-  }
-
-  private dropStaleQueueHead(): number {
-    const before = this.queue.size;
-    this.validQueueHead();
-    return before - this.queue.size;
-  }
-
-  private enqueue(job: StoredJob, dueAt: number): void {
-    job.queueVersion++;
-    this.queue.push({ id: job.id, dueAt, seq: job.seq, version: job.queueVersion });
   }
 
   private setStatus(job: StoredJob, status: JobStatus): void {
@@ -454,8 +388,8 @@ export class MemoryJobStore extends JobStore {
     this.leaveProgress(job, JobStatus.Queued, now);
     job.startedAt = null;
     job.retryDelayUntil = null;
-    const head = this.validQueueHead();
-    this.enqueue(job, head && head.dueAt < now ? head.dueAt : now);
+    const head = this.queue.head();
+    this.queue.enqueue(job, head && head.dueAt < now ? head.dueAt : now);
     this.emit({ type: 'job-available' });
   }
 
@@ -464,60 +398,8 @@ export class MemoryJobStore extends JobStore {
     job.completedAt = now;
     job.retryDelayUntil = null;
     job.expiresAt = now + (status === JobStatus.Failed ? retention.failedTtlMs : retention.completedTtlMs);
-    this.expiries.push({ id: job.id, expiresAt: job.expiresAt });
-    // A result or an error changes what the job holds.
-    const bytes = job.requestBytes + outcomeSize(job);
-    this.retainedBytes += bytes - job.bytes;
-    job.bytes = bytes;
-    this.finished.set(job.id, job);
-    this.makeRoom(0, 0);
-    // Evicted jobs leave their expiry entries behind: rebuilt once they outnumber the finished jobs
-    // (amortised O(log n) per finish), so that the heap stays as bounded as the jobs.
-    if (this.expiries.size > 2 * this.finished.size + 1024) this.rebuildExpiries();
+    this.retained.finishedJob(job);
     this.emit({ type: 'job-finished', jobId: job.id });
-  }
-
-  /**
-   * Evicts the oldest finished jobs until `jobs` more jobs of `bytes` more bytes fit under the caps.
-   * Returns why they do not fit when only live jobs are left, else null.
-   */
-  private makeRoom(jobs: number, bytes: number): string | null {
-    for (const job of this.finished.values()) {
-      if (this.jobs.size + jobs <= this.maxRetainedJobs && this.retainedBytes + bytes <= this.maxRetainedBytes) break;
-      this.forget(job);
-    }
-    if (this.jobs.size + jobs > this.maxRetainedJobs) {
-      return `The memory job store is full: it holds ${this.jobs.size} live jobs, the limit set by store.maxRetainedJobs (finished jobs were evicted; live ones never are). Retry later; raise store.maxRetainedJobs, lower worker.maximumQueueSize, or use the Redis store.`;
-    }
-    if (this.retainedBytes + bytes > this.maxRetainedBytes) {
-      return `The memory job store is full: its live jobs hold ${this.retainedBytes} bytes and this one needs ${bytes}, over store.maxRetainedBytes (${this.maxRetainedBytes}; finished jobs were evicted, live ones never are). Retry later; raise store.maxRetainedBytes, lower worker.maximumQueueSize, or use the Redis store.`;
-    }
-    return null;
-  }
-
-  private rebuildExpiries(): void {
-    this.expiries = newExpiryHeap();
-    for (const job of this.finished.values()) this.expiries.push({ id: job.id, expiresAt: job.expiresAt! });
-  }
-
-  private purgeExpired(now: number): void {
-    for (let entry = this.expiries.peek(); entry && entry.expiresAt <= now; entry = this.expiries.peek()) {
-      this.expiries.pop();
-      const job = this.jobs.get(entry.id);
-      if (!job || job.expiresAt !== entry.expiresAt) continue;
-      this.forget(job);
-    }
-  }
-
-  /** Deletes a terminal job and its idempotency key. */
-  private forget(job: StoredJob): void {
-    this.jobs.delete(job.id);
-    this.finished.delete(job.id);
-    this.retainedBytes -= job.bytes;
-    this.counts[job.status]--;
-    if (job.idempotencyKey === null) return;
-    const indexKey = idempotencyScopeKey(job);
-    if (this.idempotencyIndex.get(indexKey) === job.id) this.idempotencyIndex.delete(indexKey);
   }
 
   private emit(event: StoreEvent): void {
@@ -531,6 +413,3 @@ export class MemoryJobStore extends JobStore {
   }
 }
 
-function newExpiryHeap(): MinHeap<ExpiryEntry> {
-  return new MinHeap<ExpiryEntry>((a, b) => a.expiresAt - b.expiresAt);
-}
