@@ -157,6 +157,11 @@ function batchOutcome<R>(reply: unknown): BatchOutcome<R> {
     : { ok: true, value: reply as R };
 }
 
+/** PEXPIRE takes a positive whole number of milliseconds. */
+export function ttlArg(ms: number): number {
+  return Math.max(1, Math.ceil(ms));
+}
+
 function isOutOfMemory(error: unknown): boolean {
   return error instanceof Error && error.message.startsWith('OOM');
 }

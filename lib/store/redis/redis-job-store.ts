@@ -1,9 +1,7 @@
-import { randomUUID } from 'node:crypto';
 import { Logger } from '@nestjs/common';
 import type { Redis, RedisOptions } from 'ioredis';
-import { JOB_STATUSES, JobErrorCode, JobStatus, type Job, type JobError, type JsonValue } from '../../job/index.js';
+import { JOB_STATUSES, JobStatus, type Job, type JobError, type JsonValue } from '../../job/index.js';
 import {
-  assertPurgeableStatus,
   isReplayOf,
   JobStore,
   type CancelResult,
@@ -28,7 +26,9 @@ import {
   type StoreEventListener,
   type StoreEventType,
 } from '../job-store.js';
-import { batchItem, RedisCalls } from './redis-calls.js';
+import { batchItem, RedisCalls, ttlArg } from './redis-calls.js';
+import { RedisClaims } from './redis-claims.js';
+import { purgeInBatches, recoverInBatches } from './redis-sweeps.js';
 import {
   closeConnection,
   connect,
@@ -40,7 +40,7 @@ import {
 } from './redis-connections.js';
 import { RedisEventRelay } from './redis-event-relay.js';
 import { newQueuedJob } from '../../job/job-records.js';
-import { decodeClaimedJob, decodeJob, decodeJobReply, decodeJobReplyLeniently, encodeQueuedJob, encodeJsonArg, UnreadableJobError } from './redis-job-codec.js';
+import { decodeJob, decodeJobReply, decodeJobReplyLeniently, encodeQueuedJob, encodeJsonArg, UnreadableJobError } from './redis-job-codec.js';
 import { idempotencyDigest, RedisKeys } from './redis-keys.js';
 import { RedisScripts } from './redis-scripts.js';
 import { assertNoClientKeyPrefix, inspectServer, type RedisServerFacts } from './redis-server-checks.js';
@@ -59,22 +59,16 @@ export interface RedisStoreOptions {
   logger?: StoreLogger;
 }
 
-/** For a claim told no retention: the defaults of `retention.*`. */
-const DEFAULT_RETENTION: Retention = { completedTtlMs: 86_400_000, failedTtlMs: 604_800_000 };
-/** Scripts of the recovery sweep handle this many jobs each, so that none blocks Redis for long. */
-const RECOVERY_BATCH = 500;
-/** Index entries one purge script looks at. */
-const PURGE_BATCH = 1000;
 type CancelReply = ['not-found'] | ['canceled' | 'cancel-requested' | 'already-terminal', string[]];
 type RetryReply = ['not-found'] | ['requeued' | 'not-retryable', string[]];
-type PurgeReply = [string[], number, 0 | 1];
-type RecoveryReply = [string[], string[], string[], number, 0 | 1] | null;
 type StatsReply = [(string | number)[], number | null];
 
 /**
  * The production store: jobs in Redis, shared by every process. Each state change is one Lua script
  * (one round trip), fenced by the lease token where a worker makes it; see common.lua for the layout.
  * A command connection that fails fast, and a pub/sub connection that waits and reconnects, for events.
+ * Script calls and batching are RedisCalls' (redis-calls.ts), the claim RedisClaims' (redis-claims.ts),
+ * the batched sweeps in redis-sweeps.ts, the startup checks in redis-server-checks.ts.
  */
 export class RedisJobStore extends JobStore {
   readonly type = 'redis';
@@ -87,6 +81,7 @@ export class RedisJobStore extends JobStore {
   private readonly events: RedisEventRelay;
   /** Script calls, batching, and the mapping of failures to reach Redis (redis-calls.ts). */
   private readonly calls: RedisCalls;
+  private readonly claims: RedisClaims;
   private readonly stopWatching: (() => void)[];
   private readonly server: RedisServerFacts = { redisVersion: null, evictionPolicy: null };
   private closing: Promise<void> | null = null;
@@ -105,6 +100,7 @@ export class RedisJobStore extends JobStore {
       this.logger,
     );
     this.calls = new RedisCalls(this.client, new RedisScripts(this.client), this.events, this.keys, this.logger);
+    this.claims = new RedisClaims(this.calls, this.keys, (lease, error, options) => this.failJob(lease, error, options));
     const stopRememberingErrors = this.calls.watchConnectionErrors();
     this.stopWatching = [
       watchConnection(this.client, 'command', this.logger),
@@ -186,67 +182,8 @@ export class RedisJobStore extends JobStore {
     }
   }
 
-  async claimDueJobs(options: ClaimOptions): Promise<ClaimedJob[]> {
-    const claimed: ClaimedJob[] = [];
-    // A leased job whose fields do not decode is failed, not handed out: its slot is claimed again, as
-    // long as the queue had enough for a full batch.
-    for (let limit = options.limit; limit > 0; ) {
-      const { leased, undecodable } = await this.claimBatch(options, limit, claimed);
-      if (undecodable === 0 || leased < limit) break;
-      limit = undecodable;
-    }
-    return claimed;
-  }
-
-  /** One claim script call; pushes the jobs that decode onto `claimed`. */
-  private async claimBatch(
-    options: ClaimOptions,
-    limit: number,
-    claimed: ClaimedJob[],
-  ): Promise<{ leased: number; undecodable: number }> {
-    const retention = options.retention ?? DEFAULT_RETENTION;
-    const args = [
-      String(options.now),
-      String(options.leaseMs),
-      options.workerId,
-      String(options.maxConcurrentJobs ?? ''),
-      String(ttlArg(retention.failedTtlMs)),
-      JobErrorCode.Unreadable,
-    ];
-    const tokensFrom = args.length;
-    for (let i = 0; i < limit; i++) args.push(randomUUID());
-    const [reply, unreadable] = (await this.calls.run('claimDueJobs', this.keys.store, args)) as [(string | null)[][], string[]];
-    for (let i = 0; i + 2 < unreadable.length; i += 3) {
-      const report = { jobId: unreadable[i]!, message: unreadable[i + 1]!, failed: unreadable[i + 2] === '1' };
-      options.onUnreadable?.(report);
-    }
-    // What the claim set, the script leaves out of its reply (a fifth less for the client to read).
-    const leased = { startedAt: options.now, workerId: options.workerId, leaseExpiresAt: options.now + options.leaseMs };
-    let undecodable = 0;
-    for (let i = 0; i < reply.length; i++) {
-      const lease = { jobId: reply[i]![0]!, token: args[tokensFrom + i]! };
-      let job: Job;
-      try {
-        job = decodeClaimedJob(reply[i]!, leased);
-      } catch (error) {
-        if (!(error instanceof UnreadableJobError)) throw error;
-        undecodable++;
-        await this.failUndecodable(lease, error, options, retention);
-        continue;
-      }
-      claimed.push({ job, lease });
-    }
-    return { leased: reply.length, undecodable };
-  }
-
-  /** A leased job the codec cannot read: Failed with JOB_UNREADABLE under its lease, and reported. */
-  private async failUndecodable(lease: Lease, cause: UnreadableJobError, options: ClaimOptions, retention: Retention) {
-    const message =
-      `Job ${lease.jobId} cannot be read from Redis (${cause.message}): its hash was changed outside the job store, ` +
-      'so it was failed instead of run. Submit it again, under a new idempotency key if it had one.';
-    const error: JobError = { code: JobErrorCode.Unreadable, message };
-    const outcome = await this.failJob(lease, error, { now: options.now, retryAt: null, retention });
-    options.onUnreadable?.({ jobId: lease.jobId, message, failed: outcome === 'failed' });
+  claimDueJobs(options: ClaimOptions): Promise<ClaimedJob[]> {
+    return this.claims.claimDueJobs(options);
   }
 
   async renewLeases(leases: Lease[], options: { now: number; leaseMs: number }): Promise<RenewResult> {
@@ -307,32 +244,8 @@ export class RedisJobStore extends JobStore {
     return reply[0] === 'not-found' ? { outcome: 'not-found' } : { outcome: reply[0], job: decodeJobReply(reply[1]) };
   }
 
-  /** Runs the sweep in batches under one lock token, until nothing is left or the lock is lost. */
-  async recoverJobs(options: RecoverJobsOptions): Promise<RecoveryReport | null> {
-    const lockToken = randomUUID();
-    let report: RecoveryReport | null = null;
-    for (;;) {
-      const reply = (await this.calls.run('recoverJobs', this.keys.store, [
-        options.now,
-        options.maxInProgressMs,
-        options.maxRecoveries,
-        options.lockMs,
-        lockToken,
-        ttlArg(options.retention.completedTtlMs),
-        ttlArg(options.retention.failedTtlMs),
-        RECOVERY_BATCH,
-        JobErrorCode.RecoveryExhausted,
-        JobErrorCode.Unreadable,
-      ])) as RecoveryReply;
-      if (reply === null) return report;
-      const [requeued, exhausted, canceled, removedEntries, more] = reply;
-      report ??= { requeued: [], exhausted: [], canceled: [], removedEntries: 0 };
-      report.requeued.push(...requeued);
-      report.exhausted.push(...exhausted);
-      report.canceled.push(...canceled);
-      report.removedEntries += removedEntries;
-      if (!more) return report;
-    }
+  recoverJobs(options: RecoverJobsOptions): Promise<RecoveryReport | null> {
+    return recoverInBatches(this.calls, this.keys, options);
   }
 
   async stats(now: number): Promise<JobStats> {
@@ -360,26 +273,8 @@ export class RedisJobStore extends JobStore {
     return reply[0] === 'not-found' ? { outcome: 'not-found' } : { outcome: reply[0], job: decodeJobReply(reply[1]) };
   }
 
-  /** Walks the status's index in batches, one short script each, until `limit` jobs are deleted. */
-  async purgeJobs(options: PurgeJobsOptions): Promise<string[]> {
-    assertPurgeableStatus(options.status);
-    const purged: string[] = [];
-    let offset = 0;
-    while (purged.length < options.limit) {
-      const [ids, next, walked] = (await this.calls.run('purgeJobs', this.keys.store, [
-        options.status,
-        options.finishedBefore,
-        offset,
-        PURGE_BATCH,
-        Math.min(options.limit - purged.length, PURGE_BATCH),
-        options.now,
-        options.dryRun ? 1 : 0,
-      ])) as PurgeReply;
-      purged.push(...ids);
-      offset = next;
-      if (walked) break;
-    }
-    return purged;
+  purgeJobs(options: PurgeJobsOptions): Promise<string[]> {
+    return purgeInBatches(this.calls, this.keys, options);
   }
 
   async ping(): Promise<void> {
@@ -425,11 +320,6 @@ export class RedisJobStore extends JobStore {
   private inspectServer(): Promise<void> {
     return inspectServer(this.client, this.logger, this.server);
   }
-}
-
-/** PEXPIRE takes a positive whole number of milliseconds. */
-function ttlArg(ms: number): number {
-  return Math.max(1, Math.ceil(ms));
 }
 
 function isWrongType(error: unknown): boolean {
