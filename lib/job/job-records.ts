@@ -2,22 +2,25 @@ import type { Job, JsonValue } from './job.js';
 import { JobStatus } from './job-status.js';
 
 /** What a producer hands the store; the store adds status, counters and times. */
-export interface NewJob {
-  id: string;
-  name: string;
-  payload: JsonValue;
-  headers: Record<string, string>;
-  routeParams: Record<string, string>;
-  queryParams: Record<string, string | string[]>;
-  owner: string | null;
-  idempotencyKey: string | null;
+export interface NewJob
+  extends Pick<
+    Job,
+    | 'id'
+    | 'name'
+    | 'payload'
+    | 'headers'
+    | 'routeParams'
+    | 'queryParams'
+    | 'owner'
+    | 'idempotencyKey'
+    | 'traceContext'
+    | 'maxRetries'
+  > {
   /**
    * `fingerprintOf(name, payload)`, to tell a replay from a conflict; '' for a submission that cannot
    * be replayed (no idempotency key, an id the service made up), which spares the hash.
    */
   fingerprint: string;
-  traceContext: Record<string, string> | null;
-  maxRetries: number;
 }
 
 // Both functions spell out every field in one order rather than spreading and adding fields: that
