@@ -5,6 +5,7 @@ import { toJobDocument, type JobDocument, type JsonValue } from '../job/index.js
 import type { AsyncEndpointRequest, ResolvedAsyncEndpointsOptions } from '../options/async-endpoints-options.js';
 import { headerCapture, queryParamCapture } from './capture-headers.js';
 import { setResponseHeader, type HttpResponse } from './http-response.js';
+import { JSON_MEDIA_TYPE } from './json-media-type.js';
 import { readIdempotencyHeaders, type IdempotencyHeaders } from './idempotency.js';
 import { JobLocations } from './job-locations.js';
 import { problem, ProblemException } from './problem-details.js';
@@ -79,14 +80,12 @@ export class SubmitChecks implements CanActivate {
   }
 }
 
-const JSON_TYPE = /^application\/([\w.+-]+\+)?json\s*(;|$)/i;
-
 /** A body on a JSON route must be JSON: 415, before a ValidationPipe can call it a 400. */
 function rejectNonJsonBody(request: HttpRequest): void {
   const length = request.headers['content-length'];
   const hasBody = (length !== undefined && length !== '0') || request.headers['transfer-encoding'] !== undefined;
   const type = request.headers['content-type'];
-  if (hasBody && (typeof type !== 'string' || !JSON_TYPE.test(type))) {
+  if (hasBody && (typeof type !== 'string' || !JSON_MEDIA_TYPE.test(type))) {
     throw new ProblemException(
       problem(
         HttpStatus.UNSUPPORTED_MEDIA_TYPE,
