@@ -28,6 +28,7 @@ import { DeadlineQueue } from './timers/deadline-queue.js';
 import { MAX_TIMER_MS } from './timers/max-timer.js';
 import { ownerScopedJobId } from './http/job-id.js';
 import { StoreUnavailableError } from './errors/store-unavailable.error.js';
+import { STORE_CLOSED } from './store/store-closed.js';
 import { retentionOf } from './worker/retention.js';
 
 /** `AsyncEndpointsService.submit`'s options: what an HTTP request would carry. */
@@ -264,7 +265,25 @@ export class AsyncEndpointsService {
   }
 }
 
+/**
+ * The codes of errors that say the store cannot be reached: a closed store's, and Node's for a socket
+ * that could not reach its peer or lost it. The built-in stores throw StoreUnavailableError for their
+ * connection failures; these codes catch a custom store's raw network errors (a message's words say
+ * nothing reliable).
+ */
+const CONNECTION_ERROR_CODES: ReadonlySet<string> = new Set([
+  STORE_CLOSED,
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ECONNABORTED',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+]);
+
 function isConnectionError(error: unknown): boolean {
-  const message = error instanceof Error ? error.message : '';
-  return /connection|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|closed|offline queue|max retries/i.test(message);
+  return error instanceof Error && CONNECTION_ERROR_CODES.has(String((error as NodeJS.ErrnoException).code));
 }

@@ -1,5 +1,5 @@
 import { JOB_STATUSES, JobStatus, toJobDocument, type Job } from '../job/index.js';
-import type { JobStore, RecoveryReport, Retention } from '../store/job-store.js';
+import type { JobStore, RecoveryReport } from '../store/job-store.js';
 import type { Command } from './arguments.js';
 import { escapeControlCharacters as shown } from '../observability/log-text.js';
 import { formatAge, formatTable, formatTime, truncate } from './format.js';
@@ -112,7 +112,9 @@ async function retryAllFailed({ store, json, print }: CommandContext, limit: num
 }
 
 async function cancel({ store, json, print }: CommandContext, id: string, completedRetentionMs: number): Promise<void> {
-  const result = await store.cancelJob(id, { now: Date.now(), retention: retentionOf(completedRetentionMs) });
+  // cancelJob ends jobs Canceled only: the Failed retention does not apply.
+  const retention = { completedTtlMs: completedRetentionMs, failedTtlMs: completedRetentionMs };
+  const result = await store.cancelJob(id, { now: Date.now(), retention });
   switch (result.outcome) {
     case 'not-found':
       throw notFound(id);
@@ -209,9 +211,4 @@ function operatorDocument(job: Job) {
 
 function notFound(id: string): CommandFailure {
   return new CommandFailure(`Job ${shown(id)} not found (unknown id, or deleted after its retention).`);
-}
-
-function retentionOf(completedTtlMs: number): Retention {
-  // cancelJob ends jobs Canceled only: the Failed retention does not apply.
-  return { completedTtlMs, failedTtlMs: completedTtlMs };
 }

@@ -1,9 +1,10 @@
-import { Injectable, Logger, type OnModuleInit, type Type } from '@nestjs/common';
+import { Injectable, type OnModuleInit, type Type } from '@nestjs/common';
 import { ContextIdFactory, DiscoveryService, ModuleRef } from '@nestjs/core';
 import { AsyncHandlerDeclarationError } from '../errors/boot.errors.js';
 import { asyncHandlerWithoutHandle, duplicateAsyncHandler } from '../errors/messages.js';
 import type { AsyncEndpointHandler } from './async-context.js';
 import { AsyncHandlerMarker, type AsyncHandlerMetadata } from './async-handler.decorator.js';
+import { libraryLogger } from '../observability/library-logger.js';
 
 /** Nest's wrapper of a provider, as DiscoveryService hands it out (its own type is not exported). */
 type InstanceWrapper = ReturnType<DiscoveryService['getProviders']>[number];
@@ -19,7 +20,7 @@ export interface RegisteredHandler {
 /** The `@AsyncHandler` providers of the application, found at module init, by name. */
 @Injectable()
 export class HandlerRegistry implements OnModuleInit {
-  private readonly logger = new Logger('AsyncEndpoints');
+  private readonly logger = libraryLogger();
   private scanned: Map<string, RegisteredHandler> | undefined;
 
   constructor(

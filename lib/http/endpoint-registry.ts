@@ -1,4 +1,4 @@
-import { Inject, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
 import { DiscoveryService, MetadataScanner } from '@nestjs/core';
 import { ASYNC_ENDPOINTS_OPTIONS } from '../async-endpoints.module-definition.js';
 import { AsyncHandlerDeclarationError } from '../errors/boot.errors.js';
@@ -7,6 +7,7 @@ import { HandlerRegistry } from '../handlers/handler-registry.js';
 import type { ResolvedAsyncEndpointsOptions } from '../options/async-endpoints-options.js';
 import { AsyncEndpointMarker, type AsyncEndpointMetadata } from './async-endpoint.decorator.js';
 import { controllerPaths, routeMethod, routePaths } from './nest-internals.adapter.js';
+import { libraryLogger } from '../observability/library-logger.js';
 
 export interface AsyncEndpointRoute {
   name: string;
@@ -26,7 +27,7 @@ export interface AsyncEndpointRoute {
  */
 @Injectable()
 export class EndpointRegistry implements OnModuleInit {
-  private readonly logger = new Logger('AsyncEndpoints');
+  private readonly logger = libraryLogger();
   private scanned: AsyncEndpointRoute[] | undefined;
 
   constructor(

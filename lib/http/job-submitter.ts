@@ -4,6 +4,8 @@ import { AsyncEndpointsService } from '../async-endpoints.service.js';
 import { toJobDocument, type JobDocument, type JsonValue } from '../job/index.js';
 import type { AsyncEndpointRequest, ResolvedAsyncEndpointsOptions } from '../options/async-endpoints-options.js';
 import { headerCapture, queryParamCapture } from './capture-headers.js';
+import { setResponseHeader, type HttpResponse } from './http-response.js';
+import { JSON_MEDIA_TYPE } from './json-media-type.js';
 import { readIdempotencyHeaders, type IdempotencyHeaders } from './idempotency.js';
 import { JobLocations } from './job-locations.js';
 import { problem, ProblemException } from './problem-details.js';
@@ -14,11 +16,7 @@ export interface HttpRequest extends AsyncEndpointRequest {
   query?: Record<string, string | string[]>;
 }
 
-/** What both Express responses and Fastify replies offer for setting a header. */
-export interface HttpResponse {
-  setHeader?(name: string, value: string): unknown;
-  header?(name: string, value: string): unknown;
-}
+export type { HttpResponse } from './http-response.js';
 
 /** The idempotency headers of the requests SubmitChecks let through, as it read them. */
 const checkedIdempotencyHeaders = new WeakMap<object, IdempotencyHeaders>();
@@ -60,10 +58,9 @@ export class JobSubmitter {
       traceContext: traceContextOf(headers),
     });
     const location = this.locations.of(job.id);
-    const set = response.setHeader ? 'setHeader' : 'header';
-    if (location) response[set]?.('Location', location);
-    response[set]?.('Retry-After', this.retryAfter);
-    response[set]?.('Cache-Control', 'no-store');
+    if (location) setResponseHeader(response, 'Location', location);
+    setResponseHeader(response, 'Retry-After', this.retryAfter);
+    setResponseHeader(response, 'Cache-Control', 'no-store');
     return toJobDocument(job, location, this.options.http.exposeErrorDetails);
   }
 }
@@ -83,14 +80,12 @@ export class SubmitChecks implements CanActivate {
   }
 }
 
-const JSON_TYPE = /^application\/([\w.+-]+\+)?json\s*(;|$)/i;
-
 /** A body on a JSON route must be JSON: 415, before a ValidationPipe can call it a 400. */
 function rejectNonJsonBody(request: HttpRequest): void {
   const length = request.headers['content-length'];
   const hasBody = (length !== undefined && length !== '0') || request.headers['transfer-encoding'] !== undefined;
   const type = request.headers['content-type'];
-  if (hasBody && (typeof type !== 'string' || !JSON_TYPE.test(type))) {
+  if (hasBody && (typeof type !== 'string' || !JSON_MEDIA_TYPE.test(type))) {
     throw new ProblemException(
       problem(
         HttpStatus.UNSUPPORTED_MEDIA_TYPE,

@@ -4,7 +4,6 @@ import {
   Get,
   HttpStatus,
   Inject,
-  Logger,
   Param,
   Query,
   Req,
@@ -16,15 +15,13 @@ import { ASYNC_ENDPOINTS_OPTIONS } from '../async-endpoints.module-definition.js
 import { AsyncEndpointsService } from '../async-endpoints.service.js';
 import { isTerminal, toJobDocument, type Job, type JobDocument } from '../job/index.js';
 import type { AsyncEndpointRequest, ResolvedAsyncEndpointsOptions } from '../options/async-endpoints-options.js';
+import { setResponseHeader, setResponseStatus, type HttpResponse } from './http-response.js';
 import { isJobId } from './job-id.js';
 import { JobLocations } from './job-locations.js';
 import { problem, ProblemDetailsFilter, ProblemException } from './problem-details.js';
+import { libraryLogger } from '../observability/library-logger.js';
 
-interface Reply {
-  status?(code: number): unknown;
-  code?(code: number): unknown;
-  setHeader?(name: string, value: string): void;
-  header?(name: string, value: string): unknown;
+interface Reply extends HttpResponse {
   /** Fastify: the Node.js response under the reply. */
   raw?: NodeJS.EventEmitter;
   on?(event: 'close', listener: () => void): unknown;
@@ -46,7 +43,7 @@ export const JOBS_CONTROLLER = Symbol('async-endpoints:jobs-controller');
  */
 @UseFilters(ProblemDetailsFilter)
 export class JobsController {
-  private readonly logger = new Logger('AsyncEndpoints');
+  private readonly logger = libraryLogger();
   /** Long-polls this app holds open now; `http.maxLongPolls` caps them. */
   private longPolls = 0;
   private lastCapWarningAt = -Infinity;
@@ -71,12 +68,12 @@ export class JobsController {
     const job = waitMs > 0 && this.admitLongPoll() ? await this.waitFor(id, waitMs, request, reply) : await this.find(id, request);
     const pending = !isTerminal(job.status);
     const location = this.locations.of(job.id);
-    if (pending) this.header(reply, 'Retry-After', String(this.options.http.retryAfterSeconds));
+    if (pending) setResponseHeader(reply, 'Retry-After', String(this.options.http.retryAfterSeconds));
     if (pending && this.options.http.pendingStatusCode === HttpStatus.ACCEPTED) {
-      this.status(reply, HttpStatus.ACCEPTED);
-      if (location) this.header(reply, 'Location', location);
+      setResponseStatus(reply, HttpStatus.ACCEPTED);
+      if (location) setResponseHeader(reply, 'Location', location);
     } else {
-      this.status(reply, HttpStatus.OK);
+      setResponseStatus(reply, HttpStatus.OK);
     }
     return this.document(job, location, reply);
   }
@@ -98,11 +95,11 @@ export class JobsController {
           }),
         );
       case 'canceled':
-        this.status(reply, HttpStatus.OK);
+        setResponseStatus(reply, HttpStatus.OK);
         return this.document(result.job, this.locations.of(jobId), reply);
       case 'cancel-requested':
-        this.status(reply, HttpStatus.ACCEPTED);
-        this.header(reply, 'Retry-After', String(this.options.http.retryAfterSeconds));
+        setResponseStatus(reply, HttpStatus.ACCEPTED);
+        setResponseHeader(reply, 'Retry-After', String(this.options.http.retryAfterSeconds));
         return this.document(result.job, this.locations.of(jobId), reply);
     }
   }
@@ -153,18 +150,8 @@ export class JobsController {
   }
 
   private document(job: Job, location: string | undefined, reply: Reply): JobDocument {
-    this.header(reply, 'Cache-Control', 'no-store');
+    setResponseHeader(reply, 'Cache-Control', 'no-store');
     return toJobDocument(job, location, this.options.http.exposeErrorDetails);
-  }
-
-  private status(reply: Reply, code: number): void {
-    if (reply.status) reply.status(code);
-    else reply.code?.(code);
-  }
-
-  private header(reply: Reply, name: string, value: string): void {
-    if (reply.setHeader) reply.setHeader(name, value);
-    else reply.header?.(name, value);
   }
 }
 

@@ -1,8 +1,9 @@
-import { Inject, Injectable, Logger, type Type } from '@nestjs/common';
+import { Inject, Injectable, type Type } from '@nestjs/common';
 import { JOB_STATUSES } from '../job/index.js';
 import { EndpointRegistry } from './endpoint-registry.js';
 import { JOBS_CONTROLLER, type JobsController, MAX_WAIT_SECONDS } from './jobs.controller.js';
 import { PROBLEM_CONTENT_TYPE } from './problem-details.js';
+import { libraryLogger } from '../observability/library-logger.js';
 
 type Swagger = typeof import('@nestjs/swagger');
 type ResponseHeaders = Record<string, { description: string; schema: Record<string, unknown> }>;
@@ -22,7 +23,7 @@ export async function loadOpenApiModule(): Promise<object | null> {
     const { code, message } = error as { code?: string; message?: string };
     const notInstalled = (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') && message?.includes("'@nestjs/swagger'");
     if (notInstalled) return null;
-    new Logger('AsyncEndpoints').warn(
+    libraryLogger().warn(
       `@nestjs/swagger is installed but could not be loaded (${(error as Error).message}); async endpoints are not documented.`,
     );
     return null;

@@ -5,7 +5,6 @@ import {
   HttpException,
   HttpStatus,
   Inject,
-  Logger,
   Optional,
 } from '@nestjs/common';
 import { STATUS_CODES } from 'node:http';
@@ -15,6 +14,8 @@ import { ASYNC_ENDPOINTS_OPTIONS } from '../async-endpoints.module-definition.js
 import { escapeControlCharacters, escapeStack } from '../observability/log-text.js';
 import type { ResolvedAsyncEndpointsOptions } from '../options/async-endpoints-options.js';
 import { StoreUnavailableError } from '../errors/store-unavailable.error.js';
+import { setResponseHeader, setResponseStatus, type HttpResponse } from './http-response.js';
+import { libraryLogger } from '../observability/library-logger.js';
 
 /** RFC 9457 problem details, the body of every error the library answers. */
 export interface ProblemDetails {
@@ -51,12 +52,8 @@ export class ProblemException extends HttpException {
   }
 }
 
-/** Minimal response surface shared by Express and Fastify replies. */
-interface WireResponse {
-  status?(code: number): WireResponse;
-  code?(code: number): WireResponse;
-  setHeader?(name: string, value: string): void;
-  header?(name: string, value: string): WireResponse;
+/** An Express response or Fastify reply, with what sending a problem needs beyond the status and headers. */
+interface WireResponse extends HttpResponse {
   send(body: string): void;
   headersSent?: boolean;
   sent?: boolean;
@@ -65,11 +62,11 @@ interface WireResponse {
 export function sendProblem(response: unknown, body: ProblemDetails, headers: Record<string, string> = {}): void {
   const res = response as WireResponse;
   if (res.headersSent || res.sent) return;
-  const set = (name: string, value: string) => (res.setHeader ? res.setHeader(name, value) : res.header?.(name, value));
-  set('Content-Type', PROBLEM_CONTENT_TYPE);
-  set('Cache-Control', 'no-store');
-  for (const [name, value] of Object.entries(headers)) set(name, value);
-  (res.status ? res.status(body.status) : res.code!(body.status)).send(JSON.stringify(body));
+  setResponseHeader(res, 'Content-Type', PROBLEM_CONTENT_TYPE);
+  setResponseHeader(res, 'Cache-Control', 'no-store');
+  for (const [name, value] of Object.entries(headers)) setResponseHeader(res, name, value);
+  setResponseStatus(res, body.status);
+  res.send(JSON.stringify(body));
 }
 
 /**
@@ -78,7 +75,7 @@ export function sendProblem(response: unknown, body: ProblemDetails, headers: Re
  */
 @Catch()
 export class ProblemDetailsFilter implements ExceptionFilter {
-  private readonly logger = new Logger('AsyncEndpoints');
+  private readonly logger = libraryLogger();
 
   private readonly retryAfterSeconds: number;
 

@@ -1,23 +1,7 @@
 import { fingerprintOf, type Job, type JobError, type JobStatus, type JsonValue } from '../job/index.js';
+import type { NewJob } from '../job/job-records.js';
 
-/** What a producer hands the store; the store adds status, counters and times. */
-export interface NewJob {
-  id: string;
-  name: string;
-  payload: JsonValue;
-  headers: Record<string, string>;
-  routeParams: Record<string, string>;
-  queryParams: Record<string, string | string[]>;
-  owner: string | null;
-  idempotencyKey: string | null;
-  /**
-   * `fingerprintOf(name, payload)`, to tell a replay from a conflict; '' for a submission that cannot
-   * be replayed (no idempotency key, an id the service made up), which spares the hash.
-   */
-  fingerprint: string;
-  traceContext: Record<string, string> | null;
-  maxRetries: number;
-}
+export type { NewJob } from '../job/job-records.js';
 
 /**
  * Whether a submission that met an existing job (same idempotency key, or same id) is a replay of it:

@@ -1,8 +1,9 @@
-import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { ASYNC_ENDPOINTS_OPTIONS } from '../async-endpoints.module-definition.js';
 import type { ResolvedAsyncEndpointsOptions } from '../options/async-endpoints-options.js';
 import { JobStore } from './job-store.js';
 import { capsBelowQueueLimit } from './memory/retained-size.js';
+import { libraryLogger } from '../observability/library-logger.js';
 
 /**
  * Opens the store at module init (checking it when `failFastOnStoreUnavailable`) and closes it
@@ -10,7 +11,7 @@ import { capsBelowQueueLimit } from './memory/retained-size.js';
  */
 @Injectable()
 export class StoreLifecycle implements OnModuleInit, OnApplicationShutdown {
-  private readonly logger = new Logger('AsyncEndpoints');
+  private readonly logger = libraryLogger();
 
   constructor(
     private readonly store: JobStore,

@@ -1,8 +1,9 @@
-import { Logger, type LoggerService } from '@nestjs/common';
+import type { LoggerService } from '@nestjs/common';
 import type { Job } from '../job/index.js';
 import { escapeControlCharacters, escapeStack } from '../observability/log-text.js';
+import { libraryLogger } from '../observability/library-logger.js';
 
-const logger = new Logger('AsyncEndpoints');
+const logger = libraryLogger();
 
 /** A handler's further log arguments: text (a stack, a context) escaped as stacks are; others as given. */
 const escaped = (rest: unknown[]): unknown[] =>

@@ -2,7 +2,6 @@ import {
   type BeforeApplicationShutdown,
   Inject,
   Injectable,
-  Logger,
   type OnApplicationBootstrap,
 } from '@nestjs/common';
 import { ASYNC_ENDPOINTS_OPTIONS } from '../async-endpoints.module-definition.js';
@@ -11,6 +10,7 @@ import type { ResolvedAsyncEndpointsOptions } from '../options/async-endpoints-o
 import { JobStore, type RecoveryReport } from '../store/job-store.js';
 import { retentionOf } from './retention.js';
 import { WorkerTimers } from '../timers/worker-timers.js';
+import { libraryLogger } from '../observability/library-logger.js';
 
 /**
  * Every `recoveryCheckIntervalSeconds`, takes back jobs from dead or hung workers (expired lease,
@@ -19,7 +19,7 @@ import { WorkerTimers } from '../timers/worker-timers.js';
  */
 @Injectable()
 export class RecoverySweeper implements OnApplicationBootstrap, BeforeApplicationShutdown {
-  private readonly logger = new Logger('AsyncEndpoints');
+  private readonly logger = libraryLogger();
   private sweeping = false;
 
   constructor(

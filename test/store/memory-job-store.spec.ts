@@ -63,7 +63,7 @@ describe('memory store caps (maxRetainedJobs, maxRetainedBytes)', () => {
     for (let i = 0; i < 5000; i++) await runToCompletion('a', t0 + i);
     expect(retained(store).retainedJobs).toBe(10);
     // Not visible through the API: the heap of retention deadlines, one entry per finish unless cleaned.
-    expect((store as unknown as { expiries: { size: number } }).expiries.size).toBeLessThanOrEqual(2 * 10 + 1024 + 1);
+    expect((store as unknown as { table: { retained: { expiries: { size: number } } } }).table.retained.expiries.size).toBeLessThanOrEqual(2 * 10 + 1024 + 1);
   });
 
   it('refuses a submit as store-full when live jobs alone fill a cap, storing nothing and keeping every live job', async () => {

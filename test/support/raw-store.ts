@@ -15,7 +15,7 @@ export async function rawStoreContents(
   let store: unknown = app.get(JobStore);
   // Decorators (instrumentation) keep the real store as `inner`.
   while (store && typeof store === 'object' && 'inner' in store) store = (store as { inner: unknown }).inner;
-  const jobs = (store as { jobs?: Map<string, unknown> }).jobs;
+  const jobs = (store as { table?: { jobs?: Map<string, unknown> } }).table?.jobs;
   if (!(jobs instanceof Map)) throw new Error('rawStoreContents: not a memory store');
   return JSON.stringify([...jobs.values()]);
 }

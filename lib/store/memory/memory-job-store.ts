@@ -1,9 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { Logger } from '@nestjs/common';
 import {
   isTerminal,
-  isWaiting,
-  JOB_STATUSES,
   JobErrorCode,
   JobStatus,
   type Job,
@@ -33,87 +30,37 @@ import {
   type RenewResult,
   type Retention,
   type RetryJobResult,
-  type StoreEvent,
   type StoreEventListener,
 } from '../job-store.js';
-import { MEMORY_STORE_ACCEPTS_AGAIN, memoryStoreFullOfBytes, memoryStoreFullOfJobs } from '../../errors/messages.js';
 import { cloneJson, copyJob, newQueuedJob } from '../../job/job-records.js';
-import type { StoreLogger } from '../redis/redis-connections.js';
-import { MinHeap } from './min-heap.js';
-import { DEFAULT_MAX_RETAINED_BYTES, DEFAULT_MAX_RETAINED_JOBS, outcomeSize, requestSize } from './retained-size.js';
+import { idempotencyScopeKey } from '../idempotency-scope.js';
+import { storeClosedError } from '../store-closed.js';
+import { JobTable } from './job-table.js';
+import type { MemoryStoreLimits } from './retained-jobs.js';
+import { requestSize } from './retained-size.js';
+import type { StoredJob } from './stored-job.js';
 
-/** The memory store's caps (`store: { type: 'memory', maxRetainedJobs, maxRetainedBytes }`). */
-export interface MemoryStoreLimits {
-  maxRetainedJobs?: number;
-  maxRetainedBytes?: number;
-  /** @internal Where a full store is reported (once per outage). Default: Nest's Logger. */
-  logger?: StoreLogger;
-}
-
-interface StoredJob extends Job {
-  leaseToken: string | null;
-  /** When a terminal job is dropped (retention); null while the job is live. */
-  expiresAt: number | null;
-  /** Submission order, the tie-breaker among jobs due at the same time. */
-  seq: number;
-  /** Bumped whenever the job (re)enters the queue; heap entries of older versions are stale. */
-  queueVersion: number;
-  /** What the job counts against maxRetainedBytes: requestBytes, plus outcomeSize once finished. */
-  bytes: number;
-  /** requestSize, worked out at submit (and again when the payload is dropped). */
-  requestBytes: number;
-}
-
-interface QueueEntry {
-  id: string;
-  dueAt: number;
-  seq: number;
-  version: number;
-}
-
-interface ExpiryEntry {
-  id: string;
-  expiresAt: number;
-}
+export type { MemoryStoreLimits } from './retained-jobs.js';
 
 /**
- * The embedded store: one process, nothing durable across restarts. Due jobs sit in a heap ordered
- * by due time then submission order, so a claim never scans all jobs. It hands out copies, never
- * the live records. It keeps at most maxRetainedJobs jobs and maxRetainedBytes bytes: beyond either,
- * the oldest finished jobs are evicted before their retention ends; live jobs never are.
+ * The embedded store: one process, nothing durable across restarts. It hands out copies, never the
+ * live records. The records and their indexes are a JobTable (job-table.ts); due jobs wait in its
+ * DueQueue (due-queue.ts); retention and the caps are RetainedJobs' (retained-jobs.ts): at most
+ * maxRetainedJobs jobs and maxRetainedBytes bytes, evicting the oldest finished jobs first; live jobs
+ * never are.
  */
 export class MemoryJobStore extends JobStore {
   readonly type = 'memory';
 
-  private readonly jobs = new Map<string, StoredJob>();
-  private readonly idempotencyIndex = new Map<string, string>();
-  private readonly queue = new MinHeap<QueueEntry>((a, b) => a.dueAt - b.dueAt || a.seq - b.seq);
-  private expiries = newExpiryHeap();
-  private readonly inProgress = new Set<string>();
-  private readonly counts = Object.fromEntries(JOB_STATUSES.map((status) => [status, 0])) as Record<
-    JobStatus,
-    number
-  >;
-  private readonly listeners = new Set<StoreEventListener>();
-  /** Finished jobs in the order they finished: the eviction order. */
-  private readonly finished = new Map<string, StoredJob>();
-  private readonly maxRetainedJobs: number;
-  private readonly maxRetainedBytes: number;
-  private retainedBytes = 0;
-  /** The part of retainedBytes that eviction can free: the bytes of the finished jobs. */
-  private finishedBytes = 0;
-  private readonly logger: StoreLogger;
-  /** Submits are being refused as store-full: logged once when it starts and once when it ends. */
-  private full = false;
+  /** The records, their indexes and the transitions between statuses (job-table.ts). */
+  private readonly table: JobTable;
   private sequence = 0;
   private recoveryLockUntil = 0;
   private closed = false;
 
   constructor(limits: MemoryStoreLimits = {}) {
     super();
-    this.maxRetainedJobs = limits.maxRetainedJobs ?? DEFAULT_MAX_RETAINED_JOBS;
-    this.maxRetainedBytes = limits.maxRetainedBytes ?? DEFAULT_MAX_RETAINED_BYTES;
-    this.logger = limits.logger ?? new Logger(MemoryJobStore.name);
+    this.table = new JobTable(limits);
   }
 
   async init(): Promise<void> {
@@ -122,26 +69,23 @@ export class MemoryJobStore extends JobStore {
 
   async createJob(input: NewJob, options: CreateJobOptions): Promise<CreateJobResult> {
     this.assertOpen();
-    this.purgeExpired(options.now);
-    const indexKey = input.idempotencyKey === null ? null : idempotencyIndexKey(input);
+    this.table.retained.purgeExpired(options.now);
+    const indexKey = input.idempotencyKey === null ? null : idempotencyScopeKey(input);
     // The job the key points to, else one with the chosen id: a new job never overwrites an old one.
-    const keyed = indexKey === null ? undefined : this.idempotencyIndex.get(indexKey);
-    const existing = (keyed === undefined ? undefined : this.jobs.get(keyed)) ?? this.jobs.get(input.id);
+    const keyed = indexKey === null ? undefined : this.table.idempotencyIndex.get(indexKey);
+    const existing = (keyed === undefined ? undefined : this.table.jobs.get(keyed)) ?? this.table.jobs.get(input.id);
     if (existing) {
       return { outcome: isReplayOf(existing, input) ? 'replayed' : 'conflict', job: copyJob(existing) };
     }
-    const waiting = this.counts.Queued + this.counts.Scheduled;
+    const waiting = this.table.counts.Queued + this.table.counts.Scheduled;
     if (waiting >= options.maximumQueueSize) return { outcome: 'queue-full', waiting };
 
     // Refused before the payload is copied and sized when live jobs alone fill the job cap.
-    if (this.jobs.size - this.finished.size >= this.maxRetainedJobs) return this.refuse(0);
+    if (this.table.retained.liveJobsFillCap()) return { outcome: 'store-full', reason: this.table.retained.refuse(0) };
     const queued = newQueuedJob(input, options.now);
     const bytes = requestSize(queued);
-    if (!this.makeRoom(1, bytes)) return this.refuse(bytes);
-    if (this.full) {
-      this.full = false;
-      this.logger.log(MEMORY_STORE_ACCEPTS_AGAIN);
-    }
+    const refused = this.table.retained.admit(bytes);
+    if (refused !== null) return { outcome: 'store-full', reason: refused };
     const job: StoredJob = Object.assign(queued, {
       leaseToken: null,
       expiresAt: null,
@@ -150,37 +94,37 @@ export class MemoryJobStore extends JobStore {
       bytes,
       requestBytes: bytes,
     });
-    this.jobs.set(job.id, job);
-    this.retainedBytes += bytes;
-    this.counts.Queued++;
-    if (indexKey !== null) this.idempotencyIndex.set(indexKey, job.id);
-    this.enqueue(job, options.now);
-    this.emit({ type: 'job-available' });
+    this.table.jobs.set(job.id, job);
+    this.table.retained.added(job);
+    this.table.counts.Queued++;
+    if (indexKey !== null) this.table.idempotencyIndex.set(indexKey, job.id);
+    this.table.queue.enqueue(job, options.now);
+    this.table.emit({ type: 'job-available' });
     // The caller's own payload rather than a second copy of the stored one (a third of a submit's cost).
     return { outcome: 'created', job: { ...copyJob({ ...job, payload: null }), payload: input.payload } };
   }
 
   async getJob(id: string): Promise<Job | null> {
     this.assertOpen();
-    const job = this.jobs.get(id);
+    const job = this.table.jobs.get(id);
     if (!job || (job.expiresAt !== null && job.expiresAt <= Date.now())) return null;
     return copyJob(job);
   }
 
   async claimDueJobs(options: ClaimOptions): Promise<ClaimedJob[]> {
     this.assertOpen();
-    this.purgeExpired(options.now);
+    this.table.retained.purgeExpired(options.now);
     let limit = options.limit;
     if (options.maxConcurrentJobs !== null) {
-      limit = Math.min(limit, options.maxConcurrentJobs - this.inProgress.size);
+      limit = Math.min(limit, options.maxConcurrentJobs - this.table.inProgress.size);
     }
     const claimed: ClaimedJob[] = [];
     while (claimed.length < limit) {
-      const job = this.nextDue(options.now);
+      const job = this.table.queue.nextDue(options.now);
       if (!job) break;
-      this.queue.pop();
+      this.table.queue.takeHead();
       const token = randomUUID();
-      this.setStatus(job, JobStatus.InProgress);
+      this.table.setStatus(job, JobStatus.InProgress);
       job.startedAt = options.now;
       job.lastUpdatedAt = options.now;
       job.retryDelayUntil = null;
@@ -196,7 +140,7 @@ export class MemoryJobStore extends JobStore {
     this.assertOpen();
     const result: RenewResult = { lost: [], cancelRequested: [] };
     for (const lease of leases) {
-      const job = this.leased(lease);
+      const job = this.table.leased(lease);
       if (!job) {
         result.lost.push(lease.jobId);
         continue;
@@ -209,7 +153,7 @@ export class MemoryJobStore extends JobStore {
 
   async reportProgress(lease: Lease, progress: JsonValue, now: number): Promise<boolean> {
     this.assertOpen();
-    const job = this.leased(lease);
+    const job = this.table.leased(lease);
     if (!job) return false;
     job.progress = cloneJson(progress);
     job.lastUpdatedAt = now;
@@ -222,7 +166,7 @@ export class MemoryJobStore extends JobStore {
     options: { now: number; retention: Retention },
   ): Promise<CompleteOutcome> {
     this.assertOpen();
-    const job = this.leased(lease);
+    const job = this.table.leased(lease);
     if (!job) return 'lease-lost';
     job.result = cloneJson(result);
     job.error = null;
@@ -232,61 +176,61 @@ export class MemoryJobStore extends JobStore {
       job.queryParams = {};
       job.requestBytes = requestSize(job);
     }
-    this.finish(job, JobStatus.Completed, options.now, options.retention);
+    this.table.finish(job, JobStatus.Completed, options.now, options.retention);
     return 'completed';
   }
 
   async failJob(lease: Lease, error: JobError, options: FailOptions): Promise<FailOutcome> {
     this.assertOpen();
-    const job = this.leased(lease);
+    const job = this.table.leased(lease);
     if (!job) return 'lease-lost';
     job.error = structuredClone(error);
     if (job.cancelRequested) {
-      this.finish(job, JobStatus.Canceled, options.now, options.retention);
+      this.table.finish(job, JobStatus.Canceled, options.now, options.retention);
       return 'canceled';
     }
     if (options.retryAt === null) {
-      this.finish(job, JobStatus.Failed, options.now, options.retention);
+      this.table.finish(job, JobStatus.Failed, options.now, options.retention);
       return 'failed';
     }
-    this.leaveProgress(job, JobStatus.Scheduled, options.now);
+    this.table.leaveProgress(job, JobStatus.Scheduled, options.now);
     job.retryCount++;
     job.retryDelayUntil = options.retryAt;
-    this.enqueue(job, options.retryAt);
-    this.emit({ type: 'job-available', dueAt: options.retryAt });
+    this.table.queue.enqueue(job, options.retryAt);
+    this.table.emit({ type: 'job-available', dueAt: options.retryAt });
     return 'scheduled';
   }
 
   async releaseJob(lease: Lease, options: { now: number; retention: Retention }): Promise<ReleaseOutcome> {
     this.assertOpen();
-    const job = this.leased(lease);
+    const job = this.table.leased(lease);
     if (!job) return 'lease-lost';
     if (job.cancelRequested) {
-      this.finish(job, JobStatus.Canceled, options.now, options.retention);
+      this.table.finish(job, JobStatus.Canceled, options.now, options.retention);
       return 'canceled';
     }
-    this.requeue(job, options.now);
+    this.table.requeue(job, options.now);
     // As on Redis: a worker with free slots takes it at once.
-    this.emit({ type: 'job-available' });
+    this.table.emit({ type: 'job-available' });
     return 'released';
   }
 
   async cancelJob(id: string, options: { now: number; retention: Retention }): Promise<CancelResult> {
     this.assertOpen();
-    this.purgeExpired(options.now);
-    const job = this.jobs.get(id);
+    this.table.retained.purgeExpired(options.now);
+    const job = this.table.jobs.get(id);
     if (!job) return { outcome: 'not-found' };
     if (isTerminal(job.status)) return { outcome: 'already-terminal', job: copyJob(job) };
     if (job.status === JobStatus.InProgress) {
       if (!job.cancelRequested) {
         job.cancelRequested = true;
         job.lastUpdatedAt = options.now;
-        this.emit({ type: 'cancel-requested', jobId: id });
+        this.table.emit({ type: 'cancel-requested', jobId: id });
       }
       return { outcome: 'cancel-requested', job: copyJob(job) };
     }
     job.queueVersion++;
-    this.finish(job, JobStatus.Canceled, options.now, options.retention);
+    this.table.finish(job, JobStatus.Canceled, options.now, options.retention);
     return { outcome: 'canceled', job: copyJob(job) };
   }
 
@@ -294,51 +238,51 @@ export class MemoryJobStore extends JobStore {
     this.assertOpen();
     if (this.recoveryLockUntil > options.now) return null;
     this.recoveryLockUntil = options.now + options.lockMs;
-    this.purgeExpired(options.now);
+    this.table.retained.purgeExpired(options.now);
     const report: RecoveryReport = { requeued: [], exhausted: [], canceled: [], removedEntries: 0 };
-    for (const id of [...this.inProgress]) {
-      const job = this.jobs.get(id)!;
+    for (const id of [...this.table.inProgress]) {
+      const job = this.table.jobs.get(id)!;
       const leaseExpired = job.leaseExpiresAt !== null && job.leaseExpiresAt <= options.now;
       const overdue = job.startedAt !== null && options.now - job.startedAt >= options.maxInProgressMs;
       if (!leaseExpired && !overdue) continue;
       if (job.cancelRequested) {
-        this.finish(job, JobStatus.Canceled, options.now, options.retention);
+        this.table.finish(job, JobStatus.Canceled, options.now, options.retention);
         report.canceled.push(id);
       } else if (job.recoveryCount >= options.maxRecoveries) {
         job.error = {
           code: JobErrorCode.RecoveryExhausted,
           message: `Job ${id} was taken back from a dead or hung worker ${job.recoveryCount} time(s), the limit set by recovery.maximumRetries; it is failed so that it cannot loop forever.`,
         };
-        this.finish(job, JobStatus.Failed, options.now, options.retention);
+        this.table.finish(job, JobStatus.Failed, options.now, options.retention);
         report.exhausted.push(id);
       } else {
         job.recoveryCount++;
-        this.requeue(job, options.now);
+        this.table.requeue(job, options.now);
         report.requeued.push(id);
       }
     }
-    report.removedEntries = this.dropStaleQueueHead();
-    if (report.requeued.length > 0) this.emit({ type: 'job-available' });
+    report.removedEntries = this.table.queue.dropStaleHead();
+    if (report.requeued.length > 0) this.table.emit({ type: 'job-available' });
     return report;
   }
 
   async stats(now: number): Promise<JobStats> {
     this.assertOpen();
-    this.purgeExpired(now);
-    const head = this.validQueueHead();
+    this.table.retained.purgeExpired(now);
+    const head = this.table.queue.head();
     return {
-      counts: { ...this.counts },
-      waiting: this.counts.Queued + this.counts.Scheduled,
-      inProgress: this.counts.InProgress,
+      counts: { ...this.table.counts },
+      waiting: this.table.counts.Queued + this.table.counts.Scheduled,
+      inProgress: this.table.counts.InProgress,
       oldestWaitingAgeMs: head && head.dueAt <= now ? now - head.dueAt : null,
     };
   }
 
   async listJobs(options: ListJobsOptions): Promise<Job[]> {
     this.assertOpen();
-    this.purgeExpired(Date.now());
+    this.table.retained.purgeExpired(Date.now());
     const terminal = isTerminal(options.status);
-    return [...this.jobs.values()]
+    return [...this.table.jobs.values()]
       .filter((job) => job.status === options.status)
       .sort((a, b) => (terminal ? (b.completedAt ?? 0) - (a.completedAt ?? 0) : a.seq - b.seq))
       .slice(0, options.limit)
@@ -347,15 +291,14 @@ export class MemoryJobStore extends JobStore {
 
   async retryJob(id: string, options: { now: number }): Promise<RetryJobResult> {
     this.assertOpen();
-    this.purgeExpired(options.now);
-    const job = this.jobs.get(id);
+    this.table.retained.purgeExpired(options.now);
+    const job = this.table.jobs.get(id);
     if (!job) return { outcome: 'not-found' };
     if (job.status !== JobStatus.Failed && job.status !== JobStatus.Canceled) {
       return { outcome: 'not-retryable', job: copyJob(job) };
     }
-    this.setStatus(job, JobStatus.Queued);
-    this.finished.delete(job.id);
-    this.finishedBytes -= job.bytes;
+    this.table.setStatus(job, JobStatus.Queued);
+    this.table.retained.revived(job);
     // Ordered as a new submission, as in the Redis store.
     job.seq = this.sequence++;
     job.expiresAt = null;
@@ -367,21 +310,21 @@ export class MemoryJobStore extends JobStore {
     job.startedAt = null;
     job.completedAt = null;
     job.lastUpdatedAt = options.now;
-    this.enqueue(job, options.now);
-    this.emit({ type: 'job-available' });
+    this.table.queue.enqueue(job, options.now);
+    this.table.emit({ type: 'job-available' });
     return { outcome: 'requeued', job: copyJob(job) };
   }
 
   async purgeJobs(options: PurgeJobsOptions): Promise<string[]> {
     this.assertOpen();
     assertPurgeableStatus(options.status);
-    this.purgeExpired(options.now);
-    const purged = [...this.jobs.values()]
+    this.table.retained.purgeExpired(options.now);
+    const purged = [...this.table.jobs.values()]
       .filter((job) => job.status === options.status && (job.completedAt ?? Infinity) < options.finishedBefore)
       .sort((a, b) => a.completedAt! - b.completedAt!)
       .slice(0, Math.max(0, options.limit));
     // Their expiry heap entries go stale: purgeExpired skips entries of missing jobs.
-    if (!options.dryRun) for (const job of purged) this.forget(job);
+    if (!options.dryRun) for (const job of purged) this.table.retained.forget(job);
     return purged.map((job) => job.id);
   }
 
@@ -391,181 +334,21 @@ export class MemoryJobStore extends JobStore {
 
   /** What the store holds against its caps, for the health indicator. */
   override diagnostics(): Record<string, unknown> {
-    return {
-      retainedJobs: this.jobs.size,
-      retainedBytes: this.retainedBytes,
-      maxRetainedJobs: this.maxRetainedJobs,
-      maxRetainedBytes: this.maxRetainedBytes,
-    };
+    return this.table.retained.diagnostics();
   }
 
   subscribe(listener: StoreEventListener): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
+    this.table.listeners.add(listener);
+    return () => this.table.listeners.delete(listener);
   }
 
   async close(): Promise<void> {
     this.closed = true;
-    this.listeners.clear();
+    this.table.listeners.clear();
   }
 
   private assertOpen(): void {
-    if (this.closed) throw new Error('The memory job store is closed (the application is shutting down).');
-  }
-
-  private leased(lease: Lease): StoredJob | undefined {
-    const job = this.jobs.get(lease.jobId);
-    if (!job || job.status !== JobStatus.InProgress || job.leaseToken !== lease.token) return undefined;
-    return job;
-  }
-
-  /** The first queue entry that still points to a waiting job, dropping stale entries on the way. */
-  private validQueueHead(): QueueEntry | undefined {
-    for (let entry = this.queue.peek(); entry; entry = this.queue.peek()) {
-      const job = this.jobs.get(entry.id);
-      if (job && isWaiting(job.status) && job.queueVersion === entry.version) return entry;
-      this.queue.pop();
-    }
-    return undefined;
-  }
-
-  /** The waiting job at the head of the queue when it is due (left in the queue). */
-  private nextDue(now: number): StoredJob | undefined {
-    const head = this.validQueueHead();
-    return head && head.dueAt <= now ? this.jobs.get(head.id) : undefined;
-  }
-
-  private dropStaleQueueHead(): number {
-    const before = this.queue.size;
-    this.validQueueHead();
-    return before - this.queue.size;
-  }
-
-  private enqueue(job: StoredJob, dueAt: number): void {
-    job.queueVersion++;
-    this.queue.push({ id: job.id, dueAt, seq: job.seq, version: job.queueVersion });
-  }
-
-  private setStatus(job: StoredJob, status: JobStatus): void {
-    this.counts[job.status]--;
-    this.counts[status]++;
-    if (job.status === JobStatus.InProgress) this.inProgress.delete(job.id);
-    if (status === JobStatus.InProgress) this.inProgress.add(job.id);
-    job.status = status;
-  }
-
-  private leaveProgress(job: StoredJob, status: JobStatus, now: number): void {
-    this.setStatus(job, status);
-    job.leaseToken = null;
-    job.leaseExpiresAt = null;
-    job.workerId = null;
-    job.lastUpdatedAt = now;
-  }
-
-  /**
-   * InProgress -> Queued (release, recovery), at the head of the queue: it takes the due time of the
-   * job due the longest when that one is due already, else now (as the Redis store does).
-   */
-  private requeue(job: StoredJob, now: number): void {
-    this.leaveProgress(job, JobStatus.Queued, now);
-    job.startedAt = null;
-    job.retryDelayUntil = null;
-    const head = this.validQueueHead();
-    this.enqueue(job, head && head.dueAt < now ? head.dueAt : now);
-    this.emit({ type: 'job-available' });
-  }
-
-  private finish(job: StoredJob, status: JobStatus, now: number, retention: Retention): void {
-    this.leaveProgress(job, status, now);
-    job.completedAt = now;
-    job.retryDelayUntil = null;
-    job.expiresAt = now + (status === JobStatus.Failed ? retention.failedTtlMs : retention.completedTtlMs);
-    this.expiries.push({ id: job.id, expiresAt: job.expiresAt });
-    // A result or an error changes what the job holds.
-    const bytes = job.requestBytes + outcomeSize(job);
-    this.retainedBytes += bytes - job.bytes;
-    job.bytes = bytes;
-    // Room made before the job joins the finished ones: it is never evicted as it finishes (its waiters
-    // would find no job). When the others cannot make room, evicts none: over the caps until the next submit or finish.
-    this.makeRoom(0, 0);
-    this.finished.set(job.id, job);
-    this.finishedBytes += bytes;
-    // Evicted jobs leave their expiry entries behind: rebuilt once they outnumber the finished jobs
-    // (amortised O(log n) per finish), so that the heap stays as bounded as the jobs.
-    if (this.expiries.size > 2 * this.finished.size + 1024) this.rebuildExpiries();
-    this.emit({ type: 'job-finished', jobId: job.id });
-  }
-
-  /**
-   * Evicts the oldest finished jobs until `jobs` more jobs of `bytes` more bytes fit under the caps.
-   * When they would not fit even with every finished job evicted, evicts none and returns false.
-   */
-  private makeRoom(jobs: number, bytes: number): boolean {
-    const fits = (evictable: number, evictableBytes: number) =>
-      this.jobs.size - evictable + jobs <= this.maxRetainedJobs &&
-      this.retainedBytes - evictableBytes + bytes <= this.maxRetainedBytes;
-    if (!fits(this.finished.size, this.finishedBytes)) return false;
-    for (const job of this.finished.values()) {
-      if (fits(0, 0)) break;
-      this.forget(job);
-    }
-    return true;
-  }
-
-  /** A store-full answer; the numbers and the advice go to the log, once per outage. */
-  private refuse(bytes: number): CreateJobResult {
-    const liveJobs = this.jobs.size - this.finished.size;
-    const reason =
-      liveJobs >= this.maxRetainedJobs
-        ? memoryStoreFullOfJobs(liveJobs, this.maxRetainedJobs)
-        : memoryStoreFullOfBytes(this.retainedBytes - this.finishedBytes, bytes, this.maxRetainedBytes);
-    if (!this.full) {
-      this.full = true;
-      this.logger.warn(reason);
-    }
-    return { outcome: 'store-full', reason };
-  }
-
-  private rebuildExpiries(): void {
-    this.expiries = newExpiryHeap();
-    for (const job of this.finished.values()) this.expiries.push({ id: job.id, expiresAt: job.expiresAt! });
-  }
-
-  private purgeExpired(now: number): void {
-    for (let entry = this.expiries.peek(); entry && entry.expiresAt <= now; entry = this.expiries.peek()) {
-      this.expiries.pop();
-      const job = this.jobs.get(entry.id);
-      if (!job || job.expiresAt !== entry.expiresAt) continue;
-      this.forget(job);
-    }
-  }
-
-  /** Deletes a terminal job and its idempotency key. */
-  private forget(job: StoredJob): void {
-    this.jobs.delete(job.id);
-    if (this.finished.delete(job.id)) this.finishedBytes -= job.bytes;
-    this.retainedBytes -= job.bytes;
-    this.counts[job.status]--;
-    if (job.idempotencyKey === null) return;
-    const indexKey = idempotencyIndexKey(job);
-    if (this.idempotencyIndex.get(indexKey) === job.id) this.idempotencyIndex.delete(indexKey);
-  }
-
-  private emit(event: StoreEvent): void {
-    for (const listener of this.listeners) {
-      try {
-        listener(event);
-      } catch {
-        // A listener's failure is its own; the store's state is already consistent.
-      }
-    }
+    if (this.closed) throw storeClosedError(this.type);
   }
 }
 
-function newExpiryHeap(): MinHeap<ExpiryEntry> {
-  return new MinHeap<ExpiryEntry>((a, b) => a.expiresAt - b.expiresAt);
-}
-
-function idempotencyIndexKey(job: Pick<Job, 'name' | 'owner' | 'idempotencyKey'>): string {
-  return JSON.stringify([job.name, job.owner, job.idempotencyKey]);
-}

@@ -130,6 +130,12 @@ local function leaveStatus(job)
   end
 end
 
+-- Takes the lease fields that startLease sets off the hash, with any further fields to clear in the same
+-- HDEL. The one list of the lease fields, for every transition out of InProgress.
+local function dropLease(key, ...)
+  redis.call('HDEL', key, 'leaseToken', 'leaseExpiresAt', 'workerId', ...)
+end
+
 -- Queued or Scheduled -> InProgress under a fresh lease. The job table follows the hash.
 local function startLease(key, job, token, workerId, now, leaseMs)
   leaveStatus(job)
@@ -152,7 +158,7 @@ end
 -- what it was), else now. Among jobs due at the same time, submission order decides.
 local function requeue(key, job, now)
   leaveStatus(job)
-  redis.call('HDEL', key, 'leaseToken', 'leaseExpiresAt', 'workerId', 'startedAt', 'retryDelayUntil')
+  dropLease(key, 'startedAt', 'retryDelayUntil')
   redis.call('HSET', key, 'status', 'Queued', 'lastUpdatedAt', now)
   redis.call('ZADD', QUEUED_INDEX, job.seq, job.id)
   local headDueAt = tonumber(redis.call('ZRANGE', WAITING, 0, 0, 'WITHSCORES')[2])
@@ -164,7 +170,7 @@ end
 -- follow ttlMs, so that they go in the same HDEL.
 local function finish(key, job, status, now, ttlMs, ...)
   leaveStatus(job)
-  redis.call('HDEL', key, 'leaseToken', 'leaseExpiresAt', 'workerId', 'retryDelayUntil', 'seq', 'lastUpdatedAt', ...)
+  dropLease(key, 'retryDelayUntil', 'seq', 'lastUpdatedAt', ...)
   redis.call('HSET', key, 'status', status, 'completedAt', now)
   redis.call('PEXPIRE', key, ttlMs)
   local expiresAt = now + ttlMs
@@ -194,7 +200,7 @@ local function failUnreadable(key, id, cause, now, failedTtlMs, code)
   for _, index in ipairs({ QUEUED_INDEX, SCHEDULED_INDEX, IN_PROGRESS_INDEX, LEASES, STARTED }) do
     redis.call('ZREM', index, id)
   end
-  redis.call('HDEL', key, 'leaseToken', 'leaseExpiresAt', 'workerId', 'retryDelayUntil', 'seq', 'lastUpdatedAt')
+  dropLease(key, 'retryDelayUntil', 'seq', 'lastUpdatedAt')
   local message = 'Job ' .. id .. ' cannot be read from Redis (' .. cause .. '): its hash was changed' ..
     ' outside the job store, so it was failed instead of run. Submit it again, under a new idempotency' ..
     ' key if it had one.'

@@ -21,7 +21,7 @@ if not retryAt then
 end
 
 leaveStatus(job)
-redis.call('HDEL', key, 'leaseToken', 'leaseExpiresAt', 'workerId')
+dropLease(key)
 redis.call('HSET', key, 'status', 'Scheduled', 'lastUpdatedAt', now, 'retryDelayUntil', retryAt)
 redis.call('HINCRBY', key, 'retryCount', 1)
 redis.call('ZADD', SCHEDULED_INDEX, job.seq, job.id)

@@ -111,32 +111,23 @@ export function decodeJobReply(flat: readonly string[]): Job {
   return decodeFields((field) => fields.get(field));
 }
 
+/** The fields a claim sets (status, startedAt, lastUpdatedAt, workerId, leaseExpiresAt) or clears (retryDelayUntil). */
+const SET_BY_CLAIM: ReadonlySet<keyof Job> = new Set<keyof Job>([
+  'status',
+  'startedAt',
+  'lastUpdatedAt',
+  'retryDelayUntil',
+  'workerId',
+  'leaseExpiresAt',
+]);
+
 /**
- * The fields of a claimed job in the order claim-due-jobs.lua answers them, null for an absent field:
- * every Job field but those the claim itself sets (status, startedAt, lastUpdatedAt, workerId,
- * leaseExpiresAt) or clears (retryDelayUntil).
+ * The fields of a claimed job in the order claim-due-jobs.lua answers them (claimedValues), null for an
+ * absent field: every Job field but those the claim itself sets or clears, in FIELDS order.
  */
-export const CLAIMED_JOB_FIELDS = [
-  'id',
-  'name',
-  'payload',
-  'headers',
-  'routeParams',
-  'queryParams',
-  'owner',
-  'idempotencyKey',
-  'fingerprint',
-  'traceContext',
-  'retryCount',
-  'maxRetries',
-  'recoveryCount',
-  'progress',
-  'result',
-  'error',
-  'createdAt',
-  'completedAt',
-  'cancelRequested',
-] as const satisfies readonly (keyof Job)[];
+export const CLAIMED_JOB_FIELDS: readonly (keyof Job)[] = FIELD_LIST.map(([field]) => field).filter(
+  (field) => !SET_BY_CLAIM.has(field),
+);
 
 /** What a claim set on each job it leased. */
 export interface ClaimedLease {
@@ -147,7 +138,7 @@ export interface ClaimedLease {
 
 /**
  * A claimed job from its values in CLAIMED_JOB_FIELDS order. Written out field by field, unlike
- * decodeJobReply: a claimed job is decoded on the way to its handler, where this takes ~1 µs per job
+ * decodeJobReply (the codec tests check that it agrees with FIELDS): a claimed job is decoded on the way to its handler, where this takes ~1 µs per job
  * against ~6 µs (and ~13 µs against ~36 µs in a worker that was idle, with cold caches).
  */
 export function decodeClaimedJob(values: readonly (string | null)[], lease: ClaimedLease): Job {

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { JOB_STATUSES, type Job, type JobStatus } from '../../job/index.js';
+import { idempotencyScopeKey } from '../idempotency-scope.js';
 
 export const DEFAULT_KEY_PREFIX = '{async-endpoints}';
 
@@ -70,13 +71,11 @@ export class RedisKeys {
 }
 
 /**
- * Scopes an idempotency key by endpoint name and owner. Hashed, so that any client-chosen key makes a
+ * An idempotency key in its scope (idempotencyScopeKey), hashed, so that any client-chosen key makes a
  * short, safe hash field.
  */
 export function idempotencyDigest(job: Pick<Job, 'name' | 'owner' | 'idempotencyKey'>): string {
-  return createHash('sha256')
-    .update(JSON.stringify([job.name, job.owner, job.idempotencyKey]))
-    .digest('base64url');
+  return createHash('sha256').update(idempotencyScopeKey(job)).digest('base64url');
 }
 
 /**

@@ -1,0 +1,75 @@
+import type { Redis } from 'ioredis';
+import type { StoreLogger } from './redis-connections.js';
+
+const MIN_REDIS_MAJOR = 7;
+
+/** What the startup checks found; null where Redis did not say. */
+export interface RedisServerFacts {
+  redisVersion: string | null;
+  evictionPolicy: string | null;
+}
+
+/**
+ * Startup checks: a Redis recent enough for the scripts, and an eviction policy that never drops jobs.
+ * Writes what it finds into `facts` as it goes, so that the health indicator shows the version of a
+ * Redis too old for the store.
+ */
+export async function inspectServer(client: Redis, logger: StoreLogger, facts: RedisServerFacts): Promise<void> {
+  const redisVersion = await readRedisVersion(client);
+  facts.redisVersion = redisVersion;
+  const major = redisVersion === null ? NaN : Number.parseInt(redisVersion, 10);
+  if (major < MIN_REDIS_MAJOR) {
+    throw new Error(
+      `The Redis job store needs Redis ${MIN_REDIS_MAJOR}.0 or later (its Lua scripts declare #!lua); this server runs ${redisVersion}.`,
+    );
+  }
+  const evictionPolicy = await readEvictionPolicy(client, logger);
+  facts.evictionPolicy = evictionPolicy;
+  if (evictionPolicy !== null && evictionPolicy !== 'noeviction') {
+    logger.warn(
+      `Redis maxmemory-policy is '${evictionPolicy}': under memory pressure Redis may evict jobs, leases and idempotency keys. Set maxmemory-policy to noeviction.`,
+    );
+  }
+}
+
+/**
+ * ioredis' own keyPrefix would prefix the keys we pass but not those the scripts build or the event
+ * channel, splitting the store in two.
+ */
+export function assertNoClientKeyPrefix(client: Redis): void {
+  if (client.options.keyPrefix) {
+    throw new Error(
+      `The Redis job store does not support the ioredis keyPrefix option ('${client.options.keyPrefix}'); use the store's keyPrefix instead.`,
+    );
+  }
+}
+
+async function readRedisVersion(client: Redis): Promise<string | null> {
+  try {
+    return /^redis_version:(\S+)/m.exec(await client.info('server'))?.[1] ?? null;
+  } catch {
+    return null;
+  }
+}
+
+/** CONFIG GET first; managed services that disable CONFIG still tell it through INFO memory. */
+async function readEvictionPolicy(client: Redis, logger: StoreLogger): Promise<string | null> {
+  let configError: Error;
+  try {
+    const [, policy] = (await client.config('GET', 'maxmemory-policy')) as string[];
+    if (policy) return policy;
+    configError = new Error('no value');
+  } catch (error) {
+    configError = error as Error;
+  }
+  try {
+    const policy = /^maxmemory_policy:(\S+)/m.exec(await client.info('memory'))?.[1];
+    if (policy) return policy;
+  } catch {
+    // Reported below with the CONFIG GET failure.
+  }
+  logger.warn(
+    `Cannot read Redis maxmemory-policy (CONFIG GET: ${configError.message}); make sure it is noeviction, or Redis may evict jobs and leases.`,
+  );
+  return null;
+}
