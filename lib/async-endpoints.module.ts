@@ -16,7 +16,7 @@ import { HttpIntegration } from './http/http-integration.js';
 import { JobLocations } from './http/job-locations.js';
 import { JOBS_CONTROLLER, jobsControllerClass } from './http/jobs.controller.js';
 import { loadOpenApiModule, OPENAPI_MODULE, OpenApiDocumentation } from './http/openapi.js';
-import { ProblemDetailsFilter } from './http/problem-details.js';
+import { ProblemDetailsFilter } from './http/problem-details.filter.js';
 import { JobSubmitter } from './http/job-submitter.js';
 import type { AsyncEndpointsModuleOptions } from './options/async-endpoints-options.js';
 import { InstrumentedJobStore } from './observability/instrumented-job-store.js';

@@ -1,8 +1,9 @@
 import { applyDecorators, HttpCode, Inject, Req, Res, UseFilters, UseGuards } from '@nestjs/common';
 import { DiscoveryService } from '@nestjs/core';
-import { JobSubmitter, SubmitChecks, type HttpRequest, type HttpResponse } from './job-submitter.js';
+import { JobSubmitter, type HttpRequest, type HttpResponse } from './job-submitter.js';
+import { SubmitChecks } from './submit-checks.guard.js';
 import { moveGuardLast, routeParameters } from './nest-internals.adapter.js';
-import { ProblemDetailsFilter } from './problem-details.js';
+import { ProblemDetailsFilter } from './problem-details.filter.js';
 
 export interface AsyncEndpointMetadata {
   name: string;

@@ -1,14 +1,13 @@
-import { type CanActivate, type ExecutionContext, HttpStatus, Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { ASYNC_ENDPOINTS_OPTIONS } from '../async-endpoints.module-definition.js';
 import { AsyncEndpointsService } from '../async-endpoints.service.js';
 import { toJobDocument, type JobDocument, type JsonValue } from '../job/index.js';
 import type { AsyncEndpointRequest, ResolvedAsyncEndpointsOptions } from '../options/async-endpoints-options.js';
 import { headerCapture, queryParamCapture } from './capture-headers.js';
 import { setResponseHeader, type HttpResponse } from './http-response.js';
-import { JSON_MEDIA_TYPE } from './json-media-type.js';
-import { readIdempotencyHeaders, type IdempotencyHeaders } from './idempotency.js';
+import { readIdempotencyHeaders } from './idempotency.js';
 import { JobLocations } from './job-locations.js';
-import { problem, ProblemException } from './problem-details.js';
+import { checkedIdempotencyHeaders } from './submit-checks.guard.js';
 
 export interface HttpRequest extends AsyncEndpointRequest {
   headers: Record<string, string | string[] | undefined>;
@@ -18,8 +17,6 @@ export interface HttpRequest extends AsyncEndpointRequest {
 
 export type { HttpResponse } from './http-response.js';
 
-/** The idempotency headers of the requests SubmitChecks let through, as it read them. */
-const checkedIdempotencyHeaders = new WeakMap<object, IdempotencyHeaders>();
 
 /**
  * The second half of `@AsyncEndpoint`: once guards, pipes and the method's pre-validation ran,
@@ -47,7 +44,7 @@ export class JobSubmitter {
   async submit(name: string, payload: unknown, request: HttpRequest, response: HttpResponse): Promise<JobDocument> {
     const { headers } = request;
     // As SubmitChecks read them before the pipes and the method ran.
-    const { jobId, idempotencyKey } = checkedIdempotencyHeaders.get(request) ?? readIdempotencyHeaders(headers);
+    const { jobId, idempotencyKey } = checkedIdempotencyHeaders(request) ?? readIdempotencyHeaders(headers);
     const { job } = await this.service.submitJob(name, toJson(payload), {
       jobId,
       idempotencyKey,
@@ -62,36 +59,6 @@ export class JobSubmitter {
     setResponseHeader(response, 'Retry-After', this.retryAfter);
     setResponseHeader(response, 'Cache-Control', 'no-store');
     return toJobDocument(job, location, this.options.http.exposeErrorDetails);
-  }
-}
-
-/**
- * The library's checks on a submit, which run as the route's last guard: after the app's guards (a
- * request they refuse gets their answer, not these) and before the pipes (a body that is not JSON gets
- * 415, not a validation 400; a malformed idempotency header never reaches the method).
- */
-export class SubmitChecks implements CanActivate {
-  canActivate(context: ExecutionContext): boolean {
-    // The HTTP request, without the wrapper object switchToHttp() builds on every call.
-    const request = context.getArgByIndex<HttpRequest>(0);
-    rejectNonJsonBody(request);
-    checkedIdempotencyHeaders.set(request, readIdempotencyHeaders(request.headers));
-    return true;
-  }
-}
-
-/** A body on a JSON route must be JSON: 415, before a ValidationPipe can call it a 400. */
-function rejectNonJsonBody(request: HttpRequest): void {
-  const length = request.headers['content-length'];
-  const hasBody = (length !== undefined && length !== '0') || request.headers['transfer-encoding'] !== undefined;
-  const type = request.headers['content-type'];
-  if (hasBody && (typeof type !== 'string' || !JSON_MEDIA_TYPE.test(type))) {
-    throw new ProblemException(
-      problem(
-        HttpStatus.UNSUPPORTED_MEDIA_TYPE,
-        `This endpoint accepts application/json bodies; got ${typeof type === 'string' ? type : 'no Content-Type'}.`,
-      ),
-    );
   }
 }
 

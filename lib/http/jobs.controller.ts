@@ -18,7 +18,8 @@ import type { AsyncEndpointRequest, ResolvedAsyncEndpointsOptions } from '../opt
 import { setResponseHeader, setResponseStatus, type HttpResponse } from './http-response.js';
 import { isJobId } from './job-id.js';
 import { JobLocations } from './job-locations.js';
-import { problem, ProblemDetailsFilter, ProblemException } from './problem-details.js';
+import { ProblemDetailsFilter } from './problem-details.filter.js';
+import { problem, ProblemException } from './problem-details.js';
 import { libraryLogger } from '../observability/library-logger.js';
 
 interface Reply extends HttpResponse {
