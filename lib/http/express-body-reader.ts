@@ -3,6 +3,7 @@ import type { Transform } from 'node:stream';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import bodyParser from 'body-parser';
 import { jsonInputProblem } from '../job/json-input.js';
+import { JSON_MEDIA_TYPE } from './json-media-type.js';
 import { problem, type ProblemDetails, sendProblem } from './problem-details.js';
 
 type Next = (error?: unknown) => void;
@@ -15,7 +16,6 @@ export interface RouteMatcher {
   (method: string, path: string): boolean;
 }
 
-const JSON_TYPE = /^application\/([\w.+-]+\+)?json\s*(;|$)/i;
 
 /**
  * The content codings a body may come in: those body-parser inflates (but zstd, which it inflates
@@ -53,7 +53,7 @@ export function expressBodyReader(matches: RouteMatcher, limitBytes: number, max
     const path = pathOf(request);
     if (!matches(request.method ?? 'GET', path)) return next();
     const type = request.headers['content-type'];
-    if (typeof type !== 'string' || !JSON_TYPE.test(type)) return drop(request, response, path, next);
+    if (typeof type !== 'string' || !JSON_MEDIA_TYPE.test(type)) return drop(request, response, path, next);
     read(json, request, response, path, limitBytes, next, () => {
       // A JSON request without any body, as one with an empty body: {}.
       request.body ??= {};

@@ -1,4 +1,4 @@
-import { Inject, Injectable, Logger, type Type } from '@nestjs/common';
+import { Inject, Injectable, type Type } from '@nestjs/common';
 import { ApplicationConfig, HttpAdapterHost } from '@nestjs/core';
 import { ASYNC_ENDPOINTS_OPTIONS } from '../async-endpoints.module-definition.js';
 import type { ResolvedAsyncEndpointsOptions } from '../options/async-endpoints-options.js';
@@ -14,6 +14,7 @@ import {
 import { configureFastifyRoutes, type FastifyInstanceLike } from './fastify-routes.js';
 import { JOBS_CONTROLLER, type JobsController, mountJobsController } from './jobs.controller.js';
 import { expressRouterSettings } from './nest-internals.adapter.js';
+import { libraryLogger } from '../observability/library-logger.js';
 
 /**
  * Ties the library into the app's HTTP layer before routes are registered: mounts the status
@@ -23,7 +24,7 @@ import { expressRouterSettings } from './nest-internals.adapter.js';
  */
 @Injectable()
 export class HttpIntegration {
-  private readonly logger = new Logger('AsyncEndpoints');
+  private readonly logger = libraryLogger();
 
   constructor(
     adapterHost: HttpAdapterHost,

@@ -2,7 +2,6 @@ import {
   type BeforeApplicationShutdown,
   Inject,
   Injectable,
-  Logger,
   type OnApplicationBootstrap,
 } from '@nestjs/common';
 import { ASYNC_ENDPOINTS_OPTIONS } from '../async-endpoints.module-definition.js';
@@ -18,6 +17,7 @@ import { LastChance } from './last-chance.js';
 import { LeaseKeeper } from './lease-keeper.js';
 import { abortReason, type AttemptOutcome, type RunningJob } from './running-job.js';
 import type { WorkerStatus } from './worker-status.js';
+import { libraryLogger } from '../observability/library-logger.js';
 
 /**
  * Claims due jobs and runs their handlers: at most `maximumConcurrency` at once, each under a
@@ -30,7 +30,7 @@ import type { WorkerStatus } from './worker-status.js';
 export class JobWorker implements OnApplicationBootstrap, BeforeApplicationShutdown {
   /** Read by health and telemetry. */
   readonly status: WorkerStatus;
-  private readonly logger = new Logger('AsyncEndpoints');
+  private readonly logger = libraryLogger();
   private readonly running = new Map<string, RunningJob>();
   private state: 'idle' | 'running' | 'stopping' | 'stopped' = 'idle';
   private loop: Promise<void> = Promise.resolve();
