@@ -40,26 +40,34 @@ interface JsonLogRecord {
   params?: Record<string, unknown>;
 }
 
+/**
+ * An app logging through `logger`, with what ConsoleLogger writes to the process streams kept in
+ * `written` (and out of the test output).
+ */
+async function startLoggingApp(logger: ConsoleLogger, written: string[]): Promise<INestApplication> {
+  for (const stream of [process.stdout, process.stderr]) {
+    jest.spyOn(stream, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      written.push(String(chunk));
+      return true;
+    });
+  }
+  const moduleRef = await Test.createTestingModule({
+    imports: [ScheduleModule.forRoot(), AsyncEndpointsModule.forRoot({ worker: { pollingIntervalMs: 50 } })],
+    controllers: [HostileController],
+    providers: [HostileHandler],
+  }).compile();
+  const app = moduleRef.createNestApplication(httpAdapter('express'), { logger });
+  app.useGlobalPipes(new ValidationPipe({ transform: true }));
+  await app.listen(0, '127.0.0.1');
+  return app;
+}
+
 describe('Log lines with Nest JSON console logger', () => {
   let app: INestApplication;
   const written: string[] = [];
 
   beforeAll(async () => {
-    // ConsoleLogger writes to the process streams; keep what it writes (and keep it out of the test output).
-    for (const stream of [process.stdout, process.stderr]) {
-      jest.spyOn(stream, 'write').mockImplementation((chunk: string | Uint8Array) => {
-        written.push(String(chunk));
-        return true;
-      });
-    }
-    const moduleRef = await Test.createTestingModule({
-      imports: [ScheduleModule.forRoot(), AsyncEndpointsModule.forRoot({ worker: { pollingIntervalMs: 50 } })],
-      controllers: [HostileController],
-      providers: [HostileHandler],
-    }).compile();
-    app = moduleRef.createNestApplication(httpAdapter('express'), { logger: new ConsoleLogger({ json: true }) });
-    app.useGlobalPipes(new ValidationPipe({ transform: true }));
-    await app.listen(0, '127.0.0.1');
+    app = await startLoggingApp(new ConsoleLogger({ json: true }), written);
   });
   afterAll(async () => {
     await app?.close();
@@ -102,20 +110,7 @@ describe("Log lines with Nest's text console logger", () => {
   const written: string[] = [];
 
   beforeAll(async () => {
-    for (const stream of [process.stdout, process.stderr]) {
-      jest.spyOn(stream, 'write').mockImplementation((chunk: string | Uint8Array) => {
-        written.push(String(chunk));
-        return true;
-      });
-    }
-    const moduleRef = await Test.createTestingModule({
-      imports: [ScheduleModule.forRoot(), AsyncEndpointsModule.forRoot({ worker: { pollingIntervalMs: 50 } })],
-      controllers: [HostileController],
-      providers: [HostileHandler],
-    }).compile();
-    app = moduleRef.createNestApplication(httpAdapter('express'), { logger: new ConsoleLogger({ colors: false }) });
-    app.useGlobalPipes(new ValidationPipe({ transform: true }));
-    await app.listen(0, '127.0.0.1');
+    app = await startLoggingApp(new ConsoleLogger({ colors: false }), written);
   });
   afterAll(async () => {
     await app?.close();
