@@ -125,37 +125,43 @@ export function decoderFor(limitBytes: number) {
       );
     }
     if (decoder === null) return done(null, payload);
-    // Fastify compares the bytes received, not the decoded ones, with the Content-Length.
-    const inflate = decoder();
-    let decodedBytes = 0;
-    // Counts as Fastify's parser reads (a 'data' listener here would make the stream flow before the
-    // parser listens, and lose what flowed while a later hook of the route still ran).
-    const decoded = new Transform({
-      transform(chunk: Buffer, _encoding, callback) {
-        decodedBytes += chunk.length;
-        callback(null, chunk);
-        // Fastify answers 413 on this chunk; stop inflating the rest (a compression bomb) too.
-        if (decodedBytes > limitBytes) {
-          payload.unpipe(inflate);
-          payload.resume();
-          inflate.unpipe(this);
-          inflate.destroy();
-          this.push(null);
-        }
-      },
-    }) as Transform & { receivedEncodedLength: number };
-    decoded.receivedEncodedLength = 0;
-    payload.on('data', (chunk: Buffer) => (decoded.receivedEncodedLength += chunk.length));
-    inflate.on('error', (error: Error) => {
-      decodingErrors.set(error, encoding);
-      decoded.destroy(error);
-    });
-    // Fastify stops listening once it has answered (a 413 on the declared length, say): a decoder
-    // error after that must not become an uncaught exception.
-    decoded.on('error', () => undefined);
-    payload.pipe(inflate).pipe(decoded);
-    done(null, decoded);
+    done(null, inflated(payload, decoder(), encoding, limitBytes));
   };
+}
+
+/**
+ * The body inflated, as Fastify's parser reads it: a Transform that counts the decoded bytes as they
+ * are read (a 'data' listener here would make the stream flow before the parser listens, and lose what
+ * flowed while a later hook of the route still ran), and stops inflating past the limit.
+ */
+function inflated(payload: Readable, inflate: Transform, encoding: string, limitBytes: number): Readable {
+  let decodedBytes = 0;
+  const decoded = new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      decodedBytes += chunk.length;
+      callback(null, chunk);
+      // Fastify answers 413 on this chunk; stop inflating the rest (a compression bomb) too.
+      if (decodedBytes > limitBytes) {
+        payload.unpipe(inflate);
+        payload.resume();
+        inflate.unpipe(this);
+        inflate.destroy();
+        this.push(null);
+      }
+    },
+  }) as Transform & { receivedEncodedLength: number };
+  // Fastify compares the bytes received, not the decoded ones, with the Content-Length.
+  decoded.receivedEncodedLength = 0;
+  payload.on('data', (chunk: Buffer) => (decoded.receivedEncodedLength += chunk.length));
+  inflate.on('error', (error: Error) => {
+    decodingErrors.set(error, encoding);
+    decoded.destroy(error);
+  });
+  // Fastify stops listening once it has answered (a 413 on the declared length, say): a decoder error
+  // after that must not become an uncaught exception.
+  decoded.on('error', () => undefined);
+  payload.pipe(inflate).pipe(decoded);
+  return decoded;
 }
 
 function hasBody(headers: FastifyRequestLike['headers']): boolean {
