@@ -29,7 +29,10 @@ delete process.env.API_KEY;
   imports: [
     SampleModule.forRoot({
       ...options,
-      store: options.store?.type === 'memory' ? { type: 'memory', maxRetainedJobs: 10_000_000, maxRetainedBytes: 2 ** 50 } : options.store,
+      store:
+        options.store?.type === 'memory'
+          ? { type: 'memory', maxRetainedJobs: 10_000_000, maxRetainedBytes: 2 ** 50 }
+          : options.store,
       worker: { ...options.worker, maximumQueueSize: 10_000_000 },
     }),
   ],

@@ -24,7 +24,10 @@ const ALL_SYSTEMS: SystemName[] = ['async-endpoints', 'bullmq'];
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
-const only = (args.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',') ?? SCENARIOS) as Scenario[];
+const only = (args
+  .find((a) => a.startsWith('--only='))
+  ?.slice('--only='.length)
+  .split(',') ?? SCENARIOS) as Scenario[];
 const rounds = Number(args.find((a) => a.startsWith('--rounds='))?.slice('--rounds='.length) ?? 3);
 const onlySystem = args.find((a) => a.startsWith('--system='))?.slice('--system='.length) as SystemName | undefined;
 const SYSTEMS = onlySystem ? ALL_SYSTEMS.filter((name) => name === onlySystem) : ALL_SYSTEMS;
@@ -38,7 +41,13 @@ const config = {
   /** One unmeasured round per system first, so that neither meets a cold JIT. */
   warmup: { jobs: 2000, inFlight: 100, concurrency: 16, payload },
   latency: { jobs: quick ? 100 : 300, warmup: 20, idleMs: 5, payload },
-  http: { durationSeconds: quick ? 3 : 10, slices: quick ? 1 : 5, warmupSeconds: quick ? 1 : 2, connections: 50, payload },
+  http: {
+    durationSeconds: quick ? 3 : 10,
+    slices: quick ? 1 : 5,
+    warmupSeconds: quick ? 1 : 2,
+    connections: 50,
+    payload,
+  },
   scale: { jobs: quick ? 4000 : 20_000, inFlight: 100, concurrency: 16, payload },
   /** Redis time of one claim script by payload size (1 KB, 100 KB, 1 MB): our store alone. */
   claim: { payloadBytes: [1_000, 100_000, 1_000_000], claims: quick ? 10 : 30 },
@@ -59,15 +68,22 @@ async function main(): Promise<void> {
   const probe = new RedisProbe(redis.url);
   redisWrites.install(redis.port);
   await probe.connect();
-  const systems = Object.fromEntries(SYSTEMS.map((name) => [name, createSystem(name, redis.url)])) as Record<SystemName, QueueSystem>;
+  const systems = Object.fromEntries(SYSTEMS.map((name) => [name, createSystem(name, redis.url)])) as Record<
+    SystemName,
+    QueueSystem
+  >;
   const results: Record<string, unknown> = {
     generatedAt: new Date().toISOString(),
     mode: quick ? 'quick' : 'full',
     machine: machineInfo(await probe.serverVersion()),
-    config: JSON.parse(JSON.stringify(config, (key, value: unknown) => (key === 'payload' ? undefined : value))) as unknown,
+    config: JSON.parse(
+      JSON.stringify(config, (key, value: unknown) => (key === 'payload' ? undefined : value)),
+    ) as unknown,
     loadAverageAtStart: loadavg().map((load) => round(load, 2)),
   };
-  log(`nestjs-async-endpoints vs BullMQ ${(results.machine as { bullmq: string }).bullmq}, ${rounds} round(s)${quick ? ', quick' : ''}, redis-server ${redis.url}`);
+  log(
+    `nestjs-async-endpoints vs BullMQ ${(results.machine as { bullmq: string }).bullmq}, ${rounds} round(s)${quick ? ', quick' : ''}, redis-server ${redis.url}`,
+  );
   try {
     if (only.some((scenario) => scenario !== 'http' && scenario !== 'claim' && scenario !== 'memory')) {
       for (const name of SYSTEMS) await throughputRound(systems[name], probe, config.warmup);
@@ -76,7 +92,8 @@ async function main(): Promise<void> {
     if (only.includes('latency')) results.latency = await runLatency(systems, probe);
     if (only.includes('scale')) results.scale = await runScale(systems, probe);
     if (only.includes('http')) results.http = await runHttp(probe);
-    if (only.includes('claim') && SYSTEMS.includes('async-endpoints')) results.claim = await runClaimCost(redis.url, probe);
+    if (only.includes('claim') && SYSTEMS.includes('async-endpoints'))
+      results.claim = await runClaimCost(redis.url, probe);
     if (only.includes('memory') && SYSTEMS.includes('async-endpoints')) results.memory = await runMemoryCost();
   } finally {
     await probe.close();
@@ -124,7 +141,9 @@ async function runThroughput(systems: Record<SystemName, QueueSystem>, probe: Re
       submitRedisCpuMicrosPerJob: m((x) => x.cost.submitRedisCpuMicrosPerJob),
       commandsByName: list[list.length - 1]!.cost.commandsByName,
       /** How much the rounds disagree: (max - min) / median of the processing rate. */
-      processSpread: (Math.max(...list.map((x) => x.processPerSecond)) - Math.min(...list.map((x) => x.processPerSecond))) / m((x) => x.processPerSecond),
+      processSpread:
+        (Math.max(...list.map((x) => x.processPerSecond)) - Math.min(...list.map((x) => x.processPerSecond))) /
+        m((x) => x.processPerSecond),
     };
   });
   return { rounds: perSystem, medians, pairedRatios: pairedThroughputRatios(perSystem) };
@@ -240,7 +259,9 @@ async function runClaimCost(url: string, probe: RedisProbe) {
   for (let r = 0; r < rounds; r++) {
     const rows = await claimCostRound(url, probe, config.claim);
     perRound.push(rows);
-    log(`claim cost r${r + 1}: ${rows.map((row) => `${row.payloadBytes} B payload ${row.medianMicros} µs (max ${row.maxMicros})`).join(', ')}`);
+    log(
+      `claim cost r${r + 1}: ${rows.map((row) => `${row.payloadBytes} B payload ${row.medianMicros} µs (max ${row.maxMicros})`).join(', ')}`,
+    );
   }
   const medians = config.claim.payloadBytes.map((payloadBytes, i) => ({
     payloadBytes,
@@ -256,7 +277,9 @@ async function runMemoryCost() {
   for (let r = 0; r < rounds; r++) {
     const rows = await memoryCostRound(config.memory);
     perRound.push(rows);
-    log(`memory store r${r + 1}: ${rows.map((row) => `${row.payloadBytes} B create ${row.createMicros} µs, complete ${row.completeMicros} µs`).join('; ')}`);
+    log(
+      `memory store r${r + 1}: ${rows.map((row) => `${row.payloadBytes} B create ${row.createMicros} µs, complete ${row.completeMicros} µs`).join('; ')}`,
+    );
   }
   const medians = config.memory.payloadBytes.map((payloadBytes, i) => ({
     payloadBytes,
@@ -285,10 +308,30 @@ function targets(results: Record<string, unknown>): Target[] {
     const ours = t.medians['async-endpoints'];
     const ratios = t.pairedRatios!;
     list.push(
-      { target: 'submit throughput vs BullMQ', value: ratios.submitPerSecond, limit: '>= 1.0x', met: ratios.submitPerSecond >= 1 },
-      { target: 'processing throughput vs BullMQ', value: ratios.processPerSecond, limit: '>= 1.0x', met: ratios.processPerSecond >= 1 },
-      { target: 'Redis memory per completed job vs BullMQ', value: ratios.memoryBytesPerJob, limit: '<= 1.0x', met: ratios.memoryBytesPerJob <= 1 },
-      { target: 'Redis round trips per job (hot path)', value: ours.roundTripsPerJob, limit: '<= 3', met: ours.roundTripsPerJob <= 3 },
+      {
+        target: 'submit throughput vs BullMQ',
+        value: ratios.submitPerSecond,
+        limit: '>= 1.0x',
+        met: ratios.submitPerSecond >= 1,
+      },
+      {
+        target: 'processing throughput vs BullMQ',
+        value: ratios.processPerSecond,
+        limit: '>= 1.0x',
+        met: ratios.processPerSecond >= 1,
+      },
+      {
+        target: 'Redis memory per completed job vs BullMQ',
+        value: ratios.memoryBytesPerJob,
+        limit: '<= 1.0x',
+        met: ratios.memoryBytesPerJob <= 1,
+      },
+      {
+        target: 'Redis round trips per job (hot path)',
+        value: ours.roundTripsPerJob,
+        limit: '<= 3',
+        met: ours.roundTripsPerJob <= 3,
+      },
     );
   }
   const l = results.latency as Awaited<ReturnType<typeof runLatency>> | undefined;
@@ -302,7 +345,12 @@ function targets(results: Record<string, unknown>): Target[] {
   const h = results.http as Awaited<ReturnType<typeof runHttp>> | undefined;
   if (h) {
     const memory = h.medians.memory as { ratio: number };
-    list.push({ target: 'HTTP 202 submits vs plain route (memory store)', value: memory.ratio, limit: '>= 0.7x', met: memory.ratio >= 0.7 });
+    list.push({
+      target: 'HTTP 202 submits vs plain route (memory store)',
+      value: memory.ratio,
+      limit: '>= 0.7x',
+      met: memory.ratio >= 0.7,
+    });
   }
   return list.map((x) => ({ ...x, value: round(x.value, 2) }));
 }
@@ -310,7 +358,13 @@ function targets(results: Record<string, unknown>): Target[] {
 function printTable(results: Record<string, unknown>): void {
   const rows: string[][] = [['measure (median of rounds)', 'async-endpoints', 'BullMQ', 'ratio', 'paired ratio']];
   const add = (label: string, ours: number, bull: number, digits = 0, paired?: number) =>
-    rows.push([label, format(ours, digits), format(bull, digits), `${round(ours / bull, 2)}x`, paired === undefined ? '' : `${round(paired, 2)}x`]);
+    rows.push([
+      label,
+      format(ours, digits),
+      format(bull, digits),
+      `${round(ours / bull, 2)}x`,
+      paired === undefined ? '' : `${round(paired, 2)}x`,
+    ]);
   const t = results.throughput as Awaited<ReturnType<typeof runThroughput>> | undefined;
   if (t) {
     const [o, b] = [t.medians['async-endpoints'], t.medians.bullmq];
@@ -323,8 +377,20 @@ function printTable(results: Record<string, unknown>): void {
     add('  of which submit', o.submitRoundTripsPerJob, b.submitRoundTripsPerJob, 2);
     add('  of which processing', o.processRoundTripsPerJob, b.processRoundTripsPerJob, 2);
     add('Redis memory per completed job (B)', o.memoryBytesPerJob, b.memoryBytesPerJob, 0, p.memoryBytesPerJob);
-    add('Node CPU per job, submit + process (µs)', o.nodeCpuMicrosPerJob, b.nodeCpuMicrosPerJob, 0, p.nodeCpuMicrosPerJob);
-    add('Redis CPU per job, submit + process (µs)', o.redisCpuMicrosPerJob, b.redisCpuMicrosPerJob, 0, p.redisCpuMicrosPerJob);
+    add(
+      'Node CPU per job, submit + process (µs)',
+      o.nodeCpuMicrosPerJob,
+      b.nodeCpuMicrosPerJob,
+      0,
+      p.nodeCpuMicrosPerJob,
+    );
+    add(
+      'Redis CPU per job, submit + process (µs)',
+      o.redisCpuMicrosPerJob,
+      b.redisCpuMicrosPerJob,
+      0,
+      p.redisCpuMicrosPerJob,
+    );
     add('  Node CPU of the submit alone (µs)', o.submitNodeCpuMicrosPerJob, b.submitNodeCpuMicrosPerJob);
     add('  Redis CPU of the submit alone (µs)', o.submitRedisCpuMicrosPerJob, b.submitRedisCpuMicrosPerJob);
   }
@@ -335,8 +401,16 @@ function printTable(results: Record<string, unknown>): void {
   }
   const s = results.scale as Awaited<ReturnType<typeof runScale>> | undefined;
   if (s) {
-    add('1 worker process (jobs/s)', s.medians['async-endpoints'].oneProcessPerSecond, s.medians.bullmq.oneProcessPerSecond);
-    add('2 worker processes (jobs/s)', s.medians['async-endpoints'].twoProcessesPerSecond, s.medians.bullmq.twoProcessesPerSecond);
+    add(
+      '1 worker process (jobs/s)',
+      s.medians['async-endpoints'].oneProcessPerSecond,
+      s.medians.bullmq.oneProcessPerSecond,
+    );
+    add(
+      '2 worker processes (jobs/s)',
+      s.medians['async-endpoints'].twoProcessesPerSecond,
+      s.medians.bullmq.twoProcessesPerSecond,
+    );
     add('  speed-up 2 vs 1', s.medians['async-endpoints'].speedup, s.medians.bullmq.speedup, 2);
   }
   if (rows.length > 1) {
@@ -354,7 +428,12 @@ function printTable(results: Record<string, unknown>): void {
         submitCpuMicrosPerRequest: number;
         plainCpuMicrosPerRequest: number;
       };
-      httpRows.push([`req/s, ${store} store`, format(m.submitPerSecond, 0), format(m.plainPerSecond, 0), `${round(m.ratio, 2)}x`]);
+      httpRows.push([
+        `req/s, ${store} store`,
+        format(m.submitPerSecond, 0),
+        format(m.plainPerSecond, 0),
+        `${round(m.ratio, 2)}x`,
+      ]);
       httpRows.push([
         `app CPU µs per request, ${store} store`,
         format(m.submitCpuMicrosPerRequest, 0),
@@ -368,21 +447,36 @@ function printTable(results: Record<string, unknown>): void {
   const c = results.claim as Awaited<ReturnType<typeof runClaimCost>> | undefined;
   if (c) {
     const claimRows = [['claim script in Redis (SLOWLOG)', 'median µs', 'max µs']];
-    for (const row of c.medians) claimRows.push([`payload ${format(row.payloadBytes, 0)} B`, format(row.medianMicros, 0), format(row.maxMicros, 0)]);
+    for (const row of c.medians)
+      claimRows.push([
+        `payload ${format(row.payloadBytes, 0)} B`,
+        format(row.medianMicros, 0),
+        format(row.maxMicros, 0),
+      ]);
     log('');
     log(markdownTable(claimRows));
   }
   const mem = results.memory as Awaited<ReturnType<typeof runMemoryCost>> | undefined;
   if (mem) {
     const memoryRows = [['memory store, in process', 'createJob µs', 'completeJob µs']];
-    for (const row of mem.medians) memoryRows.push([`payload ${format(row.payloadBytes, 0)} B`, format(row.createMicros, 0), format(row.completeMicros, 0)]);
+    for (const row of mem.medians)
+      memoryRows.push([
+        `payload ${format(row.payloadBytes, 0)} B`,
+        format(row.createMicros, 0),
+        format(row.completeMicros, 0),
+      ]);
     log('');
     log(markdownTable(memoryRows));
   }
   const list = results.targets as Target[];
   if (list.length > 0) {
     log('');
-    log(markdownTable([['target', 'value', 'limit', 'met'], ...list.map((x) => [x.target, String(x.value), x.limit, x.met ? 'yes' : 'NO'])]));
+    log(
+      markdownTable([
+        ['target', 'value', 'limit', 'met'],
+        ...list.map((x) => [x.target, String(x.value), x.limit, x.met ? 'yes' : 'NO']),
+      ]),
+    );
   }
 }
 
@@ -392,8 +486,13 @@ function format(value: number, digits: number): string {
 
 function markdownTable(rows: string[][]): string {
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((row) => row[c]!.length)));
-  const line = (row: string[]) => `| ${row.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join(' | ')} |`;
-  return [line(rows[0]!), `|${widths.map((w, c) => (c === 0 ? '-'.repeat(w + 2) : `${'-'.repeat(w + 1)}:`)).join('|')}|`, ...rows.slice(1).map(line)].join('\n');
+  const line = (row: string[]) =>
+    `| ${row.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join(' | ')} |`;
+  return [
+    line(rows[0]!),
+    `|${widths.map((w, c) => (c === 0 ? '-'.repeat(w + 2) : `${'-'.repeat(w + 1)}:`)).join('|')}|`,
+    ...rows.slice(1).map(line),
+  ].join('\n');
 }
 
 await main();

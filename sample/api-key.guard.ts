@@ -35,7 +35,8 @@ export class ApiKeyGuard implements CanActivate {
 
   /** Whether the route's controller path and its own path, joined, start with the segment `api`. */
   private underApi(context: ExecutionContext): boolean {
-    const paths = (target: Parameters<Reflector['get']>[1]) => [this.reflector.get<string | string[] | undefined>(PATH_METADATA, target) ?? ''].flat();
+    const paths = (target: Parameters<Reflector['get']>[1]) =>
+      [this.reflector.get<string | string[] | undefined>(PATH_METADATA, target) ?? ''].flat();
     return paths(context.getClass()).some((controller) =>
       paths(context.getHandler()).some((route) => /^api(\/|$)/i.test(`${controller}/${route}`.replace(/^\/+/, ''))),
     );

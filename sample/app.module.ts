@@ -15,7 +15,9 @@ export type SampleRole = 'all' | 'api' | 'worker';
 export function sampleOptions(env: NodeJS.ProcessEnv = process.env): AsyncEndpointsModuleOptions {
   const role = (env.ASYNC_ENDPOINTS_ROLE ?? 'all') as SampleRole;
   if (role !== 'all' && !env.REDIS_URL) {
-    throw new Error(`The ${role} role shares jobs with other processes through Redis: set REDIS_URL (for example redis://localhost:6379).`);
+    throw new Error(
+      `The ${role} role shares jobs with other processes through Redis: set REDIS_URL (for example redis://localhost:6379).`,
+    );
   }
   return {
     store: env.REDIS_URL ? { type: 'redis', url: env.REDIS_URL } : { type: 'memory' },
@@ -44,7 +46,10 @@ export class SampleModule {
         FlakyHandler,
         { provide: SAMPLE_API_KEY, useValue: apiKey },
         { provide: APP_GUARD, useClass: ApiKeyGuard },
-        { provide: APP_PIPE, useValue: new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true }) },
+        {
+          provide: APP_PIPE,
+          useValue: new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true }),
+        },
       ],
     };
   }

@@ -5,7 +5,10 @@ import { AsyncEndpoint, AsyncHandler, type AsyncContext, type AsyncEndpointHandl
 
 export class FlakyRequest {
   @ApiProperty({ minimum: 0, maximum: 10, description: 'How many attempts fail before one succeeds.' })
-  @IsInt() @Min(0) @Max(10) failTimes!: number;
+  @IsInt()
+  @Min(0)
+  @Max(10)
+  failTimes!: number;
 }
 
 /** Public (`expose`): its message is written for the client, so the job document shows it. */

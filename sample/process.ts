@@ -6,10 +6,17 @@ import { AsyncEndpoint, AsyncHandler, type AsyncContext, type AsyncEndpointHandl
 
 export class ProcessRequest {
   @ApiProperty({ minLength: 1, maxLength: 1000, example: 'hello world' })
-  @IsString() @Length(1, 1000) data!: string;
+  @IsString()
+  @Length(1, 1000)
+  data!: string;
 
   @ApiPropertyOptional({ minimum: 0, maximum: 60_000, default: 100, description: 'How long the handler works, in ms.' })
-  @IsOptional() @Type(() => Number) @IsInt() @Min(0) @Max(60_000) delayMs?: number;
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(0)
+  @Max(60_000)
+  delayMs?: number;
 }
 
 export interface ProcessResult {

@@ -27,6 +27,11 @@ export class ReportHandler implements AsyncEndpointHandler<Record<string, never>
       rows.push({ region, orders: 100 + index * 25 });
       await reportProgress(Math.round(((index + 1) / regions.length) * 100));
     }
-    return { title: 'Orders by region', generatedAt: new Date().toISOString(), rows, requestedBy: headers.get('x-user-id') ?? null };
+    return {
+      title: 'Orders by region',
+      generatedAt: new Date().toISOString(),
+      rows,
+      requestedBy: headers.get('x-user-id') ?? null,
+    };
   }
 }

@@ -9,10 +9,15 @@ if (!found()) {
   if (canApt) {
     console.log('redis-server not found: installing it with apt-get (Redis-backed tests need it)');
     execFileSync('apt-get', ['update', '-qq'], { stdio: 'inherit' });
-    execFileSync('apt-get', ['install', '-y', '-qq', 'redis-server'], { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+    execFileSync('apt-get', ['install', '-y', '-qq', 'redis-server'], {
+      stdio: 'inherit',
+      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+    });
   }
   if (!found()) {
-    console.error('redis-server is not on PATH. Install Redis 7 (for example: sudo apt-get install -y redis-server), then run npm test again.');
+    console.error(
+      'redis-server is not on PATH. Install Redis 7 (for example: sudo apt-get install -y redis-server), then run npm test again.',
+    );
     process.exit(1);
   }
 }

@@ -62,7 +62,13 @@ export async function claimCostRound(url: string, probe: RedisProbe, config: Cla
       await admin.config('SET', 'slowlog-log-slower-than', '0');
       await admin.slowlog('RESET');
       for (let i = 0; i < config.claims; i++) {
-        await store.claimDueJobs({ workerId: WORKER_ID, limit: 1, leaseMs: 60_000, now: now + 1, maxConcurrentJobs: null });
+        await store.claimDueJobs({
+          workerId: WORKER_ID,
+          limit: 1,
+          leaseMs: 60_000,
+          now: now + 1,
+          maxConcurrentJobs: null,
+        });
       }
       await admin.config('SET', 'slowlog-log-slower-than', threshold);
       const entries = (await admin.slowlog('GET', String(SLOWLOG_LENGTH))) as [number, number, number, string[]][];
@@ -70,7 +76,8 @@ export async function claimCostRound(url: string, probe: RedisProbe, config: Cla
       const micros = entries
         .filter((entry) => /^eval/i.test(entry[3][0] ?? '') && entry[3].includes(WORKER_ID))
         .map((entry) => entry[2]);
-      if (micros.length !== config.claims) throw new Error(`claim cost: ${micros.length} claims in SLOWLOG, expected ${config.claims}`);
+      if (micros.length !== config.claims)
+        throw new Error(`claim cost: ${micros.length} claims in SLOWLOG, expected ${config.claims}`);
       rows.push({ payloadBytes: bytes, medianMicros: median(micros), maxMicros: Math.max(...micros) });
     }
   } finally {

@@ -38,13 +38,20 @@ const SERVER_SCRIPT = new URL('../http-server.js', import.meta.url);
  * the memory store's growing heap between the two routes, where one long run each gave the later
  * route all of it.
  */
-export async function httpRound(store: HttpStore, probe: RedisProbe, config: HttpConfig, plainFirst: boolean): Promise<HttpRound> {
+export async function httpRound(
+  store: HttpStore,
+  probe: RedisProbe,
+  config: HttpConfig,
+  plainFirst: boolean,
+): Promise<HttpRound> {
   await probe.flush();
   const server = fork(SERVER_SCRIPT, store === 'redis' ? [probe.url] : [], { stdio: 'inherit' });
   try {
     const port = await within(listeningPort(server), 30_000, 'sample app start');
     const base = `http://127.0.0.1:${port}`;
-    const order = plainFirst ? (['/bench/plain', '/api/process'] as const) : (['/api/process', '/bench/plain'] as const);
+    const order = plainFirst
+      ? (['/bench/plain', '/api/process'] as const)
+      : (['/api/process', '/bench/plain'] as const);
     // Both routes are warmed up before either is measured: the route measured first in a fresh app
     // would otherwise pay for the JIT compiling the code the two routes share.
     for (const path of order) await warmUp(`${base}${path}`, config);

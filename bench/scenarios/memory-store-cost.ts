@@ -30,7 +30,14 @@ export async function memoryCostRound(config: MemoryCostConfig): Promise<MemoryC
     const store = new MemoryJobStore({ maxRetainedJobs: 1_000_000, maxRetainedBytes: Number.MAX_SAFE_INTEGER });
     const create: number[] = [];
     for (let i = 0; i < config.jobs; i++) {
-      const job = { id: `memory-cost-${bytes}-${i}`, name: 'MemoryCost', payload, headers: {}, routeParams: {}, queryParams: {} };
+      const job = {
+        id: `memory-cost-${bytes}-${i}`,
+        name: 'MemoryCost',
+        payload,
+        headers: {},
+        routeParams: {},
+        queryParams: {},
+      };
       const started = process.hrtime.bigint();
       await store.createJob(
         { ...job, owner: null, idempotencyKey: null, fingerprint: '', traceContext: null, maxRetries: 0 },
@@ -38,7 +45,13 @@ export async function memoryCostRound(config: MemoryCostConfig): Promise<MemoryC
       );
       create.push(Number(process.hrtime.bigint() - started) / 1000);
     }
-    const claimed = await store.claimDueJobs({ workerId: 'bench', limit: config.jobs, leaseMs: 600_000, now: Date.now(), maxConcurrentJobs: null });
+    const claimed = await store.claimDueJobs({
+      workerId: 'bench',
+      limit: config.jobs,
+      leaseMs: 600_000,
+      now: Date.now(),
+      maxConcurrentJobs: null,
+    });
     const complete: number[] = [];
     for (const { lease } of claimed) {
       const started = process.hrtime.bigint();
@@ -46,7 +59,11 @@ export async function memoryCostRound(config: MemoryCostConfig): Promise<MemoryC
       complete.push(Number(process.hrtime.bigint() - started) / 1000);
     }
     await store.close();
-    rows.push({ payloadBytes: bytes, createMicros: Math.round(median(create)), completeMicros: Math.round(median(complete)) });
+    rows.push({
+      payloadBytes: bytes,
+      createMicros: Math.round(median(create)),
+      completeMicros: Math.round(median(complete)),
+    });
   }
   return rows;
 }

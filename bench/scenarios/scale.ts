@@ -36,7 +36,11 @@ export async function scaleRound(
     fork(WORKER_SCRIPT, [system.name, probe.url, String(config.concurrency)], { stdio: 'inherit' }),
   );
   try {
-    await within(Promise.all(children.map((child) => nextMessage(child, 'holding'))), TIMEOUT_MS, `${system.name} workers start`);
+    await within(
+      Promise.all(children.map((child) => nextMessage(child, 'holding'))),
+      TIMEOUT_MS,
+      `${system.name} workers start`,
+    );
     const started = performance.now();
     for (const child of children) child.send({ type: 'go' });
     await within(waitForCompleted(probe, system.completedKey, config.jobs), TIMEOUT_MS, `${system.name} drain`);

@@ -34,7 +34,10 @@ export interface ThroughputRound {
 const PHASE_TIMEOUT_MS = 180_000;
 
 /** Submits `jobs` jobs, `inFlight` at a time. */
-export async function submitAll(producer: Producer, config: Pick<ThroughputConfig, 'jobs' | 'inFlight' | 'payload'>): Promise<void> {
+export async function submitAll(
+  producer: Producer,
+  config: Pick<ThroughputConfig, 'jobs' | 'inFlight' | 'payload'>,
+): Promise<void> {
   let next = 0;
   const lane = async () => {
     while (next < config.jobs) {
@@ -52,7 +55,11 @@ export async function submitAll(producer: Producer, config: Pick<ThroughputConfi
  *    Redis commands, round trips and memory of steps 1 and 2 give the cost per job;
  * 3. on an emptied Redis again, submit with the worker running from the start (end to end).
  */
-export async function throughputRound(system: QueueSystem, probe: RedisProbe, config: ThroughputConfig): Promise<ThroughputRound> {
+export async function throughputRound(
+  system: QueueSystem,
+  probe: RedisProbe,
+  config: ThroughputConfig,
+): Promise<ThroughputRound> {
   await probe.flush();
   const base = await probe.snapshot();
 

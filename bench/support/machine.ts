@@ -27,7 +27,9 @@ export function machineInfo(redisVersion: string): MachineInfo {
 
 function freeTotal(): string {
   try {
-    const line = execFileSync('free', ['-h'], { encoding: 'utf8' }).split('\n').find((l) => l.startsWith('Mem:'));
+    const line = execFileSync('free', ['-h'], { encoding: 'utf8' })
+      .split('\n')
+      .find((l) => l.startsWith('Mem:'));
     return line?.split(/\s+/)[1] ?? `${Math.round(totalmem() / 2 ** 30)}Gi`;
   } catch {
     return `${Math.round(totalmem() / 2 ** 30)}Gi`;

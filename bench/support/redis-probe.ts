@@ -59,7 +59,10 @@ export class RedisProbe {
 }
 
 /** Commands run between two snapshots, the probe's own INFO calls left out. */
-export function commandsBetween(before: RedisSnapshot, after: RedisSnapshot): { total: number; byCommand: Record<string, number> } {
+export function commandsBetween(
+  before: RedisSnapshot,
+  after: RedisSnapshot,
+): { total: number; byCommand: Record<string, number> } {
   const byCommand: Record<string, number> = {};
   let total = 0;
   for (const [name, calls] of Object.entries(after.commandCalls)) {

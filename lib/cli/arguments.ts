@@ -80,9 +80,7 @@ export type Command =
       confirmation: 'yes' | 'dry-run' | 'none';
     };
 
-export type ParsedArguments =
-  | { help: true }
-  | { help: false; command: Command; connection: Connection; json: boolean };
+export type ParsedArguments = { help: true } | { help: false; command: Command; connection: Connection; json: boolean };
 
 const OPTIONS = {
   'redis-url': { type: 'string' },
@@ -134,7 +132,8 @@ export function parseArguments(argv: readonly string[], env: NodeJS.ProcessEnv):
   const [name, ...operands] = positionals;
   if (name === undefined) throw new UsageError('No command given.');
   const allowed = COMMAND_OPTIONS[name];
-  if (!allowed) throw new UsageError(`Unknown command '${name}'. Commands: ${Object.keys(COMMAND_OPTIONS).join(', ')}.`);
+  if (!allowed)
+    throw new UsageError(`Unknown command '${name}'. Commands: ${Object.keys(COMMAND_OPTIONS).join(', ')}.`);
   for (const option of Object.keys(values) as OptionName[]) {
     if (!GLOBAL_OPTIONS.includes(option) && !allowed.includes(option)) {
       throw new UsageError(`${name} does not take --${option}.`);
@@ -150,7 +149,11 @@ export function parseArguments(argv: readonly string[], env: NodeJS.ProcessEnv):
   }
   if (takesId && operands.length !== 1) {
     const wanted = name === 'retry' ? 'retry <id> or retry --all-failed' : 'cancel <id>';
-    throw new UsageError(operands.length === 0 ? `${name} needs a job id: ${wanted}.` : `${name} takes one job id, got ${operands.length}.`);
+    throw new UsageError(
+      operands.length === 0
+        ? `${name} needs a job id: ${wanted}.`
+        : `${name} takes one job id, got ${operands.length}.`,
+    );
   }
 
   return {
@@ -184,7 +187,11 @@ function parseCommand(name: string, id: string | undefined, values: Values): Com
         ? { name: 'retry-all-failed', limit: parseCount('limit', text('limit'), Number.MAX_SAFE_INTEGER, 1) }
         : { name, id: assertNotLimited(id, text('limit')) };
     case 'cancel':
-      return { name, id: id!, completedRetentionMs: parseDuration('completed-retention', text('completed-retention'), '1d') };
+      return {
+        name,
+        id: id!,
+        completedRetentionMs: parseDuration('completed-retention', text('completed-retention'), '1d'),
+      };
     case 'recover':
       return {
         name,

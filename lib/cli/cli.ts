@@ -73,11 +73,18 @@ async function openStore(connection: Connection, io: CliIo): Promise<OpenedStore
     import('../store/redis/redis-job-store.js'),
     import('../store/redis/redis-connections.js'),
   ]);
-  const client = createCommandConnection(connection.redisUrl, connection.password ? { password: connection.password } : {});
+  const client = createCommandConnection(
+    connection.redisUrl,
+    connection.password ? { password: connection.password } : {},
+  );
   const store = new RedisJobStore({
     client,
     keyPrefix: connection.keyPrefix,
-    logger: { log: () => undefined, warn: (message) => io.stderr(`Warning: ${String(message)}`), error: () => undefined },
+    logger: {
+      log: () => undefined,
+      warn: (message) => io.stderr(`Warning: ${String(message)}`),
+      error: () => undefined,
+    },
   });
   const close = async () => {
     await store.close();
@@ -107,7 +114,11 @@ async function openStore(connection: Connection, io: CliIo): Promise<OpenedStore
  * A wrong --key-prefix reads as an empty store (zeros, exit 0): say so when none of the store's keys
  * exists. The submission counter stays once a job was ever stored, so a used store always has one.
  */
-async function warnIfNothingUnderPrefix(client: Pick<Redis, 'exists'>, connection: Connection, io: CliIo): Promise<void> {
+async function warnIfNothingUnderPrefix(
+  client: Pick<Redis, 'exists'>,
+  connection: Connection,
+  io: CliIo,
+): Promise<void> {
   if ((await client.exists(...new RedisKeys(connection.keyPrefix).store)) > 0) return;
   io.stderr(
     `Warning: nothing is stored under the key prefix '${connection.keyPrefix}' at ${maskUrlPassword(connection.redisUrl)}: ` +

@@ -44,7 +44,12 @@ export function runCommand(command: Command, context: CommandContext): Promise<v
 async function stats({ store, json, print }: CommandContext): Promise<void> {
   const result = await store.stats(Date.now());
   if (json) return print(JSON.stringify(result, null, 2));
-  print(formatTable(['STATUS', 'JOBS'], JOB_STATUSES.map((status) => [status, String(result.counts[status])])));
+  print(
+    formatTable(
+      ['STATUS', 'JOBS'],
+      JOB_STATUSES.map((status) => [status, String(result.counts[status])]),
+    ),
+  );
   print('');
   print(`Waiting (Queued + Scheduled): ${result.waiting}`);
   print(
@@ -71,7 +76,11 @@ async function list({ store, json, print }: CommandContext, status: JobStatus, l
   );
   const total = Math.max(counts[status], jobs.length);
   print('');
-  print(jobs.length < total ? `${jobs.length} of ${total} ${status} jobs (--limit ${limit}).` : `${jobs.length} ${status} job(s).`);
+  print(
+    jobs.length < total
+      ? `${jobs.length} of ${total} ${status} jobs (--limit ${limit}).`
+      : `${jobs.length} ${status} job(s).`,
+  );
 }
 
 async function retry({ store, json, print }: CommandContext, id: string): Promise<void> {
@@ -81,7 +90,9 @@ async function retry({ store, json, print }: CommandContext, id: string): Promis
     throw new CommandFailure(`Job ${shown(id)} is ${result.job.status}: only Failed or Canceled jobs can be retried.`);
   }
   if (json) return print(JSON.stringify(operatorDocument(result.job), null, 2));
-  print(`Job ${shown(id)} (${shown(result.job.name)}) is Queued again, with up to ${result.job.maxRetries + 1} attempts.`);
+  print(
+    `Job ${shown(id)} (${shown(result.job.name)}) is Queued again, with up to ${result.job.maxRetries + 1} attempts.`,
+  );
 }
 
 /** Jobs retried per listing. */
@@ -96,7 +107,10 @@ async function retryAllFailed({ store, json, print }: CommandContext, limit: num
   const requeued: string[] = [];
   const skipped: string[] = [];
   while (seen.size < limit) {
-    const page = await store.listJobs({ status: JobStatus.Failed, limit: Math.min(RETRY_PAGE, limit - seen.size) + seen.size });
+    const page = await store.listJobs({
+      status: JobStatus.Failed,
+      limit: Math.min(RETRY_PAGE, limit - seen.size) + seen.size,
+    });
     const fresh = page.filter((job) => !seen.has(job.id)).slice(0, limit - seen.size);
     if (fresh.length === 0) break;
     for (const job of fresh) {
@@ -108,7 +122,8 @@ async function retryAllFailed({ store, json, print }: CommandContext, limit: num
   if (json) return print(JSON.stringify({ requeued, skipped }, null, 2));
   if (seen.size === 0) return print('No Failed jobs.');
   print(`Requeued ${requeued.length} Failed job(s).`);
-  if (skipped.length > 0) print(`${skipped.length} job(s) changed meanwhile and were left as they are: ${shown(skipped.join(', '))}`);
+  if (skipped.length > 0)
+    print(`${skipped.length} job(s) changed meanwhile and were left as they are: ${shown(skipped.join(', '))}`);
 }
 
 async function cancel({ store, json, print }: CommandContext, id: string, completedRetentionMs: number): Promise<void> {
@@ -178,14 +193,18 @@ async function recover(
  * Deletes only with --yes. Without it (or with --dry-run) it lists what it would delete; without
  * either it then fails, so that a purge typed by mistake deletes nothing and says how to confirm.
  */
-async function purge({ store, json, print }: CommandContext, command: Extract<Command, { name: 'purge' }>): Promise<void> {
+async function purge(
+  { store, json, print }: CommandContext,
+  command: Extract<Command, { name: 'purge' }>,
+): Promise<void> {
   const { status, limit, confirmation } = command;
   const now = Date.now();
   const finishedBefore = now - command.olderThanMs;
   const before = formatTime(finishedBefore);
   if (confirmation === 'yes') {
     const purged = await store.purgeJobs({ status, finishedBefore, limit, now });
-    if (json) return print(JSON.stringify({ status, finishedBefore: before, purged: purged.length, ids: purged }, null, 2));
+    if (json)
+      return print(JSON.stringify({ status, finishedBefore: before, purged: purged.length, ids: purged }, null, 2));
     return print(`Purged ${purged.length} ${status} job(s) finished before ${before}.`);
   }
   const ids = await store.purgeJobs({ status, finishedBefore, limit, now, dryRun: true });

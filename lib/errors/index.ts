@@ -1,4 +1,8 @@
-export { AsyncHandlerDeclarationError, InvalidAsyncEndpointsOptionsError, ScheduleModuleMissingError } from './boot.errors.js';
+export {
+  AsyncHandlerDeclarationError,
+  InvalidAsyncEndpointsOptionsError,
+  ScheduleModuleMissingError,
+} from './boot.errors.js';
 export { NonRetryableError } from './non-retryable.error.js';
 export { StoreUnavailableError } from './store-unavailable.error.js';
 export {

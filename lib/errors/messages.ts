@@ -37,7 +37,12 @@ export const asyncHandlerWithoutHandle = (className: string, name: string): stri
   `${className} is marked @AsyncHandler('${name}') but has no handle(context) method.`;
 
 /** The start of both the boot error and the API-only warning for an `@AsyncEndpoint` without its handler. */
-export const asyncEndpointWithoutHandler = (route: { name: string; controller: string; method: string; path: string }): string =>
+export const asyncEndpointWithoutHandler = (route: {
+  name: string;
+  controller: string;
+  method: string;
+  path: string;
+}): string =>
   `@AsyncEndpoint('${route.name}') on ${route.controller} (${route.method} ${route.path}) has no ` +
   `@AsyncHandler('${route.name}') provider`;
 

@@ -36,7 +36,12 @@ export function AsyncHandler(name: string, options: AsyncHandlerOptions = {}): C
   return AsyncHandlerMarker({ name, ...options });
 }
 
-function handlerOptionProblems({ maxRetries, timeoutMs, retryDelayBaseSeconds, requestType }: AsyncHandlerOptions): string[] {
+function handlerOptionProblems({
+  maxRetries,
+  timeoutMs,
+  retryDelayBaseSeconds,
+  requestType,
+}: AsyncHandlerOptions): string[] {
   const problems: string[] = [];
   if (maxRetries !== undefined && !(Number.isInteger(maxRetries) && maxRetries >= 0 && maxRetries <= 100)) {
     problems.push(`maxRetries = ${maxRetries}: must be an integer from 0 to 100`);
@@ -44,7 +49,10 @@ function handlerOptionProblems({ maxRetries, timeoutMs, retryDelayBaseSeconds, r
   if (timeoutMs !== undefined && !(Number.isInteger(timeoutMs) && timeoutMs >= 1 && timeoutMs <= MAX_TIMER_MS)) {
     problems.push(`timeoutMs = ${timeoutMs}: must be an integer from 1 to ${MAX_TIMER_MS}`);
   }
-  if (retryDelayBaseSeconds !== undefined && !(typeof retryDelayBaseSeconds === 'number' && retryDelayBaseSeconds > 0)) {
+  if (
+    retryDelayBaseSeconds !== undefined &&
+    !(typeof retryDelayBaseSeconds === 'number' && retryDelayBaseSeconds > 0)
+  ) {
     problems.push(`retryDelayBaseSeconds = ${retryDelayBaseSeconds}: must be a positive number`);
   }
   if (requestType !== undefined && typeof requestType !== 'function') {

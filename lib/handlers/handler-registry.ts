@@ -58,7 +58,9 @@ export class HandlerRegistry implements OnModuleInit {
       handlers.set(metadata.name, { metadata, className, wrapper });
     }
     if (handlers.size > 0) {
-      this.logger.log(`Async handlers: ${[...handlers.values()].map((h) => `${h.metadata.name} (${h.className})`).join(', ')}`);
+      this.logger.log(
+        `Async handlers: ${[...handlers.values()].map((h) => `${h.metadata.name} (${h.className})`).join(', ')}`,
+      );
     }
     this.scanned = handlers;
     return handlers;
@@ -70,7 +72,8 @@ export class HandlerRegistry implements OnModuleInit {
     const { wrapper } = handler;
     // Asked only to run jobs, which starts once Nest has resolved every static provider: the answer
     // is final, and Nest's wrapper took ~12 µs per job to give it again in a worker that was idle.
-    handler.shared = wrapper.isDependencyTreeStatic() && !wrapper.isTransient ? (wrapper.instance as AsyncEndpointHandler) : null;
+    handler.shared =
+      wrapper.isDependencyTreeStatic() && !wrapper.isTransient ? (wrapper.instance as AsyncEndpointHandler) : null;
     return handler.shared;
   }
 

@@ -18,7 +18,15 @@ export const CREDENTIAL_NAME_PATTERN =
   /auth|token|secret|key|cookie|session|jwt|assertion|signature|credential|pass|pwd|cert|dpop|oidc|principal|(?:^|[-_.])(?:sig|code)(?:$|[-_.])/i;
 
 /** Hop-by-hop and transport headers that mean nothing to a handler running later. */
-const TRANSPORT_HEADERS = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'content-length', 'te', 'trailer']);
+const TRANSPORT_HEADERS = new Set([
+  'connection',
+  'keep-alive',
+  'transfer-encoding',
+  'upgrade',
+  'content-length',
+  'te',
+  'trailer',
+]);
 
 type RequestHeaders = Record<string, string | string[] | undefined>;
 

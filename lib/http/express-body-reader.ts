@@ -16,7 +16,6 @@ export interface RouteMatcher {
   (method: string, path: string): boolean;
 }
 
-
 /**
  * The content codings a body may come in: those body-parser inflates (but zstd, which it inflates
  * only on Node 22 and later), and x-gzip, gzip's old name.
@@ -114,9 +113,13 @@ function read(
     request.resume();
     return sendProblem(
       response,
-      problem(415, `Content-Encoding '${encoding.slice(0, 64)}' is not supported; send identity, gzip, deflate or br.`, {
-        instance: path,
-      }),
+      problem(
+        415,
+        `Content-Encoding '${encoding.slice(0, 64)}' is not supported; send identity, gzip, deflate or br.`,
+        {
+          instance: path,
+        },
+      ),
     );
   }
   // body-parser knows the obsolete alias x-gzip by its name, gzip (RFC 9110, section 8.4.1.3).
@@ -131,7 +134,12 @@ function read(
 
 /** The problem for a body-parser error; null for one that is not the client's doing (a 5xx). */
 function bodyProblem(error: unknown, encoding: string, limitBytes: number): ProblemDetails | null {
-  const { status, type, message, charset } = error as { status?: number; type?: string; message: string; charset?: string };
+  const { status, type, message, charset } = error as {
+    status?: number;
+    type?: string;
+    message: string;
+    charset?: string;
+  };
   switch (type) {
     case 'entity.too.large':
       return problem(413, `The request body is larger than ${limitBytes} bytes, the limit set by http.bodyLimitBytes.`);

@@ -80,10 +80,14 @@ export function configureFastifyRoutes(
 function configureEndpoint(route: FastifyRouteOptions, { bodyLimitBytes, maxJsonDepth }: FastifyLimits): void {
   route.bodyLimit = bodyLimitBytes;
   prepend(route, 'preParsing', decoderFor(bodyLimitBytes));
-  prepend(route, 'preValidation', function checkJsonInput(request: FastifyRequestLike, _reply: unknown, done: (error?: Error) => void) {
-    const refused = jsonInputProblem(request.body, maxJsonDepth);
-    done(refused ? new BodyRefused(problem(HttpStatus.BAD_REQUEST, refused.detail)) : undefined);
-  });
+  prepend(
+    route,
+    'preValidation',
+    function checkJsonInput(request: FastifyRequestLike, _reply: unknown, done: (error?: Error) => void) {
+      const refused = jsonInputProblem(request.body, maxJsonDepth);
+      done(refused ? new BodyRefused(problem(HttpStatus.BAD_REQUEST, refused.detail)) : undefined);
+    },
+  );
   const ownHandler = route.errorHandler;
   route.errorHandler = function asyncEndpointsBodyErrors(error, request, reply) {
     const body = bodyProblem(error, request, bodyLimitBytes);
@@ -173,7 +177,12 @@ function hasBody(headers: FastifyRequestLike['headers']): boolean {
  * The status routes take no body: one sent all the same is read and dropped, as on Express, so that
  * Fastify's parser (whose errors are not problem+json) never sees it.
  */
-function dropBody(request: FastifyRequestLike, _reply: unknown, payload: Readable, done: (error: null, payload: Readable) => void) {
+function dropBody(
+  request: FastifyRequestLike,
+  _reply: unknown,
+  payload: Readable,
+  done: (error: null, payload: Readable) => void,
+) {
   const { headers } = request.raw;
   if (headers['content-type'] !== undefined || hasBody(headers)) {
     delete headers['content-type'];
@@ -193,36 +202,49 @@ const FASTIFY_MAX_PARAM_LENGTH = 100;
  * characters) get the library's 400 problem ahead of it, as on Express.
  */
 function answerUndecodableJobIds(server: EventEmitter, statusRoutes: RouteMatcher): void {
-  const [fastifyHandler] = server.listeners('request') as ((request: IncomingMessage, response: ServerResponse) => void)[];
+  const [fastifyHandler] = server.listeners('request') as ((
+    request: IncomingMessage,
+    response: ServerResponse,
+  ) => void)[];
   if (!fastifyHandler) return;
   server.removeListener('request', fastifyHandler);
-  server.on('request', function asyncEndpointsJobIds(this: unknown, request: IncomingMessage, response: ServerResponse) {
-    const url = request.url ?? '/';
-    if (url.length > FASTIFY_MAX_PARAM_LENGTH || url.includes('%')) {
-      const path = pathOf(request);
-      const refused = statusRoutes(request.method ?? 'GET', path) ? (undecodableJobId(path) ?? overlongJobId(path)) : null;
-      if (refused) {
-        request.resume();
-        response.writeHead(refused.status, { 'Content-Type': PROBLEM_CONTENT_TYPE, 'Cache-Control': 'no-store' });
-        response.end(JSON.stringify(refused));
-        return;
+  server.on(
+    'request',
+    function asyncEndpointsJobIds(this: unknown, request: IncomingMessage, response: ServerResponse) {
+      const url = request.url ?? '/';
+      if (url.length > FASTIFY_MAX_PARAM_LENGTH || url.includes('%')) {
+        const path = pathOf(request);
+        const refused = statusRoutes(request.method ?? 'GET', path)
+          ? (undecodableJobId(path) ?? overlongJobId(path))
+          : null;
+        if (refused) {
+          request.resume();
+          response.writeHead(refused.status, { 'Content-Type': PROBLEM_CONTENT_TYPE, 'Cache-Control': 'no-store' });
+          response.end(JSON.stringify(refused));
+          return;
+        }
       }
-    }
-    fastifyHandler.call(this, request, response);
-  });
+      fastifyHandler.call(this, request, response);
+    },
+  );
 }
 
 function overlongJobId(path: string): ProblemDetails | null {
   const id = path.slice(path.lastIndexOf('/') + 1);
   if (id.length <= FASTIFY_MAX_PARAM_LENGTH) return null;
-  return problem(HttpStatus.BAD_REQUEST, `'${id.slice(0, 64)}' is not a job id; job ids are UUIDs.`, { instance: path });
+  return problem(HttpStatus.BAD_REQUEST, `'${id.slice(0, 64)}' is not a job id; job ids are UUIDs.`, {
+    instance: path,
+  });
 }
 
 function bodyProblem(error: FastifyError, request: FastifyRequestLike, limitBytes: number): ProblemDetails | null {
   if (error instanceof BodyRefused) return { ...error.problemDetails };
   const encoding = decodingErrors.get(error);
   if (encoding !== undefined) {
-    return problem(HttpStatus.BAD_REQUEST, `The request body cannot be decoded as Content-Encoding ${encoding}: ${error.message}`);
+    return problem(
+      HttpStatus.BAD_REQUEST,
+      `The request body cannot be decoded as Content-Encoding ${encoding}: ${error.message}`,
+    );
   }
   switch (error.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':

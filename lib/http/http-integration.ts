@@ -57,7 +57,10 @@ export class HttpIntegration {
     const matches: RouteMatcher = (method, path) => {
       const prefix = this.appConfig.getGlobalPrefix();
       if (matcher?.prefix !== prefix) {
-        const routes = this.endpoints.routes.map((route) => ({ method: route.method, path: this.withPrefix(route.path) }));
+        const routes = this.endpoints.routes.map((route) => ({
+          method: route.method,
+          path: this.withPrefix(route.path),
+        }));
         matcher = { prefix, matches: compileRoutes(routes, routing()) };
       }
       return matcher.matches(method, path);

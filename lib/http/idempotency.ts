@@ -18,7 +18,10 @@ export function readIdempotencyHeaders(headers: Record<string, string | string[]
   const idempotencyKey = headers['idempotency-key'] as string | undefined;
   if (jobId !== undefined && !isJobId(jobId)) {
     throw new ProblemException(
-      problem(HttpStatus.BAD_REQUEST, 'X-Async-Request-Id must be a UUID such as 3f0c2a8e-5b7d-4c1e-9a2b-1d2e3f4a5b6c.'),
+      problem(
+        HttpStatus.BAD_REQUEST,
+        'X-Async-Request-Id must be a UUID such as 3f0c2a8e-5b7d-4c1e-9a2b-1d2e3f4a5b6c.',
+      ),
     );
   }
   if (idempotencyKey !== undefined && !PRINTABLE.test(idempotencyKey)) {

@@ -17,7 +17,6 @@ export interface HttpRequest extends AsyncEndpointRequest {
 
 export type { HttpResponse } from './http-response.js';
 
-
 /**
  * The second half of `@AsyncEndpoint`: once guards, pipes and the method's pre-validation ran,
  * stores the job and sets `Location`, `Retry-After` and `Cache-Control`; the method answers the

@@ -66,7 +66,10 @@ export class JobsController {
     @Res({ passthrough: true }) reply: Reply,
   ): Promise<JobDocument> {
     const waitMs = parseWaitSeconds(waitSeconds) * 1000;
-    const job = waitMs > 0 && this.admitLongPoll() ? await this.waitFor(id, waitMs, request, reply) : await this.find(id, request);
+    const job =
+      waitMs > 0 && this.admitLongPoll()
+        ? await this.waitFor(id, waitMs, request, reply)
+        : await this.find(id, request);
     const pending = !isTerminal(job.status);
     const location = this.locations.of(job.id);
     if (pending) setResponseHeader(reply, 'Retry-After', String(this.options.http.retryAfterSeconds));
@@ -137,7 +140,11 @@ export class JobsController {
     if ((response as { destroyed?: boolean }).destroyed) gone.abort();
     this.longPolls++;
     try {
-      const job = await this.service.waitForJob(jobId, { owner: this.ownerOf(request), timeoutMs, signal: gone.signal });
+      const job = await this.service.waitForJob(jobId, {
+        owner: this.ownerOf(request),
+        timeoutMs,
+        signal: gone.signal,
+      });
       if (!job) throw notFound(id);
       return job;
     } finally {
@@ -191,7 +198,9 @@ export function mountJobsController(controller: Type<JobsController>, jobsPath: 
 
 function checkedId(id: string): string {
   if (!isJobId(id)) {
-    throw new ProblemException(problem(HttpStatus.BAD_REQUEST, `'${String(id).slice(0, 64)}' is not a job id; job ids are UUIDs.`));
+    throw new ProblemException(
+      problem(HttpStatus.BAD_REQUEST, `'${String(id).slice(0, 64)}' is not a job id; job ids are UUIDs.`),
+    );
   }
   return id.toLowerCase();
 }

@@ -21,7 +21,8 @@ export async function loadOpenApiModule(): Promise<object | null> {
     return await import('@nestjs/swagger');
   } catch (error) {
     const { code, message } = error as { code?: string; message?: string };
-    const notInstalled = (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') && message?.includes("'@nestjs/swagger'");
+    const notInstalled =
+      (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') && message?.includes("'@nestjs/swagger'");
     if (notInstalled) return null;
     libraryLogger().warn(
       `@nestjs/swagger is installed but could not be loaded (${(error as Error).message}); async endpoints are not documented.`,
@@ -80,9 +81,16 @@ class OpenApiDecorators {
     const anyJson = {
       type: Object,
       nullable: true,
-      oneOf: [{ type: 'object' }, { type: 'array', items: {} }, { type: 'string' }, { type: 'number' }, { type: 'boolean' }],
+      oneOf: [
+        { type: 'object' },
+        { type: 'array', items: {} },
+        { type: 'string' },
+        { type: 'number' },
+        { type: 'boolean' },
+      ],
     };
-    const time = (description: string, nullable = false) => ({ type: 'string', format: 'date-time', description, nullable }) as const;
+    const time = (description: string, nullable = false) =>
+      ({ type: 'string', format: 'date-time', description, nullable }) as const;
 
     ApiSchema({ name: 'AsyncJobError', description: "The last attempt's error." })(JobErrorSchema);
     const error = JobErrorSchema.prototype;
@@ -92,8 +100,14 @@ class OpenApiDecorators {
     optional(error, 'stack', { type: 'string', description: 'Stack trace (only with http.exposeErrorDetails).' });
 
     ApiSchema({ name: 'AsyncJobLinks' })(JobLinksSchema);
-    property(JobLinksSchema.prototype, 'self', { type: 'string', example: '/jobs/3f0c2a8e-5b7d-4c1e-9a2b-1d2e3f4a5b6c' });
-    optional(JobLinksSchema.prototype, 'cancel', { type: 'string', description: 'Present while the job can be canceled.' });
+    property(JobLinksSchema.prototype, 'self', {
+      type: 'string',
+      example: '/jobs/3f0c2a8e-5b7d-4c1e-9a2b-1d2e3f4a5b6c',
+    });
+    optional(JobLinksSchema.prototype, 'cancel', {
+      type: 'string',
+      description: 'Present while the job can be canceled.',
+    });
 
     ApiSchema({ name: 'AsyncJobDocument', description: 'A job as clients see it.' })(JobDocumentSchema);
     const job = JobDocumentSchema.prototype;
@@ -102,7 +116,10 @@ class OpenApiDecorators {
     property(job, 'status', { enum: [...JOB_STATUSES], enumName: 'AsyncJobStatus' });
     property(job, 'retryCount', { type: 'integer', minimum: 0 });
     property(job, 'maxRetries', { type: 'integer', minimum: 0 });
-    property(job, 'progress', { ...anyJson, description: 'What the handler last reported: 0..100 or a small JSON object.' });
+    property(job, 'progress', {
+      ...anyJson,
+      description: 'What the handler last reported: 0..100 or a small JSON object.',
+    });
     property(job, 'createdAt', time('Submitted.'));
     property(job, 'startedAt', time('Start of the current or last attempt.', true));
     property(job, 'completedAt', time('When the job became terminal.', true));
@@ -119,7 +136,11 @@ class OpenApiDecorators {
     property(problem, 'status', { type: 'integer', example: 404 });
     property(problem, 'detail', { type: 'string' });
     optional(problem, 'instance', { type: 'string', description: 'The request path.' });
-    optional(problem, 'errors', { type: 'string', isArray: true, description: 'Validation violations, one line each.' });
+    optional(problem, 'errors', {
+      type: 'string',
+      isArray: true,
+      description: 'Validation violations, one line each.',
+    });
     optional(problem, 'jobStatus', { enum: [...JOB_STATUSES], enumName: 'AsyncJobStatus', description: 'On 409.' });
   }
 
@@ -130,7 +151,8 @@ class OpenApiDecorators {
       ApiHeader({
         name: 'Idempotency-Key',
         required: false,
-        description: 'Makes the submit safe to repeat: a repeat with the same key, endpoint, owner and body answers 202 with the same job.',
+        description:
+          'Makes the submit safe to repeat: a repeat with the same key, endpoint, owner and body answers 202 with the same job.',
         schema: { type: 'string', minLength: 1, maxLength: 255 },
       }),
       ApiHeader({
@@ -165,7 +187,10 @@ class OpenApiDecorators {
     const id = ApiParam({ name: 'id', description: 'The job id.', schema: { type: 'string', format: 'uuid' } });
     const prototype = controller.prototype as object;
     this.decorateMethod(prototype, 'get', [
-      ApiOperation({ summary: 'Read a job', description: 'With `waitSeconds`, answers as soon as the job is terminal or after that many seconds.' }),
+      ApiOperation({
+        summary: 'Read a job',
+        description: 'With `waitSeconds`, answers as soon as the job is terminal or after that many seconds.',
+      }),
       id,
       ApiQuery({
         name: 'waitSeconds',
@@ -193,7 +218,11 @@ class OpenApiDecorators {
       ApiOperation({ summary: 'Cancel a job' }),
       id,
       ...this.responses(prototype, 'cancel', {
-        200: { description: 'The job was waiting and is now Canceled.', type: JobDocumentSchema, headers: noStoreHeader() },
+        200: {
+          description: 'The job was waiting and is now Canceled.',
+          type: JobDocumentSchema,
+          headers: noStoreHeader(),
+        },
         202: {
           description: 'The job is running: cancellation was requested, its handler is being stopped.',
           type: JobDocumentSchema,
@@ -239,7 +268,10 @@ class OpenApiDecorators {
 
 function locationHeader(): ResponseHeaders {
   return {
-    Location: { description: 'Path of the status resource, `GET` it to poll.', schema: { type: 'string', example: '/jobs/3f0c2a8e-5b7d-4c1e-9a2b-1d2e3f4a5b6c' } },
+    Location: {
+      description: 'Path of the status resource, `GET` it to poll.',
+      schema: { type: 'string', example: '/jobs/3f0c2a8e-5b7d-4c1e-9a2b-1d2e3f4a5b6c' },
+    },
   };
 }
 

@@ -1,8 +1,21 @@
-import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, HttpStatus, Inject, Optional } from '@nestjs/common';
+import {
+  type ArgumentsHost,
+  Catch,
+  type ExceptionFilter,
+  HttpException,
+  HttpStatus,
+  Inject,
+  Optional,
+} from '@nestjs/common';
 import { ASYNC_ENDPOINTS_OPTIONS } from '../async-endpoints.module-definition.js';
 import { STORE_FULL_DETAIL } from '../errors/messages.js';
 import { StoreUnavailableError } from '../errors/store-unavailable.error.js';
-import { IdempotencyConflictError, InvalidPayloadError, QueueFullError, StoreFullError } from '../errors/submit.errors.js';
+import {
+  IdempotencyConflictError,
+  InvalidPayloadError,
+  QueueFullError,
+  StoreFullError,
+} from '../errors/submit.errors.js';
 import { libraryLogger } from '../observability/library-logger.js';
 import { escapeControlCharacters, escapeStack } from '../observability/log-text.js';
 import type { ResolvedAsyncEndpointsOptions } from '../options/async-endpoints-options.js';

@@ -41,4 +41,3 @@ function rejectNonJsonBody(request: HttpRequest): void {
     );
   }
 }
-

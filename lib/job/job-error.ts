@@ -54,8 +54,7 @@ function isPublicError(error: unknown): boolean {
 export function toJobError(error: unknown, exposeDetails = false): JobError {
   const code = errorCodeOf(error);
   if (!exposeDetails && !isPublicError(error)) return { code, message: `The handler failed (${code}).` };
-  const message =
-    error instanceof Error ? error.message : typeof error === 'string' ? error : 'Handler failed';
+  const message = error instanceof Error ? error.message : typeof error === 'string' ? error : 'Handler failed';
   const jobError: JobError = { code, message };
   if (exposeDetails && error instanceof Error) {
     jobError.type = error.constructor.name;

@@ -2,20 +2,19 @@ import type { Job, JsonValue } from './job.js';
 import { JobStatus } from './job-status.js';
 
 /** What a producer hands the store; the store adds status, counters and times. */
-export interface NewJob
-  extends Pick<
-    Job,
-    | 'id'
-    | 'name'
-    | 'payload'
-    | 'headers'
-    | 'routeParams'
-    | 'queryParams'
-    | 'owner'
-    | 'idempotencyKey'
-    | 'traceContext'
-    | 'maxRetries'
-  > {
+export interface NewJob extends Pick<
+  Job,
+  | 'id'
+  | 'name'
+  | 'payload'
+  | 'headers'
+  | 'routeParams'
+  | 'queryParams'
+  | 'owner'
+  | 'idempotencyKey'
+  | 'traceContext'
+  | 'maxRetries'
+> {
   /**
    * `fingerprintOf(name, payload)`, to tell a replay from a conflict; '' for a submission that cannot
    * be replayed (no idempotency key, an id the service made up), which spares the hash.
@@ -103,7 +102,8 @@ export function cloneJson<T extends JsonValue | null>(value: T, depth = 0): T {
   const prototype = Object.getPrototypeOf(value) as unknown;
   if (prototype !== Object.prototype && prototype !== null) return structuredClone(value);
   const copy: Record<string, JsonValue> = {};
-  for (const key of Object.keys(value)) setKey(copy, key, cloneJson((value as Record<string, JsonValue>)[key]!, depth + 1));
+  for (const key of Object.keys(value))
+    setKey(copy, key, cloneJson((value as Record<string, JsonValue>)[key]!, depth + 1));
   return copy as T;
 }
 
@@ -138,6 +138,7 @@ function cloneDeepJson<T extends JsonValue>(value: T): T {
 
 function setKey(target: Record<string, JsonValue>, key: string, value: JsonValue): void {
   // Assigned, `__proto__` would set the prototype instead of a property.
-  if (key === '__proto__') Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
+  if (key === '__proto__')
+    Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
   else target[key] = value;
 }

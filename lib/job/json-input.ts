@@ -38,7 +38,11 @@ export function jsonInputProblem(value: unknown, maxDepth: number): JsonInputPro
       continue;
     }
     if (Object.hasOwn(node, '__proto__')) {
-      return { kind: 'proto', detail: 'The payload has a "__proto__" key, which is refused (it could change an object\'s prototype): rename the key.' };
+      return {
+        kind: 'proto',
+        detail:
+          'The payload has a "__proto__" key, which is refused (it could change an object\'s prototype): rename the key.',
+      };
     }
     for (const key of Object.keys(node)) {
       const item = (node as Record<string, unknown>)[key];

@@ -65,7 +65,8 @@ export class InstrumentedJobStore extends JobStore {
       ...options,
       onUnreadable: (report) => {
         // Its name may be what could not be read: counted without one.
-        if (report.failed) this.telemetry.jobsFailed.add(1, this.attrs(undefined, { 'error.code': JobErrorCode.Unreadable }));
+        if (report.failed)
+          this.telemetry.jobsFailed.add(1, this.attrs(undefined, { 'error.code': JobErrorCode.Unreadable }));
         onUnreadable?.(report);
       },
     };
@@ -129,7 +130,10 @@ export class InstrumentedJobStore extends JobStore {
       // The sweep may take jobs back from any process: only ids are known here, not names.
       if (report.requeued.length > 0) this.telemetry.jobsRecovered.add(report.requeued.length, this.attrs());
       if (report.exhausted.length > 0) {
-        this.telemetry.jobsFailed.add(report.exhausted.length, this.attrs(undefined, { 'error.code': 'JOB_RECOVERY_EXHAUSTED' }));
+        this.telemetry.jobsFailed.add(
+          report.exhausted.length,
+          this.attrs(undefined, { 'error.code': 'JOB_RECOVERY_EXHAUSTED' }),
+        );
       }
       if (report.canceled.length > 0) this.telemetry.jobsCanceled.add(report.canceled.length, this.attrs());
     }

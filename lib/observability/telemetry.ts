@@ -84,18 +84,15 @@ export class Telemetry {
   /** Starts reporting the observable gauges from these sources. */
   observe(sources: GaugeSources): void {
     const [waiting, inProgress, utilization] = this.gauges;
-    this.meter.addBatchObservableCallback(
-      (result) => {
-        const counts = sources.counts();
-        if (counts) {
-          result.observe(waiting, counts.waiting, this.attributes());
-          result.observe(inProgress, counts.inProgress, this.attributes());
-        }
-        const busy = sources.utilization();
-        if (busy !== null) result.observe(utilization, busy, this.attributes());
-      },
-      this.gauges,
-    );
+    this.meter.addBatchObservableCallback((result) => {
+      const counts = sources.counts();
+      if (counts) {
+        result.observe(waiting, counts.waiting, this.attributes());
+        result.observe(inProgress, counts.inProgress, this.attributes());
+      }
+      const busy = sources.utilization();
+      if (busy !== null) result.observe(utilization, busy, this.attributes());
+    }, this.gauges);
   }
 
   attributes(extra: Attributes = {}): Attributes {
@@ -105,7 +102,8 @@ export class Telemetry {
   /** Times a store call into `asyncendpoints.store.operation.duration`. */
   timeStore<T>(operation: string, call: () => Promise<T>): Promise<T> {
     const started = performance.now();
-    const record = () => this.storeOperationDuration.record((performance.now() - started) / 1000, this.operationAttributes(operation));
+    const record = () =>
+      this.storeOperationDuration.record((performance.now() - started) / 1000, this.operationAttributes(operation));
     let pending: Promise<T>;
     try {
       pending = call();
@@ -135,7 +133,9 @@ export class Telemetry {
   }
 
   private operationAttributes(operation: string): Attributes {
-    return this.cachedAttributes(`store.operation:${operation}`, () => this.attributes({ 'store.operation': operation }));
+    return this.cachedAttributes(`store.operation:${operation}`, () =>
+      this.attributes({ 'store.operation': operation }),
+    );
   }
 
   /**
@@ -159,7 +159,10 @@ export class Telemetry {
   }
 
   /** A CONSUMER span for one attempt, linked to the submit span stored with the job. */
-  startAttemptSpan(job: { id: string; name: string; traceContext: Record<string, string> | null }, attempt: number): Span {
+  startAttemptSpan(
+    job: { id: string; name: string; traceContext: Record<string, string> | null },
+    attempt: number,
+  ): Span {
     let links: Link[] | undefined;
     if (job.traceContext) {
       const submitted = trace.getSpanContext(propagation.extract(context.active(), job.traceContext));
@@ -167,7 +170,11 @@ export class Telemetry {
     }
     // Samplers see the job's name; the attributes of this one attempt are only worked out for a span
     // that records (none without a tracing SDK: on the way from claim to handler, that saves ~10 µs).
-    const span = this.tracer.startSpan(`process ${job.name}`, { kind: SpanKind.CONSUMER, links, attributes: this.jobAttributes(job.name) });
+    const span = this.tracer.startSpan(`process ${job.name}`, {
+      kind: SpanKind.CONSUMER,
+      links,
+      attributes: this.jobAttributes(job.name),
+    });
     if (span.isRecording()) span.setAttributes({ 'job.id': job.id, 'job.attempt': attempt });
     return span;
   }

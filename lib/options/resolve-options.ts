@@ -19,7 +19,10 @@ export function resolveOptions(options: AsyncEndpointsModuleOptions = {}): Resol
   const badGroups = GROUPS.filter((group) => !isGroup(options[group]));
   const problems = [
     ...validateStore(options.store),
-    ...badGroups.map((group) => `${group} = ${describe(options[group])}: must be an object of ${group} options, or left out for the defaults`),
+    ...badGroups.map(
+      (group) =>
+        `${group} = ${describe(options[group])}: must be an object of ${group} options, or left out for the defaults`,
+    ),
     // A group that is not an object has no options to check one by one; the others still are.
     ...validateSchema(Object.fromEntries(Object.entries(options).filter(([key]) => !badGroups.includes(key as never)))),
   ];
@@ -79,7 +82,9 @@ export function resolveOptions(options: AsyncEndpointsModuleOptions = {}): Resol
 const STORE_KEYS = {
   memory: ['type', 'maxRetainedJobs', 'maxRetainedBytes'],
   redis: ['type', 'url', 'options', 'client', 'keyPrefix'],
-} as const satisfies { [Type in Exclude<StoreConfig, JobStore>['type']]: readonly (keyof Extract<StoreConfig, { type: Type }>)[] };
+} as const satisfies {
+  [Type in Exclude<StoreConfig, JobStore>['type']]: readonly (keyof Extract<StoreConfig, { type: Type }>)[];
+};
 
 const GROUPS = ['worker', 'jobManager', 'recovery', 'retention', 'http'] as const;
 
@@ -140,7 +145,9 @@ function flatten(error: ValidationError, parent: string): string[] {
   const path = parent ? `${parent}.${error.property}` : error.property;
   const constraints = Object.keys(error.constraints ?? {});
   if (typeof error.value === 'string' && constraints.some((constraint) => NUMBER_CONSTRAINTS.has(constraint))) {
-    return [`${path} = ${describe(error.value)}: must be a number, not a string; convert it, e.g. Number(process.env.X)`];
+    return [
+      `${path} = ${describe(error.value)}: must be a number, not a string; convert it, e.g. Number(process.env.X)`,
+    ];
   }
   const own = Object.entries(error.constraints ?? {}).map(([constraint, rule]) =>
     constraint === 'whitelistValidation'

@@ -76,11 +76,14 @@ export class JobFinishedWaiters {
   }
 
   private add(jobId: string, listener: () => void): void {
-    this.unsubscribe ??= this.store.subscribe((event) => {
-      if (event.type !== 'job-finished') return;
-      const set = this.waiters.get(event.jobId);
-      if (set) for (const wake of [...set]) wake();
-    }, ['job-finished']);
+    this.unsubscribe ??= this.store.subscribe(
+      (event) => {
+        if (event.type !== 'job-finished') return;
+        const set = this.waiters.get(event.jobId);
+        if (set) for (const wake of [...set]) wake();
+      },
+      ['job-finished'],
+    );
     let set = this.waiters.get(jobId);
     if (!set) this.waiters.set(jobId, (set = new Set()));
     set.add(listener);

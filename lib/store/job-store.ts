@@ -165,7 +165,9 @@ export type TerminalJobStatus = Extract<JobStatus, 'Completed' | 'Failed' | 'Can
 /** purgeJobs deletes finished jobs only; a caller's mistake must not reach live ones. */
 export function assertPurgeableStatus(status: string): asserts status is TerminalJobStatus {
   if (status !== 'Completed' && status !== 'Failed' && status !== 'Canceled') {
-    throw new Error(`purgeJobs deletes finished jobs only: status must be Completed, Failed or Canceled, not '${status}'.`);
+    throw new Error(
+      `purgeJobs deletes finished jobs only: status must be Completed, Failed or Canceled, not '${status}'.`,
+    );
   }
 }
 

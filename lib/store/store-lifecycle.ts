@@ -21,7 +21,8 @@ export class StoreLifecycle implements OnModuleInit, OnApplicationShutdown {
   async onModuleInit(): Promise<void> {
     const { store, worker, http } = this.options;
     if (!(store instanceof JobStore) && store.type === 'memory') {
-      for (const warning of capsBelowQueueLimit(store, worker.maximumQueueSize, http.bodyLimitBytes)) this.logger.warn(warning);
+      for (const warning of capsBelowQueueLimit(store, worker.maximumQueueSize, http.bodyLimitBytes))
+        this.logger.warn(warning);
     }
     await this.store.init();
     try {

@@ -61,14 +61,19 @@ export class AsyncEndpointsTestHarness {
   async drain({ skipBackoff = false, timeoutMs = 2000, maxJobsQueued = 1000 }: DrainOptions = {}): Promise<void> {
     checkDrainOptions(timeoutMs, maxJobsQueued);
     if (!this.worker.status.enabled) {
-      throw new Error('drain() runs jobs with this app\'s worker, but worker.enabled is false: leave it out of AsyncEndpointsTestingModule.forRoot options.');
+      throw new Error(
+        "drain() runs jobs with this app's worker, but worker.enabled is false: leave it out of AsyncEndpointsTestingModule.forRoot options.",
+      );
     }
     let queued = 0;
     let overflow: () => void = () => undefined;
     const overflowed = new Promise<'overflow'>((resolve) => (overflow = () => resolve('overflow')));
-    const unsubscribe = this.store.subscribe((event) => {
-      if (event.type === 'job-available' && ++queued > maxJobsQueued) overflow();
-    }, ['job-available']);
+    const unsubscribe = this.store.subscribe(
+      (event) => {
+        if (event.type === 'job-available' && ++queued > maxJobsQueued) overflow();
+      },
+      ['job-available'],
+    );
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), timeoutMs)));
     let unclaimed = '';
@@ -90,7 +95,9 @@ export class AsyncEndpointsTestHarness {
         // jobs that a round left as they were are jobs this worker does not claim.
         const due = (await this.dueJobs()).map((job) => job.id).join();
         if (due !== '' && due === unclaimed) {
-          throw await this.stuck('drain() left due jobs that the worker does not claim (no @AsyncHandler for their name, or jobManager.maxConcurrentJobs reached)');
+          throw await this.stuck(
+            'drain() left due jobs that the worker does not claim (no @AsyncHandler for their name, or jobManager.maxConcurrentJobs reached)',
+          );
         }
         unclaimed = due;
         if (due !== '') continue;
@@ -123,10 +130,12 @@ export class AsyncEndpointsTestHarness {
 
   private async stuck(cause: string): Promise<DrainError> {
     const statuses = [JobStatus.InProgress, JobStatus.Queued, JobStatus.Scheduled];
-    const jobs = (await Promise.all(statuses.map((status) => this.jobsIn(status)))).flat().map(
-      (job): StuckJob => ({ id: job.id, name: job.name, status: job.status, attempt: attemptOf(job) }),
-    );
-    const listed = jobs.slice(0, STUCK_JOBS_LISTED).map((job) => `${job.id} (${job.name}, ${job.status}, attempt ${job.attempt})`);
+    const jobs = (await Promise.all(statuses.map((status) => this.jobsIn(status))))
+      .flat()
+      .map((job): StuckJob => ({ id: job.id, name: job.name, status: job.status, attempt: attemptOf(job) }));
+    const listed = jobs
+      .slice(0, STUCK_JOBS_LISTED)
+      .map((job) => `${job.id} (${job.name}, ${job.status}, attempt ${job.attempt})`);
     const more = jobs.length > STUCK_JOBS_LISTED ? ` and ${jobs.length - STUCK_JOBS_LISTED} more` : '';
     return new DrainError(`${cause}. Jobs: ${listed.join(', ') || 'none'}${more}.`, jobs);
   }

@@ -36,11 +36,14 @@ export interface TestAsyncContext<TRequest> {
  * An AsyncContext for calling a handler's `handle()` directly in a unit test, without Nest, a store
  * or a worker. Progress reported after the abort is dropped, as the worker drops it.
  */
-export function createAsyncContext<TRequest = unknown>(init: AsyncContextInit<TRequest> = {}): TestAsyncContext<TRequest> {
+export function createAsyncContext<TRequest = unknown>(
+  init: AsyncContextInit<TRequest> = {},
+): TestAsyncContext<TRequest> {
   const controller = new AbortController();
   const progress: JsonValue[] = [];
   const logs: LoggedLine[] = [];
-  const record = (level: LoggedLine['level']) => (message: unknown) => void logs.push({ level, message: String(message) });
+  const record = (level: LoggedLine['level']) => (message: unknown) =>
+    void logs.push({ level, message: String(message) });
   const logger: LoggerService = {
     log: record('log'),
     error: record('error'),

@@ -3,7 +3,12 @@
  * Kept out of the main entry point so that production code never loads it.
  */
 export { AsyncEndpointsTestingModule, type AsyncEndpointsTestingOptions } from './async-endpoints-testing.module.js';
-export { AsyncEndpointsTestHarness, DrainError, type DrainOptions, type StuckJob } from './async-endpoints-test-harness.js';
+export {
+  AsyncEndpointsTestHarness,
+  DrainError,
+  type DrainOptions,
+  type StuckJob,
+} from './async-endpoints-test-harness.js';
 export {
   createAsyncContext,
   type AsyncContextInit,

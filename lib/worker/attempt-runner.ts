@@ -3,14 +3,7 @@ import { instanceToPlain, plainToInstance } from 'class-transformer';
 import { capturedHeaders, type AsyncContext, type CapturedHeaders } from '../handlers/async-context.js';
 import type { HandlerRegistry, RegisteredHandler } from '../handlers/handler-registry.js';
 import { NonRetryableError } from '../errors/non-retryable.error.js';
-import {
-  attemptOf,
-  JobErrorCode,
-  toJobError,
-  type Job,
-  type JobError,
-  type JsonValue,
-} from '../job/index.js';
+import { attemptOf, JobErrorCode, toJobError, type Job, type JobError, type JsonValue } from '../job/index.js';
 import { nextRetryAt } from '../job/retry-policy.js';
 import type { ResolvedAsyncEndpointsOptions } from '../options/async-endpoints-options.js';
 import { Telemetry } from '../observability/telemetry.js';
@@ -232,14 +225,21 @@ export class AttemptRunner {
     handler: RegisteredHandler | undefined,
   ): Promise<void> {
     const now = this.timers.now();
-    const retryAt = nextRetryAt(job, retryable, {
-      retryDelayBaseSeconds: handler?.metadata.retryDelayBaseSeconds ?? this.options.jobManager.retryDelayBaseSeconds,
-      maxRetryDelaySeconds: this.options.jobManager.maxRetryDelaySeconds,
-    }, now);
+    const retryAt = nextRetryAt(
+      job,
+      retryable,
+      {
+        retryDelayBaseSeconds: handler?.metadata.retryDelayBaseSeconds ?? this.options.jobManager.retryDelayBaseSeconds,
+        maxRetryDelaySeconds: this.options.jobManager.maxRetryDelaySeconds,
+      },
+      now,
+    );
     const outcome = await this.store.failJob(lease, error, { now, retryAt, retention: this.retention });
     const logger = new JobLogger(job);
     if (outcome === 'scheduled') {
-      logger.warn(`Attempt ${attemptOf(job)} failed (${error.code}); retry ${job.retryCount + 1} of ${job.maxRetries} at ${new Date(retryAt!).toISOString()}`);
+      logger.warn(
+        `Attempt ${attemptOf(job)} failed (${error.code}); retry ${job.retryCount + 1} of ${job.maxRetries} at ${new Date(retryAt!).toISOString()}`,
+      );
       this.retryScheduled(retryAt!);
     } else if (outcome === 'failed') {
       logger.error(`Failed (${error.code}): ${error.message}`);

@@ -1,9 +1,4 @@
-import {
-  type BeforeApplicationShutdown,
-  Inject,
-  Injectable,
-  type OnApplicationBootstrap,
-} from '@nestjs/common';
+import { type BeforeApplicationShutdown, Inject, Injectable, type OnApplicationBootstrap } from '@nestjs/common';
 import { ASYNC_ENDPOINTS_OPTIONS } from '../async-endpoints.module-definition.js';
 import { HandlerRegistry } from '../handlers/handler-registry.js';
 import type { ResolvedAsyncEndpointsOptions } from '../options/async-endpoints-options.js';
@@ -88,14 +83,17 @@ export class JobWorker implements OnApplicationBootstrap, BeforeApplicationShutd
   startClaiming(): void {
     if (this.state === 'running' || this.state === 'stopping') return;
     this.state = 'running';
-    this.unsubscribe = this.store.subscribe((event) => {
-      if (event.type === 'job-available') {
-        if (event.dueAt !== undefined && event.dueAt > this.timers.now()) this.claims.scheduleWakeAt(event.dueAt);
-        else this.claims.requestClaim();
-      } else if (event.type === 'cancel-requested') {
-        this.running.get(event.jobId)?.interrupt({ kind: 'canceled' });
-      }
-    }, ['job-available', 'cancel-requested']);
+    this.unsubscribe = this.store.subscribe(
+      (event) => {
+        if (event.type === 'job-available') {
+          if (event.dueAt !== undefined && event.dueAt > this.timers.now()) this.claims.scheduleWakeAt(event.dueAt);
+          else this.claims.requestClaim();
+        } else if (event.type === 'cancel-requested') {
+          this.running.get(event.jobId)?.interrupt({ kind: 'canceled' });
+        }
+      },
+      ['job-available', 'cancel-requested'],
+    );
     // Renewal also carries cancellation, so it runs at least every second.
     this.leases.start();
     this.loop = this.claims.run();
@@ -117,7 +115,9 @@ export class JobWorker implements OnApplicationBootstrap, BeforeApplicationShutd
     const { shutdownTimeoutMs } = this.options.worker;
     // A claim that never answers (a hung custom store) must not hold the shutdown forever.
     if (!(await settlesWithin(this.loop, shutdownTimeoutMs))) {
-      this.logger.warn('The claim loop did not stop within shutdownTimeoutMs (a store call hangs); shutting down anyway');
+      this.logger.warn(
+        'The claim loop did not stop within shutdownTimeoutMs (a store call hangs); shutting down anyway',
+      );
     }
     this.claims.cancelTimers();
     const inFlight = [...this.running.values()];

@@ -1,9 +1,4 @@
-import {
-  type BeforeApplicationShutdown,
-  Inject,
-  Injectable,
-  type OnApplicationBootstrap,
-} from '@nestjs/common';
+import { type BeforeApplicationShutdown, Inject, Injectable, type OnApplicationBootstrap } from '@nestjs/common';
 import { ASYNC_ENDPOINTS_OPTIONS } from '../async-endpoints.module-definition.js';
 import { HandlerRegistry } from '../handlers/handler-registry.js';
 import type { ResolvedAsyncEndpointsOptions } from '../options/async-endpoints-options.js';
@@ -72,7 +67,10 @@ export class RecoverySweeper implements OnApplicationBootstrap, BeforeApplicatio
         lockMs: Math.max(50, Math.floor(recovery.recoveryCheckIntervalSeconds * 1000 * 0.8)),
         retention: retentionOf(this.options),
       });
-      if (report && report.requeued.length + report.exhausted.length + report.canceled.length + report.removedEntries > 0) {
+      if (
+        report &&
+        report.requeued.length + report.exhausted.length + report.canceled.length + report.removedEntries > 0
+      ) {
         this.logger.warn(
           `Recovery: ${report.requeued.length} job(s) requeued, ${report.exhausted.length} failed with JOB_RECOVERY_EXHAUSTED, ` +
             `${report.canceled.length} canceled, ${report.removedEntries} broken queue entr(ies) removed`,
@@ -80,7 +78,9 @@ export class RecoverySweeper implements OnApplicationBootstrap, BeforeApplicatio
       }
       return report;
     } catch (error) {
-      this.logger.warn(`Recovery sweep failed; next one in ${recovery.recoveryCheckIntervalSeconds} s: ${(error as Error).message}`);
+      this.logger.warn(
+        `Recovery sweep failed; next one in ${recovery.recoveryCheckIntervalSeconds} s: ${(error as Error).message}`,
+      );
       return null;
     } finally {
       this.sweeping = false;

@@ -50,5 +50,7 @@ function difference(expected: string, actual: string): string {
 }
 
 function exportNames(lines: string[]): string[] {
-  return lines.flatMap((line) => /^(?:abstract class|class|interface|type|function|const|enum) (\w+)/.exec(line)?.[1] ?? []);
+  return lines.flatMap(
+    (line) => /^(?:abstract class|class|interface|type|function|const|enum) (\w+)/.exec(line)?.[1] ?? [],
+  );
 }

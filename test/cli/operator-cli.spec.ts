@@ -53,7 +53,9 @@ function cli(args: readonly string[], env: Record<string, string> = {}): Promise
   let stderr = '';
   child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  return new Promise((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr, ms: Date.now() - started })));
+  return new Promise((resolve) =>
+    child.on('close', (code) => resolve({ code, stdout, stderr, ms: Date.now() - started })),
+  );
 }
 
 /** An empty store of its own (a key prefix of its own), with helpers to put jobs in given states. */
@@ -68,13 +70,23 @@ async function freshStore() {
     return input.id;
   };
   const claimOne = async (now = Date.now(), leaseMs = 30_000) => {
-    const [claimed] = await store.claimDueJobs({ workerId: 'worker-7', limit: 1, leaseMs, now, maxConcurrentJobs: null });
+    const [claimed] = await store.claimDueJobs({
+      workerId: 'worker-7',
+      limit: 1,
+      leaseMs,
+      now,
+      maxConcurrentJobs: null,
+    });
     return claimed!;
   };
   const failed = async (code = 'DOWNSTREAM_DOWN', now = Date.now()) => {
     const id = await create(now);
     const { lease } = await claimOne(now);
-    await store.failJob(lease, { code, message: `the downstream service said no to ${id}` }, { now, retryAt: null, retention });
+    await store.failJob(
+      lease,
+      { code, message: `the downstream service said no to ${id}` },
+      { now, retryAt: null, retention },
+    );
     return id;
   };
   const completed = async (now = Date.now()) => {
@@ -89,9 +101,13 @@ async function freshStore() {
 
 describe('the package', () => {
   it('ships the CLI as its bin, a node script', () => {
-    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { bin: Record<string, string> };
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+      bin: Record<string, string>;
+    };
     expect(pkg.bin).toEqual({ 'nestjs-async-endpoints': './dist/cli/main.js' });
-    expect(readFileSync(new URL('../../lib/cli/main.ts', import.meta.url), 'utf8').split('\n')[0]).toBe('#!/usr/bin/env node');
+    expect(readFileSync(new URL('../../lib/cli/main.ts', import.meta.url), 'utf8').split('\n')[0]).toBe(
+      '#!/usr/bin/env node',
+    );
   });
 });
 
@@ -100,7 +116,8 @@ describe('usage', () => {
     const run = await cli(['--help']);
     expect(run).toMatchObject({ code: 0, stderr: '' });
     expect(run.stdout).toContain('Usage: nestjs-async-endpoints <command> [options]');
-    for (const command of ['stats', 'list', 'retry', 'cancel', 'recover', 'purge']) expect(run.stdout).toContain(`  ${command}`);
+    for (const command of ['stats', 'list', 'retry', 'cancel', 'recover', 'purge'])
+      expect(run.stdout).toContain(`  ${command}`);
   });
 
   it('rejects bad command lines with exit code 2, the reason and the usage on stderr, without touching Redis', async () => {
@@ -112,10 +129,16 @@ describe('usage', () => {
       [['stats', '--status', 'Failed', ...url], 'stats does not take --status.'],
       [['stats', 'extra', ...url], "stats takes no arguments (got 'extra')."],
       [['stats'], 'No Redis to talk to: pass --redis-url <url> or set REDIS_URL.'],
-      [['stats', '--redis-url', 'localhost:6379'], "--redis-url 'localhost:6379' must start with redis:// or rediss://"],
+      [
+        ['stats', '--redis-url', 'localhost:6379'],
+        "--redis-url 'localhost:6379' must start with redis:// or rediss://",
+      ],
       [['stats', ...url, '--key-prefix', 'no-tag'], /--key-prefix: .*has no hash tag/],
       [['list', ...url], 'list needs --status.'],
-      [['list', '--status', 'Broken', ...url], "--status 'Broken' is not one of Queued, Scheduled, InProgress, Completed, Failed, Canceled."],
+      [
+        ['list', '--status', 'Broken', ...url],
+        "--status 'Broken' is not one of Queued, Scheduled, InProgress, Completed, Failed, Canceled.",
+      ],
       [['list', '--status', 'Failed', '--limit', '0', ...url], "--limit '0' must be a whole number of at least 1."],
       [['list', '--status', 'Failed', '--limit', 'ten', ...url], "--limit 'ten' must be a whole number"],
       [['list', '--status', ...url], '--status needs a value.'],
@@ -130,10 +153,19 @@ describe('usage', () => {
       [['recover', '--wait', 'soon', ...url], "--wait 'soon' is not a duration"],
       [['purge', '--status', 'Completed', ...url], 'purge needs --older-than.'],
       [['purge', '--older-than', '7d', ...url], 'purge needs --status.'],
-      [['purge', '--status', 'Queued', '--older-than', '7d', ...url], "--status 'Queued' is not one of Completed, Failed, Canceled."],
-      [['purge', '--status', 'Completed', '--older-than', '7', ...url], "--older-than '7' is not a duration: use a number and a unit"],
+      [
+        ['purge', '--status', 'Queued', '--older-than', '7d', ...url],
+        "--status 'Queued' is not one of Completed, Failed, Canceled.",
+      ],
+      [
+        ['purge', '--status', 'Completed', '--older-than', '7', ...url],
+        "--older-than '7' is not a duration: use a number and a unit",
+      ],
       [['purge', '--status', 'Completed', '--older-than', '7y', ...url], "--older-than '7y' is not a duration"],
-      [['purge', '--status', 'Completed', '--older-than', '7d', '--dry-run', '--yes', ...url], 'purge takes --dry-run or --yes, not both.'],
+      [
+        ['purge', '--status', 'Completed', '--older-than', '7d', '--dry-run', '--yes', ...url],
+        'purge takes --dry-run or --yes, not both.',
+      ],
       [['stats', '--yes', ...url], 'stats does not take --yes.'],
     ];
     const runs = await Promise.all(cases.map(([args]) => cli(args)));
@@ -195,7 +227,9 @@ describe('stats', () => {
 
     const table = await run(['stats']);
     expect(table).toMatchObject({ code: 0, stderr: '' });
-    expect(table.stdout).toMatch(/^STATUS\s+JOBS\nQueued\s+2\nScheduled\s+0\nInProgress\s+0\nCompleted\s+1\nFailed\s+1\nCanceled\s+0\n/);
+    expect(table.stdout).toMatch(
+      /^STATUS\s+JOBS\nQueued\s+2\nScheduled\s+0\nInProgress\s+0\nCompleted\s+1\nFailed\s+1\nCanceled\s+0\n/,
+    );
     expect(table.stdout).toContain('Waiting (Queued + Scheduled): 2');
     // Due 4 s before the run, plus however long the CLI took to start on a busy machine.
     const age = Number(/Oldest waiting job: due (\d+\.\d)s ago/.exec(table.stdout)?.[1]);
@@ -204,7 +238,11 @@ describe('stats', () => {
 
     const json = await run(['stats', '--json']);
     expect(json.code).toBe(0);
-    const stats = JSON.parse(json.stdout) as { counts: Record<string, number>; waiting: number; oldestWaitingAgeMs: number };
+    const stats = JSON.parse(json.stdout) as {
+      counts: Record<string, number>;
+      waiting: number;
+      oldestWaitingAgeMs: number;
+    };
     expect(stats).toMatchObject({
       counts: { Queued: 2, Scheduled: 0, InProgress: 0, Completed: 1, Failed: 1, Canceled: 0 },
       waiting: 2,
@@ -227,7 +265,11 @@ describe('stats', () => {
 describe('list', () => {
   it('lists the jobs of one status with their errors, within --limit', async () => {
     const { create, failed, run } = await freshStore();
-    const ids = [await failed('TIMEOUT_A', Date.now() - 3000), await failed('TIMEOUT_B', Date.now() - 2000), await failed('TIMEOUT_C')];
+    const ids = [
+      await failed('TIMEOUT_A', Date.now() - 3000),
+      await failed('TIMEOUT_B', Date.now() - 2000),
+      await failed('TIMEOUT_C'),
+    ];
     await create();
 
     const all = await run(['list', '--status', 'Failed', '--limit', '50']);
@@ -264,14 +306,24 @@ describe('retry', () => {
     const { store, failed, run } = await freshStore();
     const id = await failed();
     const result = await run(['retry', id]);
-    expect(result).toMatchObject({ code: 0, stderr: '', stdout: `Job ${id} (Process) is Queued again, with up to 4 attempts.\n` });
+    expect(result).toMatchObject({
+      code: 0,
+      stderr: '',
+      stdout: `Job ${id} (Process) is Queued again, with up to 4 attempts.\n`,
+    });
     expect(await store.getJob(id)).toMatchObject({
       status: JobStatus.Queued,
       retryCount: 0,
       completedAt: null,
       error: { code: 'DOWNSTREAM_DOWN' },
     });
-    const [claimed] = await store.claimDueJobs({ workerId: 'w', limit: 1, leaseMs: 1000, now: Date.now(), maxConcurrentJobs: null });
+    const [claimed] = await store.claimDueJobs({
+      workerId: 'w',
+      limit: 1,
+      leaseMs: 1000,
+      now: Date.now(),
+      maxConcurrentJobs: null,
+    });
     expect(claimed!.job.id).toBe(id);
   });
 
@@ -284,16 +336,34 @@ describe('retry', () => {
     expect((await store.getJob(canceled))!.status).toBe(JobStatus.Queued);
 
     const unknown = randomUUID();
-    const [queuedRun, doneRun, unknownRun] = await Promise.all([run(['retry', canceled]), run(['retry', done]), run(['retry', unknown])]);
-    expect(queuedRun).toMatchObject({ code: 1, stdout: '', stderr: `Error: Job ${canceled} is Queued: only Failed or Canceled jobs can be retried.\n` });
-    expect(doneRun).toMatchObject({ code: 1, stderr: `Error: Job ${done} is Completed: only Failed or Canceled jobs can be retried.\n` });
-    expect(unknownRun).toMatchObject({ code: 1, stderr: `Error: Job ${unknown} not found (unknown id, or deleted after its retention).\n` });
+    const [queuedRun, doneRun, unknownRun] = await Promise.all([
+      run(['retry', canceled]),
+      run(['retry', done]),
+      run(['retry', unknown]),
+    ]);
+    expect(queuedRun).toMatchObject({
+      code: 1,
+      stdout: '',
+      stderr: `Error: Job ${canceled} is Queued: only Failed or Canceled jobs can be retried.\n`,
+    });
+    expect(doneRun).toMatchObject({
+      code: 1,
+      stderr: `Error: Job ${done} is Completed: only Failed or Canceled jobs can be retried.\n`,
+    });
+    expect(unknownRun).toMatchObject({
+      code: 1,
+      stderr: `Error: Job ${unknown} not found (unknown id, or deleted after its retention).\n`,
+    });
     expect((await store.getJob(done))!.status).toBe(JobStatus.Completed);
   });
 
   it('retries every Failed job with --all-failed, or the most recent ones with --limit', async () => {
     const { store, failed, completed, run } = await freshStore();
-    const ids = [await failed('A', Date.now() - 3000), await failed('B', Date.now() - 2000), await failed('C', Date.now() - 1000)];
+    const ids = [
+      await failed('A', Date.now() - 3000),
+      await failed('B', Date.now() - 2000),
+      await failed('C', Date.now() - 1000),
+    ];
     const done = await completed();
 
     const first = await run(['retry', '--all-failed', '--limit', '1', '--json']);
@@ -316,7 +386,11 @@ describe('cancel', () => {
     await claimOne();
     const queued = await create();
 
-    expect(await run(['cancel', queued])).toMatchObject({ code: 0, stderr: '', stdout: `Job ${queued} (Process) canceled.\n` });
+    expect(await run(['cancel', queued])).toMatchObject({
+      code: 0,
+      stderr: '',
+      stdout: `Job ${queued} (Process) canceled.\n`,
+    });
     expect((await store.getJob(queued))!.status).toBe(JobStatus.Canceled);
 
     const requested = await run(['cancel', running]);
@@ -372,8 +446,16 @@ describe('recover', () => {
 
     const result = await run(['recover', '--max-recoveries', '0', '--max-in-progress', '1m', '--json']);
     expect(result.code).toBe(0);
-    expect(JSON.parse(result.stdout)).toEqual({ requeued: [], exhausted: expect.arrayContaining([expired, overdue]), canceled: [], removedEntries: 0 });
-    expect(await store.getJob(expired)).toMatchObject({ status: JobStatus.Failed, error: { code: 'JOB_RECOVERY_EXHAUSTED' } });
+    expect(JSON.parse(result.stdout)).toEqual({
+      requeued: [],
+      exhausted: expect.arrayContaining([expired, overdue]),
+      canceled: [],
+      removedEntries: 0,
+    });
+    expect(await store.getJob(expired)).toMatchObject({
+      status: JobStatus.Failed,
+      error: { code: 'JOB_RECOVERY_EXHAUSTED' },
+    });
   });
 
   it('waits for the recovery lock of a running sweep, and gives up after --wait with exit code 1', async () => {
@@ -422,7 +504,17 @@ describe('purge', () => {
   it('stops at --limit', async () => {
     const { store, completed, run } = await freshStore();
     for (let i = 0; i < 5; i++) await completed(Date.now() - 2 * DAY + i);
-    const result = await run(['purge', '--status', 'Completed', '--older-than', '1d', '--limit', '3', '--json', '--yes']);
+    const result = await run([
+      'purge',
+      '--status',
+      'Completed',
+      '--older-than',
+      '1d',
+      '--limit',
+      '3',
+      '--json',
+      '--yes',
+    ]);
     expect(JSON.parse(result.stdout)).toMatchObject({ purged: 3 });
     expect((await store.stats(Date.now())).counts.Completed).toBe(2);
   });
@@ -443,7 +535,12 @@ describe('purge confirmation', () => {
     expect(ids.sort()).toEqual([...old].sort());
 
     const json = await run(['purge', '--status', 'Completed', '--older-than', '7d', '--dry-run', '--json']);
-    expect(JSON.parse(json.stdout)).toMatchObject({ status: 'Completed', dryRun: true, wouldPurge: 2, ids: expect.arrayContaining(old) });
+    expect(JSON.parse(json.stdout)).toMatchObject({
+      status: 'Completed',
+      dryRun: true,
+      wouldPurge: 2,
+      ids: expect.arrayContaining(old),
+    });
     for (const id of [...old, recent]) expect((await store.getJob(id))!.status).toBe(JobStatus.Completed);
   });
 
@@ -488,13 +585,19 @@ describe('passwords in --redis-url', () => {
       cli(['stats', '--redis-url', 'app:hunter2@cache.internal:6379']),
     ]);
     expect(query).toMatchObject({ code: 1, stdout: '' });
-    expect(query.stderr).toMatch(`Error: Cannot connect to Redis at redis://127.0.0.1:${port}/?password=***: connect ECONNREFUSED`);
-    expect(userInfo.stderr).toMatch(`Error: Cannot connect to Redis at redis://app:***@127.0.0.1:${port}/0: connect ECONNREFUSED`);
+    expect(query.stderr).toMatch(
+      `Error: Cannot connect to Redis at redis://127.0.0.1:${port}/?password=***: connect ECONNREFUSED`,
+    );
+    expect(userInfo.stderr).toMatch(
+      `Error: Cannot connect to Redis at redis://app:***@127.0.0.1:${port}/0: connect ECONNREFUSED`,
+    );
     expect(notRedis).toMatchObject({ code: 2, stdout: '' });
     expect(notRedis.stderr).toMatch(
       "Error: --redis-url 'http://app:***@cache.internal:6379/?password=***' must start with redis:// or rediss://",
     );
-    expect(noScheme.stderr).toMatch("Error: --redis-url 'app:***@cache.internal:6379' must start with redis:// or rediss://");
+    expect(noScheme.stderr).toMatch(
+      "Error: --redis-url 'app:***@cache.internal:6379' must start with redis:// or rediss://",
+    );
     for (const run of [query, userInfo, notRedis, noScheme]) expect(run.stderr).not.toContain('hunter2');
   });
 });
@@ -509,7 +612,11 @@ describe('control characters in stored text', () => {
     const { store, create, claimOne, run } = await freshStore();
     const id = await create(Date.now(), { name: `Evil${hostile}` });
     const { lease } = await claimOne();
-    await store.failJob(lease, { code: 'BAD\u001b[0m', message: hostile }, { now: Date.now(), retryAt: null, retention });
+    await store.failJob(
+      lease,
+      { code: 'BAD\u001b[0m', message: hostile },
+      { now: Date.now(), retryAt: null, retention },
+    );
     const queued = await create(Date.now(), { name: `Evil${hostile}` });
 
     const table = await run(['list', '--status', 'Failed']);
@@ -517,12 +624,16 @@ describe('control characters in stored text', () => {
     expect(table.stdout).not.toMatch(RAW_CONTROL);
     const lines = table.stdout.trim().split('\n');
     expect(lines).toHaveLength(4);
-    expect(lines[1]).toContain('Evilred\\u001b[31m clear\\u001b[2J title\\u001b]0;pwned\\u0007 cr\\rforged\\nline csi\\u009b31m rtl\\u202e');
+    expect(lines[1]).toContain(
+      'Evilred\\u001b[31m clear\\u001b[2J title\\u001b]0;pwned\\u0007 cr\\rforged\\nline csi\\u009b31m rtl\\u202e',
+    );
     expect(lines[1]).toContain('BAD\\u001b[0m: red\\u001b[31m');
 
     const json = await run(['list', '--status', 'Failed', '--json']);
     expect(json.stdout).not.toMatch(RAW_CONTROL);
-    expect(JSON.parse(json.stdout)).toMatchObject([{ id, name: `Evil${hostile}`, error: { code: 'BAD\u001b[0m', message: hostile } }]);
+    expect(JSON.parse(json.stdout)).toMatchObject([
+      { id, name: `Evil${hostile}`, error: { code: 'BAD\u001b[0m', message: hostile } },
+    ]);
 
     const canceled = await run(['cancel', queued]);
     expect(canceled).toMatchObject({ code: 0, stderr: '' });

@@ -39,7 +39,7 @@ function codeBlocks(markdown: string): CodeBlock[] {
     while (end < lines.length && !/^```\s*$/.test(lines[end]!)) end++;
     let before = i - 1;
     while (before >= 0 && lines[before]!.trim() === '') before--;
-    const marker = before >= 0 ? /^<!--\s*(.+?)\s*-->$/.exec(lines[before]!.trim())?.[1] ?? null : null;
+    const marker = before >= 0 ? (/^<!--\s*(.+?)\s*-->$/.exec(lines[before]!.trim())?.[1] ?? null) : null;
     blocks.push({ lang: open[1]!, line: i + 2, code: lines.slice(i + 1, end).join('\n'), marker });
     i = end;
   }
@@ -137,7 +137,9 @@ describe('docs/deployment.md', () => {
         .map((line) => line.replace(/^ {6}- /, '').replace(/^"(.*)"$/, '$1'))
         .map((arg) => arg.replace(/^\$\{REDIS_PASSWORD:\?[^}]*\}$/, PASSWORD));
       expect(args[0]).toBe('redis-server');
-      expect(args).toEqual(expect.arrayContaining(['--appendonly', '--maxmemory-policy', 'noeviction', '--requirepass', PASSWORD]));
+      expect(args).toEqual(
+        expect.arrayContaining(['--appendonly', '--maxmemory-policy', 'noeviction', '--requirepass', PASSWORD]),
+      );
 
       // Its flags come after the test server's own (port, directory) and win over them.
       server = await RedisServer.start(args.slice(1));

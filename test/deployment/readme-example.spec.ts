@@ -43,7 +43,7 @@ describe('README "Use it" example', () => {
     expect((await app.get(JobStore).stats(Date.now())).waiting).toBe(0);
   });
 
-  it('accepts a valid body with 202 and runs the job to Completed with the handler\'s result', async () => {
+  it("accepts a valid body with 202 and runs the job to Completed with the handler's result", async () => {
     const submitted = await request(app.getHttpServer()).post('/api/process').send({ data: 'hello' }).expect(202);
     const done = await waitFor(async () => {
       const { body } = await request(app.getHttpServer()).get(submitted.headers.location!).expect(200);

@@ -41,7 +41,11 @@ describe.each(PLATFORMS)('the sample with API_KEY set (%s)', (platform) => {
       const response = await request(app.getHttpServer()).post(path).set(headers).send(body);
       expect(response.status).toBe(401);
       expect(response.headers['content-type']).toMatch(/^application\/problem\+json/);
-      expect(response.body).toMatchObject({ status: 401, title: 'Unauthorized', detail: 'A valid X-API-Key header is required.' });
+      expect(response.body).toMatchObject({
+        status: 401,
+        title: 'Unauthorized',
+        detail: 'A valid X-API-Key header is required.',
+      });
     }
     expect((await app.get(JobStore).stats(Date.now())).counts.Queued).toBe(before);
   });

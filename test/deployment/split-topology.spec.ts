@@ -70,7 +70,8 @@ async function waitForHealth(port: number, script: NpmScript): Promise<Health> {
   for (;;) {
     const answer = await health(port);
     if (answer?.status === 'ok') return answer;
-    if (Date.now() > deadline) throw new Error(`No healthy answer on port ${port} within ${BOOT_TIMEOUT_MS} ms:\n${script.log}`);
+    if (Date.now() > deadline)
+      throw new Error(`No healthy answer on port ${port} within ${BOOT_TIMEOUT_MS} ms:\n${script.log}`);
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
 }

@@ -34,7 +34,11 @@ class OrphanController {
   submit() {}
 }
 
-async function boot(options: AsyncEndpointsModuleOptions, extra: { controllers?: never[]; providers?: never[] } = {}, schedule = true) {
+async function boot(
+  options: AsyncEndpointsModuleOptions,
+  extra: { controllers?: never[]; providers?: never[] } = {},
+  schedule = true,
+) {
   const moduleRef = await Test.createTestingModule({
     imports: [...(schedule ? [ScheduleModule.forRoot()] : []), AsyncEndpointsModule.forRoot(options)],
     controllers: extra.controllers ?? [],
@@ -62,7 +66,7 @@ describe('Boot errors', () => {
     const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
     const app = await boot({ worker: { enabled: false } }, { controllers: [OrphanController] as never[] });
     try {
-      expect(warn).toHaveBeenCalledWith(expect.stringContaining("a worker process must provide it"));
+      expect(warn).toHaveBeenCalledWith(expect.stringContaining('a worker process must provide it'));
       const response = await request(app.getHttpServer()).post('/orphan').expect(202);
       expect(response.body).toMatchObject({ name: 'Nobody', status: 'Queued' });
     } finally {
@@ -93,9 +97,14 @@ describe('Boot errors', () => {
     const error = jest.spyOn(Logger.prototype, 'error').mockImplementation(() => undefined);
     const app = await boot({ worker: { enabled: false }, store: { type: 'redis', url: 'redis://127.0.0.1:1' } });
     try {
-      expect(error).toHaveBeenCalledWith(expect.stringContaining('Starting anyway (failFastOnStoreUnavailable is false)'));
+      expect(error).toHaveBeenCalledWith(
+        expect.stringContaining('Starting anyway (failFastOnStoreUnavailable is false)'),
+      );
       const health = await app.get(AsyncEndpointsHealthIndicator).isHealthy();
-      expect(health['async-endpoints']).toMatchObject({ status: 'down', message: expect.stringContaining('unreachable') });
+      expect(health['async-endpoints']).toMatchObject({
+        status: 'down',
+        message: expect.stringContaining('unreachable'),
+      });
     } finally {
       error.mockRestore();
       await app.close();
@@ -131,7 +140,10 @@ describe('jobsPath', () => {
   });
 
   it('mounts none with jobsPath: false', async () => {
-    const app = await boot({ worker: { enabled: false }, http: { jobsPath: false } }, { controllers: [OrphanController] as never[] });
+    const app = await boot(
+      { worker: { enabled: false }, http: { jobsPath: false } },
+      { controllers: [OrphanController] as never[] },
+    );
     try {
       const response = await request(app.getHttpServer()).post('/orphan').expect(202);
       expect(response.headers.location).toBeUndefined();

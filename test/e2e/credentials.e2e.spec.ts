@@ -79,7 +79,7 @@ describe.each(PLATFORMS_AND_STORES)('credentials in requests are not stored (%s,
     return { result, raw, stored };
   }
 
-  it("keeps credential-like headers and query parameters out of ctx and the raw store by default; ctx.headers holds only what was captured", async () => {
+  it('keeps credential-like headers and query parameters out of ctx and the raw store by default; ctx.headers holds only what was captured', async () => {
     const { result, raw, stored } = await submitAndRun();
     // Not prototype properties either.
     expect(result).toMatchObject({ hasConstructor: false, hasToString: false, proto: null });

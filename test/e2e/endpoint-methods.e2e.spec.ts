@@ -75,16 +75,21 @@ describe.each(PLATFORMS)('@AsyncEndpoint beyond POST, and transient handlers (%s
     ['GET', () => http().get('/items/42?fields=name'), {}],
     ['PATCH', () => http().patch('/items/42?fields=name').send({ name: 'new' }), { name: 'new' }],
     ['DELETE', () => http().delete('/items/42?fields=name'), {}],
-  ] as const)('accepts %s with 202 and runs the job with its route params, query and body', async (_method, send, body) => {
-    const submitted = await send();
-    expect(submitted.status).toBe(202);
-    expect(submitted.body).toMatchObject({ name: 'Echo', status: 'Queued' });
-    const done = await completed(submitted.headers.location!);
-    expect(done.result).toEqual({ request: body, routeParams: { itemId: '42' }, queryParams: { fields: 'name' } });
-  });
+  ] as const)(
+    'accepts %s with 202 and runs the job with its route params, query and body',
+    async (_method, send, body) => {
+      const submitted = await send();
+      expect(submitted.status).toBe(202);
+      expect(submitted.body).toMatchObject({ name: 'Echo', status: 'Queued' });
+      const done = await completed(submitted.headers.location!);
+      expect(done.result).toEqual({ request: body, routeParams: { itemId: '42' }, queryParams: { fields: 'name' } });
+    },
+  );
 
   it('runs each job of a transient handler on a fresh instance', async () => {
-    const locations = await Promise.all([1, 2, 3].map(async () => (await http().post('/count').expect(202)).headers.location!));
+    const locations = await Promise.all(
+      [1, 2, 3].map(async () => (await http().post('/count').expect(202)).headers.location!),
+    );
     const results = await Promise.all(locations.map(async (location) => (await completed(location)).result));
     expect(results.map((result) => result.jobsOnThisInstance)).toEqual([1, 1, 1]);
     expect(new Set(results.map((result) => result.instance)).size).toBe(3);

@@ -70,7 +70,11 @@ describe.each(STORE_KINDS)('handler error details (%s store)', (kind) => {
     const logger = new RecordingLogger();
     const app = await startTestApp(
       { store: storeConfig, ...options },
-      { controllers: [FailController], providers: [InternalFailure, PublicFailure], configure: (a) => a.useLogger(logger) },
+      {
+        controllers: [FailController],
+        providers: [InternalFailure, PublicFailure],
+        configure: (a) => a.useLogger(logger),
+      },
     );
     apps.push(app);
     const http = () => request(app.getHttpServer());
@@ -81,7 +85,10 @@ describe.each(STORE_KINDS)('handler error details (%s store)', (kind) => {
     });
     const raw = await rawStoreContents(app, storeConfig);
     const log = logger.entries.map((entry) => entry.message).join('\n');
-    const spans = exporter.getFinishedSpans().map((span) => span.status.message ?? '').join('\n');
+    const spans = exporter
+      .getFinishedSpans()
+      .map((span) => span.status.message ?? '')
+      .join('\n');
     return { document, raw, log, spans };
   }
 

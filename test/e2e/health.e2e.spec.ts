@@ -36,7 +36,13 @@ describe.each(STORE_KINDS)('Health indicator (%s store)', (kind) => {
       waiting: 0,
       inProgress: 0,
       oldestWaitingAgeMs: null,
-      worker: { enabled: true, stalled: false, active: 0, lastLoopAt: expect.any(String), workerId: expect.any(String) },
+      worker: {
+        enabled: true,
+        stalled: false,
+        active: 0,
+        lastLoopAt: expect.any(String),
+        workerId: expect.any(String),
+      },
     });
     if (kind === 'redis') {
       expect(result['async-endpoints']).toMatchObject({ evictionPolicy: 'noeviction', evictionPolicyOk: true });
@@ -44,7 +50,10 @@ describe.each(STORE_KINDS)('Health indicator (%s store)', (kind) => {
   });
 
   it('counts waiting jobs and the age of the oldest, in an API-only process', async () => {
-    app = await startTestApp({ store: await stores.options(), worker: { enabled: false } }, { providers: [NoopHandler] });
+    app = await startTestApp(
+      { store: await stores.options(), worker: { enabled: false } },
+      { providers: [NoopHandler] },
+    );
     const service = app.get(AsyncEndpointsService);
     await service.submit('Noop');
     await service.submit('Noop');
@@ -82,7 +91,11 @@ describe('Health indicator with a stalled worker loop', () => {
       await store.hung;
       await new Promise((resolve) => setTimeout(resolve, 5300));
       const result = (await health.isHealthy())['async-endpoints'];
-      expect(result).toMatchObject({ status: 'down', message: 'The worker loop has stalled', worker: { stalled: true } });
+      expect(result).toMatchObject({
+        status: 'down',
+        message: 'The worker loop has stalled',
+        worker: { stalled: true },
+      });
     } finally {
       // The shutdown does not wait for the hung claim longer than shutdownTimeoutMs.
       await app.close();
@@ -100,7 +113,10 @@ describe('Health indicator with an unreachable store', () => {
   afterEach(() => app?.close());
 
   it('reports down with a generic message and the error code, never the store error text (hosts, credentials)', async () => {
-    app = await startTestApp({ store: new UnreachableStore(), worker: { enabled: false } }, { providers: [NoopHandler] });
+    app = await startTestApp(
+      { store: new UnreachableStore(), worker: { enabled: false } },
+      { providers: [NoopHandler] },
+    );
     const result = (await app.get(AsyncEndpointsHealthIndicator).isHealthy())['async-endpoints'];
     expect(result).toMatchObject({ status: 'down', message: 'Job store unreachable' });
     expect(JSON.stringify(result)).not.toMatch(/10\.1\.2\.3|hunter2|ECONNREFUSED/);

@@ -49,11 +49,19 @@ describe.each(PLATFORMS_AND_STORES)('HTTP contract (%s, %s store)', (platform, k
 
     it('replays an Idempotency-Key: 202 with the same job, its current document, nothing new stored', async () => {
       const { http, store } = await start(workersOff);
-      const first = await http().post('/api/process').set('Idempotency-Key', 'order-1').send({ data: 'once' }).expect(202);
+      const first = await http()
+        .post('/api/process')
+        .set('Idempotency-Key', 'order-1')
+        .send({ data: 'once' })
+        .expect(202);
       await http().delete(first.headers.location!).expect(200);
       const before = await storedJobs(store);
 
-      const replay = await http().post('/api/process').set('Idempotency-Key', 'order-1').send({ data: 'once' }).expect(202);
+      const replay = await http()
+        .post('/api/process')
+        .set('Idempotency-Key', 'order-1')
+        .send({ data: 'once' })
+        .expect(202);
       expect(replay.body).toMatchObject({ id: first.body.id, status: 'Canceled' });
       expect(replay.headers.location).toBe(first.headers.location);
       expect(replay.headers['retry-after']).toBe('1');
@@ -64,9 +72,17 @@ describe.each(PLATFORMS_AND_STORES)('HTTP contract (%s, %s store)', (platform, k
       const { http, store } = await start(workersOff);
       await http().post('/api/process').set('Idempotency-Key', 'order-2').send({ data: 'a' }).expect(202);
       const before = await storedJobs(store);
-      const conflict = await http().post('/api/process').set('Idempotency-Key', 'order-2').send({ data: 'b' }).expect(422);
+      const conflict = await http()
+        .post('/api/process')
+        .set('Idempotency-Key', 'order-2')
+        .send({ data: 'b' })
+        .expect(422);
       expect(conflict.headers['content-type']).toMatch(/^application\/problem\+json/);
-      expect(conflict.body).toMatchObject({ status: 422, title: 'Unprocessable Entity', detail: expect.stringContaining('idempotency key') });
+      expect(conflict.body).toMatchObject({
+        status: 422,
+        title: 'Unprocessable Entity',
+        detail: expect.stringContaining('idempotency key'),
+      });
       expect(await storedJobs(store)).toBe(before);
     });
 
@@ -86,7 +102,11 @@ describe.each(PLATFORMS_AND_STORES)('HTTP contract (%s, %s store)', (platform, k
       const first = await http().post('/api/process').send({ data: 'plain' }).expect(202);
       const before = await storedJobs(store);
 
-      const replay = await http().post('/api/process').set('X-Async-Request-Id', first.body.id).send({ data: 'plain' }).expect(202);
+      const replay = await http()
+        .post('/api/process')
+        .set('X-Async-Request-Id', first.body.id)
+        .send({ data: 'plain' })
+        .expect(202);
       expect(replay.body.id).toBe(first.body.id);
       await http().post('/api/process').set('X-Async-Request-Id', first.body.id).send({ data: 'other' }).expect(422);
       expect(await storedJobs(store)).toBe(before);
@@ -95,26 +115,43 @@ describe.each(PLATFORMS_AND_STORES)('HTTP contract (%s, %s store)', (platform, k
     it('uses X-Async-Request-Id as the job id: replay 202, another payload or endpoint 422, not a UUID 400', async () => {
       const { http, store } = await start(workersOff);
       const id = '0b6c5a3e-2f4d-4e8a-9c1b-7d6e5f4a3b2c';
-      const first = await http().post('/api/process').set('X-Async-Request-Id', id.toUpperCase()).send({ data: 'by id' }).expect(202);
+      const first = await http()
+        .post('/api/process')
+        .set('X-Async-Request-Id', id.toUpperCase())
+        .send({ data: 'by id' })
+        .expect(202);
       expect(first.body.id).toBe(id);
       expect(first.headers.location).toBe(`/jobs/${id}`);
       const before = await storedJobs(store);
 
-      const replay = await http().post('/api/process').set('X-Async-Request-Id', id).send({ data: 'by id' }).expect(202);
+      const replay = await http()
+        .post('/api/process')
+        .set('X-Async-Request-Id', id)
+        .send({ data: 'by id' })
+        .expect(202);
       expect(replay.body.id).toBe(id);
       await http().post('/api/process').set('X-Async-Request-Id', id).send({ data: 'other' }).expect(422);
       await http().post('/api/generate-report').set('X-Async-Request-Id', id).expect(422);
-      const malformed = await http().post('/api/process').set('X-Async-Request-Id', 'order-42').send({ data: 'x' }).expect(400);
+      const malformed = await http()
+        .post('/api/process')
+        .set('X-Async-Request-Id', 'order-42')
+        .send({ data: 'x' })
+        .expect(400);
       expect(malformed.headers['content-type']).toMatch(/^application\/problem\+json/);
       expect(malformed.body.detail).toContain('X-Async-Request-Id must be a UUID');
-      const badKey = await http().post('/api/process').set('Idempotency-Key', 'x'.repeat(256)).send({ data: 'x' }).expect(400);
+      const badKey = await http()
+        .post('/api/process')
+        .set('Idempotency-Key', 'x'.repeat(256))
+        .send({ data: 'x' })
+        .expect(400);
       expect(badKey.body.detail).toContain('Idempotency-Key must be 1 to 255');
       expect(await storedJobs(store)).toBe(before);
     });
 
     it('keeps a key as long as its job: after the retention period it makes a new job', async () => {
       const { http } = await start({ ...workersOff, retention: { completedTtlSeconds: 0.3 } });
-      const submit = () => http().post('/api/process').set('Idempotency-Key', 'short-lived').send({ data: 'x' }).expect(202);
+      const submit = () =>
+        http().post('/api/process').set('Idempotency-Key', 'short-lived').send({ data: 'x' }).expect(202);
       const first = await submit();
       await http().delete(first.headers.location!).expect(200);
       expect((await submit()).body.id).toBe(first.body.id);
@@ -199,7 +236,9 @@ describe.each(PLATFORMS_AND_STORES)('HTTP contract (%s, %s store)', (platform, k
     });
 
     it('stores only the headers an include list names, a sensitive one only when named', async () => {
-      const { raw, headers } = await submitWithSecrets({ http: { captureHeaders: { include: ['Authorization', 'x-tenant'] } } });
+      const { raw, headers } = await submitWithSecrets({
+        http: { captureHeaders: { include: ['Authorization', 'x-tenant'] } },
+      });
       expect(headers).toEqual({ authorization: secrets.Authorization, 'x-tenant': 'tenant-value-5b2f' });
       expect(raw).toContain('authz-secret-4f1d');
       expect(raw).not.toContain('cookie-secret-9a7e');
@@ -304,7 +343,11 @@ describe.each(PLATFORMS)('Request bodies of async endpoints (%s)', (platform) =>
   it('applies http.bodyLimitBytes, lowered or raised past the platform default, to routes with parameters', async () => {
     const small = await start({ http: { bodyLimitBytes: 1_000 } });
     await small().put('/v1/items/1').set('Content-Type', 'application/json').send(body(900)).expect(202);
-    const tooLarge = await small().put('/v1/items/1').set('Content-Type', 'application/json').send(body(1_100)).expect(413);
+    const tooLarge = await small()
+      .put('/v1/items/1')
+      .set('Content-Type', 'application/json')
+      .send(body(1_100))
+      .expect(413);
     expect(tooLarge.headers['content-type']).toMatch(/^application\/problem\+json/);
     expect(tooLarge.body).toMatchObject({
       status: 413,
@@ -313,7 +356,11 @@ describe.each(PLATFORMS)('Request bodies of async endpoints (%s)', (platform) =>
     });
 
     const large = await start({ http: { bodyLimitBytes: 3 * 1024 * 1024 } });
-    await large().put('/v1/items/2').set('Content-Type', 'application/json').send(body(2 * 1024 * 1024)).expect(202);
+    await large()
+      .put('/v1/items/2')
+      .set('Content-Type', 'application/json')
+      .send(body(2 * 1024 * 1024))
+      .expect(202);
   });
 
   it('applies it under a global prefix, also when another route was registered before the prefix was set', async () => {
@@ -322,7 +369,11 @@ describe.each(PLATFORMS)('Request bodies of async endpoints (%s)', (platform) =>
       app.setGlobalPrefix('v2');
     });
     await http().put('/v2/v1/items/1').set('Content-Type', 'application/json').send(body(900)).expect(202);
-    const answer = await http().put('/v2/v1/items/1').set('Content-Type', 'application/json').send(body(1_100)).expect(413);
+    const answer = await http()
+      .put('/v2/v1/items/1')
+      .set('Content-Type', 'application/json')
+      .send(body(1_100))
+      .expect(413);
     expect(answer.body.instance).toBe('/v2/v1/items/1');
   });
 
@@ -331,11 +382,19 @@ describe.each(PLATFORMS)('Request bodies of async endpoints (%s)', (platform) =>
     const { port } = apps[0]!.getHttpServer().address() as AddressInfo;
     const answer = await new Promise<{ status: number; type: string; body: string }>((resolve, reject) => {
       const client = httpRequest(
-        { host: '127.0.0.1', port, method: 'PUT', path: '/v1/items/1', headers: { 'Content-Type': 'application/json' } },
+        {
+          host: '127.0.0.1',
+          port,
+          method: 'PUT',
+          path: '/v1/items/1',
+          headers: { 'Content-Type': 'application/json' },
+        },
         (response) => {
           let text = '';
           response.on('data', (chunk: Buffer) => (text += chunk.toString()));
-          response.on('end', () => resolve({ status: response.statusCode!, type: response.headers['content-type']!, body: text }));
+          response.on('end', () =>
+            resolve({ status: response.statusCode!, type: response.headers['content-type']!, body: text }),
+          );
         },
       );
       client.on('error', reject);
@@ -359,7 +418,11 @@ describe.each(PLATFORMS)('Request bodies of async endpoints (%s)', (platform) =>
     const http = await start();
     const answer = await http().put('/v1/items/1').set('Content-Type', 'application/json').send('{"a":').expect(400);
     expect(answer.headers['content-type']).toMatch(/^application\/problem\+json/);
-    expect(answer.body).toMatchObject({ status: 400, detail: expect.stringContaining('not valid JSON'), instance: '/v1/items/1' });
+    expect(answer.body).toMatchObject({
+      status: 400,
+      detail: expect.stringContaining('not valid JSON'),
+      instance: '/v1/items/1',
+    });
   });
 
   it(`takes an empty body with Content-Type application/json as ${platform === 'express' ? '{}' : 'a 400 (Fastify)'}`, async () => {

@@ -55,17 +55,20 @@ function sendRaw(
   const { port } = app.getHttpServer().address() as AddressInfo;
   return new Promise((resolve, reject) => {
     const headers = { 'Content-Type': contentType, 'Content-Encoding': encoding, 'Content-Length': body.length };
-    const client = httpRequest({ host: '127.0.0.1', port, method: 'PUT', path: '/v1/items/1', headers, agent: false }, (response) => {
-      const chunks: Buffer[] = [];
-      response.on('data', (chunk: Buffer) => chunks.push(chunk));
-      response.on('end', () =>
-        resolve({
-          status: response.statusCode!,
-          type: response.headers['content-type'] ?? '',
-          body: JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>,
-        }),
-      );
-    });
+    const client = httpRequest(
+      { host: '127.0.0.1', port, method: 'PUT', path: '/v1/items/1', headers, agent: false },
+      (response) => {
+        const chunks: Buffer[] = [];
+        response.on('data', (chunk: Buffer) => chunks.push(chunk));
+        response.on('end', () =>
+          resolve({
+            status: response.statusCode!,
+            type: response.headers['content-type'] ?? '',
+            body: JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>,
+          }),
+        );
+      },
+    );
     client.on('error', reject);
     client.end(body);
   });
@@ -120,11 +123,18 @@ describe.each(PLATFORMS)('Input limits of async endpoints (%s)', (platform) => {
     expect(await storedJobs(app)).toBe(0);
 
     // The sample's ValidationPipe (class-transformer recurses) at the highest limit: 400s, no 500.
-    const sample = await startSampleApp({ store: { type: 'memory' }, worker: { enabled: false }, http: { maxJsonDepth: 1000 } }, undefined, platform);
+    const sample = await startSampleApp(
+      { store: { type: 'memory' }, worker: { enabled: false }, http: { maxJsonDepth: 1000 } },
+      undefined,
+      platform,
+    );
     apps.push(sample);
     for (const depth of [10_000, 999]) {
       const deep = `{"data":"x","extra":${nested(depth)}}`;
-      const dto = await request(sample.getHttpServer()).post('/api/process').set('Content-Type', 'application/json').send(deep);
+      const dto = await request(sample.getHttpServer())
+        .post('/api/process')
+        .set('Content-Type', 'application/json')
+        .send(deep);
       expect({ depth, status: dto.status, type: dto.headers['content-type'] }).toEqual({
         depth,
         status: 400,
@@ -213,7 +223,10 @@ describe.each(PLATFORMS)('Input limits of async endpoints (%s)', (platform) => {
     const deleted = await http().delete(`/jobs/${id}`).set('Content-Type', 'application/json').send('{"a":');
     expect(deleted.status).toBe(200);
     expect(deleted.body).toMatchObject({ id, status: 'Canceled' });
-    const unknown = await http().delete('/jobs/3f0c2a8e-5b7d-4c1e-9a2b-1d2e3f4a5b6c').set('Content-Type', 'application/json').send('{"a":');
+    const unknown = await http()
+      .delete('/jobs/3f0c2a8e-5b7d-4c1e-9a2b-1d2e3f4a5b6c')
+      .set('Content-Type', 'application/json')
+      .send('{"a":');
     expect(unknown.status).toBe(404);
     expect(unknown.headers['content-type']).toMatch(/^application\/problem\+json/);
     for (const [method, path] of [
@@ -283,9 +296,17 @@ describe('Routing settings and the body limits of async endpoints', () => {
     const server = express();
     server.use(express.json());
     const http = await start('express', new ExpressAdapter(server));
-    const accepted = await http().put('/v1/items/1').set('Content-Type', 'application/json').send('{"a":1}').timeout(5_000);
+    const accepted = await http()
+      .put('/v1/items/1')
+      .set('Content-Type', 'application/json')
+      .send('{"a":1}')
+      .timeout(5_000);
     expect(accepted.status).toBe(202);
-    const deep = await http().put('/v1/items/1').set('Content-Type', 'application/json').send(nested(65)).timeout(5_000);
+    const deep = await http()
+      .put('/v1/items/1')
+      .set('Content-Type', 'application/json')
+      .send(nested(65))
+      .timeout(5_000);
     expect(deep.status).toBe(400);
     expect(deep.headers['content-type']).toMatch(/^application\/problem\+json/);
   });
@@ -300,8 +321,14 @@ describe('Routing settings and the body limits of async endpoints', () => {
   });
 
   it('Fastify with caseSensitive false and ignoreTrailingSlash: /V1/ITEMS/1/ gets the limit and problem+json', async () => {
-    const http = await start('fastify', new FastifyAdapter({ routerOptions: { caseSensitive: false, ignoreTrailingSlash: true } }));
-    expect(await bodyAnswers(http, '/V1/ITEMS/1/')).toEqual(['413 application/problem+json', '400 application/problem+json']);
+    const http = await start(
+      'fastify',
+      new FastifyAdapter({ routerOptions: { caseSensitive: false, ignoreTrailingSlash: true } }),
+    );
+    expect(await bodyAnswers(http, '/V1/ITEMS/1/')).toEqual([
+      '413 application/problem+json',
+      '400 application/problem+json',
+    ]);
   });
 });
 
@@ -330,24 +357,43 @@ describe("Async endpoint bodies and the app's own body parser", () => {
       const http = () => request(app.getHttpServer());
       const body = (bytes: number) => JSON.stringify({ data: 'x'.repeat(bytes) });
       await http().put('/v1/items/1').set('Content-Type', 'application/json').send(body(1_000)).expect(202);
-      const tooLarge = await http().put('/v1/items/1').set('Content-Type', 'application/json').send(body(2_100)).expect(413);
-      expect(tooLarge.body.detail).toBe('The request body is larger than 2000 bytes, the limit set by http.bodyLimitBytes.');
+      const tooLarge = await http()
+        .put('/v1/items/1')
+        .set('Content-Type', 'application/json')
+        .send(body(2_100))
+        .expect(413);
+      expect(tooLarge.body.detail).toBe(
+        'The request body is larger than 2000 bytes, the limit set by http.bodyLimitBytes.',
+      );
       await http().post('/plain').set('Content-Type', 'application/json').send(body(1_000)).expect(413);
       await http().post('/plain').set('Content-Type', 'application/json').send(body(100)).expect(201);
     },
   );
 
   it('Express: reads a JSON body in its charset (UTF-16 too) and x-gzip coded, and answers a charset that is not UTF 415 problem+json', async () => {
-    const app = await startTestApp({ worker: { enabled: false } }, { controllers: [FreeFormController], providers: [FreeHandler] });
+    const app = await startTestApp(
+      { worker: { enabled: false } },
+      { controllers: [FreeFormController], providers: [FreeHandler] },
+    );
     apps.push(app);
     const payload = { data: 'é ü €' };
-    const utf16 = await sendRaw(app, 'identity', Buffer.from(JSON.stringify(payload), 'utf16le'), 'application/json; charset=utf-16le');
+    const utf16 = await sendRaw(
+      app,
+      'identity',
+      Buffer.from(JSON.stringify(payload), 'utf16le'),
+      'application/json; charset=utf-16le',
+    );
     expect(utf16.status).toBe(202);
     expect((await app.get(JobStore).getJob(utf16.body.id as string))!.payload).toEqual(payload);
     const gzipped = await sendRaw(app, 'x-gzip', gzipSync(JSON.stringify(payload)));
     expect(gzipped.status).toBe(202);
     expect((await app.get(JobStore).getJob(gzipped.body.id as string))!.payload).toEqual(payload);
-    const latin1 = await sendRaw(app, 'identity', Buffer.from(JSON.stringify(payload), 'latin1'), 'application/json; charset=iso-8859-1');
+    const latin1 = await sendRaw(
+      app,
+      'identity',
+      Buffer.from(JSON.stringify(payload), 'latin1'),
+      'application/json; charset=iso-8859-1',
+    );
     expect(latin1.status).toBe(415);
     expect(latin1.type).toMatch(/^application\/problem\+json/);
     expect(latin1.body.detail).toBe("The charset 'iso-8859-1' is not supported; send JSON in UTF-8.");

@@ -1,5 +1,13 @@
 import { jest } from '@jest/globals';
-import { Body, Controller, ConsoleLogger, Injectable, type INestApplication, Post, ValidationPipe } from '@nestjs/common';
+import {
+  Body,
+  Controller,
+  ConsoleLogger,
+  Injectable,
+  type INestApplication,
+  Post,
+  ValidationPipe,
+} from '@nestjs/common';
 import { ScheduleModule } from '@nestjs/schedule';
 import { Test } from '@nestjs/testing';
 import request from 'supertest';
@@ -91,16 +99,23 @@ describe('Log lines with Nest JSON console logger', () => {
     expect(failure.context).toBe('AsyncEndpoints');
     expect(failure.params).toEqual({ jobId: id, jobName: 'Hostile' });
     expect(failure.message).toContain(`[Hostile ${id}] Failed`);
-    expect(failure.message).toContain('downstream said \\u001b[31mred\\u001b[0m\\r\\nERROR [AsyncEndpoints] forged line');
+    expect(failure.message).toContain(
+      'downstream said \\u001b[31mred\\u001b[0m\\r\\nERROR [AsyncEndpoints] forged line',
+    );
     expect(failure.message).not.toMatch(/[\u0000-\u001f]/);
   });
 
   it('logs an unexpected error of an async endpoint route (500) with the control characters of its message escaped', async () => {
     await request(app.getHttpServer()).post('/hostile/crash').send({ note: HOSTILE_MESSAGE }).expect(500);
     const logged = await waitFor(async () =>
-      records().find((record) => record.level === 'error' && record.message.startsWith('Unexpected error on an async endpoint route')),
+      records().find(
+        (record) =>
+          record.level === 'error' && record.message.startsWith('Unexpected error on an async endpoint route'),
+      ),
     );
-    expect(logged.message).toContain('could not check downstream said \\u001b[31mred\\u001b[0m\\r\\nERROR [AsyncEndpoints] forged line');
+    expect(logged.message).toContain(
+      'could not check downstream said \\u001b[31mred\\u001b[0m\\r\\nERROR [AsyncEndpoints] forged line',
+    );
     expect(logged.message).not.toMatch(/[\u0000-\u001f]/);
   });
 });
@@ -121,10 +136,14 @@ describe("Log lines with Nest's text console logger", () => {
     await request(app.getHttpServer()).post('/hostile/crash').send({ note: HOSTILE_MESSAGE }).expect(500);
     const output = await waitFor(async () => {
       const text = written.join('');
-      return text.includes('Unexpected error on an async endpoint route') && text.includes('    at ') ? text : undefined;
+      return text.includes('Unexpected error on an async endpoint route') && text.includes('    at ')
+        ? text
+        : undefined;
     });
     expect(output.split('\n').filter((line) => line.startsWith('ERROR [AsyncEndpoints] forged line'))).toEqual([]);
     expect(output).not.toMatch(/[\u0000-\u0009\u000b-\u001f]/);
-    expect(output).toContain('could not check downstream said \\u001b[31mred\\u001b[0m\\r\\nERROR [AsyncEndpoints] forged line');
+    expect(output).toContain(
+      'could not check downstream said \\u001b[31mred\\u001b[0m\\r\\nERROR [AsyncEndpoints] forged line',
+    );
   });
 });

@@ -3,7 +3,12 @@ import type { AddressInfo } from 'node:net';
 import { jest } from '@jest/globals';
 import type { INestApplication } from '@nestjs/common';
 import request from 'supertest';
-import { AsyncEndpointsService, JobStore, type AsyncEndpointsModuleOptions, type RedisStoreConfig } from '../../lib/index.js';
+import {
+  AsyncEndpointsService,
+  JobStore,
+  type AsyncEndpointsModuleOptions,
+  type RedisStoreConfig,
+} from '../../lib/index.js';
 import { startSampleApp, waitFor } from '../support/sample-app.js';
 import { PLATFORMS, PLATFORMS_AND_STORES } from '../support/test-platforms.js';
 import { RecordingLogger } from '../support/recording-logger.js';
@@ -58,7 +63,10 @@ describe.each(PLATFORMS_AND_STORES)('Long-poll: GET /jobs/:id?waitSeconds=N (%s,
   });
 
   it('is there for code: AsyncEndpointsService.waitForTerminal', async () => {
-    const { app, http } = await start({ worker: { enabled: false }, jobOwner: (req) => req.headers['x-user-id'] as string });
+    const { app, http } = await start({
+      worker: { enabled: false },
+      jobOwner: (req) => req.headers['x-user-id'] as string,
+    });
     const service = app.get(AsyncEndpointsService);
     const submitted = await http().post('/api/process').set('X-User-Id', 'alice').send({ data: 'x' }).expect(202);
     const waiting = service.waitForTerminal(submitted.body.id, { owner: 'alice', timeoutMs: 5_000 });
@@ -84,7 +92,9 @@ describe.each(PLATFORMS_AND_STORES)('Long-poll: GET /jobs/:id?waitSeconds=N (%s,
 
   it('answers 400 to a waitSeconds that is not a whole number from 0 to 30', async () => {
     const { http } = await start({ worker: { enabled: false } });
-    for (const query of ['abc', '31', '-1', '1.5', '', '1e1', '%201'].map((value) => `waitSeconds=${value}`).concat('waitSeconds=1&waitSeconds=2')) {
+    for (const query of ['abc', '31', '-1', '1.5', '', '1e1', '%201']
+      .map((value) => `waitSeconds=${value}`)
+      .concat('waitSeconds=1&waitSeconds=2')) {
       const answer = await http().get(`/jobs/${UNKNOWN_ID}?${query}`).expect(400);
       expect(answer.headers['content-type']).toMatch(/^application\/problem\+json/);
       expect(answer.body.detail).toContain('waitSeconds must be a whole number of seconds from 0 to 30');
@@ -124,7 +134,9 @@ describe.each(PLATFORMS_AND_STORES)('Long-poll: GET /jobs/:id?waitSeconds=N (%s,
     const { app, http } = await start({ worker: { enabled: false } });
     const submitted = await http().post('/api/process').send({ data: 'x' }).expect(202);
     const started = Date.now();
-    const answer = http().get(`${submitted.headers.location}?waitSeconds=30`).then((response) => response);
+    const answer = http()
+      .get(`${submitted.headers.location}?waitSeconds=30`)
+      .then((response) => response);
     await waitFor(async () => (app.get(AsyncEndpointsService).waitingCount === 1 ? true : undefined), 5_000, 5);
     await app.close();
     apps.splice(apps.indexOf(app), 1);
@@ -187,7 +199,10 @@ describe.each(PLATFORMS)('Long-poll cap: http.maxLongPolls (%s)', (platform) => 
     const service = app.get(AsyncEndpointsService);
     const http = () => request(app!.getHttpServer());
     const submitted = await http().post('/api/process').send({ data: 'x' }).expect(202);
-    const longPoll = () => http().get(`${submitted.headers.location}?waitSeconds=30`).then((response) => response);
+    const longPoll = () =>
+      http()
+        .get(`${submitted.headers.location}?waitSeconds=30`)
+        .then((response) => response);
 
     const held = [longPoll(), longPoll()];
     await waitFor(async () => (service.waitingCount === 2 ? true : undefined), 5_000, 5);
@@ -206,13 +221,17 @@ describe.each(PLATFORMS)('Long-poll cap: http.maxLongPolls (%s)', (platform) => 
     expect(service.waitingCount).toBe(2);
     expect((await longPoll()).body.status).toBe('Queued');
     const warnings = logger.messages('warn').filter((message) => message.includes('long-polls'));
-    expect(warnings).toEqual([expect.stringMatching(/^2 long-polls .* the most http\.maxLongPolls allows: .* Raise http\.maxLongPolls/)]);
+    expect(warnings).toEqual([
+      expect.stringMatching(/^2 long-polls .* the most http\.maxLongPolls allows: .* Raise http\.maxLongPolls/),
+    ]);
 
     // The held long-polls end with the job; their slots free, and a new long-poll waits again.
     await http().delete(submitted.headers.location!).expect(200);
     for (const response of await Promise.all(held)) expect(response.body.status).toBe('Canceled');
     const next = await http().post('/api/process').send({ data: 'y' }).expect(202);
-    const waiting = http().get(`${next.headers.location}?waitSeconds=30`).then((response) => response);
+    const waiting = http()
+      .get(`${next.headers.location}?waitSeconds=30`)
+      .then((response) => response);
     await waitFor(async () => (service.waitingCount === 1 ? true : undefined), 5_000, 5);
     await http().delete(next.headers.location!).expect(200);
     expect((await waiting).body.status).toBe('Canceled');
@@ -232,7 +251,11 @@ describe.each(PLATFORMS)('Long-poll cap: http.maxLongPolls (%s)', (platform) => 
         return true;
       },
     };
-    app = await startSampleApp({ worker: { enabled: false }, http: { maxLongPolls: 1 } }, (created) => created.useGlobalGuards(slowGuard), platform);
+    app = await startSampleApp(
+      { worker: { enabled: false }, http: { maxLongPolls: 1 } },
+      (created) => created.useGlobalGuards(slowGuard),
+      platform,
+    );
     const service = app.get(AsyncEndpointsService);
     const { id } = await service.submit('Process', { data: 'x' });
     const { port } = app.getHttpServer().address() as AddressInfo;

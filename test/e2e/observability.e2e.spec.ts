@@ -42,12 +42,16 @@ interface ObsRequest {
 class ObsHandler implements AsyncEndpointHandler<ObsRequest> {
   async handle({ request, job, signal }: AsyncContext<ObsRequest>) {
     // The handler's own spans belong to the attempt's trace.
-    trace.getTracer('obs-handler').startSpan('obs work', { attributes: { 'job.id': job.id } }).end();
+    trace
+      .getTracer('obs-handler')
+      .startSpan('obs work', { attributes: { 'job.id': job.id } })
+      .end();
     if (request.mode === 'retry' && job.attempt === 1) {
       throw Object.assign(new Error('first attempt fails'), { code: 'FLAKY' });
     }
     if (request.mode === 'fail') throw new NonRetryableError('never works', 'BAD');
-    if (request.mode === 'cancel') await new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason)));
+    if (request.mode === 'cancel')
+      await new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason)));
     return { mode: request.mode };
   }
 }
@@ -91,7 +95,10 @@ describe.each(STORE_KINDS)('Metrics and traces (%s store)', (kind) => {
     const store = await stores.options();
     if (kind === 'redis') {
       // Submit in an API-only app, run in a worker app: the trace context crosses Redis.
-      api = await startTestApp({ store, worker: { enabled: false } }, { controllers: [ObsController], providers: [ObsHandler] });
+      api = await startTestApp(
+        { store, worker: { enabled: false } },
+        { controllers: [ObsController], providers: [ObsHandler] },
+      );
       worker = await startTestApp({ store, http: { jobsPath: false } }, { providers: [ObsHandler] });
     } else {
       api = await startTestApp({ store }, { controllers: [ObsController], providers: [ObsHandler] });
@@ -144,14 +151,22 @@ describe.each(STORE_KINDS)('Metrics and traces (%s store)', (kind) => {
     // First starts only: the retry's wait is its backoff, not queueing.
     expect(histogramCount(collected.get('asyncendpoints.jobs.queue.duration'), job)).toBe(4);
     expect(histogramCount(collected.get('asyncendpoints.jobs.processing.duration'), job)).toBe(5);
-    expect(histogramCount(collected.get('asyncendpoints.jobs.processing.duration'), { 'job.outcome': 'threw' })).toBe(2);
-    expect(histogramCount(collected.get('asyncendpoints.jobs.processing.duration'), { 'job.outcome': 'canceled' })).toBe(1);
+    expect(histogramCount(collected.get('asyncendpoints.jobs.processing.duration'), { 'job.outcome': 'threw' })).toBe(
+      2,
+    );
+    expect(
+      histogramCount(collected.get('asyncendpoints.jobs.processing.duration'), { 'job.outcome': 'canceled' }),
+    ).toBe(1);
     const storeOps = collected.get('asyncendpoints.store.operation.duration');
     expect(histogramCount(storeOps, { 'store.operation': 'createJob', 'store.type': kind })).toBe(4);
     expect(histogramCount(storeOps, { 'store.operation': 'completeJob' })).toBe(2);
     expect(histogramCount(storeOps, { 'store.operation': 'failJob' })).toBe(3);
     expect(histogramCount(storeOps, { 'store.operation': 'claimDueJobs' })).toBeGreaterThanOrEqual(1);
-    for (const gauge of ['asyncendpoints.jobs.waiting', 'asyncendpoints.jobs.in_progress', 'asyncendpoints.worker.utilization']) {
+    for (const gauge of [
+      'asyncendpoints.jobs.waiting',
+      'asyncendpoints.jobs.in_progress',
+      'asyncendpoints.worker.utilization',
+    ]) {
       expect(collected.get(gauge)?.dataPoints.length).toBeGreaterThan(0);
     }
     expect(collected.get('asyncendpoints.jobs.waiting')!.dataPoints[0]!.attributes).toEqual({ 'store.type': kind });

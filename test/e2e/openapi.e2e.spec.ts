@@ -8,7 +8,10 @@ import { startTestApp } from '../support/test-app.js';
 
 type Operation = {
   parameters?: { name: string; in: string; required?: boolean; schema?: Record<string, unknown> }[];
-  responses: Record<string, { description: string; headers?: Record<string, unknown>; content?: Record<string, { schema: unknown }> }>;
+  responses: Record<
+    string,
+    { description: string; headers?: Record<string, unknown>; content?: Record<string, { schema: unknown }> }
+  >;
   tags?: string[];
 };
 
@@ -31,7 +34,9 @@ describe('OpenAPI with @nestjs/swagger installed', () => {
     for (const path of ['/api/process', '/api/generate-report', '/api/flaky']) {
       const accepted = operation(path, 'post').responses['202']!;
       expect(accepted.content).toEqual({ 'application/json': { schema: jobDocument } });
-      expect(Object.keys(accepted.headers ?? {})).toEqual(expect.arrayContaining(['Location', 'Retry-After', 'Cache-Control']));
+      expect(Object.keys(accepted.headers ?? {})).toEqual(
+        expect.arrayContaining(['Location', 'Retry-After', 'Cache-Control']),
+      );
       expect(accepted.headers!['Retry-After']).toMatchObject({ schema: { type: 'integer' } });
       // No 201 guessed from the POST.
       expect(operation(path, 'post').responses).not.toHaveProperty('201');
@@ -47,19 +52,40 @@ describe('OpenAPI with @nestjs/swagger installed', () => {
     expect(submit.parameters).toEqual(
       expect.arrayContaining([
         expect.objectContaining({ name: 'Idempotency-Key', in: 'header', required: false }),
-        expect.objectContaining({ name: 'X-Async-Request-Id', in: 'header', schema: expect.objectContaining({ format: 'uuid' }) }),
+        expect.objectContaining({
+          name: 'X-Async-Request-Id',
+          in: 'header',
+          schema: expect.objectContaining({ format: 'uuid' }),
+        }),
       ]),
     );
   });
 
   it('describes the job document and problem details schemas', () => {
-    const schemas = document.components!.schemas as Record<string, { properties: Record<string, unknown>; required?: string[] }>;
+    const schemas = document.components!.schemas as Record<
+      string,
+      { properties: Record<string, unknown>; required?: string[] }
+    >;
     expect(Object.keys(schemas.AsyncJobDocument!.properties)).toEqual([
-      'id', 'name', 'status', 'retryCount', 'maxRetries', 'progress', 'createdAt', 'startedAt',
-      'completedAt', 'lastUpdatedAt', 'retryDelayUntil', 'result', 'error', 'links',
+      'id',
+      'name',
+      'status',
+      'retryCount',
+      'maxRetries',
+      'progress',
+      'createdAt',
+      'startedAt',
+      'completedAt',
+      'lastUpdatedAt',
+      'retryDelayUntil',
+      'result',
+      'error',
+      'links',
     ]);
     expect(schemas.AsyncJobDocument!.required).not.toContain('links');
-    expect(schemas.AsyncJobStatus).toMatchObject({ enum: ['Queued', 'Scheduled', 'InProgress', 'Completed', 'Failed', 'Canceled'] });
+    expect(schemas.AsyncJobStatus).toMatchObject({
+      enum: ['Queued', 'Scheduled', 'InProgress', 'Completed', 'Failed', 'Canceled'],
+    });
     expect(schemas.AsyncJobError!.properties).toHaveProperty('code');
     expect(schemas.ProblemDetails!.required).toEqual(['type', 'title', 'status', 'detail']);
   });
@@ -71,7 +97,12 @@ describe('OpenAPI with @nestjs/swagger installed', () => {
     expect(read.parameters).toEqual(
       expect.arrayContaining([
         expect.objectContaining({ name: 'id', in: 'path', schema: { type: 'string', format: 'uuid' } }),
-        expect.objectContaining({ name: 'waitSeconds', in: 'query', required: false, schema: expect.objectContaining({ type: 'integer', maximum: 30 }) }),
+        expect.objectContaining({
+          name: 'waitSeconds',
+          in: 'query',
+          required: false,
+          schema: expect.objectContaining({ type: 'integer', maximum: 30 }),
+        }),
       ]),
     );
     expect(read.responses['200']!.content).toEqual({ 'application/json': { schema: jobDocument } });
@@ -81,7 +112,7 @@ describe('OpenAPI with @nestjs/swagger installed', () => {
     expect(cancel.responses['409']!.content).toEqual({ 'application/problem+json': { schema: problemDetails } });
   });
 
-  it("keeps a response a route declares itself", async () => {
+  it('keeps a response a route declares itself', async () => {
     class Order {
       sku!: string;
     }
@@ -97,7 +128,10 @@ describe('OpenAPI with @nestjs/swagger installed', () => {
     class PlaceOrderHandler implements AsyncEndpointHandler {
       handle() {}
     }
-    const own = await startTestApp({ worker: { enabled: false } }, { controllers: [OrdersController], providers: [PlaceOrderHandler] });
+    const own = await startTestApp(
+      { worker: { enabled: false } },
+      { controllers: [OrdersController], providers: [PlaceOrderHandler] },
+    );
     try {
       const ordersDocument = SwaggerModule.createDocument(own, new DocumentBuilder().build());
       const responses = (ordersDocument.paths['/orders'] as Record<string, Operation>).post!.responses;
@@ -113,7 +147,9 @@ describe('OpenAPI with @nestjs/swagger installed', () => {
     try {
       const json = await request(sample.getHttpServer()).get('/docs-json').expect(200);
       expect(Object.keys(json.body.paths)).toEqual(expect.arrayContaining(['/api/process', '/jobs/{id}']));
-      expect(json.body.paths['/api/process'].post.responses['202'].content['application/json'].schema).toEqual(jobDocument);
+      expect(json.body.paths['/api/process'].post.responses['202'].content['application/json'].schema).toEqual(
+        jobDocument,
+      );
       await request(sample.getHttpServer()).get('/docs').expect(404);
     } finally {
       await sample.close();
@@ -128,7 +164,9 @@ describe('OpenAPI with @nestjs/swagger installed', () => {
       expect(ui.text).toContain('swagger-ui');
       const json = await request(sample.getHttpServer()).get('/docs-json').expect(200);
       expect(Object.keys(json.body.paths)).toEqual(expect.arrayContaining(['/api/process', '/jobs/{id}']));
-      expect(json.body.paths['/api/process'].post.responses['202'].content['application/json'].schema).toEqual(jobDocument);
+      expect(json.body.paths['/api/process'].post.responses['202'].content['application/json'].schema).toEqual(
+        jobDocument,
+      );
     } finally {
       await sample.close();
     }

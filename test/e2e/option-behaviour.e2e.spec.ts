@@ -29,8 +29,10 @@ interface Work {
 class WorkHandler implements AsyncEndpointHandler<Work> {
   async handle({ request, job, signal }: AsyncContext<Work>) {
     if (request.mode === 'fail') throw new NonRetryableError('never works', 'BAD');
-    if (request.mode === 'fail-once' && job.attempt === 1) throw Object.assign(new Error('first attempt fails'), { code: 'FLAKY' });
-    if (request.mode === 'hang') await new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason)));
+    if (request.mode === 'fail-once' && job.attempt === 1)
+      throw Object.assign(new Error('first attempt fails'), { code: 'FLAKY' });
+    if (request.mode === 'hang')
+      await new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason)));
     return { attempt: job.attempt };
   }
 }
@@ -52,12 +54,17 @@ describe('Options at run time', () => {
     jest.restoreAllMocks();
   });
   const http = () => request(app!.getHttpServer());
-  const submit = async (mode: Work['mode']) => (await http().post('/work').send({ mode }).expect(202)).body.id as string;
+  const submit = async (mode: Work['mode']) =>
+    (await http().post('/work').send({ mode }).expect(202)).body.id as string;
   const until = (id: string, status: string) =>
-    waitFor(async () => {
-      const { body } = await http().get(`/jobs/${id}`);
-      return body.status === status ? body : undefined;
-    }, 10_000, 5);
+    waitFor(
+      async () => {
+        const { body } = await http().get(`/jobs/${id}`);
+        return body.status === status ? body : undefined;
+      },
+      10_000,
+      5,
+    );
 
   it('retention.failedTtlSeconds: a Failed job answers 200, then 404 once its TTL is over, while a Completed one stays', async () => {
     app = await startTestApp({ retention: { failedTtlSeconds: 0.3, completedTtlSeconds: 3600 } }, work);
@@ -82,24 +89,43 @@ describe('Options at run time', () => {
 
   it('worker.jobTimeoutMinutes: an attempt past its budget fails with JOB_TIMEOUT naming the budget', async () => {
     // 0.002 min = 120 ms; Work has maxRetries 1: both attempts time out, the retry after about 10 ms.
-    app = await startTestApp({ worker: { jobTimeoutMinutes: 0.002 }, jobManager: { retryDelayBaseSeconds: 0.01 } }, work);
+    app = await startTestApp(
+      { worker: { jobTimeoutMinutes: 0.002 }, jobManager: { retryDelayBaseSeconds: 0.01 } },
+      work,
+    );
     const id = await submit('hang');
     const failed = await until(id, 'Failed');
     expect(failed.retryCount).toBe(1);
-    expect(failed.error).toMatchObject({ code: 'JOB_TIMEOUT', message: expect.stringContaining('time budget of 120 ms') });
+    expect(failed.error).toMatchObject({
+      code: 'JOB_TIMEOUT',
+      message: expect.stringContaining('time budget of 120 ms'),
+    });
   });
 
-  it('recovery.enableDistributedJobRecovery: false leaves a dead worker\'s job InProgress, which a process with recovery takes back', async () => {
+  it("recovery.enableDistributedJobRecovery: false leaves a dead worker's job InProgress, which a process with recovery takes back", async () => {
     const deadWorkerJob = async (store: JobStore) => {
       const service = app!.get(AsyncEndpointsService);
       const { id } = await service.submit('Ghost', {});
-      const [claimed] = await store.claimDueJobs({ workerId: 'dead', limit: 1, leaseMs: 50, now: Date.now(), maxConcurrentJobs: null });
+      const [claimed] = await store.claimDueJobs({
+        workerId: 'dead',
+        limit: 1,
+        leaseMs: 50,
+        now: Date.now(),
+        maxConcurrentJobs: null,
+      });
       expect(claimed?.job.id).toBe(id);
       return id;
     };
     const sweepEvery = { recoveryCheckIntervalSeconds: 0.05 };
     const withoutStore = new MemoryJobStore();
-    app = await startTestApp({ store: withoutStore, worker: { enabled: false }, recovery: { ...sweepEvery, enableDistributedJobRecovery: false } }, {});
+    app = await startTestApp(
+      {
+        store: withoutStore,
+        worker: { enabled: false },
+        recovery: { ...sweepEvery, enableDistributedJobRecovery: false },
+      },
+      {},
+    );
     const withoutApp = app;
     const left = await deadWorkerJob(withoutStore);
     const withStore = new MemoryJobStore();
@@ -136,7 +162,11 @@ describe('Options at run time', () => {
 
     const compile = (global: { isGlobal?: boolean } = {}) =>
       Test.createTestingModule({
-        imports: [ScheduleModule.forRoot(), AsyncEndpointsModule.forRoot({ worker: { enabled: false }, ...global }), FeatureModule],
+        imports: [
+          ScheduleModule.forRoot(),
+          AsyncEndpointsModule.forRoot({ worker: { enabled: false }, ...global }),
+          FeatureModule,
+        ],
       }).compile();
 
     it('by default, a module that does not import AsyncEndpointsModule can inject AsyncEndpointsService', async () => {
@@ -156,10 +186,13 @@ describe('Options at run time', () => {
     });
   });
 
-  it('forRootAsync with ConfigModule and ConfigService: the factory\'s values apply at run time', async () => {
+  it("forRootAsync with ConfigModule and ConfigService: the factory's values apply at run time", async () => {
     const moduleRef = await Test.createTestingModule({
       imports: [
-        ConfigModule.forRoot({ ignoreEnvFile: true, load: [() => ({ RETRY_AFTER_SECONDS: '9', JOB_TIMEOUT_MINUTES: '0.002' })] }),
+        ConfigModule.forRoot({
+          ignoreEnvFile: true,
+          load: [() => ({ RETRY_AFTER_SECONDS: '9', JOB_TIMEOUT_MINUTES: '0.002' })],
+        }),
         ScheduleModule.forRoot(),
         AsyncEndpointsModule.forRootAsync({
           imports: [ConfigModule],
@@ -178,6 +211,9 @@ describe('Options at run time', () => {
     const submitted = await http().post('/work').send({ mode: 'hang' }).expect(202);
     expect(submitted.headers['retry-after']).toBe('9');
     const failed = await until(submitted.body.id, 'Failed');
-    expect(failed.error).toMatchObject({ code: 'JOB_TIMEOUT', message: expect.stringContaining('time budget of 120 ms') });
+    expect(failed.error).toMatchObject({
+      code: 'JOB_TIMEOUT',
+      message: expect.stringContaining('time budget of 120 ms'),
+    });
   });
 });

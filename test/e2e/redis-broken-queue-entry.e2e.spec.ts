@@ -56,10 +56,14 @@ describe('A broken queue entry at the head of the Redis queue', () => {
     for (let i = 0; i < 5; i++) after.push(await submit(`after-${i}`));
 
     for (const id of [...before, ...after]) {
-      const done = await waitFor(async () => {
-        const { body } = await http.get(`/jobs/${id}`).expect(200);
-        return body.status === 'Completed' ? body : undefined;
-      }, 10_000, 10);
+      const done = await waitFor(
+        async () => {
+          const { body } = await http.get(`/jobs/${id}`).expect(200);
+          return body.status === 'Completed' ? body : undefined;
+        },
+        10_000,
+        10,
+      );
       expect(done.result).toMatchObject({ processed: expect.stringMatching(/^(BEFORE|AFTER)-\d$/) });
     }
     await http.get(`/jobs/${broken}`).expect(404);

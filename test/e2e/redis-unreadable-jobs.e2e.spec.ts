@@ -82,7 +82,19 @@ describe.each(PLATFORMS)('Jobs the Redis scripts cannot parse (%s)', (platform) 
   /** A job stored through the store API, as the HTTP layer stores one (its JSON limits are not under test). */
   async function storeJob(id: string, payload: JsonValue): Promise<void> {
     const result = await api!.get(JobStore).createJob(
-      { id, name: 'Depth', payload, headers: {}, routeParams: {}, queryParams: {}, owner: null, idempotencyKey: null, fingerprint: '', traceContext: null, maxRetries: 0 },
+      {
+        id,
+        name: 'Depth',
+        payload,
+        headers: {},
+        routeParams: {},
+        queryParams: {},
+        owner: null,
+        idempotencyKey: null,
+        fingerprint: '',
+        traceContext: null,
+        maxRetries: 0,
+      },
       { now: Date.now(), maximumQueueSize: 100 },
     );
     expect(result.outcome).toBe('created');
@@ -123,7 +135,11 @@ describe.each(PLATFORMS)('Jobs the Redis scripts cannot parse (%s)', (platform) 
     expect(deleted.headers['content-type']).toMatch(/^application\/problem\+json/);
     expect(await admin.pttl(`${store.keyPrefix}:job:${id}`)).toBeGreaterThan(0);
     expect((await api!.get(JobStore).stats(Date.now())).counts).toMatchObject({ Queued: 0, Failed: 1 });
-    expect(logger.messages('error').join('\n')).toContain(`Job ${id} cannot be read from Redis (field 'name' is missing)`);
-    expect(await reader.counter('asyncendpoints.jobs.failed', { 'error.code': 'JOB_UNREADABLE' })).toBe(failedBefore + 1);
+    expect(logger.messages('error').join('\n')).toContain(
+      `Job ${id} cannot be read from Redis (field 'name' is missing)`,
+    );
+    expect(await reader.counter('asyncendpoints.jobs.failed', { 'error.code': 'JOB_UNREADABLE' })).toBe(
+      failedBefore + 1,
+    );
   });
 });

@@ -20,7 +20,11 @@ describe.each(STORE_KINDS)('X-Async-Request-Id scoped by owner (%s store)', (kin
   afterAll(() => stores.dispose());
 
   async function start() {
-    app = await startSampleApp({ store: await stores.options(), worker: { enabled: false }, jobOwner: ownerFromHeader });
+    app = await startSampleApp({
+      store: await stores.options(),
+      worker: { enabled: false },
+      jobOwner: ownerFromHeader,
+    });
     const store = app.get(JobStore);
     const submit = (user: string, data: string) =>
       request(app.getHttpServer())

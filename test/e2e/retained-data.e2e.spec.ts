@@ -45,7 +45,8 @@ describe.each(PLATFORMS)('memory store caps over HTTP (%s)', (platform) => {
     app = await startSampleApp(options, (nest) => nest.useLogger(logger), platform);
     const http = () => request(app.getHttpServer());
     const accepted = [];
-    for (const data of ['a', 'b']) accepted.push((await http().post('/api/process').send({ data }).expect(202)).body.id);
+    for (const data of ['a', 'b'])
+      accepted.push((await http().post('/api/process').send({ data }).expect(202)).body.id);
     for (const data of ['c', 'd']) {
       const refused = await http().post('/api/process').send({ data }).expect(503);
       expect(refused.headers['content-type']).toMatch(/^application\/problem\+json/);
@@ -53,7 +54,11 @@ describe.each(PLATFORMS)('memory store caps over HTTP (%s)', (platform) => {
       expect(refused.body.detail).toBe('The job store is full; nothing was stored. Retry later.');
     }
     const full = logger.messages('warn').filter((line) => line.startsWith('The memory job store is full'));
-    expect(full).toEqual([expect.stringContaining('it holds 2 live (Queued, Scheduled, InProgress) jobs, the limit set by store.maxRetainedJobs (2)')]);
+    expect(full).toEqual([
+      expect.stringContaining(
+        'it holds 2 live (Queued, Scheduled, InProgress) jobs, the limit set by store.maxRetainedJobs (2)',
+      ),
+    ]);
     for (const id of accepted) expect((await app.get(JobStore).getJob(id))!.status).toBe('Queued');
   });
 
@@ -66,14 +71,22 @@ describe.each(PLATFORMS)('memory store caps over HTTP (%s)', (platform) => {
       platform,
     );
     expect(logger.messages('warn')).toEqual([
-      expect.stringMatching(/^worker\.maximumQueueSize \(100\) is above store\.maxRetainedJobs \(50\): .* 503 \(store full\) instead of 429/),
-      expect.stringMatching(/^worker\.maximumQueueSize \(100\) × http\.bodyLimitBytes \(1048576\) is above store\.maxRetainedBytes \(10485760\)/),
+      expect.stringMatching(
+        /^worker\.maximumQueueSize \(100\) is above store\.maxRetainedJobs \(50\): .* 503 \(store full\) instead of 429/,
+      ),
+      expect.stringMatching(
+        /^worker\.maximumQueueSize \(100\) × http\.bodyLimitBytes \(1048576\) is above store\.maxRetainedBytes \(10485760\)/,
+      ),
     ]);
     await app.close();
 
     const quiet = new RecordingLogger();
     app = await startSampleApp(
-      { store: { ...store, maxRetainedJobs: 100 }, worker: { enabled: false, maximumQueueSize: 100 }, http: { bodyLimitBytes: 100 * 1024 } },
+      {
+        store: { ...store, maxRetainedJobs: 100 },
+        worker: { enabled: false, maximumQueueSize: 100 },
+        http: { bodyLimitBytes: 100 * 1024 },
+      },
       (nest) => nest.useLogger(quiet),
       platform,
     );

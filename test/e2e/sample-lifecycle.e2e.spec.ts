@@ -29,11 +29,15 @@ describe.each(PLATFORMS_AND_STORES)('The sample end to end (%s, %s store, worker
   });
 
   async function pollUntilTerminal(location: string, seen: Set<string> = new Set()) {
-    return waitFor(async () => {
-      const { body } = await http().get(location).expect(200);
-      seen.add(body.status);
-      return ['Completed', 'Failed', 'Canceled'].includes(body.status) ? body : undefined;
-    }, 10_000, 5);
+    return waitFor(
+      async () => {
+        const { body } = await http().get(location).expect(200);
+        seen.add(body.status);
+        return ['Completed', 'Failed', 'Canceled'].includes(body.status) ? body : undefined;
+      },
+      10_000,
+      5,
+    );
   }
 
   it('processes POST /api/process to Completed with the result', async () => {
@@ -62,15 +66,19 @@ describe.each(PLATFORMS_AND_STORES)('The sample end to end (%s, %s store, worker
     const submitted = await http().post('/api/flaky').send({ failTimes: 2 }).expect(202);
     const delays = new Map<number, number>();
     const seen = new Set<string>();
-    const done = await waitFor(async () => {
-      const { body } = await http().get(submitted.headers.location!).expect(200);
-      seen.add(body.status);
-      if (body.status === 'Scheduled') {
-        expect(body.error).toMatchObject({ code: 'FLAKY_FAILURE' });
-        delays.set(body.retryCount, Date.parse(body.retryDelayUntil) - Date.parse(body.lastUpdatedAt));
-      }
-      return body.status === 'Completed' ? body : undefined;
-    }, 10_000, 2);
+    const done = await waitFor(
+      async () => {
+        const { body } = await http().get(submitted.headers.location!).expect(200);
+        seen.add(body.status);
+        if (body.status === 'Scheduled') {
+          expect(body.error).toMatchObject({ code: 'FLAKY_FAILURE' });
+          delays.set(body.retryCount, Date.parse(body.retryDelayUntil) - Date.parse(body.lastUpdatedAt));
+        }
+        return body.status === 'Completed' ? body : undefined;
+      },
+      10_000,
+      2,
+    );
     expect(seen.has('Scheduled')).toBe(true);
     expect(done).toMatchObject({ retryCount: 2, result: { succeededOnAttempt: 3 }, error: null });
     // retryDelayBaseSeconds 0.5: retry 1 after d = 500 ms, retry 2 after d = 1000 ms, each jittered to [d / 2, d].

@@ -35,7 +35,10 @@ describe('A store error on the request path is told apart by its code, not its w
 
   it('answers 503 problem+json for a store that was closed (the app shutting down)', async () => {
     const store = new MemoryJobStore();
-    expect(await statusOf(store, () => store.close())).toEqual({ status: 503, type: expect.stringContaining('application/problem+json') });
+    expect(await statusOf(store, () => store.close())).toEqual({
+      status: 503,
+      type: expect.stringContaining('application/problem+json'),
+    });
   });
 
   it("answers 500 for a store's own error whose message only mentions a connection", async () => {

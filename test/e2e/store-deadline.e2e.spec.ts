@@ -49,8 +49,14 @@ describe('Store calls on the request path', () => {
     const [submit, read] = await Promise.allSettled([service.submit('Noop'), service.get(id)]);
     const elapsedMs = performance.now() - started;
 
-    expect(submit).toMatchObject({ status: 'rejected', reason: { message: expect.stringContaining('submit got no answer within 2000 ms'), outcomeUnknown: true } });
-    expect(read).toMatchObject({ status: 'rejected', reason: { message: expect.stringContaining('read got no answer within 2000 ms'), outcomeUnknown: false } });
+    expect(submit).toMatchObject({
+      status: 'rejected',
+      reason: { message: expect.stringContaining('submit got no answer within 2000 ms'), outcomeUnknown: true },
+    });
+    expect(read).toMatchObject({
+      status: 'rejected',
+      reason: { message: expect.stringContaining('read got no answer within 2000 ms'), outcomeUnknown: false },
+    });
     expect((submit as PromiseRejectedResult).reason).toBeInstanceOf(StoreUnavailableError);
     expect(elapsedMs).toBeGreaterThanOrEqual(1990);
     expect(elapsedMs).toBeLessThan(4000);

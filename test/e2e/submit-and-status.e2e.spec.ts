@@ -53,7 +53,10 @@ describe.each(PLATFORMS_AND_STORES)('Submit and status over HTTP (%s, %s store)'
   });
 
   it('stores the validated body as the payload', async () => {
-    const response = await request(app.getHttpServer()).post('/api/process').send({ data: 'payload check' }).expect(202);
+    const response = await request(app.getHttpServer())
+      .post('/api/process')
+      .send({ data: 'payload check' })
+      .expect(202);
     const job = await store.getJob(response.body.id);
     expect(job!.payload).toEqual({ data: 'payload check' });
   });
@@ -75,7 +78,12 @@ describe.each(PLATFORMS_AND_STORES)('Submit and status over HTTP (%s, %s store)'
     it('404 for an unknown id', async () => {
       const response = await request(app.getHttpServer()).get('/jobs/3f0c2a8e-5b7d-4c1e-9a2b-1d2e3f4a5b6c').expect(404);
       expect(response.headers['content-type']).toMatch(/^application\/problem\+json/);
-      expect(response.body).toMatchObject({ status: 404, title: 'Not Found', type: 'about:blank', detail: expect.any(String) });
+      expect(response.body).toMatchObject({
+        status: 404,
+        title: 'Not Found',
+        type: 'about:blank',
+        detail: expect.any(String),
+      });
     });
 
     it('400 for a malformed id', async () => {
@@ -85,7 +93,10 @@ describe.each(PLATFORMS_AND_STORES)('Submit and status over HTTP (%s, %s store)'
     });
 
     it('400 listing the violations for an invalid body', async () => {
-      const response = await request(app.getHttpServer()).post('/api/process').send({ data: '', delayMs: -5 }).expect(400);
+      const response = await request(app.getHttpServer())
+        .post('/api/process')
+        .send({ data: '', delayMs: -5 })
+        .expect(400);
       expect(response.headers['content-type']).toMatch(/^application\/problem\+json/);
       expect(response.body.errors).toEqual(
         expect.arrayContaining([expect.stringContaining('data'), expect.stringContaining('delayMs')]),

@@ -101,7 +101,11 @@ describe.each(PLATFORMS)('The submit pipeline (%s)', (platform) => {
       expect(badHeader.body.detail).toBe('Send X-Allow: yes.');
       // Fastify answers a type it has no parser for before any guard (its own 415).
       if (platform === 'express') {
-        const notJson = await http().post(`/items/${route}`).set('Content-Type', 'text/plain').send('name=a').expect(403);
+        const notJson = await http()
+          .post(`/items/${route}`)
+          .set('Content-Type', 'text/plain')
+          .send('name=a')
+          .expect(403);
         expect(notJson.body.detail).toBe('Send X-Allow: yes.');
       }
       expect(await storedJobs()).toBe(before);

@@ -72,7 +72,9 @@ describe('Worker claim loop', () => {
     const service = app.get(AsyncEndpointsService);
     const ids: string[] = [];
     for (let i = 0; i < 300; i++) ids.push((await service.submit('Tick', { i })).id);
-    await waitFor(async () => ((await app!.get(JobStore).stats(Date.now())).counts.Completed === 300 ? true : undefined));
+    await waitFor(async () =>
+      (await app!.get(JobStore).stats(Date.now())).counts.Completed === 300 ? true : undefined,
+    );
 
     expect(store.peakInFlight).toBe(2);
     expect(runs.size).toBe(300);

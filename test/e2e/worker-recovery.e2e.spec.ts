@@ -51,10 +51,14 @@ describe.each(STORE_KINDS)('A job taken back from its own worker (%s store)', (k
     );
     const service = app.get(AsyncEndpointsService);
     const { id } = await service.submit('StuckOnce');
-    const done = await waitFor(async () => {
-      const job = await service.get(id);
-      return job && ['Completed', 'Failed', 'Canceled'].includes(job.status) ? job : undefined;
-    }, 5000, 10);
+    const done = await waitFor(
+      async () => {
+        const job = await service.get(id);
+        return job && ['Completed', 'Failed', 'Canceled'].includes(job.status) ? job : undefined;
+      },
+      5000,
+      10,
+    );
     expect(done).toMatchObject<Partial<JobDocument>>({ status: 'Completed', result: 'done' });
     expect((await app.get(JobStore).getJob(id))!.recoveryCount).toBe(1);
     expect(runs).toBe(2);

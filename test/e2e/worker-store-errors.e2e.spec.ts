@@ -44,7 +44,9 @@ describe('Worker when the store cannot record an attempt', () => {
     const logged = await waitFor(async () =>
       logger.messages('error').find((message) => message.includes(id) && message.includes('Could not record')),
     );
-    expect(logged).toContain("Could not record the attempt's outcome (threw): store went away while recording the failure");
+    expect(logged).toContain(
+      "Could not record the attempt's outcome (threw): store went away while recording the failure",
+    );
     expect((await service.get(id))?.status).toBe('InProgress');
   });
 });

@@ -15,10 +15,14 @@ import { waitFor } from '../support/sample-app.js';
 const never = () => new Promise<never>(() => undefined);
 
 async function untilStatus(service: AsyncEndpointsService, id: string, statuses: string[], timeoutMs = 10_000) {
-  return waitFor<JobDocument>(async () => {
-    const job = await service.get(id);
-    return job && statuses.includes(job.status) ? job : undefined;
-  }, timeoutMs, 5);
+  return waitFor<JobDocument>(
+    async () => {
+      const job = await service.get(id);
+      return job && statuses.includes(job.status) ? job : undefined;
+    },
+    timeoutMs,
+    5,
+  );
 }
 
 describe('Worker on the memory store', () => {
@@ -45,8 +49,12 @@ describe('Worker on the memory store', () => {
     }
     app = await startTestApp({ worker: { maximumConcurrency: 4, batchSize: 3 } }, { providers: [CountHandler] });
     const service = app.get(AsyncEndpointsService);
-    const ids = await Promise.all(Array.from({ length: 200 }, (_, i) => service.submit('Count', { i }).then((j) => j.id)));
-    await waitFor(async () => ((await app!.get(JobStore).stats(Date.now())).counts.Completed === 200 ? true : undefined));
+    const ids = await Promise.all(
+      Array.from({ length: 200 }, (_, i) => service.submit('Count', { i }).then((j) => j.id)),
+    );
+    await waitFor(async () =>
+      (await app!.get(JobStore).stats(Date.now())).counts.Completed === 200 ? true : undefined,
+    );
     expect(runs.size).toBe(200);
     expect([...runs.values()].every((count) => count === 1)).toBe(true);
     expect(ids.every((id) => runs.has(id))).toBe(true);
@@ -133,7 +141,11 @@ describe('Worker on the memory store', () => {
       retryCount: 0,
       error: { code: 'BAD_INPUT', message: 'bad input, never works' },
     });
-    expect(await untilStatus(service, once.id, ['Completed'])).toMatchObject({ retryCount: 1, error: null, result: 'ok' });
+    expect(await untilStatus(service, once.id, ['Completed'])).toMatchObject({
+      retryCount: 1,
+      error: null,
+      result: 'ok',
+    });
   });
 
   it('names the error code from the class when the error has no code', async () => {
@@ -168,11 +180,15 @@ describe('Worker on the memory store', () => {
     }
     app = await startTestApp({}, { providers: [ContextHandler] });
     const service = app.get(AsyncEndpointsService);
-    const { id } = await service.submit('Context', { n: 7 }, {
-      headers: { 'X-Tenant': 'acme' },
-      routeParams: { orderId: '9' },
-      queryParams: { dryRun: 'true' },
-    });
+    const { id } = await service.submit(
+      'Context',
+      { n: 7 },
+      {
+        headers: { 'X-Tenant': 'acme' },
+        routeParams: { orderId: '9' },
+        queryParams: { dryRun: 'true' },
+      },
+    );
     await untilStatus(service, id, ['Completed']);
     expect(seen!.request).toEqual({ n: 7 });
     expect(seen!.headers.get('x-tenant')).toBe('acme');
@@ -240,7 +256,9 @@ describe('Worker on the memory store', () => {
     );
     const service = app.get(AsyncEndpointsService);
     for (let i = 0; i < 20; i++) await service.submit('Capped', { i });
-    await waitFor(async () => ((await app!.get(JobStore).stats(Date.now())).counts.Completed === 20 ? true : undefined));
+    await waitFor(async () =>
+      (await app!.get(JobStore).stats(Date.now())).counts.Completed === 20 ? true : undefined,
+    );
     expect(peak).toBe(2);
   });
 
@@ -303,7 +321,12 @@ describe('Shutdown and recovery on the memory store', () => {
     expect(took).toBeLessThan(1200);
     expect(took).toBeGreaterThanOrEqual(190);
     for (const job of jobs) {
-      expect(await store.getJob(job.id)).toMatchObject({ status: 'Queued', retryCount: 0, recoveryCount: 0, error: null });
+      expect(await store.getJob(job.id)).toMatchObject({
+        status: 'Queued',
+        retryCount: 0,
+        recoveryCount: 0,
+        error: null,
+      });
     }
     expect((await store.stats(Date.now())).counts.InProgress).toBe(0);
   });

@@ -1,5 +1,15 @@
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -94,7 +104,8 @@ type ModuleSystem = 'commonjs' | 'esm';
 function distIsFresh(): boolean {
   const dist = join(ROOT, 'dist');
   if (!existsSync(join(dist, 'index.js'))) return false;
-  const files = (dir: string) => readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((file) => /\.(ts|js|lua)$/.test(file));
+  const files = (dir: string) =>
+    readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((file) => /\.(ts|js|lua)$/.test(file));
   const sources = files(join(ROOT, 'lib')).filter((file) => !file.endsWith('.js'));
   const outputs = files(dist).filter((file) => !file.endsWith('.d.ts'));
   const expected = new Set(sources.map((file) => file.replace(/\.ts$/, '.js')));
@@ -121,7 +132,9 @@ beforeAll(async () => {
     await run(process.execPath, [join(ROOT, 'scripts', 'copy-assets.mjs'), join(packageDir, 'dist')]);
   }
   await run('cp', ['-r', join(ROOT, 'package.json'), join(ROOT, 'README.md'), join(ROOT, 'docs'), packageDir]);
-  const { stdout } = await run('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', workDir], { cwd: packageDir });
+  const { stdout } = await run('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', workDir], {
+    cwd: packageDir,
+  });
   const [{ filename }] = JSON.parse(stdout) as [{ filename: string }];
 
   // Both apps resolve their imports from workDir/node_modules: the unpacked tarball, and a link to
@@ -130,7 +143,8 @@ beforeAll(async () => {
   mkdirSync(join(modules, PACKAGE), { recursive: true });
   await run('tar', ['-xzf', join(workDir, filename), '-C', join(modules, PACKAGE), '--strip-components=1']);
   for (const entry of readdirSync(join(ROOT, 'node_modules'))) {
-    if (!entry.startsWith('.') && entry !== PACKAGE) symlinkSync(join(ROOT, 'node_modules', entry), join(modules, entry), 'dir');
+    if (!entry.startsWith('.') && entry !== PACKAGE)
+      symlinkSync(join(ROOT, 'node_modules', entry), join(modules, entry), 'dir');
   }
 
   apps = { commonjs: join(workDir, 'cjs-app'), esm: join(workDir, 'esm-app') };
@@ -160,7 +174,12 @@ describe('the packed package', () => {
       require: './dist/index.js',
       default: './dist/index.js',
     });
-    expect(readdirSync(join(workDir, 'node_modules', PACKAGE)).sort()).toEqual(['README.md', 'dist', 'docs', 'package.json']);
+    expect(readdirSync(join(workDir, 'node_modules', PACKAGE)).sort()).toEqual([
+      'README.md',
+      'dist',
+      'docs',
+      'package.json',
+    ]);
   });
 
   it.each<[string, ModuleSystem]>([
@@ -187,6 +206,10 @@ describe('the packed package', () => {
 
     const finished = await fetch(`${base}${location}?waitSeconds=20`);
     expect(finished.status).toBe(200);
-    expect(await finished.json()).toMatchObject({ name: 'Greet', status: 'Completed', result: { greeting: `Hello, ${moduleSystem}` } });
+    expect(await finished.json()).toMatchObject({
+      name: 'Greet',
+      status: 'Completed',
+      result: { greeting: `Hello, ${moduleSystem}` },
+    });
   });
 });

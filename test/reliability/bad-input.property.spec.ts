@@ -31,12 +31,17 @@ function send(port: number, probe: Probe): Promise<Answer> {
     const headers: OutgoingHttpHeaders = { ...probe.headers };
     if (probe.body) headers['content-length'] = probe.body.length;
     // A connection per request: a kept-alive one that the server closes (after a 413) would fail the next.
-    const req = httpRequest({ host: '127.0.0.1', port, method: probe.method, path: probe.path, headers, timeout: 5000, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, text: Buffer.concat(chunks).toString('utf8') }));
-      res.on('error', reject);
-    });
+    const req = httpRequest(
+      { host: '127.0.0.1', port, method: probe.method, path: probe.path, headers, timeout: 5000, agent: false },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('end', () =>
+          resolve({ status: res.statusCode!, headers: res.headers, text: Buffer.concat(chunks).toString('utf8') }),
+        );
+        res.on('error', reject);
+      },
+    );
     req.on('timeout', () => req.destroy(new Error(`${probe.method} ${probe.path} got no answer within 5 s`)));
     req.on('error', reject);
     req.end(probe.body ?? undefined);
@@ -45,7 +50,9 @@ function send(port: number, probe: Probe): Promise<Answer> {
 
 /** Header values node's client accepts: visible ASCII, space, tab and Latin-1. */
 const headerValue = fc.string({
-  unit: fc.oneof(fc.integer({ min: 0x20, max: 0x7e }), fc.integer({ min: 0x80, max: 0xff }), fc.constant(0x09)).map((code) => String.fromCharCode(code)),
+  unit: fc
+    .oneof(fc.integer({ min: 0x20, max: 0x7e }), fc.integer({ min: 0x80, max: 0xff }), fc.constant(0x09))
+    .map((code) => String.fromCharCode(code)),
   maxLength: 300,
 });
 
@@ -71,8 +78,13 @@ const body: fc.Arbitrary<Buffer | null> = fc.oneof(
   fc.constant(Buffer.from(`{"data":"${'x'.repeat(1024 * 1024 + 10)}"}`)),
   // Nesting around the default limit (64) and far past any stack, built as text.
   fc
-    .tuple(fc.oneof(fc.integer({ min: 1, max: 80 }), fc.integer({ min: 900, max: 12_000 })), fc.constantFrom('[', '{"k":'))
-    .map(([depth, open]) => Buffer.from(`{"data":"x","extra":${open.repeat(depth)}1${(open === '[' ? ']' : '}').repeat(depth)}}`)),
+    .tuple(
+      fc.oneof(fc.integer({ min: 1, max: 80 }), fc.integer({ min: 900, max: 12_000 })),
+      fc.constantFrom('[', '{"k":'),
+    )
+    .map(([depth, open]) =>
+      Buffer.from(`{"data":"x","extra":${open.repeat(depth)}1${(open === '[' ? ']' : '}').repeat(depth)}}`),
+    ),
   // __proto__ keys, plain or escaped, at the top or nested.
   fc
     .tuple(fc.constantFrom('"__proto__"', '"\\u005f_proto__"'), fc.boolean(), fc.jsonValue({ maxDepth: 2 }))
@@ -85,7 +97,10 @@ const body: fc.Arbitrary<Buffer | null> = fc.oneof(
 /** Bodies each endpoint accepts. */
 const validBody: fc.Arbitrary<Buffer> = fc
   .oneof(
-    fc.record({ data: fc.string({ minLength: 1, maxLength: 50 }), delayMs: fc.integer({ min: 0, max: 1000 }) }, { requiredKeys: ['data'] }),
+    fc.record(
+      { data: fc.string({ minLength: 1, maxLength: 50 }), delayMs: fc.integer({ min: 0, max: 1000 }) },
+      { requiredKeys: ['data'] },
+    ),
     fc.record({ failTimes: fc.integer({ min: 0, max: 10 }) }),
     fc.constant({}),
   )
@@ -118,7 +133,10 @@ const uuid = fc.uuid();
 const anyCase = (path: string) =>
   fc
     .tuple(fc.array(fc.boolean(), { minLength: path.length, maxLength: path.length }), fc.boolean())
-    .map(([upper, slash]) => [...path].map((char, i) => (upper[i] ? char.toUpperCase() : char)).join('') + (slash ? '/' : ''));
+    .map(
+      ([upper, slash]) =>
+        [...path].map((char, i) => (upper[i] ? char.toUpperCase() : char)).join('') + (slash ? '/' : ''),
+    );
 
 /** Job ids: real ones (by index into the jobs created so far), UUIDs, upper case, and anything else. */
 const jobPath = (known: () => string[]) =>
@@ -130,9 +148,16 @@ const jobPath = (known: () => string[]) =>
       fc.string({ maxLength: 80 }).map((text) => encodeURIComponent(text)),
       fc.constantFrom('%00', '..', '%2e%2e', 'null', '%FF', '1'.repeat(300)),
     )
-    .chain((id) => fc.oneof({ arbitrary: fc.constant(`/jobs/${id}`), weight: 4 }, anyCase('/jobs').map((jobs) => `${jobs.replace(/\/$/, '')}/${id}`)));
+    .chain((id) =>
+      fc.oneof(
+        { arbitrary: fc.constant(`/jobs/${id}`), weight: 4 },
+        anyCase('/jobs').map((jobs) => `${jobs.replace(/\/$/, '')}/${id}`),
+      ),
+    );
 
-const query = fc.option(fc.dictionary(fc.string({ maxLength: 10 }), fc.string({ maxLength: 10 }), { maxKeys: 3 }), { nil: undefined });
+const query = fc.option(fc.dictionary(fc.string({ maxLength: 10 }), fc.string({ maxLength: 10 }), { maxKeys: 3 }), {
+  nil: undefined,
+});
 
 describe.each(PLATFORMS)('The sample under generated bad input (fast-check, %s)', (platform) => {
   let app: INestApplication | undefined;
@@ -181,7 +206,10 @@ describe.each(PLATFORMS)('The sample under generated bad input (fast-check, %s)'
     // Submits: mostly JSON, often valid, sometimes compressed (for real or only said to be).
     const submit: fc.Arbitrary<Probe> = fc
       .record({
-        path: fc.oneof({ arbitrary: fc.constantFrom(...ENDPOINTS), weight: 4 }, fc.constantFrom(...ENDPOINTS).chain(anyCase)),
+        path: fc.oneof(
+          { arbitrary: fc.constantFrom(...ENDPOINTS), weight: 4 },
+          fc.constantFrom(...ENDPOINTS).chain(anyCase),
+        ),
         contentType: fc.option(fc.oneof(fc.constant('application/json'), contentType), { nil: undefined }),
         body: fc.oneof(validBody, body),
         compress: fc.constantFrom(undefined, 'gzip', 'deflate', 'br'),
@@ -205,23 +233,37 @@ describe.each(PLATFORMS)('The sample under generated bad input (fast-check, %s)'
         body,
         ...optionalHeaders,
       })
-      .map(({ method, path, body: payload, ...fields }) => ({ method, path, headers: headersOf(fields), body: payload }));
+      .map(({ method, path, body: payload, ...fields }) => ({
+        method,
+        path,
+        headers: headersOf(fields),
+        body: payload,
+      }));
     // Anything: any method on any path.
     const anything: fc.Arbitrary<Probe> = fc
       .record({
         method: fc.constantFrom(...METHODS),
         path: fc.oneof(
-          fc.tuple(fc.constantFrom(...ENDPOINTS, '/health', '/jobs', '/', '/api'), query).map(([path, q]) =>
-            q ? `${path}?${new URLSearchParams(q).toString()}` : path,
-          ),
+          fc
+            .tuple(fc.constantFrom(...ENDPOINTS, '/health', '/jobs', '/', '/api'), query)
+            .map(([path, q]) => (q ? `${path}?${new URLSearchParams(q).toString()}` : path)),
           jobPath(() => created),
         ),
         contentType: fc.option(contentType, { nil: undefined }),
         body,
         ...optionalHeaders,
       })
-      .map(({ method, path, body: payload, ...fields }) => ({ method, path, headers: headersOf(fields), body: payload }));
-    const probe = fc.oneof({ arbitrary: submit, weight: 3 }, { arbitrary: status, weight: 2 }, { arbitrary: anything, weight: 1 });
+      .map(({ method, path, body: payload, ...fields }) => ({
+        method,
+        path,
+        headers: headersOf(fields),
+        body: payload,
+      }));
+    const probe = fc.oneof(
+      { arbitrary: submit, weight: 3 },
+      { arbitrary: status, weight: 2 },
+      { arbitrary: anything, weight: 1 },
+    );
 
     await fc.assert(
       fc.asyncProperty(probe, async (request) => {
@@ -234,13 +276,25 @@ describe.each(PLATFORMS)('The sample under generated bad input (fast-check, %s)'
         expect({ where, serverError: answer.status >= 500 }).toEqual({ where, serverError: false });
         const libraryRoute = routeOf(platform, request.method, request.path) !== null;
         if (answer.status >= 400 && libraryRoute && request.method !== 'HEAD') {
-          expect({ where, type: answer.headers['content-type'] }).toEqual({ where, type: expect.stringMatching(/^application\/problem\+json/) });
+          expect({ where, type: answer.headers['content-type'] }).toEqual({
+            where,
+            type: expect.stringMatching(/^application\/problem\+json/),
+          });
           const problem = JSON.parse(answer.text) as Record<string, unknown>;
-          expect(problem).toMatchObject({ type: expect.any(String), title: expect.any(String), status: answer.status, detail: expect.any(String) });
+          expect(problem).toMatchObject({
+            type: expect.any(String),
+            title: expect.any(String),
+            status: answer.status,
+            detail: expect.any(String),
+          });
         }
         // Jobs are stored only by an accepted submit, one at a time.
         if (after !== before) {
-          expect({ where, accepted: answer.status === 202 && routeOf(platform, request.method, request.path) === 'submit', added: after - before }).toEqual({
+          expect({
+            where,
+            accepted: answer.status === 202 && routeOf(platform, request.method, request.path) === 'submit',
+            added: after - before,
+          }).toEqual({
             where,
             accepted: true,
             added: 1,
@@ -255,7 +309,11 @@ describe.each(PLATFORMS)('The sample under generated bad input (fast-check, %s)'
       const job = await store.getJob(id);
       const payload = job?.payload;
       const plain = typeof payload === 'object' && payload !== null && !Array.isArray(payload);
-      expect({ id, stored: job !== null, prototype: plain ? Object.getPrototypeOf(payload) === Object.prototype : true }).toEqual({
+      expect({
+        id,
+        stored: job !== null,
+        prototype: plain ? Object.getPrototypeOf(payload) === Object.prototype : true,
+      }).toEqual({
         id,
         stored: true,
         prototype: true,
@@ -263,7 +321,10 @@ describe.each(PLATFORMS)('The sample under generated bad input (fast-check, %s)'
     }
 
     console.log(
-      `fault bad input (fast-check, ${platform}): requests ${RUNS}, answers ${[...statuses].sort(([a], [b]) => a - b).map(([s, n]) => `${s}: ${n}`).join(', ')}, ` +
+      `fault bad input (fast-check, ${platform}): requests ${RUNS}, answers ${[...statuses]
+        .sort(([a], [b]) => a - b)
+        .map(([s, n]) => `${s}: ${n}`)
+        .join(', ')}, ` +
         `jobs stored ${created.length} (each by a 202; the other 202s were idempotent replays), 5xx 0`,
     );
   }, 120_000);

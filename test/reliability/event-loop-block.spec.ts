@@ -33,7 +33,8 @@ describe('A handler that blocks the event loop past its lease', () => {
     const deadline = Date.now() + BLOCK_MS + 20_000;
     let executions = await d.executions();
     while (executions.filter((execution) => execution.phase === 'end').length < 2) {
-      if (Date.now() > deadline) throw new Error(`Both attempts did not end in time: ${JSON.stringify(executions)}\n${d.outputs()}`);
+      if (Date.now() > deadline)
+        throw new Error(`Both attempts did not end in time: ${JSON.stringify(executions)}\n${d.outputs()}`);
       await sleep(100);
       executions = await d.executions();
     }
@@ -47,7 +48,8 @@ describe('A handler that blocks the event loop past its lease', () => {
     const dropped = 'Lease lost (the job was taken back by recovery or expired); this attempt is abandoned';
     const learned = () => [refusal, dropped].find((line) => d.output(blocked).includes(line));
     for (let waited = 0; !learned(); waited += 50) {
-      if (waited > 10_000) throw new Error(`${first!.worker} never logged that its late attempt lost the lease\n${d.outputs()}`);
+      if (waited > 10_000)
+        throw new Error(`${first!.worker} never logged that its late attempt lost the lease\n${d.outputs()}`);
       await sleep(50);
     }
     const job = await d.jobs.getJob(id);
@@ -65,7 +67,11 @@ describe('A handler that blocks the event loop past its lease', () => {
     expect(second!.worker).not.toBe(first!.worker);
     expect(recoveryMs).toBeLessThanOrEqual(LEASE_MS + SWEEP_SECONDS * 1000 + MARGIN_MS);
     // The stored result is the one of the attempt that held the lease, written before the late one ended.
-    expect(job).toMatchObject({ status: 'Completed', recoveryCount: 1, result: { worker: second!.worker, attempt: 2 } });
+    expect(job).toMatchObject({
+      status: 'Completed',
+      recoveryCount: 1,
+      result: { worker: second!.worker, attempt: 2 },
+    });
     expect(lateEnd.at).toBeGreaterThan(job!.completedAt!);
     // Whichever way the late attempt learned of it (the wait above), it wrote nothing after.
     await sleep(200);

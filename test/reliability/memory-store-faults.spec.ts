@@ -90,10 +90,14 @@ describe('The memory store under faults', () => {
 
     // The next app on the same store runs what is left: nothing was lost.
     service = await start('second', options);
-    const jobs = await waitFor(async () => {
-      const all = await Promise.all(ids.map((id) => service.get(id)));
-      return all.every((job) => job?.status === 'Completed') ? all : undefined;
-    }, 30_000, 50);
+    const jobs = await waitFor(
+      async () => {
+        const all = await Promise.all(ids.map((id) => service.get(id)));
+        return all.every((job) => job?.status === 'Completed') ? all : undefined;
+      },
+      30_000,
+      50,
+    );
     const runsPerJob = new Map<string, number>();
     for (const run of runs) runsPerJob.set(run.job, (runsPerJob.get(run.job) ?? 0) + 1);
     const duplicates = [...runsPerJob.values()].reduce((sum, n) => sum + n - 1, 0);
@@ -109,7 +113,8 @@ describe('The memory store under faults', () => {
     expect(afterClose.counts.Completed + afterClose.counts.Queued).toBe(ids.length);
     expect(afterClose.counts.Queued).toBeGreaterThan(0);
     // Released, not taken back: no job counts a recovery.
-    for (const job of await Promise.all(ids.map((id) => store.getJob(id)))) expect(job).toMatchObject({ status: 'Completed', recoveryCount: 0 });
+    for (const job of await Promise.all(ids.map((id) => store.getJob(id))))
+      expect(job).toMatchObject({ status: 'Completed', recoveryCount: 0 });
     // Only attempts cut off by the shutdown ran twice.
     expect(duplicates).toBeLessThanOrEqual(8);
   }, 60_000);
@@ -124,10 +129,14 @@ describe('The memory store under faults', () => {
     });
     const hung = await service.submit('Work', { ms: 0, hang: true });
     const others = await Promise.all(Array.from({ length: 20 }, () => service.submit('Work', { ms: 20 })));
-    const done = await waitFor(async () => {
-      const job = await service.get(hung.id);
-      return job?.status === 'Completed' ? job : undefined;
-    }, 10_000, 20);
+    const done = await waitFor(
+      async () => {
+        const job = await service.get(hung.id);
+        return job?.status === 'Completed' ? job : undefined;
+      },
+      10_000,
+      20,
+    );
     const [first, second] = runs.filter((run) => run.job === hung.id);
     const recoveryMs = second!.at - first!.at;
     const othersDone = await Promise.all(others.map((job) => service.get(job.id)));
@@ -159,9 +168,18 @@ describe('The memory store under faults', () => {
       await sleep(25);
       last = await service.get(hung.id);
     }
-    await waitFor(async () => ((await Promise.all(others.map((id) => service.get(id)))).every((job) => job?.status === 'Completed') ? true : undefined), 10_000, 20);
+    await waitFor(
+      async () =>
+        (await Promise.all(others.map((id) => service.get(id)))).every((job) => job?.status === 'Completed')
+          ? true
+          : undefined,
+      10_000,
+      20,
+    );
     const lone = runs.find((run) => run.job === hung.id && run.attempt === 2)!;
-    const beside = runs.filter((run) => run.job !== hung.id && run.at < lone.endedAt! && (run.endedAt ?? Infinity) > lone.at);
+    const beside = runs.filter(
+      (run) => run.job !== hung.id && run.at < lone.endedAt! && (run.endedAt ?? Infinity) > lone.at,
+    );
     console.log(
       `fault memory store last-chance job: jobs ${others.length + 1}, lost 0, its last run took ${seconds(lone.endedAt! - lone.at)} s ` +
         `with ${beside.length} other handler(s) running beside it`,

@@ -96,7 +96,8 @@ describe('Three worker processes and one API process on one Redis', () => {
     const deadline = Date.now() + 45_000;
     let counts = (await store!.stats(Date.now())).counts;
     while (counts.Completed < JOBS) {
-      if (Date.now() > deadline) throw new Error(`Not all jobs completed in time: ${JSON.stringify(counts)}\n${outputs()}`);
+      if (Date.now() > deadline)
+        throw new Error(`Not all jobs completed in time: ${JSON.stringify(counts)}\n${outputs()}`);
       await new Promise((resolve) => setTimeout(resolve, 50));
       counts = (await store!.stats(Date.now())).counts;
     }
@@ -125,7 +126,10 @@ describe('Three worker processes and one API process on one Redis', () => {
         `multi-process: ${JOBS} jobs, 1 API + ${WORKERS} worker processes, ${IN_FLIGHT} submits in flight`,
         `  submitted in ${Math.round(submittedMs)} ms (${Math.round(JOBS / (submittedMs / 1000))} submits/s)`,
         `  all Completed after ${Math.round(doneMs)} ms (${Math.round(JOBS / (doneMs / 1000))} jobs/s end to end)`,
-        `  jobs per worker: ${[...perWorker].sort().map(([id, count]) => `${id} ${count}`).join(', ')}`,
+        `  jobs per worker: ${[...perWorker]
+          .sort()
+          .map(([id, count]) => `${id} ${count}`)
+          .join(', ')}`,
         `  store scripts run per job (EVALSHA + EVAL, all processes, incl. claims, renewals, idle polls): ${scriptsPerJob.toFixed(2)}`,
       ].join('\n'),
     );

@@ -73,7 +73,12 @@ describe('A poison job that kills its worker process every time', () => {
 
     const jobs = await d.waitUntilTerminal(others, 30_000);
     const notCompleted = others
-      .map((id, i) => ({ id, status: jobs[i]?.status, error: jobs[i]?.error?.code, recoveries: jobs[i]?.recoveryCount }))
+      .map((id, i) => ({
+        id,
+        status: jobs[i]?.status,
+        error: jobs[i]?.error?.code,
+        recoveries: jobs[i]?.recoveryCount,
+      }))
       .filter((job) => job.status !== 'Completed');
     const executions = (await d.executions()).filter((execution) => execution.phase === 'start');
     const poisonRuns = executions.filter((execution) => execution.job === poisonId);
@@ -87,11 +92,20 @@ describe('A poison job that kills its worker process every time', () => {
         `poison Failed ${seconds(failedAfterMs)} s after its submit`,
     );
 
-    expect(poison).toMatchObject({ status: 'Failed', recoveryCount: MAX_RECOVERIES, error: { code: 'JOB_RECOVERY_EXHAUSTED' } });
+    expect(poison).toMatchObject({
+      status: 'Failed',
+      recoveryCount: MAX_RECOVERIES,
+      error: { code: 'JOB_RECOVERY_EXHAUSTED' },
+    });
     // It ran once, then once after each take-back; each run killed a worker process.
     expect(poisonRuns).toHaveLength(MAX_RECOVERIES + 1);
     expect(restarts.map((restart) => restart.signal)).toEqual(Array(MAX_RECOVERIES + 1).fill('SIGKILL'));
     expect(notCompleted).toEqual([]);
-    expect((await d.jobs.stats(Date.now())).counts).toMatchObject({ InProgress: 0, Queued: 0, Failed: 1, Completed: others.length });
+    expect((await d.jobs.stats(Date.now())).counts).toMatchObject({
+      InProgress: 0,
+      Queued: 0,
+      Failed: 1,
+      Completed: others.length,
+    });
   }, 120_000);
 });

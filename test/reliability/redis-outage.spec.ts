@@ -56,11 +56,27 @@ describe('The sample on Redis when Redis goes down and comes back', () => {
   it('runs two slow jobs and keeps ten queued behind them', async () => {
     // Long enough to be still running when Redis stops, also on a loaded machine (1 s was not, at times).
     for (let i = 0; i < 2; i++) {
-      slow.push((await http().post('/api/process').send({ data: `slow-${i}`, delayMs: 3000 }).expect(202)).body.id);
+      slow.push(
+        (
+          await http()
+            .post('/api/process')
+            .send({ data: `slow-${i}`, delayMs: 3000 })
+            .expect(202)
+        ).body.id,
+      );
     }
-    await waitFor(async () => ((await Promise.all(slow.map(statusOf))).every((s) => s === 'InProgress') ? true : undefined));
+    await waitFor(async () =>
+      (await Promise.all(slow.map(statusOf))).every((s) => s === 'InProgress') ? true : undefined,
+    );
     for (let i = 0; i < 10; i++) {
-      queued.push((await http().post('/api/process').send({ data: `queued-${i}`, delayMs: 0 }).expect(202)).body.id);
+      queued.push(
+        (
+          await http()
+            .post('/api/process')
+            .send({ data: `queued-${i}`, delayMs: 0 })
+            .expect(202)
+        ).body.id,
+      );
     }
     expect(await Promise.all(queued.map(statusOf))).toEqual(Array(10).fill('Queued'));
   });
@@ -72,7 +88,9 @@ describe('The sample on Redis when Redis goes down and comes back', () => {
       const { body } = await request(app.getHttpServer()).get('/health').expect(503);
       expect(body).toMatchObject({
         status: 'error',
-        error: { 'async-endpoints': { status: 'down', store: 'redis', message: expect.stringContaining('unreachable') } },
+        error: {
+          'async-endpoints': { status: 'down', store: 'redis', message: expect.stringContaining('unreachable') },
+        },
       });
       console.log(`redis-outage: /health down (503) in ${Math.round(performance.now() - started)} ms`);
     }
@@ -123,23 +141,35 @@ describe('The sample on Redis when Redis goes down and comes back', () => {
     const workerHealth = async () =>
       (await request(worker!.getHttpServer()).get('/health').expect(503)).body.error['async-endpoints'];
     // The handlers end; their results cannot be written now.
-    const idle = await waitFor(async () => {
-      const health = await workerHealth();
-      return health.worker.active === 0 ? health : undefined;
-    }, 5000, 50);
+    const idle = await waitFor(
+      async () => {
+        const health = await workerHealth();
+        return health.worker.active === 0 ? health : undefined;
+      },
+      5000,
+      50,
+    );
     // The claim loop goes on round (its claims failing and backing off), and never counts as stalled.
-    await waitFor(async () => {
-      const health = await workerHealth();
-      expect(health.worker.stalled).toBe(false);
-      return Date.parse(health.worker.lastLoopAt) > Date.parse(idle.worker.lastLoopAt) ? true : undefined;
-    }, 5000, 100);
+    await waitFor(
+      async () => {
+        const health = await workerHealth();
+        expect(health.worker.stalled).toBe(false);
+        return Date.parse(health.worker.lastLoopAt) > Date.parse(idle.worker.lastLoopAt) ? true : undefined;
+      },
+      5000,
+      100,
+    );
   });
 
   it('is healthy again once Redis is back, without restarting anything', async () => {
     await server!.start();
     const started = performance.now();
     for (const app of [api!, worker!]) {
-      await waitFor(async () => ((await request(app.getHttpServer()).get('/health')).status === 200 ? true : undefined), 15_000, 50);
+      await waitFor(
+        async () => ((await request(app.getHttpServer()).get('/health')).status === 200 ? true : undefined),
+        15_000,
+        50,
+      );
     }
     console.log(`redis-outage: /health up again ${Math.round(performance.now() - started)} ms after Redis restarted`);
     const { body } = await request(worker!.getHttpServer()).get('/health').expect(200);
@@ -149,19 +179,30 @@ describe('The sample on Redis when Redis goes down and comes back', () => {
   it('completes every job queued before the outage, and the ones cut off in it', async () => {
     const started = performance.now();
     for (const id of [...queued, ...slow]) {
-      const done = await waitFor(async () => {
-        const { body } = await http().get(`/jobs/${id}`).expect(200);
-        return ['Completed', 'Failed', 'Canceled'].includes(body.status) ? body : undefined;
-      }, 20_000, 20);
-      expect(done).toMatchObject({ status: 'Completed', result: { processed: expect.stringMatching(/^(SLOW|QUEUED)-\d$/) } });
+      const done = await waitFor(
+        async () => {
+          const { body } = await http().get(`/jobs/${id}`).expect(200);
+          return ['Completed', 'Failed', 'Canceled'].includes(body.status) ? body : undefined;
+        },
+        20_000,
+        20,
+      );
+      expect(done).toMatchObject({
+        status: 'Completed',
+        result: { processed: expect.stringMatching(/^(SLOW|QUEUED)-\d$/) },
+      });
     }
     // The slow ones ran again: their first results were lost with Redis, recovery took them back.
     const store = api!.get(JobStore);
     // And the submits refused in the outage stored nothing.
     expect(total((await store.stats(Date.now())).counts)).toBe(queued.length + slow.length);
     expect(await Promise.all(slow.map(async (id) => (await store.getJob(id))!.recoveryCount))).toEqual([1, 1]);
-    expect(await Promise.all(queued.map(async (id) => (await store.getJob(id))!.recoveryCount))).toEqual(Array(10).fill(0));
-    console.log(`redis-outage: all ${queued.length + slow.length} jobs Completed ${Math.round(performance.now() - started)} ms after health was up`);
+    expect(await Promise.all(queued.map(async (id) => (await store.getJob(id))!.recoveryCount))).toEqual(
+      Array(10).fill(0),
+    );
+    console.log(
+      `redis-outage: all ${queued.length + slow.length} jobs Completed ${Math.round(performance.now() - started)} ms after health was up`,
+    );
   });
 
   it('takes new jobs again', async () => {
@@ -171,7 +212,9 @@ describe('The sample on Redis when Redis goes down and comes back', () => {
       return body.status === 'Completed' ? body : undefined;
     });
     expect(done.result).toEqual({ processed: 'AFTER', length: 5 });
-    console.log(`redis-outage: a new job started ${Date.parse(done.startedAt) - Date.parse(done.createdAt)} ms after its submit`);
+    console.log(
+      `redis-outage: a new job started ${Date.parse(done.startedAt) - Date.parse(done.createdAt)} ms after its submit`,
+    );
   });
 
   it('answers 503 to a hung Redis (SIGSTOP) within the 1.5 s command timeout plus 1 s slack, saying a retry with the same Idempotency-Key is safe: the retries find one job per key', async () => {
@@ -183,7 +226,10 @@ describe('The sample on Redis when Redis goes down and comes back', () => {
       const answers = await Promise.all(
         keys.map(async (key) => {
           const started = performance.now();
-          const response = await http().post('/api/process').set('Idempotency-Key', key).send({ data: 'hung', delayMs: 0 });
+          const response = await http()
+            .post('/api/process')
+            .set('Idempotency-Key', key)
+            .send({ data: 'hung', delayMs: 0 });
           return { response, ms: performance.now() - started };
         }),
       );
@@ -196,7 +242,9 @@ describe('The sample on Redis when Redis goes down and comes back', () => {
         expect(ms).toBeLessThan(COMMAND_TIMEOUT_MS + HUNG_SLACK_MS);
       }
       expect(COMMAND_TIMEOUT_MS).toBeLessThanOrEqual(SUBMIT_DEADLINE_MS - 500);
-      console.log(`redis-outage: 503 on submit to a hung Redis in ${Math.round(Math.max(...answers.map((a) => a.ms)))} ms`);
+      console.log(
+        `redis-outage: 503 on submit to a hung Redis in ${Math.round(Math.max(...answers.map((a) => a.ms)))} ms`,
+      );
       await request(api!.getHttpServer()).get('/health').expect(503);
     } finally {
       server!.resume();
@@ -204,10 +252,17 @@ describe('The sample on Redis when Redis goes down and comes back', () => {
     // The retries find the jobs the timed-out submits created after all: one job per key.
     const retried = await Promise.all(
       keys.map(async (key) => {
-        const response = await waitFor(async () => {
-          const answer = await http().post('/api/process').set('Idempotency-Key', key).send({ data: 'hung', delayMs: 0 });
-          return answer.status === 503 ? undefined : answer;
-        }, 10_000, 50);
+        const response = await waitFor(
+          async () => {
+            const answer = await http()
+              .post('/api/process')
+              .set('Idempotency-Key', key)
+              .send({ data: 'hung', delayMs: 0 });
+            return answer.status === 503 ? undefined : answer;
+          },
+          10_000,
+          50,
+        );
         expect(response.status).toBe(202);
         return response.body.id as string;
       }),

@@ -21,8 +21,10 @@ describe('Redis restarted mid-run (appendonly yes, appendfsync always)', () => {
 
   beforeAll(async () => {
     deployment = await FaultDeployment.start({ leaseMs: LEASE_MS, sweepSeconds: SWEEP_SECONDS, concurrency: 16 }, [
-      '--appendonly', 'yes',
-      '--appendfsync', 'always',
+      '--appendonly',
+      'yes',
+      '--appendfsync',
+      'always',
     ]);
     await deployment.launch(['worker-1', 'worker-2']);
   }, 60_000);
@@ -78,7 +80,9 @@ describe('Redis restarted mid-run (appendonly yes, appendfsync always)', () => {
     const stored = Object.values((await d.jobs.stats(Date.now())).counts).reduce((sum, count) => sum + count, 0);
     const slowest = Math.max(...answers.map((answer) => answer.ms));
     // A submit whose reply the crash cut off may have stored its job: its 503 must say so.
-    const outcomeUnknown = answers.filter((answer) => answer.status === 503 && String(answer.body.detail).includes('may or may not')).length;
+    const outcomeUnknown = answers.filter(
+      (answer) => answer.status === 503 && String(answer.body.detail).includes('may or may not'),
+    ).length;
 
     console.log(
       `fault Redis restart (${seconds(OUTAGE_MS)} s down, SIGKILL, AOF fsync always): jobs ${ids.length} accepted (202), lost ${lost.length}, ` +
@@ -103,6 +107,11 @@ describe('Redis restarted mid-run (appendonly yes, appendfsync always)', () => {
     // Nothing was stored behind a client's back: a job without a 202 had a 503 saying it might exist.
     expect(stored - ids.length).toBeLessThanOrEqual(outcomeUnknown);
     expect(resumedMs.every((ms) => Number.isFinite(ms))).toBe(true);
-    expect((await d.jobs.stats(Date.now())).counts).toMatchObject({ Queued: 0, Scheduled: 0, InProgress: 0, Failed: 0 });
+    expect((await d.jobs.stats(Date.now())).counts).toMatchObject({
+      Queued: 0,
+      Scheduled: 0,
+      InProgress: 0,
+      Failed: 0,
+    });
   }, 120_000);
 });

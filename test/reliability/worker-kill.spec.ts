@@ -40,7 +40,9 @@ describe('kill -9 of one of two worker processes mid-run', () => {
     const kill = async () => {
       for (;;) {
         const held = (await d.inProgress()).filter((job) => job.workerId === 'worker-1');
-        const runningLong = held.some((job) => (job.payload as { ms: number }).ms === LONG_MS && Date.now() - job.startedAt! < LONG_MS / 2);
+        const runningLong = held.some(
+          (job) => (job.payload as { ms: number }).ms === LONG_MS && Date.now() - job.startedAt! < LONG_MS / 2,
+        );
         if (held.length >= 2 && runningLong) break;
         await sleep(5);
       }
@@ -50,7 +52,9 @@ describe('kill -9 of one of two worker processes mid-run', () => {
       for (const job of await d.inProgress()) if (job.workerId === 'worker-1') inFlightAtKill.add(job.id);
     };
 
-    const bodies = Array.from({ length: JOBS }, (_, i) => ({ ms: i % 20 === 0 ? LONG_MS : 20 + Math.floor(Math.random() * 31) }));
+    const bodies = Array.from({ length: JOBS }, (_, i) => ({
+      ms: i % 20 === 0 ? LONG_MS : 20 + Math.floor(Math.random() * 31),
+    }));
     await inParallel(bodies, 8, async (body, index) => {
       if (index === Math.floor(JOBS / 3)) killing = kill();
       const answer = await d.submit(body);
@@ -67,7 +71,8 @@ describe('kill -9 of one of two worker processes mid-run', () => {
     // Had this process stalled for over a second before that read, recovery may have taken some of
     // those jobs back already: they count too (started on worker-1, taken back once).
     for (const [i, job] of jobs.entries()) {
-      if (job?.recoveryCount && executions.some((e) => e.job === ids[i] && e.worker === 'worker-1')) inFlightAtKill.add(ids[i]!);
+      if (job?.recoveryCount && executions.some((e) => e.job === ids[i] && e.worker === 'worker-1'))
+        inFlightAtKill.add(ids[i]!);
     }
     const runsPerJob = new Map<string, number>();
     for (const execution of executions) runsPerJob.set(execution.job, (runsPerJob.get(execution.job) ?? 0) + 1);
@@ -75,7 +80,9 @@ describe('kill -9 of one of two worker processes mid-run', () => {
     const duplicates = [...runsPerJob.values()].reduce((sum, runs) => sum + runs - 1, 0);
     // When each job the dead process held started again elsewhere.
     const restartMs = [...inFlightAtKill].map((id) => {
-      const restart = executions.find((execution) => execution.job === id && execution.worker !== 'worker-1' && execution.at >= killedAt);
+      const restart = executions.find(
+        (execution) => execution.job === id && execution.worker !== 'worker-1' && execution.at >= killedAt,
+      );
       return restart ? restart.at - killedAt : Number.POSITIVE_INFINITY;
     });
     const recoveryMs = Math.max(...restartMs);
@@ -95,9 +102,18 @@ describe('kill -9 of one of two worker processes mid-run', () => {
     expect(duplicated.filter((id) => !inFlightAtKill.has(id))).toEqual([]);
     expect(duplicates).toBeLessThanOrEqual(inFlightAtKill.size);
     for (const id of inFlightAtKill) {
-      expect(jobs[ids.indexOf(id)]).toMatchObject({ status: 'Completed', recoveryCount: 1, result: { worker: 'worker-2' } });
+      expect(jobs[ids.indexOf(id)]).toMatchObject({
+        status: 'Completed',
+        recoveryCount: 1,
+        result: { worker: 'worker-2' },
+      });
     }
     expect(recoveryMs).toBeLessThanOrEqual(LEASE_MS + SWEEP_SECONDS * 1000 + MARGIN_MS);
-    expect((await d.jobs.stats(Date.now())).counts).toMatchObject({ Queued: 0, Scheduled: 0, InProgress: 0, Completed: JOBS });
+    expect((await d.jobs.stats(Date.now())).counts).toMatchObject({
+      Queued: 0,
+      Scheduled: 0,
+      InProgress: 0,
+      Completed: JOBS,
+    });
   }, 120_000);
 });

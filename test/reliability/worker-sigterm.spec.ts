@@ -45,7 +45,8 @@ describe('SIGTERM to a worker process mid-run', () => {
     const kinds = (jobs: typeof held) =>
       new Set(jobs.filter((job) => job.workerId === 'worker-1').map((job) => (job.payload as { ms: number }).ms)).size;
     for (let waited = 0; kinds(held) < 2; waited += 10) {
-      if (waited > 10_000) throw new Error(`worker-1 did not run both kinds of jobs: ${JSON.stringify(held)}\n${d.outputs()}`);
+      if (waited > 10_000)
+        throw new Error(`worker-1 did not run both kinds of jobs: ${JSON.stringify(held)}\n${d.outputs()}`);
       await sleep(10);
       held = await d.inProgress();
     }
@@ -60,7 +61,9 @@ describe('SIGTERM to a worker process mid-run', () => {
     const starts = executions.filter((execution) => execution.phase === 'start');
     // What worker-1 ran when it got SIGTERM: its runs that had not ended by then.
     const endOf = (run: string) => executions.find((e) => e.run === run && e.phase === 'end');
-    const cutOff = starts.filter((start) => start.worker === 'worker-1' && !((endOf(start.run)?.at ?? Infinity) < termAt));
+    const cutOff = starts.filter(
+      (start) => start.worker === 'worker-1' && !((endOf(start.run)?.at ?? Infinity) < termAt),
+    );
     const finishedThere = cutOff.filter((start) => endOf(start.run) !== undefined).map((start) => start.job);
     const released = cutOff.filter((start) => endOf(start.run) === undefined).map((start) => start.job);
     const restartMs = released.map((id) => {
@@ -87,11 +90,14 @@ describe('SIGTERM to a worker process mid-run', () => {
     // The short ones finished in the grace period, the long ones were released when it ran out.
     for (const id of finishedThere) expect((jobs[ids.indexOf(id)]!.payload as { ms: number }).ms).toBe(SHORT_MS);
     for (const id of released) expect((jobs[ids.indexOf(id)]!.payload as { ms: number }).ms).toBe(LONG_MS);
-    expect(d.output(victim)).toContain(`Shutdown grace period over: releasing ${released.length} job(s) back to the queue`);
+    expect(d.output(victim)).toContain(
+      `Shutdown grace period over: releasing ${released.length} job(s) back to the queue`,
+    );
     // Released at once, well before the lease would have expired; not counted as a take-back.
     expect(recoveryMs).toBeLessThanOrEqual(SHUTDOWN_TIMEOUT_MS + MARGIN_MS);
     expect(recoveryMs).toBeLessThan(LEASE_MS);
-    for (const id of released) expect(jobs[ids.indexOf(id)]).toMatchObject({ recoveryCount: 0, result: { worker: 'worker-2' } });
+    for (const id of released)
+      expect(jobs[ids.indexOf(id)]).toMatchObject({ recoveryCount: 0, result: { worker: 'worker-2' } });
     expect(lost).toBe(0);
     expect((await d.jobs.stats(Date.now())).counts).toMatchObject({ InProgress: 0, Queued: 0, Completed: ids.length });
   }, 60_000);

@@ -64,7 +64,11 @@ export function describeJobStoreConformance(storeName: string, target: Conforman
 
     describe('createJob and getJob', () => {
       it('stores a Queued job with its payload, headers and counters', async () => {
-        const input = newJob({ headers: { 'x-tenant': 't1' }, routeParams: { id: '7' }, queryParams: { q: ['a', 'b'] } });
+        const input = newJob({
+          headers: { 'x-tenant': 't1' },
+          routeParams: { id: '7' },
+          queryParams: { q: ['a', 'b'] },
+        });
         const now = Date.now();
         const result = await create(input, now);
         expect(result.outcome).toBe('created');
@@ -191,7 +195,10 @@ export function describeJobStoreConformance(storeName: string, target: Conforman
       it('replays without regard to the queue limit', async () => {
         const first = newJob({ idempotencyKey: 'full' });
         await store.createJob(first, { now: Date.now(), maximumQueueSize: 1 });
-        const replay = await store.createJob(newJob({ idempotencyKey: 'full' }), { now: Date.now(), maximumQueueSize: 1 });
+        const replay = await store.createJob(newJob({ idempotencyKey: 'full' }), {
+          now: Date.now(),
+          maximumQueueSize: 1,
+        });
         expect(replay.outcome).toBe('replayed');
       });
     });
@@ -245,11 +252,25 @@ export function describeJobStoreConformance(storeName: string, target: Conforman
         // counter differs, so that values answered in the wrong order cannot pass.
         const [first] = await claim(1, now);
         await store.reportProgress(first!.lease, { step: 1 }, now);
-        await store.failJob(first!.lease, { code: 'FLAKY', message: 'try again' }, { now, retryAt: now + 1, retention });
+        await store.failJob(
+          first!.lease,
+          { code: 'FLAKY', message: 'try again' },
+          { now, retryAt: now + 1, retention },
+        );
         const [second] = await claim(1, now + 2);
-        await store.failJob(second!.lease, { code: 'FLAKY', message: 'again' }, { now: now + 2, retryAt: now + 3, retention });
+        await store.failJob(
+          second!.lease,
+          { code: 'FLAKY', message: 'again' },
+          { now: now + 2, retryAt: now + 3, retention },
+        );
         const [third] = await claim(1, now + 4, { leaseMs: 1000 });
-        await store.recoverJobs({ now: now + 1004, maxInProgressMs: 3_600_000, maxRecoveries: 5, lockMs: 1, retention });
+        await store.recoverJobs({
+          now: now + 1004,
+          maxInProgressMs: 3_600_000,
+          maxRecoveries: 5,
+          lockMs: 1,
+          retention,
+        });
         const [fourth] = await claim(1, now + 1005);
         expect(second!.job).toMatchObject({ retryCount: 1, error: { code: 'FLAKY' }, retryDelayUntil: null });
         expect(third!.job).toMatchObject({ retryCount: 2, recoveryCount: 0 });
@@ -286,7 +307,12 @@ export function describeJobStoreConformance(storeName: string, target: Conforman
         await store.failJob(claimed!.lease, { code: 'E', message: 'boom' }, { now, retryAt: now + 1000, retention });
         expect(await claim(10, now + 999)).toEqual([]);
         const [again] = await claim(10, now + 1000);
-        expect(again!.job).toMatchObject({ id: input.id, retryCount: 1, status: JobStatus.InProgress, retryDelayUntil: null });
+        expect(again!.job).toMatchObject({
+          id: input.id,
+          retryCount: 1,
+          status: JobStatus.InProgress,
+          retryDelayUntil: null,
+        });
       });
 
       it('returns nothing for a limit of zero', async () => {
@@ -303,9 +329,9 @@ export function describeJobStoreConformance(storeName: string, target: Conforman
         const [first] = await claim(1, now);
         await store.failJob(first!.lease, { code: 'E', message: 'boom' }, { now, retryAt: now, retention });
         const [second] = await claim(1, now + 1);
-        expect(await store.completeJob(second!.lease, { processed: 'HELLO', list: [1, 2] }, { now: now + 2, retention })).toBe(
-          'completed',
-        );
+        expect(
+          await store.completeJob(second!.lease, { processed: 'HELLO', list: [1, 2] }, { now: now + 2, retention }),
+        ).toBe('completed');
         expect(await store.getJob(input.id)).toMatchObject({
           status: JobStatus.Completed,
           result: { processed: 'HELLO', list: [1, 2] },
@@ -333,8 +359,14 @@ export function describeJobStoreConformance(storeName: string, target: Conforman
         const now = Date.now();
         const [a, b] = await claim(2, now);
         const byId = new Map([a!, b!].map((claimed) => [claimed.job.id, claimed.lease]));
-        expect(await store.completeJob(byId.get(completed.id)!, { ok: true }, { now, retention: dropping })).toBe('completed');
-        await store.failJob(byId.get(failed.id)!, { code: 'E', message: 'x' }, { now, retryAt: null, retention: dropping });
+        expect(await store.completeJob(byId.get(completed.id)!, { ok: true }, { now, retention: dropping })).toBe(
+          'completed',
+        );
+        await store.failJob(
+          byId.get(failed.id)!,
+          { code: 'E', message: 'x' },
+          { now, retryAt: null, retention: dropping },
+        );
         expect(await store.getJob(completed.id)).toMatchObject({
           status: JobStatus.Completed,
           result: { ok: true },
@@ -364,10 +396,15 @@ export function describeJobStoreConformance(storeName: string, target: Conforman
         const forged = { jobId: input.id, token: 'not-the-token' };
         const now = Date.now();
         expect(await store.completeJob(forged, 1, { now, retention })).toBe('lease-lost');
-        expect(await store.failJob(forged, { code: 'E', message: 'x' }, { now, retryAt: null, retention })).toBe('lease-lost');
+        expect(await store.failJob(forged, { code: 'E', message: 'x' }, { now, retryAt: null, retention })).toBe(
+          'lease-lost',
+        );
         expect(await store.releaseJob(forged, { now, retention })).toBe('lease-lost');
         expect(await store.reportProgress(forged, 50, now)).toBe(false);
-        expect(await store.renewLeases([forged], { now, leaseMs: LEASE })).toEqual({ lost: [input.id], cancelRequested: [] });
+        expect(await store.renewLeases([forged], { now, leaseMs: LEASE })).toEqual({
+          lost: [input.id],
+          cancelRequested: [],
+        });
         expect(await store.getJob(input.id)).toMatchObject({ status: JobStatus.InProgress, progress: null });
 
         expect(await store.completeJob(claimed!.lease, 'done', { now, retention })).toBe('completed');
@@ -400,9 +437,9 @@ export function describeJobStoreConformance(storeName: string, target: Conforman
         await create(input);
         const now = Date.now();
         const [claimed] = await claim(1, now);
-        expect(await store.failJob(claimed!.lease, { code: 'BAD', message: 'no' }, { now, retryAt: null, retention })).toBe(
-          'failed',
-        );
+        expect(
+          await store.failJob(claimed!.lease, { code: 'BAD', message: 'no' }, { now, retryAt: null, retention }),
+        ).toBe('failed');
         expect(await store.getJob(input.id)).toMatchObject({
           status: JobStatus.Failed,
           error: { code: 'BAD', message: 'no' },
@@ -467,7 +504,10 @@ export function describeJobStoreConformance(storeName: string, target: Conforman
         await create(input);
         const result = await store.cancelJob(input.id, { now: Date.now(), retention });
         expect(result.outcome).toBe('canceled');
-        expect(await store.getJob(input.id)).toMatchObject({ status: JobStatus.Canceled, completedAt: expect.any(Number) });
+        expect(await store.getJob(input.id)).toMatchObject({
+          status: JobStatus.Canceled,
+          completedAt: expect.any(Number),
+        });
         expect(await claim(10)).toEqual([]);
       });
 
@@ -539,7 +579,11 @@ export function describeJobStoreConformance(storeName: string, target: Conforman
         expect((await sweep(now + 999))!.requeued).toEqual([]);
         const report = await sweep(now + 1000);
         expect(report!.requeued).toEqual([input.id]);
-        expect(await store.getJob(input.id)).toMatchObject({ status: JobStatus.Queued, recoveryCount: 1, retryCount: 0 });
+        expect(await store.getJob(input.id)).toMatchObject({
+          status: JobStatus.Queued,
+          recoveryCount: 1,
+          retryCount: 0,
+        });
         expect(await store.completeJob(claimed!.lease, 'late', { now: now + 1001, retention })).toBe('lease-lost');
         const [again] = await claim(1, now + 1002);
         expect(again!.job).toMatchObject({ id: input.id, recoveryCount: 1 });
@@ -572,7 +616,12 @@ export function describeJobStoreConformance(storeName: string, target: Conforman
         expect((await sweep(now + 1000))!.requeued).toEqual([recoveredClaim!.lease.jobId]);
         // They were due before anything submitted since; the job due the longest still dates from now + 10.
         expect((await store.stats(now + 1000)).oldestWaitingAgeMs).toBe(990);
-        expect((await claim(10, now + 1000)).map((c) => c.job.id)).toEqual([recovered.id, released.id, waiting.id, later.id]);
+        expect((await claim(10, now + 1000)).map((c) => c.job.id)).toEqual([
+          recovered.id,
+          released.id,
+          waiting.id,
+          later.id,
+        ]);
       });
 
       it('makes a job taken back or released due at once when the head of the queue is not due yet', async () => {
@@ -582,7 +631,11 @@ export function describeJobStoreConformance(storeName: string, target: Conforman
         await create(scheduled, now);
         await create(recovered, now);
         const [scheduledClaim] = await claim(1, now);
-        await store.failJob(scheduledClaim!.lease, { code: 'E', message: 'x' }, { now, retryAt: now + 5000, retention });
+        await store.failJob(
+          scheduledClaim!.lease,
+          { code: 'E', message: 'x' },
+          { now, retryAt: now + 5000, retention },
+        );
         await claim(1, now, { leaseMs: 100 });
         expect((await sweep(now + 100))!.requeued).toEqual([recovered.id]);
         expect((await store.stats(now + 100)).oldestWaitingAgeMs).toBe(0);
@@ -687,7 +740,10 @@ export function describeJobStoreConformance(storeName: string, target: Conforman
         await create(failed);
         const claimed = await claim(2);
         const mixed = { completedTtlMs: 100, failedTtlMs: 60_000 };
-        await store.completeJob(claimed.find((c) => c.job.id === done.id)!.lease, 1, { now: Date.now(), retention: mixed });
+        await store.completeJob(claimed.find((c) => c.job.id === done.id)!.lease, 1, {
+          now: Date.now(),
+          retention: mixed,
+        });
         await store.failJob(
           claimed.find((c) => c.job.id === failed.id)!.lease,
           { code: 'E', message: 'x' },
@@ -747,7 +803,11 @@ export function describeJobStoreConformance(storeName: string, target: Conforman
         const [claimed] = await claim(1, now + 1);
         expect(claimed!.job).toMatchObject({ id: input.id, retryCount: 0, recoveryCount: 0 });
         expect(await store.completeJob(claimed!.lease, 'second life', { now: now + 2, retention })).toBe('completed');
-        expect(await store.getJob(input.id)).toMatchObject({ status: JobStatus.Completed, result: 'second life', error: null });
+        expect(await store.getJob(input.id)).toMatchObject({
+          status: JobStatus.Completed,
+          result: 'second life',
+          error: null,
+        });
       });
 
       it('puts a Canceled job back, without its cancellation request', async () => {
@@ -773,9 +833,16 @@ export function describeJobStoreConformance(storeName: string, target: Conforman
         await claim(1, now, { leaseMs: 10 });
         now += 20;
         await store.recoverJobs({ now, maxInProgressMs: 3_600_000, maxRecoveries: 0, lockMs: 1, retention });
-        expect(await store.getJob(input.id)).toMatchObject({ status: JobStatus.Failed, error: { code: 'JOB_RECOVERY_EXHAUSTED' } });
+        expect(await store.getJob(input.id)).toMatchObject({
+          status: JobStatus.Failed,
+          error: { code: 'JOB_RECOVERY_EXHAUSTED' },
+        });
         expect((await store.retryJob(input.id, { now: now + 1 })).outcome).toBe('requeued');
-        expect(await store.getJob(input.id)).toMatchObject({ status: JobStatus.Queued, recoveryCount: 0, retryCount: 0 });
+        expect(await store.getJob(input.id)).toMatchObject({
+          status: JobStatus.Queued,
+          recoveryCount: 0,
+          retryCount: 0,
+        });
       });
 
       it('orders a retried job as a new submission', async () => {
@@ -845,22 +912,35 @@ export function describeJobStoreConformance(storeName: string, target: Conforman
         await finishAt(newDone, 'complete', now - 1000);
         await finishAt(oldFailed, 'fail', now - 10_000);
         await create(queued, now - 10_000);
-        const purged = await store.purgeJobs({ status: JobStatus.Completed, finishedBefore: now - 5000, limit: 100, now });
+        const purged = await store.purgeJobs({
+          status: JobStatus.Completed,
+          finishedBefore: now - 5000,
+          limit: 100,
+          now,
+        });
         expect(purged).toEqual([oldDone.id]);
         expect(await store.getJob(oldDone.id)).toBeNull();
         expect((await store.getJob(newDone.id))!.status).toBe(JobStatus.Completed);
         expect((await store.getJob(oldFailed.id))!.status).toBe(JobStatus.Failed);
         expect((await store.getJob(queued.id))!.status).toBe(JobStatus.Queued);
         expect((await store.stats(now)).counts).toMatchObject({ Completed: 1, Failed: 1, Queued: 1 });
-        expect((await store.listJobs({ status: JobStatus.Completed, limit: 10 })).map((j) => j.id)).toEqual([newDone.id]);
-        expect(await store.purgeJobs({ status: JobStatus.Failed, finishedBefore: now, limit: 100, now })).toEqual([oldFailed.id]);
+        expect((await store.listJobs({ status: JobStatus.Completed, limit: 10 })).map((j) => j.id)).toEqual([
+          newDone.id,
+        ]);
+        expect(await store.purgeJobs({ status: JobStatus.Failed, finishedBefore: now, limit: 100, now })).toEqual([
+          oldFailed.id,
+        ]);
       });
 
       it('deletes at most limit jobs per call', async () => {
         const now = Date.now();
         for (let i = 0; i < 5; i++) await finishAt(newJob(), 'complete', now - 10_000 + i);
-        expect(await store.purgeJobs({ status: JobStatus.Completed, finishedBefore: now, limit: 2, now })).toHaveLength(2);
-        expect(await store.purgeJobs({ status: JobStatus.Completed, finishedBefore: now, limit: 10, now })).toHaveLength(3);
+        expect(await store.purgeJobs({ status: JobStatus.Completed, finishedBefore: now, limit: 2, now })).toHaveLength(
+          2,
+        );
+        expect(
+          await store.purgeJobs({ status: JobStatus.Completed, finishedBefore: now, limit: 10, now }),
+        ).toHaveLength(3);
         expect((await store.stats(now)).counts.Completed).toBe(0);
       });
 
@@ -890,9 +970,12 @@ export function describeJobStoreConformance(storeName: string, target: Conforman
       it('refuses a status that is not terminal', async () => {
         const input = newJob();
         await create(input, Date.now() - 10_000);
-        const options = { status: 'Queued', finishedBefore: Date.now(), limit: 10, now: Date.now() } as unknown as Parameters<
-          JobStore['purgeJobs']
-        >[0];
+        const options = {
+          status: 'Queued',
+          finishedBefore: Date.now(),
+          limit: 10,
+          now: Date.now(),
+        } as unknown as Parameters<JobStore['purgeJobs']>[0];
         await expect(store.purgeJobs(options)).rejects.toThrow(/Completed, Failed or Canceled/);
         expect((await store.getJob(input.id))!.status).toBe(JobStatus.Queued);
       });

@@ -17,7 +17,11 @@ afterAll(async () => {
 // Each test gets its own key prefix on the one server: an empty store without a FLUSHDB.
 describeJobStoreConformance('redis', {
   async create() {
-    const store = new RedisJobStore({ url: server.url, keyPrefix: `{ae-test-${++stores}}`, logger: new RecordingLogger() });
+    const store = new RedisJobStore({
+      url: server.url,
+      keyPrefix: `{ae-test-${++stores}}`,
+      logger: new RecordingLogger(),
+    });
     await store.init();
     return store;
   },

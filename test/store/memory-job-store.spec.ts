@@ -24,7 +24,13 @@ describe('memory store caps (maxRetainedJobs, maxRetainedBytes)', () => {
     // No fingerprint: hashing 1 MB per job would be most of this test's time.
     const input = newJob({ payload: { blob: payload }, fingerprint: '' });
     expect((await store.createJob(input, { ...options, now })).outcome).toBe('created');
-    const [claimed] = await store.claimDueJobs({ workerId: 'w', limit: 1, leaseMs: 30_000, now, maxConcurrentJobs: null });
+    const [claimed] = await store.claimDueJobs({
+      workerId: 'w',
+      limit: 1,
+      leaseMs: 30_000,
+      now,
+      maxConcurrentJobs: null,
+    });
     expect(await store.completeJob(claimed!.lease, { ok: true }, { now, retention })).toBe('completed');
     return input.id;
   }
@@ -63,7 +69,9 @@ describe('memory store caps (maxRetainedJobs, maxRetainedBytes)', () => {
     for (let i = 0; i < 5000; i++) await runToCompletion('a', t0 + i);
     expect(retained(store).retainedJobs).toBe(10);
     // Not visible through the API: the heap of retention deadlines, one entry per finish unless cleaned.
-    expect((store as unknown as { table: { retained: { expiries: { size: number } } } }).table.retained.expiries.size).toBeLessThanOrEqual(2 * 10 + 1024 + 1);
+    expect(
+      (store as unknown as { table: { retained: { expiries: { size: number } } } }).table.retained.expiries.size,
+    ).toBeLessThanOrEqual(2 * 10 + 1024 + 1);
   });
 
   it('refuses a submit as store-full when live jobs alone fill a cap, storing nothing and keeping every live job', async () => {
@@ -74,7 +82,10 @@ describe('memory store caps (maxRetainedJobs, maxRetainedBytes)', () => {
     const refused = await store.createJob(newJob(), { ...options, now: 2 });
     expect(refused).toEqual({ outcome: 'store-full', reason: expect.stringContaining('store.maxRetainedJobs') });
     const tooBig = new MemoryJobStore({ maxRetainedBytes: 64 * 1024, logger: new RecordingLogger() });
-    const bigRefusal = await tooBig.createJob(newJob({ payload: { blob: 'x'.repeat(100 * 1024) } }), { ...options, now: 2 });
+    const bigRefusal = await tooBig.createJob(newJob({ payload: { blob: 'x'.repeat(100 * 1024) } }), {
+      ...options,
+      now: 2,
+    });
     expect(bigRefusal).toEqual({ outcome: 'store-full', reason: expect.stringContaining('store.maxRetainedBytes') });
     await tooBig.close();
 
@@ -84,9 +95,16 @@ describe('memory store caps (maxRetainedJobs, maxRetainedBytes)', () => {
 
   it('refuses a submit that cannot fit even with every finished job evicted, and evicts none of them', async () => {
     store = new MemoryJobStore({ maxRetainedBytes: 20_000, logger: new RecordingLogger() });
-    const finished = [await runToCompletion('a', t0 + 1), await runToCompletion('b', t0 + 2), await runToCompletion('c', t0 + 3)];
+    const finished = [
+      await runToCompletion('a', t0 + 1),
+      await runToCompletion('b', t0 + 2),
+      await runToCompletion('c', t0 + 3),
+    ];
 
-    const tooBig = await store.createJob(newJob({ payload: { blob: 'x'.repeat(25_000) } }), { ...options, now: t0 + 4 });
+    const tooBig = await store.createJob(newJob({ payload: { blob: 'x'.repeat(25_000) } }), {
+      ...options,
+      now: t0 + 4,
+    });
     expect(tooBig.outcome).toBe('store-full');
     expect(retained(store).retainedJobs).toBe(3);
     for (const id of finished) expect((await store.getJob(id))!.status).toBe('Completed');
@@ -96,7 +114,8 @@ describe('memory store caps (maxRetainedJobs, maxRetainedBytes)', () => {
     store = new MemoryJobStore({ maxRetainedBytes: 12 * 1024, logger: new RecordingLogger() });
     const finished = await runToCompletion('a', t0 + 1);
     // Two live jobs of ~5 KiB: with the finished one, the store is at its byte cap.
-    for (let i = 0; i < 2; i++) await store.createJob(newJob({ payload: { blob: 'x'.repeat(4000) } }), { ...options, now: t0 + 2 });
+    for (let i = 0; i < 2; i++)
+      await store.createJob(newJob({ payload: { blob: 'x'.repeat(4000) } }), { ...options, now: t0 + 2 });
 
     const refused = await store.createJob(newJob({ payload: { blob: 'x'.repeat(4000) } }), { ...options, now: t0 + 3 });
     expect(refused.outcome).toBe('store-full');
@@ -107,7 +126,13 @@ describe('memory store caps (maxRetainedJobs, maxRetainedBytes)', () => {
     store = new MemoryJobStore({ maxRetainedBytes: 8 * 1024 });
     const input = newJob();
     await store.createJob(input, { ...options, now: t0 });
-    const [claimed] = await store.claimDueJobs({ workerId: 'w', limit: 1, leaseMs: 30_000, now: t0, maxConcurrentJobs: null });
+    const [claimed] = await store.claimDueJobs({
+      workerId: 'w',
+      limit: 1,
+      leaseMs: 30_000,
+      now: t0,
+      maxConcurrentJobs: null,
+    });
     const result = { blob: 'r'.repeat(10_000) };
 
     expect(await store.completeJob(claimed!.lease, result, { now: t0, retention })).toBe('completed');
@@ -122,14 +147,17 @@ describe('memory store caps (maxRetainedJobs, maxRetainedBytes)', () => {
     store = new MemoryJobStore({ maxRetainedJobs: 1, logger });
     const live = newJob();
     await store.createJob(live, { ...options, now: t0 });
-    for (let i = 0; i < 3; i++) expect((await store.createJob(newJob(), { ...options, now: t0 })).outcome).toBe('store-full');
+    for (let i = 0; i < 3; i++)
+      expect((await store.createJob(newJob(), { ...options, now: t0 })).outcome).toBe('store-full');
     expect(logger.messages('warn')).toEqual([
       expect.stringMatching(/^The memory job store is full: it holds 1 live .* store\.maxRetainedJobs \(1\)/),
     ]);
 
     await store.cancelJob(live.id, { now: t0, retention });
     expect((await store.createJob(newJob(), { ...options, now: t0 })).outcome).toBe('created');
-    expect(logger.messages('log')).toEqual(['The memory job store accepts submissions again: it has room below its caps.']);
+    expect(logger.messages('log')).toEqual([
+      'The memory job store accepts submissions again: it has room below its caps.',
+    ]);
     expect(logger.messages('warn')).toHaveLength(1);
   });
 
@@ -153,7 +181,13 @@ describe('memory store caps (maxRetainedJobs, maxRetainedBytes)', () => {
     const input = newJob({ payload: { blob: 'x'.repeat(MiB) } });
     await store.createJob(input, { ...options, now: 1 });
     expect(retained(store).retainedBytes).toBeGreaterThan(MiB);
-    const [claimed] = await store.claimDueJobs({ workerId: 'w', limit: 1, leaseMs: 30_000, now: 1, maxConcurrentJobs: null });
+    const [claimed] = await store.claimDueJobs({
+      workerId: 'w',
+      limit: 1,
+      leaseMs: 30_000,
+      now: 1,
+      maxConcurrentJobs: null,
+    });
     await store.completeJob(claimed!.lease, null, { now: 2, retention: { ...retention, dropPayloadOnFinish: true } });
     expect(retained(store).retainedBytes).toBeLessThan(4096);
   });

@@ -100,14 +100,20 @@ describe('RedisJobStore on a running Redis', () => {
       await store.createJob(next, { now: now + 1, maximumQueueSize: 100 });
       await admin.del(keys.job(ghost.id));
 
-      const report = await store.recoverJobs({ now: now + 10, maxInProgressMs: 3_600_000, maxRecoveries: 2, lockMs: 1, retention });
+      const report = await store.recoverJobs({
+        now: now + 10,
+        maxInProgressMs: 3_600_000,
+        maxRecoveries: 2,
+        lockMs: 1,
+        retention,
+      });
 
       expect(report).toEqual({ requeued: [], exhausted: [], canceled: [], removedEntries: 1 });
       expect((await store.stats(now + 10)).counts.Queued).toBe(1);
       expect((await store.claimDueJobs(claimOptions(now + 10))).map((c) => c.job.id)).toEqual([next.id]);
     });
 
-    it('claims, runs and completes a job whose payload is nested 1,001 deep, past Lua cjson\'s limit', async () => {
+    it("claims, runs and completes a job whose payload is nested 1,001 deep, past Lua cjson's limit", async () => {
       const { store } = await openStore(server);
       const now = Date.now();
       const deep = JSON.parse(`${'['.repeat(1001)}${']'.repeat(1001)}`) as JsonValue;
@@ -171,14 +177,22 @@ describe('RedisJobStore on a running Redis', () => {
         await corrupt(keys.job(bad.id));
         const reports: UnreadableJobReport[] = [];
 
-        const claimed = await store.claimDueJobs({ ...claimOptions(now + 10, 1), retention, onUnreadable: (r) => reports.push(r) });
+        const claimed = await store.claimDueJobs({
+          ...claimOptions(now + 10, 1),
+          retention,
+          onUnreadable: (r) => reports.push(r),
+        });
 
         expect(claimed.map((c) => c.job.id)).toEqual([good.id]);
-        expect(reports).toEqual([{ jobId: bad.id, failed: true, message: expect.stringContaining(`Job ${bad.id} cannot be read`) }]);
+        expect(reports).toEqual([
+          { jobId: bad.id, failed: true, message: expect.stringContaining(`Job ${bad.id} cannot be read`) },
+        ]);
         expect((await store.stats(now + 10)).counts).toMatchObject({ Queued: 0, InProgress: 1, Failed: 1 });
         const failed = await store.getJob(bad.id);
         expect(failed).toMatchObject({ id: bad.id, status: 'Failed', error: { code: 'JOB_UNREADABLE' } });
-        expect(await store.cancelJob(bad.id, { now: now + 20, retention })).toMatchObject({ outcome: 'already-terminal' });
+        expect(await store.cancelJob(bad.id, { now: now + 20, retention })).toMatchObject({
+          outcome: 'already-terminal',
+        });
         const ttl = await admin.pttl(keys.job(bad.id));
         expect(ttl).toBeGreaterThan(0);
         expect(ttl).toBeLessThanOrEqual(retention.failedTtlMs);
@@ -197,7 +211,13 @@ describe('RedisJobStore on a running Redis', () => {
       await admin.del(keys.job(gone.id));
       await admin.hset(keys.job(broken.id), 'status', 'Lost');
 
-      const report = await store.recoverJobs({ now: now + 1000, maxInProgressMs: 3_600_000, maxRecoveries: 2, lockMs: 1, retention });
+      const report = await store.recoverJobs({
+        now: now + 1000,
+        maxInProgressMs: 3_600_000,
+        maxRecoveries: 2,
+        lockMs: 1,
+        retention,
+      });
 
       expect(report).toEqual({ requeued: [], exhausted: [], canceled: [], removedEntries: 2 });
       expect((await store.stats(now + 1000)).counts).toMatchObject({ InProgress: 0, Failed: 1 });
@@ -293,7 +313,12 @@ describe('RedisJobStore on a running Redis', () => {
       // The first goes alone at once; the 19 made while it was on its way, together (each script with
       // its wake-up PUBLISH in one pipelined write).
       expect(sent).toEqual(['evalsha', 'publish', 'evalsha', 'publish']);
-      expect(results.map((result) => result.outcome)).toEqual(['created', 'replayed', 'conflict', ...plain.map(() => 'created')]);
+      expect(results.map((result) => result.outcome)).toEqual([
+        'created',
+        'replayed',
+        'conflict',
+        ...plain.map(() => 'created'),
+      ]);
       expect(results[1]).toMatchObject({ job: { id: keyed.id } });
       for (const job of [keyed, ...plain]) expect((await store.getJob(job.id))!.status).toBe('Queued');
       expect((await store.stats(now)).counts.Queued).toBe(19);
@@ -433,7 +458,9 @@ describe('RedisJobStore on a running Redis', () => {
     expect(finished).toEqual([{ type: 'job-finished', jobId: canceled.id }]);
     stopFinished();
     stop();
-    await eventually(async () => ((await subscribers(keys.finished)) + (await subscribers(keys.events)) === 0 ? true : undefined));
+    await eventually(async () =>
+      (await subscribers(keys.finished)) + (await subscribers(keys.events)) === 0 ? true : undefined,
+    );
   });
 
   it('reports a noeviction policy as fine', async () => {
@@ -539,7 +566,8 @@ describe('RedisJobStore when Redis goes away', () => {
   it('loads its scripts again when Redis answers NOSCRIPT', async () => {
     const { store } = await openStore(server);
     const admin = new Redis(server.url);
-    const noscriptErrors = async () => Number(/errorstat_NOSCRIPT:count=(\d+)/.exec(await admin.info('errorstats'))?.[1] ?? 0);
+    const noscriptErrors = async () =>
+      Number(/errorstat_NOSCRIPT:count=(\d+)/.exec(await admin.info('errorstats'))?.[1] ?? 0);
     try {
       await store.createJob(newJob(), { now: Date.now(), maximumQueueSize: 100 });
       await store.createJob(newJob(), { now: Date.now(), maximumQueueSize: 100 });

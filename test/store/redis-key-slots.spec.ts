@@ -22,7 +22,7 @@ beforeAll(async () => {
   admin = new Redis(server.url);
   await admin.call('CLUSTER', 'ADDSLOTSRANGE', '0', '16383');
   const deadline = Date.now() + 10_000;
-  while (!(await admin.call('CLUSTER', 'INFO') as string).includes('cluster_state:ok')) {
+  while (!((await admin.call('CLUSTER', 'INFO')) as string).includes('cluster_state:ok')) {
     if (Date.now() > deadline) throw new Error('the single-node cluster did not become ok');
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
@@ -42,7 +42,11 @@ describe('a single-node Redis Cluster', () => {
 
 describeJobStoreConformance('redis on a Redis Cluster node', {
   async create() {
-    const store = new RedisJobStore({ url: server.url, keyPrefix: `{ae-cluster-${++stores}}`, logger: new RecordingLogger() });
+    const store = new RedisJobStore({
+      url: server.url,
+      keyPrefix: `{ae-cluster-${++stores}}`,
+      logger: new RecordingLogger(),
+    });
     await store.init();
     return store;
   },

@@ -10,7 +10,13 @@ import { RedisServer } from '../support/redis-server.js';
 import { startSampleApp } from '../support/sample-app.js';
 
 const retention: Retention = { completedTtlMs: 60_000, failedTtlMs: 60_000 };
-const claimOptions = (now: number, limit: number): ClaimOptions => ({ workerId: 'w', limit, leaseMs: 30_000, now, maxConcurrentJobs: null });
+const claimOptions = (now: number, limit: number): ClaimOptions => ({
+  workerId: 'w',
+  limit,
+  leaseMs: 30_000,
+  now,
+  maxConcurrentJobs: null,
+});
 const OUT_OF_MEMORY = 'Redis is out of memory';
 
 /**
@@ -75,16 +81,23 @@ describe('RedisJobStore on a Redis out of memory (maxmemory reached, noeviction)
 
     const [third] = await store.claimDueJobs(claimOptions(now + 1, 1));
     expect(third?.job.id).toBe(jobs[2]!.id);
-    expect(await store.renewLeases([first!.lease, third!.lease], { now: now + 2, leaseMs: 30_000 })).toEqual({ lost: [], cancelRequested: [] });
+    expect(await store.renewLeases([first!.lease, third!.lease], { now: now + 2, leaseMs: 30_000 })).toEqual({
+      lost: [],
+      cancelRequested: [],
+    });
     expect(await store.completeJob(first!.lease, { done: true }, { now: now + 3, retention })).toBe('completed');
-    expect(await store.failJob(second!.lease, { code: 'E', message: 'no' }, { now: now + 3, retryAt: null, retention })).toBe('failed');
+    expect(
+      await store.failJob(second!.lease, { code: 'E', message: 'no' }, { now: now + 3, retryAt: null, retention }),
+    ).toBe('failed');
     expect(await store.releaseJob(third!.lease, { now: now + 3, retention })).toBe('released');
     expect((await store.cancelJob(jobs[3]!.id, { now: now + 3, retention })).outcome).toBe('canceled');
     expect((await store.stats(now + 3)).counts).toMatchObject({ Queued: 1, Completed: 1, Failed: 1, Canceled: 1 });
 
     await admin.config('SET', 'maxmemory', '0');
     expect((await store.createJob(newJob(), { now, maximumQueueSize: 100 })).outcome).toBe('created');
-    expect(logger.messages('log')).toContain('Redis accepts submissions again: it has memory to spare below maxmemory.');
+    expect(logger.messages('log')).toContain(
+      'Redis accepts submissions again: it has memory to spare below maxmemory.',
+    );
     await fillRedis();
     await store.createJob(newJob(), { now, maximumQueueSize: 100 }).catch(() => undefined);
     expect(logger.messages('warn').filter((line) => line.startsWith(OUT_OF_MEMORY))).toHaveLength(2);
@@ -102,7 +115,10 @@ describe('RedisJobStore on a Redis out of memory (maxmemory reached, noeviction)
     await fillRedis();
 
     for (let i = 0; i < 3; i++) {
-      const response = await http.post('/api/process').send({ data: `during-${i}`, delayMs: 0 }).expect(503);
+      const response = await http
+        .post('/api/process')
+        .send({ data: `during-${i}`, delayMs: 0 })
+        .expect(503);
       expect(response.headers['content-type']).toMatch(/^application\/problem\+json/);
       expect(response.headers['retry-after']).toBeDefined();
       expect(response.body).toMatchObject({ status: 503, detail: expect.stringContaining('nothing was changed') });

@@ -53,7 +53,10 @@ export function buildApiReport(root: string): ApiReport {
     .getSourceFiles()
     .filter((file) => declarations.has(file.fileName))
     .flatMap((file) => program.getSemanticDiagnostics(file))
-    .map((diagnostic) => `${diagnostic.file?.fileName.slice(outDir.length + 1)}: ${ts.flattenDiagnosticMessageText(diagnostic.messageText, '\n')}`);
+    .map(
+      (diagnostic) =>
+        `${diagnostic.file?.fileName.slice(outDir.length + 1)}: ${ts.flattenDiagnosticMessageText(diagnostic.messageText, '\n')}`,
+    );
   const undocumented = entryExports
     .flat()
     .filter((symbol) => resolve(checker, symbol).getDocumentationComment(checker).length === 0)
@@ -62,12 +65,16 @@ export function buildApiReport(root: string): ApiReport {
 }
 
 function emitDeclarations(root: string, outDir: string, dependencies: Map<string, ts.SourceFile>): Map<string, string> {
-  const config = ts.getParsedCommandLineOfConfigFile(join(root, 'tsconfig.build.json'), {}, {
-    ...ts.sys,
-    onUnRecoverableConfigFileDiagnostic: (diagnostic) => {
-      throw new Error(ts.flattenDiagnosticMessageText(diagnostic.messageText, '\n'));
+  const config = ts.getParsedCommandLineOfConfigFile(
+    join(root, 'tsconfig.build.json'),
+    {},
+    {
+      ...ts.sys,
+      onUnRecoverableConfigFileDiagnostic: (diagnostic) => {
+        throw new Error(ts.flattenDiagnosticMessageText(diagnostic.messageText, '\n'));
+      },
     },
-  })!;
+  )!;
   const options: ts.CompilerOptions = {
     ...config.options,
     outDir,
@@ -86,7 +93,13 @@ function emitDeclarations(root: string, outDir: string, dependencies: Map<string
   const result = program.emit(undefined, (fileName, text) => files.set(fileName, text), undefined, true);
   // Type errors in lib/ are the lint's to report (tsc --noEmit); here only what stops the declarations.
   if (result.diagnostics.length > 0) {
-    throw new Error(ts.formatDiagnostics(result.diagnostics, { getCanonicalFileName: (f) => f, getCurrentDirectory: () => root, getNewLine: () => '\n' }));
+    throw new Error(
+      ts.formatDiagnostics(result.diagnostics, {
+        getCanonicalFileName: (f) => f,
+        getCurrentDirectory: () => root,
+        getNewLine: () => '\n',
+      }),
+    );
   }
   return files;
 }
@@ -98,7 +111,8 @@ function inMemoryHost(files: Map<string, string>, dependencies: Map<string, ts.S
   return {
     ...host,
     fileExists: (name) => files.has(name) || ts.sys.fileExists(name),
-    directoryExists: (name) => [...files.keys()].some((file) => file.startsWith(`${name}/`)) || ts.sys.directoryExists(name),
+    directoryExists: (name) =>
+      [...files.keys()].some((file) => file.startsWith(`${name}/`)) || ts.sys.directoryExists(name),
     readFile: (name) => files.get(name) ?? ts.sys.readFile(name),
     getSourceFile: (name, language, onError) => {
       const text = files.get(name);
@@ -107,7 +121,10 @@ function inMemoryHost(files: Map<string, string>, dependencies: Map<string, ts.S
   };
 }
 
-function cachedDependencies(getSourceFile: ts.CompilerHost['getSourceFile'], cache: Map<string, ts.SourceFile>): ts.CompilerHost['getSourceFile'] {
+function cachedDependencies(
+  getSourceFile: ts.CompilerHost['getSourceFile'],
+  cache: Map<string, ts.SourceFile>,
+): ts.CompilerHost['getSourceFile'] {
   return (name, language, onError) => {
     if (!name.includes('/node_modules/')) return getSourceFile(name, language, onError);
     const format = typeof language === 'object' ? language.impliedNodeFormat : undefined;
@@ -120,7 +137,12 @@ function cachedDependencies(getSourceFile: ts.CompilerHost['getSourceFile'], cac
 
 const printer = ts.createPrinter({ removeComments: true });
 
-function describeExports(checker: ts.TypeChecker, exported: ts.Symbol[], exportedTargets: Set<ts.Symbol>, outDir: string): string[] {
+function describeExports(
+  checker: ts.TypeChecker,
+  exported: ts.Symbol[],
+  exportedTargets: Set<ts.Symbol>,
+  outDir: string,
+): string[] {
   const notExported = new Map<string, string>();
   const described = [...exported]
     .sort((a, b) => a.name.localeCompare(b.name))
@@ -169,10 +191,8 @@ function publicShape(declaration: ts.Declaration): { text: string; original: ts.
 }
 
 function isPrivate(member: ts.ClassElement): boolean {
-  return (
-    ts.getCombinedModifierFlags(member) & ts.ModifierFlags.Private ||
-    (member.name !== undefined && ts.isPrivateIdentifier(member.name))
-  ) as boolean;
+  return (ts.getCombinedModifierFlags(member) & ts.ModifierFlags.Private ||
+    (member.name !== undefined && ts.isPrivateIdentifier(member.name))) as boolean;
 }
 
 /** Calls `found` with the symbol of every type or value a declaration's public parts name. */

@@ -98,18 +98,23 @@ export class FaultDeployment {
 
   private async spawn(role: 'api' | 'worker', name: string): Promise<Ready> {
     const { settings } = this;
-    const { process: child, ready } = await NodeProcess.start<Ready>(name, this.compiled.entry('fault-app'), {
-      ROLE: role,
-      INSTANCE_ID: name,
-      REDIS_URL: this.server.url,
-      KEY_PREFIX: this.keyPrefix,
-      RUNS_KEY: this.runsKey,
-      LEASE_MS: String(settings.leaseMs),
-      SWEEP_SECONDS: String(settings.sweepSeconds),
-      CONCURRENCY: String(settings.concurrency ?? 8),
-      SHUTDOWN_TIMEOUT_MS: String(settings.shutdownTimeoutMs ?? 30_000),
-      MAX_RECOVERIES: String(settings.maxRecoveries ?? 2),
-    }, 30_000);
+    const { process: child, ready } = await NodeProcess.start<Ready>(
+      name,
+      this.compiled.entry('fault-app'),
+      {
+        ROLE: role,
+        INSTANCE_ID: name,
+        REDIS_URL: this.server.url,
+        KEY_PREFIX: this.keyPrefix,
+        RUNS_KEY: this.runsKey,
+        LEASE_MS: String(settings.leaseMs),
+        SWEEP_SECONDS: String(settings.sweepSeconds),
+        CONCURRENCY: String(settings.concurrency ?? 8),
+        SHUTDOWN_TIMEOUT_MS: String(settings.shutdownTimeoutMs ?? 30_000),
+        MAX_RECOVERIES: String(settings.maxRecoveries ?? 2),
+      },
+      30_000,
+    );
     this.processes.push(child);
     if (this.disposed) {
       // Started while the deployment was being torn down (a supervisor's restart): end it too.
@@ -198,7 +203,11 @@ export function seconds(ms: number): string {
 }
 
 /** Runs `task` for each item, `parallel` at a time, in order of the items. */
-export async function inParallel<T>(items: readonly T[], parallel: number, task: (item: T, index: number) => Promise<void>): Promise<void> {
+export async function inParallel<T>(
+  items: readonly T[],
+  parallel: number,
+  task: (item: T, index: number) => Promise<void>,
+): Promise<void> {
   let next = 0;
   await Promise.all(
     Array.from({ length: parallel }, async () => {

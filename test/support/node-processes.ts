@@ -1,5 +1,14 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -38,7 +47,10 @@ export class CompiledProcesses {
         const source = join(ROOT, directory, file);
         const target = join(outDir, relative(ROOT, source));
         if (file.endsWith('.ts')) {
-          const { outputText } = ts.transpileModule(readFileSync(source, 'utf8'), { compilerOptions, fileName: source });
+          const { outputText } = ts.transpileModule(readFileSync(source, 'utf8'), {
+            compilerOptions,
+            fileName: source,
+          });
           mkdirSync(dirname(target), { recursive: true });
           writeFileSync(target.replace(/\.ts$/, '.js'), outputText);
         } else if (file.endsWith('.lua')) {
@@ -125,7 +137,9 @@ export class NodeProcess {
   }
 
   /** SIGTERM (a graceful Nest shutdown), SIGKILL after a grace period; resolves with how it ended. */
-  async stop(graceMs = STOP_TIMEOUT_MS): Promise<{ code: number | null; signal: NodeJS.Signals | null; graceful: boolean }> {
+  async stop(
+    graceMs = STOP_TIMEOUT_MS,
+  ): Promise<{ code: number | null; signal: NodeJS.Signals | null; graceful: boolean }> {
     if (!this.running) return { ...(await this.exited), graceful: true };
     this.child.kill('SIGTERM');
     let graceful = true;

@@ -2,7 +2,13 @@ import { Body, Controller, Injectable, Module, Post, ValidationPipe } from '@nes
 import { APP_PIPE } from '@nestjs/core';
 import { ScheduleModule } from '@nestjs/schedule';
 import { IsString, Length } from 'class-validator';
-import { AsyncEndpoint, AsyncEndpointsModule, AsyncHandler, type AsyncContext, type AsyncEndpointHandler } from '../../lib/index.js';
+import {
+  AsyncEndpoint,
+  AsyncEndpointsModule,
+  AsyncHandler,
+  type AsyncContext,
+  type AsyncEndpointHandler,
+} from '../../lib/index.js';
 
 export class ProcessRequest {
   @IsString() @Length(1, 1000) data!: string;
@@ -36,7 +42,10 @@ export class ProcessHandler implements AsyncEndpointHandler<ProcessRequest, { pr
     ProcessHandler,
     // Validates every request body against its class (here ProcessRequest) before a job is stored:
     // an invalid body gets 400 and no job.
-    { provide: APP_PIPE, useValue: new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true }) },
+    {
+      provide: APP_PIPE,
+      useValue: new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true }),
+    },
   ],
 })
 export class AppModule {}

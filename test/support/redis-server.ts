@@ -94,11 +94,16 @@ export class RedisServer {
     const child = spawn(
       executable,
       [
-        '--port', String(this.port),
-        '--bind', '127.0.0.1',
-        '--save', '',
-        '--appendonly', 'no',
-        '--dir', this.directory,
+        '--port',
+        String(this.port),
+        '--bind',
+        '127.0.0.1',
+        '--save',
+        '',
+        '--appendonly',
+        'no',
+        '--dir',
+        this.directory,
         ...this.extraArgs,
       ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
@@ -122,7 +127,9 @@ export class RedisServer {
       if (this.process !== child) throw new Error(`redis-server exited at startup:\n${this.output.trim()}`);
       if (Date.now() > deadline) {
         child.kill('SIGKILL');
-        throw new Error(`redis-server did not answer on port ${this.port} within ${START_TIMEOUT_MS} ms:\n${this.output.trim()}`);
+        throw new Error(
+          `redis-server did not answer on port ${this.port} within ${START_TIMEOUT_MS} ms:\n${this.output.trim()}`,
+        );
       }
       await new Promise((resolve) => setTimeout(resolve, 20));
     }

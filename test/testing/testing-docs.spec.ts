@@ -27,7 +27,10 @@ describe('docs/testing.md', () => {
     const embedded = embeddedFiles();
     expect([...embedded.keys()].sort()).toEqual([...files].sort());
     for (const file of files) {
-      expect({ file, code: embedded.get(file) }).toEqual({ file, code: readFileSync(join(ROOT, file), 'utf8').trimEnd() });
+      expect({ file, code: embedded.get(file) }).toEqual({
+        file,
+        code: readFileSync(join(ROOT, file), 'utf8').trimEnd(),
+      });
     }
   });
 });

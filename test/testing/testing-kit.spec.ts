@@ -20,7 +20,8 @@ import {
 @Injectable()
 class FailsFirstHandler implements AsyncEndpointHandler<{ failTimes: number }> {
   handle({ request, job }: AsyncContext<{ failTimes: number }>) {
-    if (job.attempt <= request.failTimes) throw Object.assign(new Error(`attempt ${job.attempt} fails`), { expose: true });
+    if (job.attempt <= request.failTimes)
+      throw Object.assign(new Error(`attempt ${job.attempt} fails`), { expose: true });
     return { attempt: job.attempt };
   }
 }
@@ -75,7 +76,11 @@ describe('AsyncEndpointsTestingModule and AsyncEndpointsTestHarness', () => {
   it('drain() runs a failing job once and leaves it Scheduled for its retry when skipBackoff is off', async () => {
     const { id } = await jobs.submit('FailsFirst', { failTimes: 2 });
     await harness.drain();
-    expect(await jobs.get(id)).toMatchObject({ status: 'Scheduled', retryCount: 1, error: { message: 'attempt 1 fails' } });
+    expect(await jobs.get(id)).toMatchObject({
+      status: 'Scheduled',
+      retryCount: 1,
+      error: { message: 'attempt 1 fails' },
+    });
   });
 
   it('drain({ skipBackoff: true }) runs one job through its retries to Completed and another to Failed after maxRetries', async () => {
@@ -85,7 +90,11 @@ describe('AsyncEndpointsTestingModule and AsyncEndpointsTestHarness', () => {
     await harness.drain({ skipBackoff: true });
     expect(await jobs.get(flaky.id)).toMatchObject({ status: 'Completed', retryCount: 2, result: { attempt: 3 } });
     // maxRetries 3 (the default): four attempts, then Failed.
-    expect(await jobs.get(failing.id)).toMatchObject({ status: 'Failed', retryCount: 3, error: { message: 'attempt 4 fails' } });
+    expect(await jobs.get(failing.id)).toMatchObject({
+      status: 'Failed',
+      retryCount: 3,
+      error: { message: 'attempt 4 fails' },
+    });
   });
 
   it('drain() rejects with a DrainError naming a job whose handler never settles', async () => {
@@ -116,9 +125,14 @@ describe('AsyncEndpointsTestingModule and AsyncEndpointsTestHarness', () => {
       const service = capped.get(AsyncEndpointsService);
       const held = await service.submit('FailsFirst', { failTimes: 0 });
       // Another process's worker holds the only slot of the deployment.
-      await capped.get(JobStore).claimDueJobs({ workerId: 'other', limit: 1, leaseMs: 60_000, now: Date.now(), maxConcurrentJobs: 1 });
+      await capped
+        .get(JobStore)
+        .claimDueJobs({ workerId: 'other', limit: 1, leaseMs: 60_000, now: Date.now(), maxConcurrentJobs: 1 });
       const waiting = await service.submit('FailsFirst', { failTimes: 0 });
-      const error = (await capped.get(AsyncEndpointsTestHarness).drain().catch((caught: unknown) => caught)) as DrainError;
+      const error = (await capped
+        .get(AsyncEndpointsTestHarness)
+        .drain()
+        .catch((caught: unknown) => caught)) as DrainError;
       expect(error).toBeInstanceOf(DrainError);
       expect(error.message).toContain('drain() left due jobs that the worker does not claim');
       expect(error.message).toContain(`${waiting.id} (FailsFirst, Queued, attempt 1)`);
@@ -137,8 +151,12 @@ describe('AsyncEndpointsTestingModule and AsyncEndpointsTestHarness', () => {
   });
 
   it('drain() refuses a timeoutMs of 0 and a maxJobsQueued of 1.5 with a message naming the option and the rule', async () => {
-    await expect(harness.drain({ timeoutMs: 0 })).rejects.toThrow('drain(): timeoutMs must be a number of milliseconds above 0, got 0');
-    await expect(harness.drain({ maxJobsQueued: 1.5 })).rejects.toThrow('drain(): maxJobsQueued must be an integer above 0, got 1.5');
+    await expect(harness.drain({ timeoutMs: 0 })).rejects.toThrow(
+      'drain(): timeoutMs must be a number of milliseconds above 0, got 0',
+    );
+    await expect(harness.drain({ maxJobsQueued: 1.5 })).rejects.toThrow(
+      'drain(): maxJobsQueued must be an integer above 0, got 1.5',
+    );
   });
 });
 

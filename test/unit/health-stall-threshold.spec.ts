@@ -14,6 +14,7 @@ describe('health stall threshold', () => {
     const formula = /health stall threshold: `max\((\d+) s, (\d+) × pollingIntervalMs\)`/.exec(docs);
     expect(formula).not.toBeNull();
     const [floorSeconds, factor] = [Number(formula![1]), Number(formula![2])];
-    for (const pollMs of POLLS_MS) expect(stallThresholdMs(pollMs)).toBe(Math.max(floorSeconds * 1000, factor * pollMs));
+    for (const pollMs of POLLS_MS)
+      expect(stallThresholdMs(pollMs)).toBe(Math.max(floorSeconds * 1000, factor * pollMs));
   });
 });

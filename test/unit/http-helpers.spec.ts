@@ -47,12 +47,27 @@ describe('captureHeaders', () => {
 
 describe('the credential-name filter of captured headers and query parameters', () => {
   it('leaves out the credential headers of load balancers and proof-of-possession tokens', () => {
-    const sent = { 'x-amzn-oidc-data': 'jwt', 'x-ms-client-principal': 'b64', dpop: 'proof', 'x-pass': 'p', 'x-pwd': 'p', 'x-tenant': 'acme' };
+    const sent = {
+      'x-amzn-oidc-data': 'jwt',
+      'x-ms-client-principal': 'b64',
+      dpop: 'proof',
+      'x-pass': 'p',
+      'x-pwd': 'p',
+      'x-tenant': 'acme',
+    };
     expect(headerCapture({})(sent)).toEqual({ 'x-tenant': 'acme' });
   });
 
   it('leaves out sig and code query parameters and the nested objects of an extended query parser, keeping strings and string arrays', () => {
-    const query = { sig: 'sas', code: 'oauth-code', pwd: 'p', pass: 'p', page: '2', filter: { api_key: 'k', status: 'open' }, tags: ['a', 'b'] };
+    const query = {
+      sig: 'sas',
+      code: 'oauth-code',
+      pwd: 'p',
+      pass: 'p',
+      page: '2',
+      filter: { api_key: 'k', status: 'open' },
+      tags: ['a', 'b'],
+    };
     expect(queryParamCapture({})(query)).toEqual({ page: '2', tags: ['a', 'b'] });
   });
 
@@ -112,7 +127,13 @@ describe('toJson (the payload as JSON.stringify writes it)', () => {
   });
 
   it('equals a JSON round trip for any JSON-like value', () => {
-    const values = fc.anything({ withBoxedValues: true, withMap: true, withSet: true, withTypedArray: true, withSparseArray: true });
+    const values = fc.anything({
+      withBoxedValues: true,
+      withMap: true,
+      withSet: true,
+      withTypedArray: true,
+      withSparseArray: true,
+    });
     fc.assert(
       fc.property(values, (value) => {
         fc.pre(value !== undefined);
@@ -195,7 +216,10 @@ describe('compileRoutes', () => {
 describe('readIdempotencyHeaders', () => {
   it('accepts a UUID job id and a printable key', () => {
     expect(
-      readIdempotencyHeaders({ 'x-async-request-id': '3F0C2A8E-5B7D-4C1E-9A2B-1D2E3F4A5B6C', 'idempotency-key': 'order 42' }),
+      readIdempotencyHeaders({
+        'x-async-request-id': '3F0C2A8E-5B7D-4C1E-9A2B-1D2E3F4A5B6C',
+        'idempotency-key': 'order 42',
+      }),
     ).toEqual({ jobId: '3f0c2a8e-5b7d-4c1e-9a2b-1d2e3f4a5b6c', idempotencyKey: 'order 42' });
   });
 
@@ -205,7 +229,9 @@ describe('readIdempotencyHeaders', () => {
     [{ 'idempotency-key': 'tab\there' }, 'Idempotency-Key must be 1 to 255'],
   ])('rejects %j with a 400 problem', (headers, detail) => {
     expect(() => readIdempotencyHeaders(headers)).toThrow(
-      expect.objectContaining({ problemDetails: expect.objectContaining({ status: 400, detail: expect.stringContaining(detail) }) }),
+      expect.objectContaining({
+        problemDetails: expect.objectContaining({ status: 400, detail: expect.stringContaining(detail) }),
+      }),
     );
   });
 });

@@ -193,7 +193,8 @@ describe('cloneJson', () => {
     let [source, target] = [value, copy] as unknown[];
     for (let i = 0; i < 20_000; i++) {
       expect(target === source).toBe(false);
-      const step = (node: unknown) => (Array.isArray(node) ? node[0] : (node as Record<string, unknown>).a ?? (node as Record<string, unknown>).b);
+      const step = (node: unknown) =>
+        Array.isArray(node) ? node[0] : ((node as Record<string, unknown>).a ?? (node as Record<string, unknown>).b);
       [source, target] = [step(source), step(target)];
     }
   });

@@ -110,7 +110,8 @@ describe('Nest internals adapter (fails on a Nest upgrade that changes route met
 
   it('moveGuardLast changes the order in which Nest runs the guards of a route (the lower decorator first)', () => {
     const guarded = handler('guarded');
-    const nestGuards = () => new GuardsContextCreator(new NestContainer()).create(new ItemsController(), guarded, 'module');
+    const nestGuards = () =>
+      new GuardsContextCreator(new NestContainer()).create(new ItemsController(), guarded, 'module');
     expect(nestGuards()).toEqual([last, first]);
     moveGuardLast(guarded, last);
     expect(nestGuards()).toEqual([first, last]);

@@ -24,7 +24,12 @@ describe('resolveOptions', () => {
         maxConcurrentJobs: null,
         jobClaimTimeoutMs: 30_000,
       },
-      recovery: { enableDistributedJobRecovery: true, recoveryCheckIntervalSeconds: 15, jobTimeoutMinutes: 60, maximumRetries: 2 },
+      recovery: {
+        enableDistributedJobRecovery: true,
+        recoveryCheckIntervalSeconds: 15,
+        jobTimeoutMinutes: 60,
+        maximumRetries: 2,
+      },
       retention: { completedTtlSeconds: 86_400, failedTtlSeconds: 604_800, dropPayloadOnFinish: false },
       http: {
         jobsPath: 'jobs',
@@ -70,11 +75,17 @@ describe('resolveOptions', () => {
     [{ http: { captureHeaders: { include: 'authorization' } } }, 'http.captureHeaders.include = "authorization"'],
     [{ http: { captureQueryParams: { exclude: 'page' } } }, 'http.captureQueryParams.exclude = "page"'],
     [{ store: { type: 'memory', maxRetainedJobs: 0 } }, 'store.maxRetainedJobs = 0: must be an integer of at least 1'],
-    [{ store: { type: 'memory', maxRetainedBytes: 1.5 } }, 'store.maxRetainedBytes = 1.5: must be an integer of at least 1'],
+    [
+      { store: { type: 'memory', maxRetainedBytes: 1.5 } },
+      'store.maxRetainedBytes = 1.5: must be an integer of at least 1',
+    ],
     [{ retention: { dropPayloadOnFinish: 'yes' } }, 'retention.dropPayloadOnFinish = "yes"'],
     [{ store: { type: 'postgres' } }, "store.type = \"postgres\": must be 'memory' or 'redis'"],
     [{ store: { type: 'redis', url: 'http://x' } }, 'store.url = "http://x": must start with redis:// or rediss://'],
-    [{ store: { type: 'redis', url: 'http://app:s3cret@x/?password=s3cret' } }, 'store.url = "http://app:***@x/?password=***": must start'],
+    [
+      { store: { type: 'redis', url: 'http://app:s3cret@x/?password=s3cret' } },
+      'store.url = "http://app:***@x/?password=***": must start',
+    ],
     [{ store: { type: 'redis', url: 'app:s3cret@x:6379' } }, 'store.url = "app:***@x:6379": must start with redis://'],
     [{ store: 'redis://:s3cret@x:6379' }, 'store = "redis://:***@x:6379": must be { type: \'memory\' }'],
     [{ store: { type: 'redis', keyPrefix: 'no-tag' } }, 'store.keyPrefix = "no-tag"'],
@@ -97,9 +108,9 @@ describe('resolveOptions', () => {
   });
 
   it('shows store.url with its password masked, in the user:password@ part and in a password= parameter', () => {
-    expect(() => resolveOptions({ store: { type: 'redis', url: 'http://app:s3cret@x/?db=1&password=s3cret' } })).toThrow(
-      /store\.url = "http:\/\/app:\*\*\*@x\/\?db=1&password=\*\*\*"(?![\s\S]*s3cret)/,
-    );
+    expect(() =>
+      resolveOptions({ store: { type: 'redis', url: 'http://app:s3cret@x/?db=1&password=s3cret' } }),
+    ).toThrow(/store\.url = "http:\/\/app:\*\*\*@x\/\?db=1&password=\*\*\*"(?![\s\S]*s3cret)/);
   });
 
   it('rejects an option that does not exist', () => {
@@ -116,17 +127,26 @@ describe('resolveOptions', () => {
   });
 
   it.each([
-    [{ type: 'redis', uri: 'redis://db:6379' }, 'store.uri: there is no such option for the redis store (allowed: type, url, options, client, keyPrefix)'],
-    [{ type: 'memory', url: 'redis://db:6379' }, 'store.url: there is no such option for the memory store (allowed: type'],
+    [
+      { type: 'redis', uri: 'redis://db:6379' },
+      'store.uri: there is no such option for the redis store (allowed: type, url, options, client, keyPrefix)',
+    ],
+    [
+      { type: 'memory', url: 'redis://db:6379' },
+      'store.url: there is no such option for the memory store (allowed: type',
+    ],
   ])('refuses the unknown store key in %j, naming it and the allowed keys', (store, expected) => {
     expect(() => resolveOptions({ store } as never)).toThrow(expected);
   });
 
-  it.each(['worker', 'jobManager', 'recovery', 'retention', 'http'])('refuses %s: null with the usual message, not a TypeError', (group) => {
-    expect(() => resolveOptions({ [group]: null } as never)).toThrow(
-      `${group} = null: must be an object of ${group} options, or left out for the defaults`,
-    );
-  });
+  it.each(['worker', 'jobManager', 'recovery', 'retention', 'http'])(
+    'refuses %s: null with the usual message, not a TypeError',
+    (group) => {
+      expect(() => resolveOptions({ [group]: null } as never)).toThrow(
+        `${group} = null: must be an object of ${group} options, or left out for the defaults`,
+      );
+    },
+  );
 
   it('still checks the other groups when one is not an object', () => {
     expect(() => resolveOptions({ worker: null, http: { retryAfterSeconds: -1 } } as never)).toThrow(

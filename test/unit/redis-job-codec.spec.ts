@@ -54,7 +54,12 @@ describe('redis job codec', () => {
 
   it('stores numbers and the status as plain text, for the scripts', () => {
     const record = Object.fromEntries(chunks(encodeJob(job)));
-    expect(record).toMatchObject({ status: 'InProgress', retryCount: '1', createdAt: '1700000000000', cancelRequested: '1' });
+    expect(record).toMatchObject({
+      status: 'InProgress',
+      retryCount: '1',
+      createdAt: '1700000000000',
+      cancelRequested: '1',
+    });
   });
 
   it('leaves fields at their usual value out of the hash and reads them back', () => {
@@ -139,7 +144,19 @@ describe('redis job codec', () => {
 
     it('decodes to the job the claim leased, fields at their usual value included', () => {
       expect(decodeClaimedJob(claimValues(claimed), lease)).toEqual(claimed);
-      const usual: Job = { ...claimed, headers: {}, routeParams: {}, queryParams: {}, retryCount: 0, recoveryCount: 0, owner: null, progress: null, error: null, traceContext: null, cancelRequested: false };
+      const usual: Job = {
+        ...claimed,
+        headers: {},
+        routeParams: {},
+        queryParams: {},
+        retryCount: 0,
+        recoveryCount: 0,
+        owner: null,
+        progress: null,
+        error: null,
+        traceContext: null,
+        cancelRequested: false,
+      };
       expect(decodeClaimedJob(claimValues(usual), lease)).toEqual(usual);
     });
 

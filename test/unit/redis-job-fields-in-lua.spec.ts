@@ -70,7 +70,9 @@ describe('the job fields in the Lua scripts agree with the codec (redis-job-code
     const setFields = quotedNames(hset).filter((name) => name !== JobStatus.InProgress);
     const notAnswered = Object.keys(queued).filter((field) => !(CLAIMED_JOB_FIELDS as string[]).includes(field));
     expect(startLease).toContain("redis.call('HDEL', key, 'retryDelayUntil')");
-    expect([...setFields.filter((name) => name !== 'leaseToken'), 'retryDelayUntil'].sort()).toEqual(notAnswered.sort());
+    expect([...setFields.filter((name) => name !== 'leaseToken'), 'retryDelayUntil'].sort()).toEqual(
+      notAnswered.sort(),
+    );
     const cleared = quotedNames(functionBody(common, 'dropLease').replace("'HDEL'", ''));
     expect(cleared.sort()).toEqual(['leaseExpiresAt', 'leaseToken', 'workerId']);
   });

@@ -1,12 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import {
-  isTerminal,
-  JobErrorCode,
-  JobStatus,
-  type Job,
-  type JobError,
-  type JsonValue,
-} from '../../job/index.js';
+import { isTerminal, JobErrorCode, JobStatus, type Job, type JobError, type JsonValue } from '../../job/index.js';
 import {
   assertPurgeableStatus,
   isReplayOf,
@@ -351,4 +344,3 @@ export class MemoryJobStore extends JobStore {
     if (this.closed) throw storeClosedError(this.type);
   }
 }
-

@@ -60,7 +60,8 @@ export function capsBelowQueueLimit(
 ): string[] {
   const maxJobs = caps.maxRetainedJobs ?? DEFAULT_MAX_RETAINED_JOBS;
   const maxBytes = caps.maxRetainedBytes ?? DEFAULT_MAX_RETAINED_BYTES;
-  const consequence = 'can fill the memory store before the queue is full: clients then get 503 (store full) instead of 429 (queue full).';
+  const consequence =
+    'can fill the memory store before the queue is full: clients then get 503 (store full) instead of 429 (queue full).';
   const warnings: string[] = [];
   if (maximumQueueSize > maxJobs) {
     warnings.push(

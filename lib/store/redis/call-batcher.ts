@@ -55,7 +55,8 @@ export class CallBatcher<T, R> {
     }
     batch.forEach((entry, i) => {
       const outcome = outcomes[i];
-      if (!outcome) entry.reject(new Error(`The batched call answered ${outcomes.length} outcomes for ${batch.length} items.`));
+      if (!outcome)
+        entry.reject(new Error(`The batched call answered ${outcomes.length} outcomes for ${batch.length} items.`));
       else if (outcome.ok) entry.resolve(outcome.value);
       else entry.reject(outcome.error);
     });

@@ -25,7 +25,7 @@ export class RedisClaims {
     const claimed: ClaimedJob[] = [];
     // A leased job whose fields do not decode is failed, not handed out: its slot is claimed again, as
     // long as the queue had enough for a full batch.
-    for (let limit = options.limit; limit > 0; ) {
+    for (let limit = options.limit; limit > 0;) {
       const { leased, undecodable } = await this.claimBatch(options, limit, claimed);
       if (undecodable === 0 || leased < limit) break;
       limit = undecodable;
@@ -50,13 +50,20 @@ export class RedisClaims {
     ];
     const tokensFrom = args.length;
     for (let i = 0; i < limit; i++) args.push(randomUUID());
-    const [reply, unreadable] = (await this.calls.run('claimDueJobs', this.keys.store, args)) as [(string | null)[][], string[]];
+    const [reply, unreadable] = (await this.calls.run('claimDueJobs', this.keys.store, args)) as [
+      (string | null)[][],
+      string[],
+    ];
     for (let i = 0; i + 2 < unreadable.length; i += 3) {
       const report = { jobId: unreadable[i]!, message: unreadable[i + 1]!, failed: unreadable[i + 2] === '1' };
       options.onUnreadable?.(report);
     }
     // What the claim set, the script leaves out of its reply (a fifth less for the client to read).
-    const leased = { startedAt: options.now, workerId: options.workerId, leaseExpiresAt: options.now + options.leaseMs };
+    const leased = {
+      startedAt: options.now,
+      workerId: options.workerId,
+      leaseExpiresAt: options.now + options.leaseMs,
+    };
     let undecodable = 0;
     for (let i = 0; i < reply.length; i++) {
       const lease = { jobId: reply[i]![0]!, token: args[tokensFrom + i]! };

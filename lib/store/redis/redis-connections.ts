@@ -107,7 +107,16 @@ export async function closeConnection(connection: Redis): Promise<void> {
 }
 
 /** Replies that mean "Redis cannot serve this now" rather than "this command is wrong". */
-const UNAVAILABLE_REPLIES = ['LOADING', 'READONLY', 'MASTERDOWN', 'CLUSTERDOWN', 'TRYAGAIN', 'BUSY', 'OOM', 'NOREPLICAS'];
+const UNAVAILABLE_REPLIES = [
+  'LOADING',
+  'READONLY',
+  'MASTERDOWN',
+  'CLUSTERDOWN',
+  'TRYAGAIN',
+  'BUSY',
+  'OOM',
+  'NOREPLICAS',
+];
 
 /**
  * Failures after which Redis certainly did not run the command: refused before it was sent (no offline

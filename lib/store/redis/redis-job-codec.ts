@@ -75,7 +75,14 @@ export function encodeQueuedJob(job: Job): string[] {
   if (job.idempotencyKey !== null) args.push('idempotencyKey', job.idempotencyKey);
   args.push('fingerprint', job.fingerprint);
   if (job.traceContext !== null) args.push('traceContext', JSON.stringify(job.traceContext));
-  args.push('maxRetries', String(job.maxRetries), 'createdAt', String(job.createdAt), 'lastUpdatedAt', String(job.lastUpdatedAt));
+  args.push(
+    'maxRetries',
+    String(job.maxRetries),
+    'createdAt',
+    String(job.createdAt),
+    'lastUpdatedAt',
+    String(job.lastUpdatedAt),
+  );
   return args;
 }
 
@@ -145,8 +152,27 @@ export function decodeClaimedJob(values: readonly (string | null)[], lease: Clai
   if (values.length !== CLAIMED_JOB_FIELDS.length) {
     throw new UnreadableJobError(`a claimed job has ${values.length} fields, not ${CLAIMED_JOB_FIELDS.length}`);
   }
-  const [id, name, payload, headers, routeParams, queryParams, owner, idempotencyKey, fingerprint, traceContext,
-    retryCount, maxRetries, recoveryCount, progress, result, error, createdAt, completedAt, cancelRequested] = values;
+  const [
+    id,
+    name,
+    payload,
+    headers,
+    routeParams,
+    queryParams,
+    owner,
+    idempotencyKey,
+    fingerprint,
+    traceContext,
+    retryCount,
+    maxRetries,
+    recoveryCount,
+    progress,
+    result,
+    error,
+    createdAt,
+    completedAt,
+    cancelRequested,
+  ] = values;
   return {
     id: present(id, 'id'),
     name: present(name, 'name'),

@@ -40,7 +40,14 @@ import {
 } from './redis-connections.js';
 import { RedisEventRelay } from './redis-event-relay.js';
 import { newQueuedJob } from '../../job/job-records.js';
-import { decodeJob, decodeJobReply, decodeJobReplyLeniently, encodeQueuedJob, encodeJsonArg, UnreadableJobError } from './redis-job-codec.js';
+import {
+  decodeJob,
+  decodeJobReply,
+  decodeJobReplyLeniently,
+  encodeQueuedJob,
+  encodeJsonArg,
+  UnreadableJobError,
+} from './redis-job-codec.js';
 import { idempotencyDigest, RedisKeys } from './redis-keys.js';
 import { RedisScripts } from './redis-scripts.js';
 import { assertNoClientKeyPrefix, inspectServer, type RedisServerFacts } from './redis-server-checks.js';
@@ -102,7 +109,9 @@ export class RedisJobStore extends JobStore {
       this.logger,
     );
     this.calls = new RedisCalls(this.client, new RedisScripts(this.client), this.events, this.keys, this.logger);
-    this.claims = new RedisClaims(this.calls, this.keys, (lease, error, options) => this.failJob(lease, error, options));
+    this.claims = new RedisClaims(this.calls, this.keys, (lease, error, options) =>
+      this.failJob(lease, error, options),
+    );
     const stopRememberingErrors = this.calls.watchConnectionErrors();
     this.stopWatching = [
       watchConnection(this.client, 'command', this.logger),
@@ -157,7 +166,9 @@ export class RedisJobStore extends JobStore {
           if (!(error instanceof UnreadableJobError)) throw error;
           // No replay of a job that cannot be read, and no new job over it: it stays for inspection.
           const unreadable = decodeJobReplyLeniently(reply[1]);
-          this.logger.warn(`Job ${unreadable.id} cannot be read from Redis; a submission naming it was refused as a conflict: ${error.message}`);
+          this.logger.warn(
+            `Job ${unreadable.id} cannot be read from Redis; a submission naming it was refused as a conflict: ${error.message}`,
+          );
           return { outcome: 'conflict', job: unreadable };
         }
         return { outcome: isReplayOf(existing, input) ? 'replayed' : 'conflict', job: existing };
@@ -207,7 +218,11 @@ export class RedisJobStore extends JobStore {
     return recorded === 1;
   }
 
-  completeJob(lease: Lease, result: JsonValue | null, options: { now: number; retention: Retention }): Promise<CompleteOutcome> {
+  completeJob(
+    lease: Lease,
+    result: JsonValue | null,
+    options: { now: number; retention: Retention },
+  ): Promise<CompleteOutcome> {
     return this.calls.completions.push(
       batchItem(this.keys.job(lease.jobId), [
         String(options.now),
@@ -266,7 +281,11 @@ export class RedisJobStore extends JobStore {
 
   async listJobs(options: ListJobsOptions): Promise<Job[]> {
     if (options.limit <= 0) return [];
-    const reply = (await this.calls.run('listJobs', this.keys.store, [options.status, options.limit, Date.now()])) as string[][];
+    const reply = (await this.calls.run('listJobs', this.keys.store, [
+      options.status,
+      options.limit,
+      Date.now(),
+    ])) as string[][];
     return reply.map((fields) => decodeJobReply(fields));
   }
 

@@ -83,7 +83,7 @@ export function commonFor(common: string, body: string): string {
   }
   const uses = (text: string, name: string) => new RegExp(`\\b${name}\\b`).test(text);
   const kept = new Set(blocks.filter((block) => uses(body, block.name)).map((block) => block.name));
-  for (let grew = true; grew; ) {
+  for (let grew = true; grew;) {
     grew = false;
     for (const block of blocks) {
       if (kept.has(block.name)) continue;
@@ -93,7 +93,9 @@ export function commonFor(common: string, body: string): string {
       }
     }
   }
-  return common.replace(FUNCTION_BLOCK, (text, name: string) => (kept.has(name) ? text : `-- (${name}: not used here)`));
+  return common.replace(FUNCTION_BLOCK, (text, name: string) =>
+    kept.has(name) ? text : `-- (${name}: not used here)`,
+  );
 }
 
 function readLua(file: string): string {

@@ -1,6 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { JobErrorCode } from '../../job/index.js';
-import { assertPurgeableStatus, type PurgeJobsOptions, type RecoverJobsOptions, type RecoveryReport } from '../job-store.js';
+import {
+  assertPurgeableStatus,
+  type PurgeJobsOptions,
+  type RecoverJobsOptions,
+  type RecoveryReport,
+} from '../job-store.js';
 import { ttlArg, type RedisCalls } from './redis-calls.js';
 import type { RedisKeys } from './redis-keys.js';
 

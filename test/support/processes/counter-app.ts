@@ -4,15 +4,7 @@
 // Redis connection of its own: a count of runs per job that nothing in the library can fake.
 // It prints `READY {"port": <port or null>, "workerId": ...}` once it serves.
 import 'reflect-metadata';
-import {
-  Body,
-  Controller,
-  Injectable,
-  Module,
-  type OnApplicationShutdown,
-  Post,
-  ValidationPipe,
-} from '@nestjs/common';
+import { Body, Controller, Injectable, Module, type OnApplicationShutdown, Post, ValidationPipe } from '@nestjs/common';
 import { APP_PIPE } from '@nestjs/core';
 import { ScheduleModule } from '@nestjs/schedule';
 import { IsInt, Min } from 'class-validator';
@@ -46,7 +38,9 @@ class CountController {
 
 @AsyncHandler('Count')
 @Injectable()
-class CountHandler implements AsyncEndpointHandler<CountRequest, { runs: number; workerId: string }>, OnApplicationShutdown {
+class CountHandler
+  implements AsyncEndpointHandler<CountRequest, { runs: number; workerId: string }>, OnApplicationShutdown
+{
   private readonly counters = new Redis(redisUrl);
 
   constructor() {
@@ -81,12 +75,20 @@ class CountHandler implements AsyncEndpointHandler<CountRequest, { runs: number;
   controllers: role === 'api' ? [CountController] : [],
   providers: [
     ...(role === 'worker' ? [CountHandler] : []),
-    { provide: APP_PIPE, useValue: new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true }) },
+    {
+      provide: APP_PIPE,
+      useValue: new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true }),
+    },
   ],
 })
 class CounterAppModule {}
 
-startTestProcess(CounterAppModule, { role, instanceId, port: Number(env('PORT', '0')), logger: ['error', 'warn'] }).catch((error: unknown) => {
+startTestProcess(CounterAppModule, {
+  role,
+  instanceId,
+  port: Number(env('PORT', '0')),
+  logger: ['error', 'warn'],
+}).catch((error: unknown) => {
   console.error(error);
   process.exit(1);
 });

@@ -9,15 +9,7 @@
 // It prints `READY {"port": <port or null>, "workerId": ..., "pid": ...}` once it serves.
 import 'reflect-metadata';
 import { randomUUID } from 'node:crypto';
-import {
-  Body,
-  Controller,
-  Injectable,
-  Module,
-  type OnApplicationShutdown,
-  Post,
-  ValidationPipe,
-} from '@nestjs/common';
+import { Body, Controller, Injectable, Module, type OnApplicationShutdown, Post, ValidationPipe } from '@nestjs/common';
 import { APP_PIPE } from '@nestjs/core';
 import { ScheduleModule } from '@nestjs/schedule';
 import { IsBoolean, IsInt, IsOptional, Max, Min } from 'class-validator';
@@ -67,7 +59,9 @@ class WorkController {
 
 @AsyncHandler('Work', { requestType: WorkRequest })
 @Injectable()
-class WorkHandler implements AsyncEndpointHandler<WorkRequest, { worker: string; attempt: number }>, OnApplicationShutdown {
+class WorkHandler
+  implements AsyncEndpointHandler<WorkRequest, { worker: string; attempt: number }>, OnApplicationShutdown
+{
   private readonly records = new Redis(redisUrl, { maxRetriesPerRequest: null });
 
   constructor() {
@@ -91,7 +85,15 @@ class WorkHandler implements AsyncEndpointHandler<WorkRequest, { worker: string;
   }
 
   private async record(run: string, phase: Execution['phase'], jobId: string, attempt: number): Promise<void> {
-    const execution: Execution = { run, phase, job: jobId, worker: instanceId, pid: process.pid, attempt, at: Date.now() };
+    const execution: Execution = {
+      run,
+      phase,
+      job: jobId,
+      worker: instanceId,
+      pid: process.pid,
+      attempt,
+      at: Date.now(),
+    };
     await this.records.rpush(runsKey, JSON.stringify(execution));
   }
 
@@ -139,12 +141,20 @@ function delay(ms: number, signal: AbortSignal): Promise<void> {
   controllers: role === 'api' ? [WorkController] : [],
   providers: [
     ...(role === 'worker' ? [WorkHandler] : []),
-    { provide: APP_PIPE, useValue: new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true }) },
+    {
+      provide: APP_PIPE,
+      useValue: new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true }),
+    },
   ],
 })
 class FaultAppModule {}
 
-startTestProcess(FaultAppModule, { role, instanceId, port: Number(env('PORT', '0')), logger: ['error', 'warn', 'log'] }).catch((error: unknown) => {
+startTestProcess(FaultAppModule, {
+  role,
+  instanceId,
+  port: Number(env('PORT', '0')),
+  logger: ['error', 'warn', 'log'],
+}).catch((error: unknown) => {
   console.error(error);
   process.exit(1);
 });
