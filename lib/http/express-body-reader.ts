@@ -55,7 +55,7 @@ export function expressBodyReader(matches: RouteMatcher, limitBytes: number, max
     if (typeof type !== 'string' || !JSON_MEDIA_TYPE.test(type)) return drop(request, response, path, next);
     read(json, request, response, path, limitBytes, next, () => {
       // A JSON request without any body, as one with an empty body: {}.
-      request.body ??= {};
+      if (request.body === undefined) request.body = {};
       const refused = jsonInputProblem(request.body, maxJsonDepth);
       if (refused) return sendProblem(response, problem(400, refused.detail, { instance: path }));
       next();
@@ -107,6 +107,21 @@ function read(
   next: Next,
   done: () => void,
 ): void {
+  const declared = Number(request.headers['content-length'] ?? NaN);
+  // No body at all, whatever its headers say it would be encoded with: nothing to decode or refuse. The
+  // stream is still read to its end: the app's own parser skips a request only once it has ended.
+  if (request.headers['transfer-encoding'] === undefined && !(declared > 0)) {
+    if (request.readableEnded) return done();
+    request.once('end', done);
+    request.resume();
+    return;
+  }
+  // Declared too large: answered at once, and the connection closed rather than the body drained
+  // (body-parser reads a refused body to its end before it answers).
+  if (declared > limitBytes) {
+    request.resume();
+    return sendProblem(response, { ...tooLarge(limitBytes), instance: path }, { Connection: 'close' });
+  }
   const header = request.headers['content-encoding'];
   const encoding = header === undefined ? 'identity' : header.trim().toLowerCase();
   if (decoderOf(encoding) === undefined) {
@@ -128,8 +143,12 @@ function read(
     if (error === undefined) return done();
     const refused = bodyProblem(error, encoding, limitBytes);
     if (refused === null) return next(error);
-    sendProblem(response, { ...refused, instance: path });
+    sendProblem(response, { ...refused, instance: path }, refused.status === 413 ? { Connection: 'close' } : {});
   });
+}
+
+function tooLarge(limitBytes: number): ProblemDetails {
+  return problem(413, `The request body is larger than ${limitBytes} bytes, the limit set by http.bodyLimitBytes.`);
 }
 
 /** The problem for a body-parser error; null for one that is not the client's doing (a 5xx). */
@@ -142,7 +161,7 @@ function bodyProblem(error: unknown, encoding: string, limitBytes: number): Prob
   };
   switch (type) {
     case 'entity.too.large':
-      return problem(413, `The request body is larger than ${limitBytes} bytes, the limit set by http.bodyLimitBytes.`);
+      return tooLarge(limitBytes);
     case 'entity.parse.failed':
       return problem(400, `The request body is not valid JSON: ${message}`);
     case 'charset.unsupported':

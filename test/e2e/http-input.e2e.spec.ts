@@ -202,6 +202,43 @@ describe.each(PLATFORMS)('Input limits of async endpoints (%s)', (platform) => {
     expect(await storedJobs(app)).toBe(2);
   });
 
+  it('answers a request without a body as usual whatever its Content-Encoding header says (GET /jobs/:id with zstd)', async () => {
+    const { http } = await start();
+    const id = (await put(http, '{"a":1}').expect(202)).body.id as string;
+    const answer = await http().get(`/jobs/${id}`).set('Content-Encoding', 'zstd');
+    expect(answer.status).toBe(200);
+    expect(answer.body).toMatchObject({ id, status: 'Queued' });
+  });
+
+  it('answers a body declared larger than http.bodyLimitBytes 413 problem+json at once, without reading it, and closes the connection', async () => {
+    const { app } = await start({ http: { bodyLimitBytes: 1_000 } });
+    const { port } = app.getHttpServer().address() as AddressInfo;
+    const answer = await new Promise<{ status: number; connection: string | undefined; type: string }>(
+      (resolve, reject) => {
+        const headers = { 'Content-Type': 'application/json', 'Content-Length': 100_000_000 };
+        const client = httpRequest(
+          { host: '127.0.0.1', port, method: 'PUT', path: '/v1/items/1', headers, agent: false },
+          (response) => {
+            response.resume();
+            resolve({
+              status: response.statusCode!,
+              connection: response.headers.connection,
+              type: response.headers['content-type'] ?? '',
+            });
+          },
+        );
+        client.on('error', reject);
+        // Only the first bytes of the 100 MB it declares: the answer must not wait for the rest.
+        client.write('{"data":"');
+      },
+    );
+    expect(answer).toEqual({
+      status: 413,
+      connection: 'close',
+      type: expect.stringMatching(/^application\/problem\+json/),
+    });
+  });
+
   it('answers Content-Encoding names of Object.prototype (constructor, __proto__, toString) 415 problem+json and keeps serving', async () => {
     const { app, http } = await start();
     for (const encoding of ['constructor', '__proto__', 'toString', 'hasOwnProperty']) {
