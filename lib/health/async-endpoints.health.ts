@@ -4,6 +4,11 @@ import { ASYNC_ENDPOINTS_OPTIONS } from '../async-endpoints.module-definition.js
 import type { ResolvedAsyncEndpointsOptions } from '../options/async-endpoints-options.js';
 import { JobStore } from '../store/job-store.js';
 import { JobWorker } from '../worker/job-worker.js';
+import { libraryLogger } from '../observability/library-logger.js';
+import { escapeControlCharacters } from '../observability/log-text.js';
+
+/** A failing health check logs its cause at most this often (health is polled every few seconds). */
+const UNREACHABLE_LOG_INTERVAL_MS = 60_000;
 
 const PING_TIMEOUT_MS = 2000;
 
@@ -23,6 +28,9 @@ export function stallThresholdMs(pollingIntervalMs: number): number {
  */
 @Injectable()
 export class AsyncEndpointsHealthIndicator {
+  private readonly logger = libraryLogger();
+  private lastUnreachableLogAt = Number.NEGATIVE_INFINITY;
+
   /** @internal Nest injects it; users get the instance from the module, never construct it. */
   constructor(
     private readonly health: HealthIndicatorService,
@@ -56,10 +64,19 @@ export class AsyncEndpointsHealthIndicator {
       };
       if (worker.stalled) return indicator.down({ ...details, message: 'The worker loop has stalled' });
       return indicator.up(details);
-    } catch {
-      // Health answers are often public: the store's own text (hosts, ports) goes to its log, not here.
+    } catch (error) {
+      // Health answers are often public: the cause (hosts, ports) goes to the log, not here.
+      this.logUnreachable(error);
       return indicator.down({ ...base, message: 'Job store unreachable' });
     }
+  }
+
+  private logUnreachable(error: unknown): void {
+    const now = Date.now();
+    if (now - this.lastUnreachableLogAt < UNREACHABLE_LOG_INTERVAL_MS) return;
+    this.lastUnreachableLogAt = now;
+    const cause = escapeControlCharacters(error instanceof Error ? error.message : String(error));
+    this.logger.warn(`Health check: the job store is unreachable (${cause}); logged at most once a minute.`);
   }
 
   private workerState() {

@@ -8,6 +8,7 @@ import {
   type ClaimedJob,
   type ClaimOptions,
 } from '../../lib/index.js';
+import { RecordingLogger } from '../support/recording-logger.js';
 import { startTestApp } from '../support/test-app.js';
 import { STORE_KINDS, TestStores } from '../support/test-stores.js';
 
@@ -112,13 +113,18 @@ describe('Health indicator with an unreachable store', () => {
   let app: INestApplication | undefined;
   afterEach(() => app?.close());
 
-  it('reports down with a generic message and the error code, never the store error text (hosts, credentials)', async () => {
+  it('reports down with a generic message, never the store error text (hosts, credentials), which it logs once a minute', async () => {
+    const logger = new RecordingLogger();
     app = await startTestApp(
       { store: new UnreachableStore(), worker: { enabled: false } },
-      { providers: [NoopHandler] },
+      { providers: [NoopHandler], configure: (nest) => nest.useLogger(logger) },
     );
-    const result = (await app.get(AsyncEndpointsHealthIndicator).isHealthy())['async-endpoints'];
+    const indicator = app.get(AsyncEndpointsHealthIndicator);
+    const result = (await indicator.isHealthy())['async-endpoints'];
+    await indicator.isHealthy();
     expect(result).toMatchObject({ status: 'down', message: 'Job store unreachable' });
     expect(JSON.stringify(result)).not.toMatch(/10\.1\.2\.3|hunter2|ECONNREFUSED/);
+    const logged = logger.messages('warn').filter((message) => message.startsWith('Health check'));
+    expect(logged).toEqual([expect.stringContaining('connect ECONNREFUSED 10.1.2.3:6379')]);
   });
 });
