@@ -5,7 +5,6 @@ import type { ResolvedAsyncEndpointsOptions } from '../options/async-endpoints-o
 import { JobStore } from '../store/job-store.js';
 import { JobWorker } from '../worker/job-worker.js';
 import { libraryLogger } from '../observability/library-logger.js';
-import { escapeControlCharacters } from '../observability/log-text.js';
 
 /** A failing health check logs its cause at most this often (health is polled every few seconds). */
 const UNREACHABLE_LOG_INTERVAL_MS = 60_000;
@@ -75,7 +74,7 @@ export class AsyncEndpointsHealthIndicator {
     const now = Date.now();
     if (now - this.lastUnreachableLogAt < UNREACHABLE_LOG_INTERVAL_MS) return;
     this.lastUnreachableLogAt = now;
-    const cause = escapeControlCharacters(error instanceof Error ? error.message : String(error));
+    const cause = error instanceof Error ? error.message : String(error);
     this.logger.warn(`Health check: the job store is unreachable (${cause}); logged at most once a minute.`);
   }
 

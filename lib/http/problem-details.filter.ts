@@ -17,7 +17,6 @@ import {
   StoreFullError,
 } from '../errors/submit.errors.js';
 import { libraryLogger } from '../observability/library-logger.js';
-import { escapeControlCharacters, escapeStack } from '../observability/log-text.js';
 import type { ResolvedAsyncEndpointsOptions } from '../options/async-endpoints-options.js';
 import { problem, ProblemException, sendProblem, type ProblemDetails } from './problem-details.js';
 
@@ -83,9 +82,9 @@ export class ProblemDetailsFilter implements ExceptionFilter {
       return { body: fromHttpException(exception), headers: {} };
     }
     this.logger.error(
-      // The message may carry request text: escaped, it cannot forge a log line.
-      `Unexpected error on an async endpoint route: ${escapeControlCharacters(exception instanceof Error ? exception.message : String(exception))}`,
-      exception instanceof Error && exception.stack !== undefined ? escapeStack(exception.stack) : undefined,
+      // The message may carry request text: the library logger escapes it, and the stack.
+      `Unexpected error on an async endpoint route: ${exception instanceof Error ? exception.message : String(exception)}`,
+      exception instanceof Error ? exception.stack : undefined,
     );
     return { body: problem(HttpStatus.INTERNAL_SERVER_ERROR, 'An unexpected error occurred.'), headers: {} };
   }

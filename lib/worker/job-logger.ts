@@ -1,19 +1,13 @@
 import type { LoggerService } from '@nestjs/common';
 import type { Job } from '../job/index.js';
-import { escapeControlCharacters, escapeStack } from '../observability/log-text.js';
 import { libraryLogger } from '../observability/library-logger.js';
 
 const logger = libraryLogger();
 
-/** A handler's further log arguments: text (a stack, a context) escaped as stacks are; others as given. */
-const escaped = (rest: unknown[]): unknown[] =>
-  rest.length === 0 ? rest : rest.map((value) => (typeof value === 'string' ? escapeStack(value) : value));
-
 /**
  * Nest's Logger with every line tagged by job name and id, in the text and as the fields `jobId` and
- * `jobName` (JSON loggers print them as such); never payloads or headers. Handler-supplied text (error
- * messages, codes) has its control characters escaped. One per attempt: it costs nothing until it
- * writes a line.
+ * `jobName` (JSON loggers print them as such); never payloads or headers. The library logger escapes
+ * handler-supplied text (libraryLogger). One per attempt: it costs nothing until it writes a line.
  */
 export class JobLogger implements LoggerService {
   private readonly logger = logger;
@@ -21,7 +15,7 @@ export class JobLogger implements LoggerService {
   constructor(private readonly job: Pick<Job, 'id' | 'name'>) {}
 
   private line(message: unknown): string {
-    return escapeControlCharacters(`[${this.job.name} ${this.job.id}] ${String(message)}`);
+    return `[${this.job.name} ${this.job.id}] ${String(message)}`;
   }
 
   private get fields(): { jobId: string; jobName: string } {
@@ -29,22 +23,22 @@ export class JobLogger implements LoggerService {
   }
 
   log(message: unknown, ...rest: unknown[]): void {
-    this.logger.log(this.line(message), this.fields, ...escaped(rest));
+    this.logger.log(this.line(message), this.fields, ...rest);
   }
 
   error(message: unknown, ...rest: unknown[]): void {
-    this.logger.error(this.line(message), this.fields, ...escaped(rest));
+    this.logger.error(this.line(message), this.fields, ...rest);
   }
 
   warn(message: unknown, ...rest: unknown[]): void {
-    this.logger.warn(this.line(message), this.fields, ...escaped(rest));
+    this.logger.warn(this.line(message), this.fields, ...rest);
   }
 
   debug(message: unknown, ...rest: unknown[]): void {
-    this.logger.debug(this.line(message), this.fields, ...escaped(rest));
+    this.logger.debug(this.line(message), this.fields, ...rest);
   }
 
   verbose(message: unknown, ...rest: unknown[]): void {
-    this.logger.verbose(this.line(message), this.fields, ...escaped(rest));
+    this.logger.verbose(this.line(message), this.fields, ...rest);
   }
 }
