@@ -145,24 +145,28 @@ export interface RecoveryReport {
   removedEntries: number;
 }
 
-/** Counts of one status set: all jobs, or the jobs of one name. */
-export interface JobCounts {
+/**
+ * One name's live jobs, and how many live workers (see `registerWorker`) can run them. (Finished jobs
+ * are counted per status only: a store need not index them per name.)
+ */
+export interface NameStats {
+  /** Queued + Scheduled jobs of this name. */
+  waiting: number;
+  inProgress: number;
+  /** Age of this name's job that has been due the longest; null when none is due. */
+  oldestWaitingAgeMs: number | null;
+  /** Registered workers, not yet expired, whose names include this one. */
+  workers: number;
+}
+
+/** Counts for health, metrics and the dashboard (`JobStore.stats`). */
+export interface JobStats {
   counts: Record<JobStatus, number>;
   /** Queued + Scheduled. */
   waiting: number;
   inProgress: number;
   /** Age of the job that has been due the longest; null when none is due. */
   oldestWaitingAgeMs: number | null;
-}
-
-/** One name's counts, and how many live workers (see `registerWorker`) can run its jobs. */
-export interface NameStats extends JobCounts {
-  /** Registered workers, not yet expired, whose names include this one. */
-  workers: number;
-}
-
-/** Counts for health, metrics and the dashboard (`JobStore.stats`). */
-export interface JobStats extends JobCounts {
   /**
    * Per job name: every name that has a stored job or a live worker. A name with waiting jobs and
    * `workers: 0` has nobody to run it.
