@@ -226,9 +226,9 @@ export class AsyncEndpointsService {
     );
   }
 
-  /** Jobs in one status (oldest first; terminal ones newest first), as documents. */
+  /** Jobs in one status, newest first (live ones most recently submitted first, finished ones most recently finished first), as documents. */
   async list(status: JobStatus, limit = 50): Promise<JobDocument[]> {
-    const jobs = await this.store.listJobs({ status, limit });
+    const { jobs } = await this.store.listJobs({ status, limit });
     return jobs.map((job) => toJobDocument(job, undefined, this.options.http.exposeErrorDetails));
   }
 

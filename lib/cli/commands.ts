@@ -58,7 +58,7 @@ async function stats({ store, json, print }: CommandContext): Promise<void> {
 }
 
 async function list({ store, json, print }: CommandContext, status: JobStatus, limit: number): Promise<void> {
-  const [jobs, { counts }] = await Promise.all([store.listJobs({ status, limit }), store.stats(Date.now())]);
+  const [{ jobs }, { counts }] = await Promise.all([store.listJobs({ status, limit }), store.stats(Date.now())]);
   if (json) return print(JSON.stringify(jobs.map(operatorDocument), null, 2));
   if (jobs.length === 0) return print(`No ${status} jobs.`);
   print(
@@ -111,7 +111,7 @@ async function retryAllFailed({ store, json, print }: CommandContext, limit: num
       status: JobStatus.Failed,
       limit: Math.min(RETRY_PAGE, limit - seen.size) + seen.size,
     });
-    const fresh = page.filter((job) => !seen.has(job.id)).slice(0, limit - seen.size);
+    const fresh = page.jobs.filter((job) => !seen.has(job.id)).slice(0, limit - seen.size);
     if (fresh.length === 0) break;
     for (const job of fresh) {
       seen.add(job.id);

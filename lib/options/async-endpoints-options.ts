@@ -1,4 +1,4 @@
-import type { Redis, RedisOptions } from 'ioredis';
+import type { Cluster, ClusterNode, ClusterOptions, Redis, RedisOptions } from 'ioredis';
 import type { JobStore } from '../store/job-store.js';
 
 /** The request as the `jobOwner` function sees it (Express or Fastify request). */
@@ -29,10 +29,23 @@ export interface RedisStoreConfig {
   url?: string;
   /** ioredis options; settings the URL carries (host, port, password, db, TLS) take precedence. */
   options?: RedisOptions;
-  /** An existing connection; the library never closes it. */
-  client?: Redis;
+  /** An existing connection (a `Redis` or a `Cluster`); the library never closes it. */
+  client?: Redis | Cluster;
+  /** A Redis Cluster: its seed nodes (`host:port` strings or ioredis nodes) and ioredis cluster options. */
+  cluster?: { nodes: (string | ClusterNode)[]; options?: ClusterOptions };
   /** Key prefix holding a Cluster hash tag; default `{async-endpoints}`. */
   keyPrefix?: string;
+  /**
+   * How many partitions the store is split into, each under its own hash tag, so that a Cluster
+   * spreads them over its masters. Default 1 on a single node, 12 on a Cluster. Fixed once jobs are
+   * stored: changing it needs `nestjs-async-endpoints migrate`.
+   */
+  partitions?: number;
+  /**
+   * Wait until this many replicas have each write batch (Redis `WAIT`) before answering, so that a
+   * failover loses no acknowledged job. Off by default.
+   */
+  waitForReplicas?: { replicas: number; timeoutMs: number };
 }
 
 /** The `store` option: a memory or Redis configuration, or an instance of your own `JobStore`. */

@@ -125,7 +125,7 @@ export class AsyncEndpointsTestHarness {
 
   private async jobsIn(status: JobStatus): Promise<Job[]> {
     const { counts } = await this.store.stats(this.timers.now());
-    return counts[status] === 0 ? [] : this.store.listJobs({ status, limit: counts[status] });
+    return counts[status] === 0 ? [] : (await this.store.listJobs({ status, limit: counts[status] })).jobs;
   }
 
   private async stuck(cause: string): Promise<DrainError> {

@@ -188,6 +188,7 @@ export class ClaimLoop {
     try {
       const claimed = await this.store.claimDueJobs({
         workerId: this.options.worker.workerId,
+        names: [], // TRANSITIONAL (v2-contract): the worker's handler names come with routing
         limit,
         leaseMs: this.options.jobManager.jobClaimTimeoutMs,
         now: this.timers.now(),

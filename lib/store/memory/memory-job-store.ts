@@ -12,6 +12,7 @@ import {
   type CreateJobResult,
   type FailOptions,
   type FailOutcome,
+  type JobPage,
   type JobStats,
   type Lease,
   type ListJobsOptions,
@@ -24,6 +25,7 @@ import {
   type Retention,
   type RetryJobResult,
   type StoreEventListener,
+  type WorkerRegistration,
 } from '../job-store.js';
 import { cloneJson, copyJob, newQueuedJob } from '../../job/job-records.js';
 import { idempotencyScopeKey } from '../idempotency-scope.js';
@@ -124,7 +126,7 @@ export class MemoryJobStore extends JobStore {
       job.workerId = options.workerId;
       job.leaseToken = token;
       job.leaseExpiresAt = options.now + options.leaseMs;
-      claimed.push({ job: copyJob(job), lease: { jobId: job.id, token } });
+      claimed.push({ job: copyJob(job), lease: { jobId: job.id, name: job.name, token } });
     }
     return claimed;
   }
@@ -268,18 +270,26 @@ export class MemoryJobStore extends JobStore {
       waiting: this.table.counts.Queued + this.table.counts.Scheduled,
       inProgress: this.table.counts.InProgress,
       oldestWaitingAgeMs: head && head.dueAt <= now ? now - head.dueAt : null,
+      names: {}, // TRANSITIONAL (v2-contract): per-name stats come with Store v2
     };
   }
 
-  async listJobs(options: ListJobsOptions): Promise<Job[]> {
+  // TRANSITIONAL (v2-contract): replaced by Store v2.
+  async registerWorker(_registration: WorkerRegistration, _options: { now: number; ttlMs: number }): Promise<void> {}
+
+  async unregisterWorker(_workerId: string): Promise<void> {}
+
+  async listJobs(options: ListJobsOptions): Promise<JobPage> {
     this.assertOpen();
     this.table.retained.purgeExpired(Date.now());
     const terminal = isTerminal(options.status);
-    return [...this.table.jobs.values()]
+    // TRANSITIONAL (v2-contract): no cursor or filters yet.
+    const jobs = [...this.table.jobs.values()]
       .filter((job) => job.status === options.status)
       .sort((a, b) => (terminal ? (b.completedAt ?? 0) - (a.completedAt ?? 0) : a.seq - b.seq))
       .slice(0, options.limit)
       .map(copyJob);
+    return { jobs, nextCursor: null };
   }
 
   async retryJob(id: string, options: { now: number }): Promise<RetryJobResult> {

@@ -66,7 +66,7 @@ export class RedisClaims {
     };
     let undecodable = 0;
     for (let i = 0; i < reply.length; i++) {
-      const lease = { jobId: reply[i]![0]!, token: args[tokensFrom + i]! };
+      const lease = { jobId: reply[i]![0]!, name: reply[i]![1]!, token: args[tokensFrom + i]! };
       let job: Job;
       try {
         job = decodeClaimedJob(reply[i]!, leased);

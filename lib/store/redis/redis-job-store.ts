@@ -12,6 +12,7 @@ import {
   type CreateJobResult,
   type FailOptions,
   type FailOutcome,
+  type JobPage,
   type JobStats,
   type Lease,
   type ListJobsOptions,
@@ -25,6 +26,7 @@ import {
   type RetryJobResult,
   type StoreEventListener,
   type StoreEventType,
+  type WorkerRegistration,
 } from '../job-store.js';
 import { batchItem, RedisCalls, ttlArg } from './redis-calls.js';
 import { RedisClaims } from './redis-claims.js';
@@ -276,17 +278,24 @@ export class RedisJobStore extends JobStore {
       waiting: counts.Queued + counts.Scheduled,
       inProgress: counts.InProgress,
       oldestWaitingAgeMs,
+      names: {}, // TRANSITIONAL (v2-contract): per-name stats come with Store v2
     };
   }
 
-  async listJobs(options: ListJobsOptions): Promise<Job[]> {
-    if (options.limit <= 0) return [];
+  // TRANSITIONAL (v2-contract): replaced by Store v2.
+  async registerWorker(_registration: WorkerRegistration, _options: { now: number; ttlMs: number }): Promise<void> {}
+
+  async unregisterWorker(_workerId: string): Promise<void> {}
+
+  async listJobs(options: ListJobsOptions): Promise<JobPage> {
+    // TRANSITIONAL (v2-contract): no cursor or filters yet.
+    if (options.limit <= 0) return { jobs: [], nextCursor: null };
     const reply = (await this.calls.run('listJobs', this.keys.store, [
       options.status,
       options.limit,
       Date.now(),
     ])) as string[][];
-    return reply.map((fields) => decodeJobReply(fields));
+    return { jobs: reply.map((fields) => decodeJobReply(fields)), nextCursor: null };
   }
 
   async retryJob(id: string, options: { now: number }): Promise<RetryJobResult> {
