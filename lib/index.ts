@@ -15,6 +15,7 @@ export type {
   AsyncEndpointsModuleOptions,
   CaptureHeadersOptions,
   CaptureQueryParamsOptions,
+  HealthOptions,
   HttpOptions,
   JobManagerOptions,
   MemoryStoreConfig,
