@@ -8,7 +8,13 @@
 // The module, its injectables and the options they read.
 export { AsyncEndpointsModule } from './async-endpoints.module.js';
 export { ASYNC_ENDPOINTS_OPTIONS } from './async-endpoints.module-definition.js';
-export { AsyncEndpointsService, type SubmitOptions, type WaitOptions } from './async-endpoints.service.js';
+export {
+  AsyncEndpointsService,
+  type JobDocumentPage,
+  type ListOptions,
+  type SubmitOptions,
+  type WaitOptions,
+} from './async-endpoints.service.js';
 export { AsyncEndpointsHealthIndicator } from './health/async-endpoints.health.js';
 export type {
   AsyncEndpointRequest,
