@@ -73,9 +73,11 @@ export {
   type CreateJobResult,
   type FailOptions,
   type FailOutcome,
+  type JobPage,
   type JobStats,
   type Lease,
   type ListJobsOptions,
+  type NameStats,
   type NewJob,
   type PurgeJobsOptions,
   type RecoverJobsOptions,
@@ -89,6 +91,7 @@ export {
   type StoreEventListener,
   type StoreEventType,
   type TerminalJobStatus,
+  type WorkerRegistration,
 } from './store/job-store.js';
 export { MemoryJobStore, type MemoryStoreLimits } from './store/memory/memory-job-store.js';
 export { RedisJobStore, type RedisStoreOptions } from './store/redis/redis-job-store.js';
