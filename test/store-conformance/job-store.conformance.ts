@@ -20,6 +20,8 @@ export function newJob(overrides: Partial<NewJob> = {}): NewJob {
   const payload: JsonValue = overrides.payload ?? { data: 'hello' };
   return {
     id: randomUUID(),
+    // As the service marks an id it made up; a partitioned store may draw another (docs/storage.md).
+    idGenerated: overrides.id === undefined,
     name,
     payload,
     headers: { 'content-type': 'application/json' },

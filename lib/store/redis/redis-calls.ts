@@ -89,6 +89,17 @@ export class RedisCalls {
     return this.call(() => this.client.smembers(partition.names), { readOnly: true });
   }
 
+  /** Up to `limit` entries of a waiting zset due by `now`, as [entry, score] pairs (a claim's plan). */
+  async dueHead(waiting: string, now: number, limit: number): Promise<[string, string][]> {
+    const flat = await this.call(
+      () => this.client.zrange(waiting, '-inf', String(now), 'BYSCORE', 'LIMIT', 0, limit, 'WITHSCORES'),
+      { readOnly: true },
+    );
+    const pairs: [string, string][] = [];
+    for (let i = 0; i + 1 < flat.length; i += 2) pairs.push([flat[i]!, flat[i + 1]!]);
+    return pairs;
+  }
+
   /** A submit went through: Redis has memory again, if it had none. */
   submitAccepted(): void {
     if (this.outOfMemory) {
