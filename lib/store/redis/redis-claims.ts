@@ -23,10 +23,13 @@ const VISIT_ALL_EVERY_MS = 1000;
  * number) and claims each partition's share of the first `limit`, concurrently.
  */
 export class RedisClaims {
-  private readonly marked: boolean[];
+  /**
+   * Per set of names claimed (a worker claims with one), the partitions that may hold due work for
+   * them: a claim that finds nothing for its names unmarks a partition for those names only.
+   */
+  private readonly marks = new Map<string, { marked: boolean[]; visitedAt: number }>();
   /** Per partition, the earliest due time of a retry announced there (Infinity when none). */
   private readonly dueAt: number[];
-  private allVisitedAt = -Infinity;
   private offset = 0;
 
   constructor(
@@ -35,15 +38,14 @@ export class RedisClaims {
     private readonly counts: PartitionCounts,
     private readonly failJob: FailJob,
   ) {
-    this.marked = keys.partitions.map(() => true);
     this.dueAt = keys.partitions.map(() => Infinity);
   }
 
   /** A job-available event for `partition` (with `dueAt` for a retry not due yet). */
   mark(partition: number, dueAt: number | undefined): void {
-    if (partition < 0 || partition >= this.marked.length) return;
-    if (dueAt === undefined) this.marked[partition] = true;
-    else this.dueAt[partition] = Math.min(this.dueAt[partition]!, dueAt);
+    if (partition < 0 || partition >= this.dueAt.length) return;
+    if (dueAt !== undefined) this.dueAt[partition] = Math.min(this.dueAt[partition]!, dueAt);
+    else for (const { marked } of this.marks.values()) marked[partition] = true;
   }
 
   async claimDueJobs(options: ClaimOptions): Promise<ClaimedJob[]> {
@@ -53,18 +55,19 @@ export class RedisClaims {
       await this.claimPartition(0, options, options.limit, claimed);
       return claimed;
     }
-    if (options.now - this.allVisitedAt >= VISIT_ALL_EVERY_MS) {
-      this.marked.fill(true);
-      this.allVisitedAt = options.now;
+    const marks = this.marksOf(options.names);
+    if (options.now - marks.visitedAt >= VISIT_ALL_EVERY_MS) {
+      marks.marked.fill(true);
+      marks.visitedAt = options.now;
     }
     const visited: number[] = [];
     for (let i = 0; i < count; i++) {
       const index = (this.offset + i) % count;
       if (this.dueAt[index]! <= options.now) {
         this.dueAt[index] = Infinity;
-        this.marked[index] = true;
+        this.mark(index, undefined);
       }
-      if (this.marked[index]) visited.push(index);
+      if (marks.marked[index]) visited.push(index);
     }
     this.offset = (this.offset + 1) % count;
     let limit = options.limit;
@@ -73,16 +76,26 @@ export class RedisClaims {
       limit = Math.min(limit, options.maxConcurrentJobs - this.counts.inProgressTotal());
     }
     if (limit <= 0 || visited.length === 0) return claimed;
-    const plan = await this.plan(visited, options, limit);
-    // Each partition's claim takes its share, all at once; then the jobs in due-time, then submission order.
-    await Promise.all(
-      [...plan.shares].map(async ([index, share]) => {
-        const cap = options.maxConcurrentJobs == null ? '' : String(this.counts.inProgressOf(index) + share);
-        const leased = await this.claimPartition(index, options, share, claimed, cap);
-        this.counts.noteClaimed(index, leased);
-      }),
-    );
-    const rank = (claim: ClaimedJob) => plan.order.get(claim.job.id) ?? Infinity;
+    // Rounds, as long as they lease something and the limit is not reached: claims running beside
+    // this one may have taken the jobs a plan counted on.
+    const order = new Map<string, number>();
+    for (let round = 0; claimed.length < limit; round++) {
+      const want = limit - claimed.length;
+      const plan = await this.plan(visited, options, want, marks.marked);
+      for (const [id, rank] of plan.order) if (!order.has(id)) order.set(id, round * options.limit + rank);
+      // Each partition's claim takes its share, all at once.
+      const leased = await Promise.all(
+        [...plan.shares].map(async ([index, share]) => {
+          const cap = options.maxConcurrentJobs == null ? '' : String(this.counts.inProgressOf(index) + share);
+          const count = await this.claimPartition(index, options, share, claimed, cap);
+          this.counts.noteClaimed(index, count);
+          return count;
+        }),
+      );
+      if (leased.every((count) => count === 0)) break;
+    }
+    // In due-time, then submission order.
+    const rank = (claim: ClaimedJob) => order.get(claim.job.id) ?? Infinity;
     return claimed.sort((a, b) => rank(a) - rank(b));
   }
 
@@ -91,7 +104,7 @@ export class RedisClaims {
    * partitions (plain reads, concurrently), merged by due time, then sequence number. A partition
    * with nothing due for these names is unmarked until an event or the next full visit.
    */
-  private async plan(visited: readonly number[], options: ClaimOptions, limit: number) {
+  private async plan(visited: readonly number[], options: ClaimOptions, limit: number, marked: boolean[]) {
     const heads = await Promise.all(
       visited.map(async (index) => {
         const partition = this.keys.partitions[index]!;
@@ -99,7 +112,7 @@ export class RedisClaims {
           options.names.map((name) => this.calls.dueHead(partition.waiting(name), options.now, limit)),
         );
         const entries = perName.flat().map(([entry, score]) => ({ entry, score: Number(score), index }));
-        if (entries.length === 0) this.marked[index] = false;
+        if (entries.length === 0) marked[index] = false;
         return entries;
       }),
     );
@@ -114,6 +127,18 @@ export class RedisClaims {
       order.set(entry.slice(entry.indexOf(':') + 1), i);
     });
     return { shares, order };
+  }
+
+  private marksOf(names: readonly string[]) {
+    const key = names.join('\n');
+    let marks = this.marks.get(key);
+    if (!marks) {
+      // A few sets at most in a process; a caller that varies them (tests, tools) starts afresh.
+      if (this.marks.size >= 16) this.marks.clear();
+      marks = { marked: this.keys.partitions.map(() => true), visitedAt: -Infinity };
+      this.marks.set(key, marks);
+    }
+    return marks;
   }
 
   /** Claims up to `limit` from one partition; returns how many were leased. */

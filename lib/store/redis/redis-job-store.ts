@@ -357,7 +357,15 @@ export class RedisJobStore extends JobStore {
         partition.waiting(lease.name),
         partition.job(lease.jobId),
       ],
-      [this.keys.prefix, index, options.now, lease.token, lease.name, ttlArg(options.retention.completedTtlMs)],
+      [
+        this.keys.prefix,
+        index,
+        options.now,
+        lease.token,
+        lease.name,
+        ttlArg(options.retention.completedTtlMs),
+        await this.calls.headElsewhere(this.keys.partitions, index, lease.name),
+      ],
     )) as ReleaseOutcome;
     if (outcome === 'released') this.claims.mark(index, undefined);
     return outcome;

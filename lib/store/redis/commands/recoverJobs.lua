@@ -12,7 +12,7 @@
 -- ARGV: channel prefix, partition, now, maxInProgressMs, maxRecoveries, lockMs, lock token,
 --   completedTtlMs, failedTtlMs, the JOB_RECOVERY_EXHAUSTED and JOB_UNREADABLE error codes, the number
 --   of names, then per job (in KEYS order) its id and the number of its name (0 when it has none),
---   then the names.
+--   then the names, then per name the due time of its head in the other partitions ('' for none).
 -- Returns false when another sweeper holds the lock, else {requeued ids, exhausted ids, canceled ids,
 --   removed entries}.
 --- @include "read-job"
@@ -90,7 +90,7 @@ for i = 1, #KEYS - jobsFrom do
       exhausted[#exhausted + 1] = id
     else
       redis.call('HINCRBY', key, 'recoveryCount', 1)
-      requeue(K, key, job, now)
+      requeue(K, key, job, now, ARGV[JOBS_FROM + 2 * (#KEYS - jobsFrom) + nameCount + n - 1])
       requeued[#requeued + 1] = id
       -- One wake-up per name is enough.
       if not announced[name] then
