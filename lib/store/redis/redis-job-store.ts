@@ -487,14 +487,16 @@ export class RedisJobStore extends JobStore {
     script: (name: string) => Promise<R | ['changed']>,
   ): Promise<Exclude<R, ['changed']> | ['not-found']> {
     for (let tries = 0; tries < CHANGED_TRIES; tries++) {
-      let name: string | null;
+      let fields: (string | null)[];
       try {
-        name = await this.calls.call(() => this.client.hget(this.keys.job(id), 'name'), { readOnly: true });
+        fields = await this.calls.call(() => this.client.hmget(this.keys.job(id), 'status', 'name'), { readOnly: true });
       } catch (error) {
         if (!isWrongType(error)) throw error;
-        name = null;
+        return ['not-found'];
       }
-      if (name === null) return ['not-found'];
+      if (fields[0] === null && fields[1] === null) return ['not-found'];
+      // A hash without its name (changed outside the store) is still answered, as Failed if it was failed.
+      const name = fields[1] ?? '';
       const reply = await script(name);
       if (reply[0] !== 'changed') return reply as Exclude<R, ['changed']>;
     }
