@@ -489,7 +489,9 @@ export class RedisJobStore extends JobStore {
     for (let tries = 0; tries < CHANGED_TRIES; tries++) {
       let fields: (string | null)[];
       try {
-        fields = await this.calls.call(() => this.client.hmget(this.keys.job(id), 'status', 'name'), { readOnly: true });
+        fields = await this.calls.call(() => this.client.hmget(this.keys.job(id), 'status', 'name'), {
+          readOnly: true,
+        });
       } catch (error) {
         if (!isWrongType(error)) throw error;
         return ['not-found'];
