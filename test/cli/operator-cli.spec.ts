@@ -69,10 +69,10 @@ async function freshStore() {
     await store.createJob(input, { now, maximumQueueSize: 1_000_000 });
     return input.id;
   };
-  const claimOne = async (now = Date.now(), leaseMs = 30_000) => {
+  const claimOne = async (now = Date.now(), leaseMs = 30_000, names = ['Process']) => {
     const [claimed] = await store.claimDueJobs({
       workerId: 'worker-7',
-      names: ['Process'],
+      names,
       limit: 1,
       leaseMs,
       now,
@@ -616,7 +616,8 @@ describe('control characters in stored text', () => {
   it('are printed escaped by list, cancel and retry, and kept intact in --json output', async () => {
     const { store, create, claimOne, run } = await freshStore();
     const id = await create(Date.now(), { name: `Evil${hostile}` });
-    const { lease } = await claimOne();
+    // The Redis store claims only the names asked for.
+    const { lease } = await claimOne(Date.now(), 30_000, [`Evil${hostile}`]);
     await store.failJob(
       lease,
       { code: 'BAD\u001b[0m', message: hostile },
