@@ -112,7 +112,10 @@ export class RedisJobStore extends JobStore {
       this.logger,
     );
     this.calls = new RedisCalls(this.client, new RedisScripts(this.client), this.events, this.keys, this.logger);
-    this.counts = new PartitionCounts(this.client, this.keys);
+    this.counts = new PartitionCounts(
+      (key) => this.calls.call(() => this.client.zcard(key), { readOnly: true }),
+      this.keys,
+    );
     this.claims = new RedisClaims(this.calls, this.keys, this.counts, (lease, error, options) =>
       this.failJob(lease, error, options),
     );
