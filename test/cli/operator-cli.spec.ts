@@ -580,6 +580,25 @@ describe('a --key-prefix with nothing under it', () => {
   });
 });
 
+describe('a store written with several partitions', () => {
+  it('is read with the partition count its apps wrote, and a typo prefix still warns on every run', async () => {
+    const keyPrefix = `{cli-${randomUUID()}}`;
+    const store = new RedisJobStore({ url: server.url, keyPrefix, partitions: 4, logger: new RecordingLogger() });
+    await store.init();
+    stores.push(store);
+    for (let i = 0; i < 5; i++) await store.createJob(newJob(), { now: Date.now(), maximumQueueSize: 100 });
+    const result = await cli(['stats', '--json', '--redis-url', server.url, '--key-prefix', keyPrefix]);
+    expect({ code: result.code, stderr: result.stderr }).toEqual({ code: 0, stderr: '' });
+    expect(JSON.parse(result.stdout)).toMatchObject({ waiting: 5, counts: { Queued: 5 } });
+
+    const unused = `{cli-typo-${randomUUID()}}`;
+    for (let run = 0; run < 2; run++) {
+      const typo = await cli(['stats', '--json', '--redis-url', server.url, '--key-prefix', unused]);
+      expect(typo.stderr).toContain(`Warning: nothing is stored under the key prefix '${unused}'`);
+    }
+  });
+});
+
 describe('passwords in --redis-url', () => {
   it('are masked in the user:password@ and ?password= forms, in connection errors and usage errors', async () => {
     const port = await freePort();
