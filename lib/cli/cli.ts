@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { RedisJobStore } from '../store/redis/redis-job-store.js';
-import { DEFAULT_KEY_PREFIX, RedisKeys } from '../store/redis/redis-keys.js';
+import { DEFAULT_KEY_PREFIX, layoutV1Keys, StoreKeys } from '../store/redis/redis-keys.js';
 import { maskUrlPassword } from '../store/redis/redis-url.js';
 import { parseArguments, USAGE, UsageError, type Connection } from './arguments.js';
 import { CommandFailure, runCommand } from './commands.js';
@@ -77,9 +77,28 @@ async function openStore(connection: Connection, io: CliIo): Promise<OpenedStore
     connection.redisUrl,
     connection.password ? { password: connection.password } : {},
   );
+  try {
+    await connect(client, CONNECT_WAIT_MS);
+  } catch (error) {
+    await closeConnection(client);
+    const reason = (error as Error).message;
+    const hint = /^(NOAUTH|WRONGPASS)/.test(reason)
+      ? ' (give the password in the URL, redis://:<password>@host:port, or in REDIS_PASSWORD)'
+      : '';
+    throw new CommandFailure(`Cannot connect to Redis at ${maskUrlPassword(connection.redisUrl)}: ${reason}${hint}`);
+  }
+  let partitions: number;
+  try {
+    partitions = await storedPartitions(client, connection.keyPrefix);
+  } catch (error) {
+    await closeConnection(client);
+    throw error;
+  }
+  // The store as the apps wrote it: with their partition count.
   const store = new RedisJobStore({
     client,
     keyPrefix: connection.keyPrefix,
+    partitions,
     logger: {
       log: () => undefined,
       warn: (message) => io.stderr(`Warning: ${String(message)}`),
@@ -91,18 +110,8 @@ async function openStore(connection: Connection, io: CliIo): Promise<OpenedStore
     await closeConnection(client);
   };
   try {
-    await connect(client, CONNECT_WAIT_MS);
-  } catch (error) {
-    await close();
-    const reason = (error as Error).message;
-    const hint = /^(NOAUTH|WRONGPASS)/.test(reason)
-      ? ' (give the password in the URL, redis://:<password>@host:port, or in REDIS_PASSWORD)'
-      : '';
-    throw new CommandFailure(`Cannot connect to Redis at ${maskUrlPassword(connection.redisUrl)}: ${reason}${hint}`);
-  }
-  try {
     await store.init();
-    await warnIfNothingUnderPrefix(client, connection, io);
+    if (await nothingStored(client, connection.keyPrefix, partitions)) warnNothingUnderPrefix(connection, io);
   } catch (error) {
     await close();
     throw error;
@@ -110,16 +119,27 @@ async function openStore(connection: Connection, io: CliIo): Promise<OpenedStore
   return { store, close };
 }
 
+/** The partition count the apps wrote (`<prefix>:meta`), read before the store starts; 1 when none. */
+async function storedPartitions(client: Pick<Redis, 'hget'>, keyPrefix: string): Promise<number> {
+  const partitions = Number(await client.hget(new StoreKeys(keyPrefix).meta, 'partitions'));
+  return Number.isInteger(partitions) && partitions >= 1 ? partitions : 1;
+}
+
 /**
- * A wrong --key-prefix reads as an empty store (zeros, exit 0): say so when none of the store's keys
- * exists. The submission counter stays once a job was ever stored, so a used store always has one.
+ * Whether no job was ever stored under the prefix: no partition has a status index or a submission
+ * counter (one EXISTS per partition: one slot each), and there are no 0.1.0 keys.
  */
-async function warnIfNothingUnderPrefix(
-  client: Pick<Redis, 'exists'>,
-  connection: Connection,
-  io: CliIo,
-): Promise<void> {
-  if ((await client.exists(...new RedisKeys(connection.keyPrefix).store)) > 0) return;
+async function nothingStored(client: Pick<Redis, 'exists'>, keyPrefix: string, partitions: number): Promise<boolean> {
+  const keys = new StoreKeys(keyPrefix, partitions);
+  const found = await Promise.all([
+    client.exists(...layoutV1Keys(keys.prefix)),
+    ...keys.partitions.map((partition) => client.exists(partition.sequence, ...Object.values(partition.statusIndex))),
+  ]);
+  return found.every((count) => count === 0);
+}
+
+/** A wrong --key-prefix reads as an empty store (zeros, exit 0): say so when no store ever started there. */
+function warnNothingUnderPrefix(connection: Connection, io: CliIo): void {
   io.stderr(
     `Warning: nothing is stored under the key prefix '${connection.keyPrefix}' at ${maskUrlPassword(connection.redisUrl)}: ` +
       `no job was ever stored there. If that is unexpected, check --key-prefix: it must be the app's store.keyPrefix ` +
