@@ -21,8 +21,8 @@ export class CommandFailure extends Error {
   }
 }
 
-/** Runs one parsed command. Throws CommandFailure (exit 1) when it cannot be done. */
-export function runCommand(command: Command, context: CommandContext): Promise<void> {
+/** Runs one parsed command on the store (migrate has its own: migrate-command.ts). Throws CommandFailure (exit 1) when it cannot be done. */
+export function runCommand(command: Exclude<Command, { name: 'migrate' }>, context: CommandContext): Promise<void> {
   switch (command.name) {
     case 'stats':
       return stats(context);

@@ -1,0 +1,131 @@
+import { JOB_STATUSES, type JobStatus } from '../job/index.js';
+import type { LayoutSurvey } from '../store/redis/migrate/layout-migration.js';
+import { maskUrlPassword } from '../store/redis/redis-url.js';
+import type { Command, Connection } from './arguments.js';
+import { CommandFailure } from './commands.js';
+import { formatTable } from './format.js';
+import { escapeControlCharacters as shown } from '../observability/log-text.js';
+
+type MigrateCommand = Extract<Command, { name: 'migrate' }>;
+
+/**
+ * `migrate`: converts 0.1.0's Redis layout under the key prefix to this version's. Checks first that
+ * nothing runs on it (0.1.0 leases, workers of this version), changes data only with --yes, and says
+ * what it did per status. Running it again finds nothing to do.
+ */
+export async function migrate(
+  command: MigrateCommand,
+  connection: Connection,
+  { json, print }: { json: boolean; print: (text: string) => void },
+): Promise<void> {
+  // Loaded here, so that --help and usage errors answer without loading ioredis.
+  const [{ migrateLayout, surveyLayout }, { closeConnection }, { openRedis }] = await Promise.all([
+    import('../store/redis/migrate/layout-migration.js'),
+    import('../store/redis/redis-connections.js'),
+    import('./redis-connection.js'),
+  ]);
+  const client = await openRedis(connection);
+  try {
+    const { partitions, confirmation } = command;
+    const where = `'${connection.keyPrefix}' at ${maskUrlPassword(connection.redisUrl)}`;
+    const survey = await surveyLayout(client, connection.keyPrefix, Date.now());
+    const target = `layout 2 with ${plural(partitions, 'partition')}`;
+
+    if (!survey.hasV1Data) {
+      if (survey.meta && survey.meta.partitions !== partitions) {
+        throw new CommandFailure(
+          `The store under ${where} is already in layout ${survey.meta.layout} with ${plural(survey.meta.partitions, 'partition')}: ` +
+            `migrate converts 0.1.0 data and does not change the partition count (--partitions ${partitions}).`,
+        );
+      }
+      if (json)
+        return print(JSON.stringify({ migrated: false, reason: 'nothing to migrate', meta: survey.meta }, null, 2));
+      return print(
+        survey.meta
+          ? `Nothing to migrate: the store under ${where} is already in layout ${survey.meta.layout} with ${plural(survey.meta.partitions, 'partition')}.`
+          : `Nothing to migrate: no 0.1.0 data under ${where}.`,
+      );
+    }
+    if (survey.meta && survey.meta.partitions !== partitions) {
+      throw new CommandFailure(
+        `The store under ${where} holds 0.1.0 data and a layout-2 marker with ${plural(survey.meta.partitions, 'partition')}: ` +
+          `run migrate with --partitions ${survey.meta.partitions}.`,
+      );
+    }
+    const blocker = command.force ? null : runningProcesses(survey);
+    const how = partitions === 1 ? 'in place' : 'moving each job to its partition';
+    if (confirmation !== 'yes') {
+      if (json) {
+        print(
+          JSON.stringify(
+            { dryRun: true, partitions, found: survey.counts, idempotencyKeys: survey.idempotencyKeys },
+            null,
+            2,
+          ),
+        );
+      } else {
+        print(`0.1.0 data under ${where}:`);
+        print(countTable(survey.counts));
+        print(`Idempotency keys: ${survey.idempotencyKeys}`);
+        print('');
+        print(`Would convert it to ${target} (${how}), then write ${connection.keyPrefix}:meta.`);
+        if (blocker) print(`With --yes it would refuse now: ${blocker}`);
+      }
+      if (confirmation === 'dry-run') return;
+      throw new CommandFailure(
+        'Nothing was changed: migrate changes data only with --yes. Stop every 0.1.0 process, then run the same command with --yes.',
+      );
+    }
+
+    if (blocker) throw new CommandFailure(`Nothing was changed: ${blocker}`);
+    const tally = await migrateLayout(client, connection.keyPrefix, partitions);
+    if (json) return print(JSON.stringify({ migrated: true, partitions, ...tally }, null, 2));
+    print(`Converted the store under ${where} to ${target} (${how}):`);
+    print(countTable(tally.counts));
+    if (partitions > 1) print(`Idempotency keys moved: ${tally.idempotencyKeys}`);
+    if (tally.missing.length > 0) {
+      print(
+        `${plural(tally.missing.length, 'index entry', 'index entries')} of jobs already gone (past retention) dropped.`,
+      );
+    }
+    if (tally.unreadable.length > 0) {
+      print(
+        `${plural(tally.unreadable.length, 'live job')} lack a name or a seq (changed outside the store) and wait in no queue: ` +
+          `${shown(tally.unreadable.join(', '))}. Cancel them with the cancel command and submit them again.`,
+      );
+    }
+    print(
+      `Start this version with store.partitions ${partitions}${partitions === 1 ? ' (the default on a single node)' : ''}.`,
+    );
+  } finally {
+    await closeConnection(client);
+  }
+}
+
+/** Why converting now could lose work, or null. */
+function runningProcesses(survey: LayoutSurvey): string | null {
+  if (survey.liveWorkers.length > 0) {
+    return (
+      `${plural(survey.liveWorkers.length, 'worker')} of this version ${survey.liveWorkers.length === 1 ? 'is' : 'are'} registered on this key prefix ` +
+      `(${shown(survey.liveWorkers.join(', '))}). Stop every process on this store first, or pass --force.`
+    );
+  }
+  if (survey.liveV1Leases > 0) {
+    return (
+      `${plural(survey.liveV1Leases, 'job')} ${survey.liveV1Leases === 1 ? 'holds' : 'hold'} a 0.1.0 lease that has not expired: a 0.1.0 worker may be running ${survey.liveV1Leases === 1 ? 'it' : 'them'}. ` +
+      'Stop every 0.1.0 process first and run migrate again; with --force, such jobs are taken back by recovery once their lease expires, and a 0.1.0 worker still running one finishes it where this version does not look.'
+    );
+  }
+  return null;
+}
+
+function countTable(counts: Readonly<Record<JobStatus, number>>): string {
+  return formatTable(
+    ['STATUS', 'JOBS'],
+    JOB_STATUSES.map((status) => [status, String(counts[status])]),
+  );
+}
+
+function plural(count: number, one: string, many = `${one}s`): string {
+  return `${count} ${count === 1 ? one : many}`;
+}

@@ -1,0 +1,69 @@
+import type { Redis } from 'ioredis';
+import { JOB_STATUSES, type JobStatus } from '../../../job/index.js';
+import { LAYOUT_VERSION, layoutV1Keys, StoreKeys } from '../redis-keys.js';
+import { convertInPlace } from './convert-in-place.js';
+import { emptyTally, type MigrationTally } from './migration-tally.js';
+import { moveToPartitions } from './move-to-partitions.js';
+import { V1Keys } from './v1-jobs.js';
+
+export type { MigrationTally } from './migration-tally.js';
+
+/** What is stored under a key prefix, for the migrate command to decide and to show. */
+export interface LayoutSurvey {
+  /** `<prefix>:meta` when a layout-2 store (or a finished migration) wrote it. */
+  meta: { layout: string; partitions: number } | null;
+  /** Whether 0.1.0 data is there to convert. */
+  hasV1Data: boolean;
+  /** Jobs in 0.1.0's status indexes (entries, some possibly past retention). */
+  counts: Record<JobStatus, number>;
+  idempotencyKeys: number;
+  /** 0.1.0 leases not expired yet: a 0.1.0 worker may still run those jobs. */
+  liveV1Leases: number;
+  /** Layout-2 workers whose registration has not expired: a store of the new version is running. */
+  liveWorkers: string[];
+}
+
+export async function surveyLayout(client: Redis, keyPrefix: string, now: number): Promise<LayoutSurvey> {
+  const v1 = new V1Keys(keyPrefix);
+  const store = new StoreKeys(keyPrefix);
+  const meta = await client.hgetall(store.meta);
+  const partitions = Number(meta.partitions);
+  // With one partition, layout 2 keeps 0.1.0's other keys under their names: only these two tell.
+  const v1OnlyKeys = meta.layout && partitions === 1 ? [v1.waiting, v1.leases] : layoutV1Keys(keyPrefix);
+  const [present, idempotencyKeys, liveV1Leases, workers, ...counts] = await Promise.all([
+    client.exists(...v1OnlyKeys),
+    client.hlen(v1.idempotency),
+    client.zcount(v1.leases, `(${now}`, '+inf'),
+    client.hgetall(store.workers),
+    ...JOB_STATUSES.map((status) => client.zcard(v1.statusIndex[status])),
+  ]);
+  return {
+    meta: meta.layout ? { layout: meta.layout, partitions } : null,
+    hasV1Data: present > 0,
+    counts: Object.fromEntries(JOB_STATUSES.map((status, i) => [status, counts[i]])) as Record<JobStatus, number>,
+    idempotencyKeys,
+    liveV1Leases,
+    liveWorkers: Object.entries(workers)
+      .filter(([, value]) => Number(value.split(' ')[0]) > now)
+      .map(([workerId]) => workerId),
+  };
+}
+
+/**
+ * Converts 0.1.0's Redis layout under `keyPrefix` to layout 2 with `partitions` partitions: in place
+ * with one, moving every job to its partition with more. Writes `<prefix>:meta` last, so a store
+ * starts on the result only once it is whole; a run cut short before that runs again from the start
+ * and finds converted jobs converted. Assumes no 0.1.0 process runs (the command checks).
+ */
+export async function migrateLayout(client: Redis, keyPrefix: string, partitions: number): Promise<MigrationTally> {
+  const v1 = new V1Keys(keyPrefix);
+  const store = new StoreKeys(keyPrefix, partitions);
+  const tally = emptyTally();
+  if (partitions === 1) {
+    await convertInPlace(client, v1, store.partitions[0]!, tally);
+  } else {
+    await moveToPartitions(client, v1, store, tally);
+  }
+  await client.hset(store.meta, 'layout', LAYOUT_VERSION, 'partitions', String(partitions));
+  return tally;
+}

@@ -1,0 +1,148 @@
+import type { Redis } from 'ioredis';
+import { JOB_STATUSES, type JobStatus } from '../../../job/index.js';
+
+/** 0.1.0's keys under a key prefix: the single waiting and leases zsets, beside keys layout 2 keeps. */
+export class V1Keys {
+  readonly waiting: string;
+  readonly leases: string;
+  readonly started: string;
+  readonly idempotency: string;
+  readonly idempotencyExpiries: string;
+  readonly sequence: string;
+  readonly recoveryLock: string;
+  readonly statusIndex: Readonly<Record<JobStatus, string>>;
+
+  constructor(readonly prefix: string) {
+    this.waiting = `${prefix}:waiting`;
+    this.leases = `${prefix}:leases`;
+    this.started = `${prefix}:started`;
+    this.idempotency = `${prefix}:idempotency`;
+    this.idempotencyExpiries = `${prefix}:idempotency-expiries`;
+    this.sequence = `${prefix}:sequence`;
+    this.recoveryLock = `${prefix}:recovery-lock`;
+    this.statusIndex = Object.fromEntries(
+      JOB_STATUSES.map((status) => [status, `${prefix}:status:${status}`]),
+    ) as Record<JobStatus, string>;
+  }
+
+  job(id: string): string {
+    return `${this.prefix}:job:${id}`;
+  }
+}
+
+export const LIVE_STATUSES: readonly JobStatus[] = ['Queued', 'Scheduled', 'InProgress'];
+export const TERMINAL_STATUSES: readonly JobStatus[] = ['Completed', 'Failed', 'Canceled'];
+
+/** A job hash as 0.1.0 left it, with the index scores that say where it stands. */
+export interface V1Job {
+  id: string;
+  fields: Record<string, string>;
+  /** The hash's time to live in ms; -1 for none. */
+  pttl: number;
+  status: JobStatus;
+  name: string | undefined;
+  /** Its entry in the waiting zsets (`<seq>:<id>`), for a waiting job with a seq. */
+  waitingEntry: string | null;
+  /** Due time (waiting), lease expiry (InProgress): from 0.1.0's zsets, else from the hash. */
+  dueAt: number | null;
+  leaseExpiresAt: number | null;
+  /** Its score in the index of its status, in layout 2 (see enteredStatusAt). */
+  statusScore: number;
+}
+
+/**
+ * Reads jobs and their index entries from 0.1.0's keys, in two pipelined round trips. Ids without a
+ * readable hash come back as null.
+ */
+export async function readV1Jobs(
+  client: Redis,
+  keys: V1Keys,
+  ids: readonly string[],
+  statusScores: ReadonlyMap<string, number>,
+): Promise<(V1Job | null)[]> {
+  const hashes = await exec(
+    ids.reduce((pipeline, id) => pipeline.hgetall(keys.job(id)).pttl(keys.job(id)), client.pipeline()),
+  );
+  const jobs = ids.map((id, i): V1Job | null => {
+    const fields = hashes[2 * i] as Record<string, string> | Error;
+    if (fields instanceof Error || !fields.status || !(JOB_STATUSES as readonly string[]).includes(fields.status)) {
+      return null;
+    }
+    const status = fields.status as JobStatus;
+    const seq = fields.seq;
+    return {
+      id,
+      fields,
+      pttl: Number(hashes[2 * i + 1]),
+      status,
+      name: fields.name,
+      waitingEntry: isWaiting(status) && seq ? waitingEntry(seq, id) : null,
+      dueAt: null,
+      leaseExpiresAt: null,
+      statusScore: LIVE_STATUSES.includes(status) ? enteredStatusAt(fields) : statusScores.get(id)!,
+    };
+  });
+  const scores = await exec(
+    jobs.reduce((pipeline, job) => {
+      // With one partition, layout 2's per-name zsets share the prefix: an interrupted run may have
+      // moved the entry there already. With more, there is no such key under this prefix.
+      if (job?.waitingEntry) {
+        pipeline.zscore(keys.waiting, job.waitingEntry);
+        pipeline.zscore(`${keys.prefix}:waiting:${job.name}`, job.waitingEntry);
+      } else if (job?.status === 'InProgress') {
+        pipeline.zscore(keys.leases, job.id);
+        pipeline.zscore(`${keys.prefix}:leases:${job.name}`, job.id);
+      }
+      return pipeline;
+    }, client.pipeline()),
+  );
+  let next = 0;
+  for (const job of jobs) {
+    if (!job || (!job.waitingEntry && job.status !== 'InProgress')) continue;
+    const score = firstNumber(scores[next], scores[next + 1]);
+    next += 2;
+    if (job.waitingEntry) {
+      job.dueAt = score ?? numberField(job.fields.retryDelayUntil) ?? enteredStatusAt(job.fields);
+    } else {
+      job.leaseExpiresAt = numberField(job.fields.leaseExpiresAt) ?? score ?? 0;
+    }
+  }
+  return jobs;
+}
+
+/**
+ * When a live job entered its status, layout 2's score in the status indexes (0.1.0 scored them by
+ * seq): a claim sets startedAt; a submit, a retry, a release or a failed attempt set lastUpdatedAt.
+ */
+function enteredStatusAt(fields: Record<string, string>): number {
+  const at = fields.status === 'InProgress' ? fields.startedAt : fields.lastUpdatedAt;
+  return numberField(at) ?? numberField(fields.lastUpdatedAt) ?? numberField(fields.createdAt) ?? 0;
+}
+
+/** Zset members with equal scores sort by their bytes: the zero-padded seq keeps submission order. */
+function waitingEntry(seq: string, id: string): string {
+  return `${seq.padStart(16, '0')}:${id}`;
+}
+
+function isWaiting(status: JobStatus): boolean {
+  return status === 'Queued' || status === 'Scheduled';
+}
+
+function numberField(value: string | undefined): number | null {
+  const number = Number(value);
+  return value === undefined || value === '' || !Number.isFinite(number) ? null : number;
+}
+
+function firstNumber(...values: unknown[]): number | null {
+  for (const value of values) if (typeof value === 'string') return Number(value);
+  return null;
+}
+
+/** A pipeline's results; the first failure of a command that is not a wrong type throws. */
+async function exec(pipeline: ReturnType<Redis['pipeline']>): Promise<unknown[]> {
+  const results = (await pipeline.exec()) ?? [];
+  return results.map(([error, value]) => {
+    if (error && !error.message.startsWith('WRONGTYPE')) throw error;
+    return error ?? value;
+  });
+}
