@@ -96,7 +96,7 @@ describe('usage', () => {
     const run = await cli(['--help']);
     expect(run).toMatchObject({ code: 0, stderr: '' });
     expect(run.stdout).toContain('Usage: nestjs-async-endpoints <command> [options]');
-    for (const command of ['stats', 'list', 'retry', 'cancel', 'recover', 'purge'])
+    for (const command of ['stats', 'list', 'retry', 'cancel', 'recover', 'purge', 'migrate'])
       expect(run.stdout).toContain(`  ${command}`);
   });
 
@@ -147,6 +147,10 @@ describe('usage', () => {
         'purge takes --dry-run or --yes, not both.',
       ],
       [['stats', '--yes', ...url], 'stats does not take --yes.'],
+      [['migrate', '--partitions', '0', ...url], "--partitions '0' must be a whole number of at least 1."],
+      [['migrate', '--dry-run', '--yes', ...url], 'migrate takes --dry-run or --yes, not both.'],
+      [['migrate', 'now', ...url], "migrate takes no arguments (got 'now')."],
+      [['stats', '--force', ...url], 'stats does not take --force.'],
     ];
     const runs = await Promise.all(cases.map(([args]) => cli(args)));
     runs.forEach((run, i) => {
