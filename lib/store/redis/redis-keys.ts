@@ -88,7 +88,9 @@ export class StoreKeys {
     this.workers = `${prefix}:workers`;
     this.events = `${prefix}:events`;
     this.finished = `${prefix}:finished`;
-    this.partitions = partitionPrefixes(prefix, partitionCount).map((partitionPrefix) => new RedisKeys(partitionPrefix));
+    this.partitions = partitionPrefixes(prefix, partitionCount).map(
+      (partitionPrefix) => new RedisKeys(partitionPrefix),
+    );
   }
 
   /** The partition of a job id, or of an idempotency digest: crc32 mod the partition count. */
