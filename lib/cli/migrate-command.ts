@@ -8,6 +8,8 @@ import { escapeControlCharacters as shown } from '../observability/log-text.js';
 
 type MigrateCommand = Extract<Command, { name: 'migrate' }>;
 
+const BATCH_TIMEOUT_MS = 60_000;
+
 /**
  * `migrate`: converts 0.1.0's Redis layout under the key prefix to this version's. Checks first that
  * nothing runs on it (0.1.0 leases, workers of this version), changes data only with --yes, and says
@@ -24,7 +26,8 @@ export async function migrate(
     import('../store/redis/redis-connections.js'),
     import('./redis-connection.js'),
   ]);
-  const client = await openRedis(connection);
+  // A batch of 200 jobs' hashes (DUMP) may carry large payloads: more than the store's 1.5 s per call.
+  const client = await openRedis(connection, BATCH_TIMEOUT_MS);
   try {
     const { partitions, confirmation } = command;
     const where = `'${connection.keyPrefix}' at ${maskUrlPassword(connection.redisUrl)}`;
@@ -90,8 +93,9 @@ export async function migrate(
     }
     if (tally.unreadable.length > 0) {
       print(
-        `${plural(tally.unreadable.length, 'live job')} lack a name or a seq (changed outside the store) and wait in no queue: ` +
-          `${shown(tally.unreadable.join(', '))}. Cancel them with the cancel command and submit them again.`,
+        `${plural(tally.unreadable.length, 'job')} could not be converted whole (changed outside the store: not a hash, ` +
+          `or without a status, name or seq) and wait in no queue: ${shown(tally.unreadable.join(', '))}. ` +
+          'Inspect them with redis-cli; submit them again if they are needed.',
       );
     }
     print(

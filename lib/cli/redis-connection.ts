@@ -8,15 +8,16 @@ const CONNECT_WAIT_MS = 3000;
 
 /**
  * A connection of the CLI's own, connected, so that an unreachable Redis is one clear error within a
- * few seconds rather than a client reconnecting. Close it with closeConnection.
+ * few seconds rather than a client reconnecting. `commandTimeout` replaces the store's (1.5 s) for
+ * commands that carry batches. Close it with closeConnection.
  */
-export async function openRedis(connection: Connection): Promise<Redis> {
+export async function openRedis(connection: Connection, commandTimeout?: number): Promise<Redis> {
   // Loaded here, so that --help and usage errors answer without loading ioredis.
   const { closeConnection, connect, createCommandConnection } = await import('../store/redis/redis-connections.js');
-  const client = createCommandConnection(
-    connection.redisUrl,
-    connection.password ? { password: connection.password } : {},
-  );
+  const client = createCommandConnection(connection.redisUrl, {
+    ...(connection.password ? { password: connection.password } : {}),
+    ...(commandTimeout ? { commandTimeout } : {}),
+  });
   try {
     await connect(client, CONNECT_WAIT_MS);
   } catch (error) {

@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { JobStatus } from '../../../job/index.js';
 import type { RedisKeys } from '../redis-keys.js';
-import { LIVE_STATUSES, readV1Jobs, TERMINAL_STATUSES, type V1Job, type V1Keys } from './v1-jobs.js';
+import { LIVE_STATUSES, readV1Jobs, TERMINAL_STATUSES, type V1Entry, type V1Keys } from './v1-jobs.js';
 import { MIGRATION_BATCH, type MigrationTally } from './migration-tally.js';
 
 /**
@@ -19,7 +19,7 @@ export async function convertInPlace(client: Redis, v1: V1Keys, keys: RedisKeys,
       cursor = next;
       const ids = flat.filter((_, i) => i % 2 === 0);
       if (ids.length === 0) continue;
-      const jobs = await readV1Jobs(client, v1, ids, new Map());
+      const jobs = await readV1Jobs(client, v1, ids, new Map(), false);
       const transaction = client.multi();
       ids.forEach((id, i) => convertJob(transaction, v1, keys, status, id, jobs[i]!, tally));
       await transaction.exec();
@@ -37,13 +37,14 @@ function convertJob(
   keys: RedisKeys,
   indexed: JobStatus,
   id: string,
-  job: V1Job | null,
+  job: V1Entry,
   tally: MigrationTally,
 ): void {
-  if (!job || job.status !== indexed) {
+  if (job === 'unreadable') return void tally.unreadable.push(id);
+  if (job === 'missing' || job.status !== indexed) {
     // A missing job, or one whose hash says it is in another status (where it is converted): stale.
     transaction.zrem(v1.statusIndex[indexed], id);
-    if (!job) {
+    if (job === 'missing') {
       transaction.zrem(v1.leases, id).zrem(v1.started, id);
       tally.missing.push(id);
     }

@@ -12,8 +12,8 @@ export interface MigrationTally {
   /** Index entries whose job hash had expired or was gone: dropped. */
   missing: string[];
   /**
-   * Live jobs whose hash lacks a name or a seq (changed outside the store): converted as far as they
-   * can be, but in no waiting or leases zset, so no worker takes them. The command names them.
+   * Jobs it could not convert whole (changed outside the store): a key that is not a hash or holds no
+   * job status, left where it is; a live job without a name or a seq, converted but in no queue.
    */
   unreadable: string[];
 }

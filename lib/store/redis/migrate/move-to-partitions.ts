@@ -1,16 +1,17 @@
 import type { Redis } from 'ioredis';
-import { JOB_STATUSES } from '../../../job/index.js';
+import { JOB_STATUSES, type JobStatus } from '../../../job/index.js';
 import type { RedisKeys, StoreKeys } from '../redis-keys.js';
 import { MIGRATION_BATCH, type MigrationTally } from './migration-tally.js';
-import { LIVE_STATUSES, readV1Jobs, type V1Job, type V1Keys } from './v1-jobs.js';
+import { LIVE_STATUSES, readV1Jobs, type V1Entry, type V1Job, type V1Keys } from './v1-jobs.js';
 
 type Transaction = ReturnType<Redis['multi']>;
 
 /**
  * More than one partition: every job moves from 0.1.0's keys to its partition's (partitionOf(id)),
- * with its TTL, its index entries and its idempotency key, a batch at a time: first written to the
- * partitions (one transaction per partition, so one slot each), then deleted from 0.1.0's keys. A run
- * cut short between the two writes the same jobs again. 0.1.0's store-wide keys go last.
+ * its hash whole with its TTL (DUMP, RESTORE), with its index entries and its idempotency key, a
+ * batch at a time: first written to the partitions (one transaction per partition, so one slot each),
+ * then deleted from 0.1.0's keys. A run cut short between the two writes the same jobs again. 0.1.0's
+ * store-wide keys go last.
  */
 export async function moveToPartitions(
   client: Redis,
@@ -26,26 +27,31 @@ export async function moveToPartitions(
       const scores = new Map<string, number>();
       for (let i = 0; i < flat.length; i += 2) scores.set(flat[i]!, Number(flat[i + 1]));
       const ids = [...scores.keys()];
-      const jobs = await readV1Jobs(client, v1, ids, scores);
+      const entries = await readV1Jobs(client, v1, ids, scores, true);
+      const jobs = entries.map((entry) => (typeof entry === 'string' ? null : entry));
       const mappings = await idempotencyMappings(client, v1, jobs);
       const partitions = new Map<RedisKeys, Transaction>();
       const into = (keys: RedisKeys) => partitions.get(keys) ?? partitions.set(keys, client.multi()).get(keys)!;
-      jobs.forEach((job, i) => {
-        if (!job) return void tally.missing.push(ids[i]!);
-        writeJob(into(store.partitionOf(job.id)), store.partitionOf(job.id), job, tally);
-        const mapping = mappings.get(job.id);
+      entries.forEach((entry, i) => {
+        if (entry === 'missing') return void tally.missing.push(ids[i]!);
+        if (entry === 'unreadable') return void tally.unreadable.push(ids[i]!);
+        const keys = store.partitionOf(entry.id);
+        writeJob(into(keys), keys, entry, tally);
+        const mapping = mappings.get(entry.id);
         if (!mapping) return;
         // Where the store looks the key up: the job's partition (a submission naming its id) and the
         // digest's (one with only the key). With one partition for both, one write.
-        for (const keys of new Set([store.partitionOf(job.id), store.partitionOf(mapping.digest)])) {
-          into(keys).hset(keys.idempotency, mapping.digest, job.id);
-          if (mapping.expiresAt !== null) into(keys).zadd(keys.idempotencyExpiries, mapping.expiresAt, mapping.digest);
+        for (const target of new Set([keys, store.partitionOf(mapping.digest)])) {
+          into(target).hset(target.idempotency, mapping.digest, entry.id);
+          if (mapping.expiresAt !== null) {
+            into(target).zadd(target.idempotencyExpiries, mapping.expiresAt, mapping.digest);
+          }
         }
         tally.idempotencyKeys++;
       });
       await Promise.all([...partitions.values()].map((transaction) => transaction.exec()));
       const source = client.multi();
-      ids.forEach((id, i) => dropV1Job(source, v1, id, jobs[i] ?? null, mappings.get(id)?.digest));
+      entries.forEach((entry, i) => dropV1Entry(source, v1, ids[i]!, status, entry, mappings.get(ids[i]!)?.digest));
       await source.exec();
     }
   }
@@ -62,9 +68,8 @@ export async function moveToPartitions(
 }
 
 function writeJob(transaction: Transaction, keys: RedisKeys, job: V1Job, tally: MigrationTally): void {
-  const key = keys.job(job.id);
-  transaction.del(key).hset(key, job.fields);
-  if (job.pttl > 0) transaction.pexpire(key, job.pttl);
+  // The hash whole, with its time to live (0: none); REPLACE, as an interrupted run may have copied it.
+  transaction.restore(keys.job(job.id), job.pttl === -1 ? 0 : Math.max(job.pttl, 1), job.dump!, 'REPLACE');
   transaction.zadd(keys.statusIndex[job.status], job.statusScore, job.id);
   tally.counts[job.status]++;
   if (!LIVE_STATUSES.includes(job.status)) return;
@@ -81,16 +86,25 @@ function writeJob(transaction: Transaction, keys: RedisKeys, job: V1Job, tally: 
   }
 }
 
-function dropV1Job(
+/**
+ * Takes a job out of 0.1.0's keys once it is written to its partition. A key the migration cannot
+ * read stays where it is (the command names it); only its entry goes, so the walk moves on.
+ */
+function dropV1Entry(
   transaction: Transaction,
   v1: V1Keys,
   id: string,
-  job: V1Job | null,
+  indexed: JobStatus,
+  entry: V1Entry,
   digest: string | undefined,
 ): void {
-  transaction.del(v1.job(id)).zrem(v1.leases, id).zrem(v1.started, id);
-  for (const status of JOB_STATUSES) transaction.zrem(v1.statusIndex[status], id);
-  if (job?.waitingEntry) transaction.zrem(v1.waiting, job.waitingEntry);
+  transaction.zrem(v1.statusIndex[indexed], id);
+  if (entry === 'unreadable') return;
+  transaction.del(v1.job(id));
+  if (entry === 'missing') return void transaction.zrem(v1.leases, id).zrem(v1.started, id);
+  if (entry.status !== indexed) transaction.zrem(v1.statusIndex[entry.status], id);
+  if (entry.waitingEntry) transaction.zrem(v1.waiting, entry.waitingEntry);
+  if (entry.status === 'InProgress') transaction.zrem(v1.leases, id).zrem(v1.started, id);
   if (digest) transaction.hdel(v1.idempotency, digest).zrem(v1.idempotencyExpiries, digest);
 }
 

@@ -33,12 +33,28 @@ export class V1Keys {
 export const LIVE_STATUSES: readonly JobStatus[] = ['Queued', 'Scheduled', 'InProgress'];
 export const TERMINAL_STATUSES: readonly JobStatus[] = ['Completed', 'Failed', 'Canceled'];
 
+/** The fields the migration reads; the rest of a hash is copied whole (DUMP and RESTORE) or left in place. */
+const FIELDS = [
+  'status',
+  'name',
+  'seq',
+  'idempotencyDigest',
+  'startedAt',
+  'lastUpdatedAt',
+  'createdAt',
+  'retryDelayUntil',
+  'leaseExpiresAt',
+] as const;
+type Fields = Partial<Record<(typeof FIELDS)[number], string>>;
+
 /** A job hash as 0.1.0 left it, with the index scores that say where it stands. */
 export interface V1Job {
   id: string;
-  fields: Record<string, string>;
+  fields: Fields;
   /** The hash's time to live in ms; -1 for none. */
   pttl: number;
+  /** The hash as DUMP serializes it, when asked for. */
+  dump: Buffer | null;
   status: JobStatus;
   name: string | undefined;
   /** Its entry in the waiting zsets (`<seq>:<id>`), for a waiting job with a seq. */
@@ -51,37 +67,57 @@ export interface V1Job {
 }
 
 /**
- * Reads jobs and their index entries from 0.1.0's keys, in two pipelined round trips. Ids without a
- * readable hash come back as null.
+ * What an index entry names: a job, nothing (`missing`: expired or deleted), or a key the migration
+ * cannot read (`unreadable`: not a hash, or no job status in it), which it leaves where it is.
+ */
+export type V1Entry = V1Job | 'missing' | 'unreadable';
+
+/**
+ * Reads jobs and their index entries from 0.1.0's keys, in two pipelined round trips; with `dump`,
+ * each hash serialized too (DUMP), so that a move copies it whole.
  */
 export async function readV1Jobs(
   client: Redis,
   keys: V1Keys,
   ids: readonly string[],
   statusScores: ReadonlyMap<string, number>,
-): Promise<(V1Job | null)[]> {
-  const hashes = await exec(
-    ids.reduce((pipeline, id) => pipeline.hgetall(keys.job(id)).pttl(keys.job(id)), client.pipeline()),
-  );
-  const jobs = ids.map((id, i): V1Job | null => {
-    const fields = hashes[2 * i] as Record<string, string> | Error;
-    if (fields instanceof Error || !fields.status || !(JOB_STATUSES as readonly string[]).includes(fields.status)) {
-      return null;
-    }
+  dump: boolean,
+): Promise<V1Entry[]> {
+  const reads = client.pipeline();
+  for (const id of ids) {
+    reads.hmget(keys.job(id), ...FIELDS).pttl(keys.job(id));
+    if (dump) reads.dumpBuffer(keys.job(id));
+  }
+  const replies = await exec(reads);
+  const stride = dump ? 3 : 2;
+  const entries = ids.map((id, i): V1Entry => {
+    const [values, pttl, serialized] = replies.slice(stride * i, stride * (i + 1)) as [
+      (string | null)[] | Error,
+      number,
+      Buffer | null | undefined,
+    ];
+    if (pttl === -2) return 'missing';
+    if (values instanceof Error) return 'unreadable';
+    const fields: Fields = {};
+    FIELDS.forEach((field, j) => {
+      if (values[j] !== null) fields[field] = values[j]!;
+    });
+    if (!fields.status || !(JOB_STATUSES as readonly string[]).includes(fields.status)) return 'unreadable';
     const status = fields.status as JobStatus;
-    const seq = fields.seq;
     return {
       id,
       fields,
-      pttl: Number(hashes[2 * i + 1]),
+      pttl,
+      dump: serialized ?? null,
       status,
       name: fields.name,
-      waitingEntry: isWaiting(status) && seq ? waitingEntry(seq, id) : null,
+      waitingEntry: isWaiting(status) && fields.seq ? waitingEntry(fields.seq, id) : null,
       dueAt: null,
       leaseExpiresAt: null,
       statusScore: LIVE_STATUSES.includes(status) ? enteredStatusAt(fields) : statusScores.get(id)!,
     };
   });
+  const jobs = entries.map((entry) => (typeof entry === 'string' ? null : entry));
   const scores = await exec(
     jobs.reduce((pipeline, job) => {
       // With one partition, layout 2's per-name zsets share the prefix: an interrupted run may have
@@ -107,14 +143,14 @@ export async function readV1Jobs(
       job.leaseExpiresAt = numberField(job.fields.leaseExpiresAt) ?? score ?? 0;
     }
   }
-  return jobs;
+  return entries;
 }
 
 /**
  * When a live job entered its status, layout 2's score in the status indexes (0.1.0 scored them by
  * seq): a claim sets startedAt; a submit, a retry, a release or a failed attempt set lastUpdatedAt.
  */
-function enteredStatusAt(fields: Record<string, string>): number {
+function enteredStatusAt(fields: Fields): number {
   const at = fields.status === 'InProgress' ? fields.startedAt : fields.lastUpdatedAt;
   return numberField(at) ?? numberField(fields.lastUpdatedAt) ?? numberField(fields.createdAt) ?? 0;
 }
