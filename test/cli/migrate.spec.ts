@@ -212,6 +212,24 @@ describe('migrate', () => {
     },
   );
 
+  it('leaves a job key it cannot read where it is, names it, and moves the others', async () => {
+    const { keyPrefix, migrate } = await loaded();
+    const [noStatus, notAHash] = [randomUUID(), randomUUID()];
+    await redis.hset(`${keyPrefix}:job:${noStatus}`, 'id', noStatus, 'name', 'Resize');
+    await redis.zadd(`${keyPrefix}:status:Queued`, 99, noStatus);
+    await redis.set(`${keyPrefix}:job:${notAHash}`, 'written by something else');
+    await redis.zadd(`${keyPrefix}:status:Failed`, T + 60_000, notAHash);
+
+    const run = await migrate('--partitions', '4', '--yes');
+    expect(run).toMatchObject({ code: 0, stderr: '' });
+    expect(run.stdout).toContain(`2 jobs could not be converted whole`);
+    expect(run.stdout).toContain(`${noStatus}, ${notAHash}`);
+    expect(await redis.hgetall(`${keyPrefix}:job:${noStatus}`)).toEqual({ id: noStatus, name: 'Resize' });
+    expect(await redis.get(`${keyPrefix}:job:${notAHash}`)).toBe('written by something else');
+    const store = new StoreKeys(keyPrefix, 4);
+    for (const id of Object.values(ID)) expect(await redis.exists(store.job(id))).toBe(1);
+  });
+
   it('refuses while a 0.1.0 lease has not expired, naming it and --force, and converts with --force', async () => {
     const { keyPrefix, migrate, contents } = await loaded();
     await redis.zadd(`${keyPrefix}:leases`, Date.now() + 60_000, ID.inProgress);
