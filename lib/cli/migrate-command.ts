@@ -117,7 +117,7 @@ function runningProcesses(survey: LayoutSurvey): string | null {
   if (survey.liveV1Leases > 0) {
     return (
       `${plural(survey.liveV1Leases, 'job')} ${survey.liveV1Leases === 1 ? 'holds' : 'hold'} a 0.1.0 lease that has not expired: a 0.1.0 worker may be running ${survey.liveV1Leases === 1 ? 'it' : 'them'}. ` +
-      'Stop every 0.1.0 process first and run migrate again; with --force, such jobs are taken back by recovery once their lease expires, and a 0.1.0 worker still running one finishes it where this version does not look.'
+      'Stop every 0.1.0 process first and run migrate again (a lease ends jobManager.jobClaimTimeoutMs, 30 s by default, after its worker stops). With --force, such a job is taken back by the recovery of this version once its 0.1.0 lease expires, and runs twice if a 0.1.0 worker is still running it.'
     );
   }
   return null;
