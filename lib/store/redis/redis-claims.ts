@@ -17,15 +17,19 @@ const VISIT_ALL_EVERY_MS = 1000;
 /**
  * The Redis store's claim: leases due jobs with claimJobs.lua, partition by partition, and decodes them
  * on the way to their handlers; a job that does not decode is failed under its lease (with `failJob`)
- * instead of run. With several partitions, a claim visits only those marked as maybe holding due work
- * (a job-available event for them, a retry's due time passed, the last claim there filled its limit, or
- * a second passed since all were visited), starting at a rotating offset so that none is favoured.
+ * instead of run. With several partitions, a claim looks only at those marked as maybe holding due work
+ * (a job-available event for them, a retry's due time passed, or a second passed since all were
+ * visited): it reads the due heads of its names' queues there, merges them (due time, then sequence
+ * number) and claims each partition's share of the first `limit`, concurrently.
  */
 export class RedisClaims {
-  private readonly marked: boolean[];
+  /**
+   * Per set of names claimed (a worker claims with one), the partitions that may hold due work for
+   * them: a claim that finds nothing for its names unmarks a partition for those names only.
+   */
+  private readonly marks = new Map<string, { marked: boolean[]; visitedAt: number }>();
   /** Per partition, the earliest due time of a retry announced there (Infinity when none). */
   private readonly dueAt: number[];
-  private allVisitedAt = -Infinity;
   private offset = 0;
 
   constructor(
@@ -34,55 +38,122 @@ export class RedisClaims {
     private readonly counts: PartitionCounts,
     private readonly failJob: FailJob,
   ) {
-    this.marked = keys.partitions.map(() => true);
     this.dueAt = keys.partitions.map(() => Infinity);
   }
 
   /** A job-available event for `partition` (with `dueAt` for a retry not due yet). */
   mark(partition: number, dueAt: number | undefined): void {
-    if (partition < 0 || partition >= this.marked.length) return;
-    if (dueAt === undefined) this.marked[partition] = true;
-    else this.dueAt[partition] = Math.min(this.dueAt[partition]!, dueAt);
+    if (partition < 0 || partition >= this.dueAt.length) return;
+    if (dueAt !== undefined) this.dueAt[partition] = Math.min(this.dueAt[partition]!, dueAt);
+    else for (const { marked } of this.marks.values()) marked[partition] = true;
   }
 
   async claimDueJobs(options: ClaimOptions): Promise<ClaimedJob[]> {
     const claimed: ClaimedJob[] = [];
-    // TRANSITIONAL (v2-contract): a caller that names no names (the conformance suite until the
-    // routing branch lands) claims every name stored in the partition.
     const count = this.keys.partitions.length;
     if (count === 1) {
       await this.claimPartition(0, options, options.limit, claimed);
       return claimed;
     }
-    if (options.now - this.allVisitedAt >= VISIT_ALL_EVERY_MS) {
-      this.marked.fill(true);
-      this.allVisitedAt = options.now;
+    const marks = this.marksOf(options.names);
+    if (options.now - marks.visitedAt >= VISIT_ALL_EVERY_MS) {
+      marks.marked.fill(true);
+      marks.visitedAt = options.now;
     }
-    const start = this.offset;
-    this.offset = (this.offset + 1) % count;
-    for (let i = 0; i < count && claimed.length < options.limit; i++) {
-      const index = (start + i) % count;
+    const visited: number[] = [];
+    for (let i = 0; i < count; i++) {
+      const index = (this.offset + i) % count;
       if (this.dueAt[index]! <= options.now) {
         this.dueAt[index] = Infinity;
-        this.marked[index] = true;
+        this.mark(index, undefined);
       }
-      if (!this.marked[index]) continue;
-      this.marked[index] = false;
-      const want = options.limit - claimed.length;
-      const leased = await this.claimPartition(index, options, want, claimed);
-      // A full claim may have left more behind.
-      if (leased >= want) this.marked[index] = true;
+      if (marks.marked[index]) visited.push(index);
     }
-    return claimed;
+    this.offset = (this.offset + 1) % count;
+    let limit = options.limit;
+    if (options.maxConcurrentJobs != null) {
+      await this.counts.refresh(options.now);
+      limit = Math.min(limit, options.maxConcurrentJobs - this.counts.inProgressTotal());
+    }
+    if (limit <= 0 || visited.length === 0) return claimed;
+    // Rounds, as long as they lease something and the limit is not reached: claims running beside
+    // this one may have taken the jobs a plan counted on.
+    const order = new Map<string, number>();
+    for (let round = 0; claimed.length < limit; round++) {
+      const want = limit - claimed.length;
+      const plan = await this.plan(visited, options, want, marks.marked);
+      for (const [id, rank] of plan.order) if (!order.has(id)) order.set(id, round * options.limit + rank);
+      // Each partition's claim takes its share, all at once.
+      const leased = await Promise.all(
+        [...plan.shares].map(async ([index, share]) => {
+          const cap = options.maxConcurrentJobs == null ? '' : String(this.counts.inProgressOf(index) + share);
+          const count = await this.claimPartition(index, options, share, claimed, cap);
+          this.counts.noteClaimed(index, count);
+          return count;
+        }),
+      );
+      if (leased.every((count) => count === 0)) break;
+    }
+    // In due-time, then submission order.
+    const rank = (claim: ClaimedJob) => order.get(claim.job.id) ?? Infinity;
+    return claimed.sort((a, b) => rank(a) - rank(b));
+  }
+
+  /**
+   * Which partitions to claim how many from: the due heads of the names' queues in the visited
+   * partitions (plain reads, concurrently), merged by due time, then sequence number. A partition
+   * with nothing due for these names is unmarked until an event or the next full visit.
+   */
+  private async plan(visited: readonly number[], options: ClaimOptions, limit: number, marked: boolean[]) {
+    const heads = await Promise.all(
+      visited.map(async (index) => {
+        const partition = this.keys.partitions[index]!;
+        const perName = await Promise.all(
+          options.names.map((name) => this.calls.dueHead(partition.waiting(name), options.now, limit)),
+        );
+        const entries = perName.flat().map(([entry, score]) => ({ entry, score: Number(score), index }));
+        if (entries.length === 0) marked[index] = false;
+        return entries;
+      }),
+    );
+    const merged = heads
+      .flat()
+      .sort((a, b) => a.score - b.score || (a.entry < b.entry ? -1 : a.entry > b.entry ? 1 : 0))
+      .slice(0, limit);
+    const shares = new Map<number, number>();
+    const order = new Map<string, number>();
+    merged.forEach(({ entry, index }, i) => {
+      shares.set(index, (shares.get(index) ?? 0) + 1);
+      order.set(entry.slice(entry.indexOf(':') + 1), i);
+    });
+    return { shares, order };
+  }
+
+  private marksOf(names: readonly string[]) {
+    const key = names.join('\n');
+    let marks = this.marks.get(key);
+    if (!marks) {
+      // A few sets at most in a process; a caller that varies them (tests, tools) starts afresh.
+      if (this.marks.size >= 16) this.marks.clear();
+      marks = { marked: this.keys.partitions.map(() => true), visitedAt: -Infinity };
+      this.marks.set(key, marks);
+    }
+    return marks;
   }
 
   /** Claims up to `limit` from one partition; returns how many were leased. */
-  private async claimPartition(index: number, options: ClaimOptions, limit: number, claimed: ClaimedJob[]) {
+  private async claimPartition(
+    index: number,
+    options: ClaimOptions,
+    limit: number,
+    claimed: ClaimedJob[],
+    cap = options.maxConcurrentJobs == null ? '' : String(options.maxConcurrentJobs),
+  ) {
     let total = 0;
     // A leased job whose fields do not decode is failed, not handed out: its slot is claimed again, as
     // long as the queue had enough for a full batch.
     while (limit > 0) {
-      const { leased, undecodable } = await this.claimBatch(index, options, limit, claimed);
+      const { leased, undecodable } = await this.claimBatch(index, options, limit, claimed, cap);
       total += leased;
       if (undecodable === 0 || leased < limit) break;
       limit = undecodable;
@@ -96,15 +167,12 @@ export class RedisClaims {
     options: ClaimOptions,
     limit: number,
     claimed: ClaimedJob[],
+    cap: string,
   ): Promise<{ leased: number; undecodable: number }> {
     const partition = this.keys.partitions[index]!;
-    const names = options.names ?? (await this.calls.storedNames(partition));
+    const names = options.names;
     if (names.length === 0) return { leased: 0, undecodable: 0 };
     const retention = options.retention ?? DEFAULT_RETENTION;
-    const cap =
-      options.maxConcurrentJobs == null
-        ? ''
-        : String(options.maxConcurrentJobs - (await this.counts.othersInProgress(index, options.now)));
     const args = [
       this.keys.prefix,
       String(options.now),

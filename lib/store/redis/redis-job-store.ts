@@ -104,6 +104,7 @@ export class RedisJobStore extends JobStore {
   private readonly stopWatching: (() => void)[];
   private readonly server: RedisServerFacts = { redisVersion: null, evictionPolicy: null };
   private closing: Promise<void> | null = null;
+  private lastSequence = 0;
 
   constructor(options: RedisStoreOptions = {}) {
     super();
@@ -158,8 +159,10 @@ export class RedisJobStore extends JobStore {
     const job = newQueuedJob(id === input.id ? input : { ...input, id }, options.now);
     const index = this.keys.partitionIndexOf(id);
     const partition = this.keys.partitions[index]!;
-    const queueLimit = options.maximumQueueSize - (await this.counts.othersWaiting(index, options.now));
+    const queueLimit =
+      options.maximumQueueSize - (await this.counts.othersWaiting(index, options.now, options.maximumQueueSize));
     const fields = encodeQueuedJob(job);
+    const seq = this.nextSequence();
     const submit = (mappedId: string) =>
       this.calls.create(
         index,
@@ -170,6 +173,7 @@ export class RedisJobStore extends JobStore {
           String(queueLimit),
           digest,
           mappedId,
+          seq,
           ...fields,
         ]),
       );
@@ -179,6 +183,8 @@ export class RedisJobStore extends JobStore {
     this.calls.submitAccepted();
     switch (reply[0]) {
       case 'created':
+        this.counts.noteCreated(index);
+        this.claims.mark(index, undefined);
         return { outcome: 'created', job };
       case 'queue-full':
         return { outcome: 'queue-full', waiting: reply[1] + options.maximumQueueSize - queueLimit };
@@ -200,6 +206,18 @@ export class RedisJobStore extends JobStore {
         return { outcome: isReplayOf(existing, input) ? 'replayed' : 'conflict', job: existing };
       }
     }
+  }
+
+  /**
+   * With several partitions, submissions are numbered here rather than by a partition's counter, so
+   * that claims can order jobs due at the same time across partitions: the time in microseconds, made
+   * to grow (exact submission order within a process, by time across processes). '' with one
+   * partition: its script counts.
+   */
+  private nextSequence(): string {
+    if (this.keys.partitions.length === 1) return '';
+    this.lastSequence = Math.max(Date.now() * 1000, this.lastSequence + 1);
+    return String(this.lastSequence);
   }
 
   /**
@@ -294,7 +312,7 @@ export class RedisJobStore extends JobStore {
     const index = this.keys.partitionIndexOf(lease.jobId);
     const partition = this.keys.partitions[index]!;
     const status = partition.statusIndex;
-    return (await this.calls.run(
+    const outcome = (await this.calls.run(
       'failJob',
       [
         status.InProgress,
@@ -319,13 +337,15 @@ export class RedisJobStore extends JobStore {
         ttlArg(options.retention.failedTtlMs),
       ],
     )) as FailOutcome;
+    if (outcome === 'scheduled') this.claims.mark(index, options.retryAt ?? undefined);
+    return outcome;
   }
 
   async releaseJob(lease: Lease, options: { now: number; retention: Retention }): Promise<ReleaseOutcome> {
     const index = this.keys.partitionIndexOf(lease.jobId);
     const partition = this.keys.partitions[index]!;
     const status = partition.statusIndex;
-    return (await this.calls.run(
+    const outcome = (await this.calls.run(
       'releaseJob',
       [
         status.InProgress,
@@ -337,8 +357,18 @@ export class RedisJobStore extends JobStore {
         partition.waiting(lease.name),
         partition.job(lease.jobId),
       ],
-      [this.keys.prefix, index, options.now, lease.token, lease.name, ttlArg(options.retention.completedTtlMs)],
+      [
+        this.keys.prefix,
+        index,
+        options.now,
+        lease.token,
+        lease.name,
+        ttlArg(options.retention.completedTtlMs),
+        await this.calls.headElsewhere(this.keys.partitions, index, lease.name),
+      ],
     )) as ReleaseOutcome;
+    if (outcome === 'released') this.claims.mark(index, undefined);
+    return outcome;
   }
 
   async cancelJob(id: string, options: { now: number; retention: Retention }): Promise<CancelResult> {
@@ -363,8 +393,10 @@ export class RedisJobStore extends JobStore {
     return reply[0] === 'not-found' ? { outcome: 'not-found' } : { outcome: reply[0], job: decodeJobReply(reply[1]) };
   }
 
-  recoverJobs(options: RecoverJobsOptions): Promise<RecoveryReport | null> {
-    return recoverInBatches(this.calls, this.client, this.keys, options);
+  async recoverJobs(options: RecoverJobsOptions): Promise<RecoveryReport | null> {
+    const report = await recoverInBatches(this.calls, this.client, this.keys, options);
+    for (const id of report?.requeued ?? []) this.claims.mark(this.keys.partitionIndexOf(id), undefined);
+    return report;
   }
 
   stats(now: number): Promise<JobStats> {
@@ -404,9 +436,10 @@ export class RedisJobStore extends JobStore {
             partition.waiting(name),
             partition.job(id),
           ],
-          [this.keys.prefix, index, options.now, name],
+          [this.keys.prefix, index, options.now, name, this.nextSequence()],
         ) as Promise<RetryReply>,
     );
+    if (reply[0] === 'requeued') this.claims.mark(index, undefined);
     return reply[0] === 'not-found' ? { outcome: 'not-found' } : { outcome: reply[0], job: decodeJobReply(reply[1]) };
   }
 
@@ -454,14 +487,18 @@ export class RedisJobStore extends JobStore {
     script: (name: string) => Promise<R | ['changed']>,
   ): Promise<Exclude<R, ['changed']> | ['not-found']> {
     for (let tries = 0; tries < CHANGED_TRIES; tries++) {
-      let name: string | null;
+      let fields: (string | null)[];
       try {
-        name = await this.calls.call(() => this.client.hget(this.keys.job(id), 'name'), { readOnly: true });
+        fields = await this.calls.call(() => this.client.hmget(this.keys.job(id), 'status', 'name'), {
+          readOnly: true,
+        });
       } catch (error) {
         if (!isWrongType(error)) throw error;
-        name = null;
+        return ['not-found'];
       }
-      if (name === null) return ['not-found'];
+      if (fields[0] === null && fields[1] === null) return ['not-found'];
+      // A hash without its name (changed outside the store) is still answered, as Failed if it was failed.
+      const name = fields[1] ?? '';
       const reply = await script(name);
       if (reply[0] !== 'changed') return reply as Exclude<R, ['changed']>;
     }

@@ -24,20 +24,47 @@ export class PartitionCounts {
     this.inProgress = keys.partitions.map(() => 0);
   }
 
-  async othersWaiting(index: number, now: number): Promise<number> {
+  /**
+   * The other partitions' waiting jobs, for a submit to partition `index` under `limit`. Read again
+   * when the counts are old, or when the queue may be near its limit (then the cap is exact for the
+   * submits of one process).
+   */
+  async othersWaiting(index: number, now: number, limit: number): Promise<number> {
     if (this.keys.partitions.length === 1) return 0;
-    await this.fresh(now);
+    const nearLimit = sumExcept(this.waiting, -1) * 2 >= limit;
+    await this.fresh(now, nearLimit);
     return sumExcept(this.waiting, index);
   }
 
-  async othersInProgress(index: number, now: number): Promise<number> {
-    if (this.keys.partitions.length === 1) return 0;
-    await this.fresh(now);
-    return sumExcept(this.inProgress, index);
+  /** InProgress jobs over all partitions, as last read (plus what this process claimed since). */
+  inProgressTotal(): number {
+    return sumExcept(this.inProgress, -1);
   }
 
-  private fresh(now: number): Promise<void> {
-    if (now - this.readAt < MAX_AGE_MS) return Promise.resolve();
+  /** InProgress jobs of one partition, as last read (plus what this process claimed since). */
+  inProgressOf(index: number): number {
+    return this.inProgress[index]!;
+  }
+
+  /** A claim under a concurrency cap starts with exact counts. */
+  refresh(now: number): Promise<void> {
+    if (this.keys.partitions.length === 1) return Promise.resolve();
+    return this.fresh(now, true);
+  }
+
+  /** A job stored in partition `index` (counted until the next read). */
+  noteCreated(index: number): void {
+    this.waiting[index]!++;
+  }
+
+  /** Jobs leased in partition `index` (counted until the next read). */
+  noteClaimed(index: number, count: number): void {
+    this.waiting[index] = Math.max(0, this.waiting[index]! - count);
+    this.inProgress[index]! += count;
+  }
+
+  private fresh(now: number, always: boolean): Promise<void> {
+    if (!always && now - this.readAt < MAX_AGE_MS) return Promise.resolve();
     this.reading ??= this.read(now).finally(() => {
       this.reading = null;
     });

@@ -88,6 +88,7 @@ async function recoverPartition(
     const declared = [...new Set(jobNames.filter((name): name is string => name !== null))];
     const jobArgs = ids.flatMap((id, i) => [id, jobNames[i] === null ? 0 : declared.indexOf(jobNames[i]!) + 1]);
     const status = partition.statusIndex;
+    const hints = await Promise.all(declared.map((name) => calls.headElsewhere(keys.partitions, index, name)));
     const reply = (await calls.run(
       'recoverJobs',
       [
@@ -100,6 +101,7 @@ async function recoverPartition(
         status.Canceled,
         partition.idempotency,
         partition.idempotencyExpiries,
+        status.Scheduled,
         ...declared.flatMap((name) => [partition.waiting(name), partition.leases(name)]),
         ...ids.map((id) => partition.job(id)),
       ],
@@ -118,6 +120,7 @@ async function recoverPartition(
         declared.length,
         ...jobArgs,
         ...declared,
+        ...hints,
       ],
     )) as RecoveryReply;
     if (reply === null) return null;

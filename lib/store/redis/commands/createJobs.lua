@@ -7,7 +7,9 @@
 --   last seen mapped to (its own hash again when none).
 -- ARGV: per submission, in KEYS order: the number of its arguments that follow, then job id, name, now,
 --   queue limit (maximumQueueSize, less the other partitions' waiting jobs), idempotency digest ('' when
---   none), the id of the mapped job declared ('' when none), then the job's field/value pairs.
+--   none), the id of the mapped job declared ('' when none), its sequence number ('' to take the
+--   partition's next: with one partition; with more, the store numbers submissions itself), then the
+--   job's field/value pairs.
 -- Returns per submission {'existing', <fields>} | {'mapped', <id>} | {'queue-full', waiting} |
 --   {'created'} | 'error:<message>'. 'mapped': the key names a job this call did not declare; the store
 --   calls again with that job's hash declared.
@@ -23,8 +25,8 @@ local pruneAt = nil
 
 local function create(newJobKey, waitingKey, mappedJobKey, from)
   local jobId, name, now = ARGV[from], ARGV[from + 1], tonumber(ARGV[from + 2])
-  local queueLimit, digest, mappedHint = tonumber(ARGV[from + 3]), ARGV[from + 4], ARGV[from + 5]
-  local fieldsFrom, fieldsTo = from + 6, from + tonumber(ARGV[from - 1]) - 1
+  local queueLimit, digest, mappedHint, seq = tonumber(ARGV[from + 3]), ARGV[from + 4], ARGV[from + 5], ARGV[from + 6]
+  local fieldsFrom, fieldsTo = from + 7, from + tonumber(ARGV[from - 1]) - 1
 
   if digest ~= '' then
     -- A key past its retention must not make a replay. (Terminal indexes are pruned below, less often.)
@@ -43,7 +45,8 @@ local function create(newJobKey, waitingKey, mappedJobKey, from)
   local waiting = redis.call('ZCARD', K.Queued) + redis.call('ZCARD', K.Scheduled)
   if waiting >= queueLimit then return { 'queue-full', waiting } end
 
-  local job = { id = jobId, seq = tostring(redis.call('INCR', K.sequence)) }
+  if seq == '' then seq = tostring(redis.call('INCR', K.sequence)) end
+  local job = { id = jobId, seq = seq }
   -- An unreadable leftover under this id must not lend the new job any of its fields.
   if leftover then redis.call('DEL', newJobKey) end
   redis.call('HSET', newJobKey, 'seq', job.seq, unpack(ARGV, fieldsFrom, fieldsTo))

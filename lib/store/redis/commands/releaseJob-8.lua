@@ -2,7 +2,8 @@
 -- Canceled instead when cancellation was requested.
 -- KEYS: the partition's status:InProgress, status:Queued, status:Canceled, started,
 --   idempotency-expiries; leases:<name>, waiting:<name>; the job's hash.
--- ARGV: channel prefix, partition, now, token, name, completedTtlMs.
+-- ARGV: channel prefix, partition, now, token, name, completedTtlMs, the due time of the name's head in
+--   the other partitions ('' for none).
 -- Returns 'released' | 'canceled' | 'lease-lost'.
 --- @include "leased-job"
 --- @include "finish"
@@ -20,6 +21,6 @@ if job.cancelRequested == '1' then
   finish(K, key, job, 'Canceled', now, completedTtlMs)
   return 'canceled'
 end
-requeue(K, key, job, now)
+requeue(K, key, job, now, ARGV[7])
 publish(K.channels, { type = 'job-available', name = name, partition = partition })
 return 'released'

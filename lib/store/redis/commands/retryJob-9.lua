@@ -5,7 +5,7 @@
 -- declare that name's keys; 'changed' when the job is no longer of that name, and the store reads again.
 -- KEYS: the partition's status:Failed, status:Canceled, status:Queued, idempotency,
 --   idempotency-expiries, sequence, names; waiting:<name>; the job's hash.
--- ARGV: channel prefix, partition, now, name.
+-- ARGV: channel prefix, partition, now, name, sequence number ('' to take the partition's next).
 -- Returns {'requeued' | 'not-retryable', <fields>} | {'not-found'} | {'changed'}.
 --- @include "read-job"
 --- @include "waiting-entry"
@@ -15,11 +15,11 @@ local K = {
   sequence = KEYS[6], names = KEYS[7], waiting = KEYS[8], channels = ARGV[1],
 }
 local key = KEYS[9]
-local partition, now, name = tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
+local partition, now, name, seq = tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], ARGV[5]
 
 local job = readJob(key)
 if not job then return { 'not-found' } end
-if job.name ~= name then return { 'changed' } end
+if (job.name or '') ~= name then return { 'changed' } end
 if job.status ~= 'Failed' and job.status ~= 'Canceled' then
   return { 'not-retryable', redis.call('HGETALL', key) }
 end
@@ -36,7 +36,7 @@ if job.idempotencyDigest then
     redis.call('HDEL', key, 'idempotencyDigest')
   end
 end
-job.seq = tostring(redis.call('INCR', K.sequence))
+job.seq = seq ~= '' and seq or tostring(redis.call('INCR', K.sequence))
 redis.call('HDEL', key, 'completedAt', 'startedAt', 'retryCount', 'recoveryCount', 'cancelRequested', 'progress', 'result')
 redis.call('HSET', key, 'status', 'Queued', 'seq', job.seq, 'lastUpdatedAt', now)
 redis.call('ZADD', K.Queued, now, job.id)
