@@ -61,7 +61,13 @@ export async function migrate(
       if (json) {
         print(
           JSON.stringify(
-            { dryRun: true, partitions, found: survey.counts, idempotencyKeys: survey.idempotencyKeys },
+            {
+              dryRun: true,
+              partitions,
+              found: survey.counts,
+              idempotencyKeys: survey.idempotencyKeys,
+              refusal: blocker,
+            },
             null,
             2,
           ),

@@ -270,6 +270,29 @@ describe('migrate', () => {
     expect(run.stdout + run.stderr).not.toContain('s3cret');
   });
 
+  it('with --json prints the plan and what it did as JSON', async () => {
+    const { migrate } = await loaded();
+    const plan = await migrate('--dry-run', '--json');
+    expect(plan.code).toBe(0);
+    expect(JSON.parse(plan.stdout)).toEqual({
+      dryRun: true,
+      partitions: 1,
+      found: { Queued: 2, Scheduled: 1, InProgress: 1, Completed: 1, Failed: 1, Canceled: 1 },
+      idempotencyKeys: 1,
+      refusal: null,
+    });
+    const done = await migrate('--yes', '--partitions', '4', '--json');
+    expect(done.code).toBe(0);
+    expect(JSON.parse(done.stdout)).toEqual({
+      migrated: true,
+      partitions: 4,
+      counts: { Queued: 2, Scheduled: 1, InProgress: 1, Completed: 1, Failed: 1, Canceled: 1 },
+      idempotencyKeys: 1,
+      missing: [],
+      unreadable: [],
+    });
+  });
+
   it('says there is nothing to migrate under a prefix with no data, and writes nothing', async () => {
     const keyPrefix = `{mig-${randomUUID()}}`;
     const run = await runCliProcess(cliPath, [
