@@ -38,7 +38,8 @@ export async function migrate(
       if (survey.meta && survey.meta.partitions !== partitions) {
         throw new CommandFailure(
           `The store under ${where} is already in layout ${survey.meta.layout} with ${plural(survey.meta.partitions, 'partition')}: ` +
-            `migrate converts 0.1.0 data and does not change the partition count (--partitions ${partitions}).`,
+            `migrate converts 0.1.0 data; it does not move jobs between partition counts (--partitions ${partitions}). ` +
+            `Start the app with store.partitions ${survey.meta.partitions}.`,
         );
       }
       if (json)

@@ -186,7 +186,11 @@ describe('migrate', () => {
     expect(await contents()).toEqual(after);
     const otherCount = await migrate('--partitions', '2', '--yes');
     expect(otherCount.code).toBe(1);
-    expect(otherCount.stderr).toContain('does not change the partition count (--partitions 2)');
+    expect(otherCount.stderr.trim()).toBe(
+      `Error: The store under '${keyPrefix}' at ${server.url} is already in layout 2 with 4 partitions: migrate converts 0.1.0 data; ` +
+        'it does not move jobs between partition counts (--partitions 2). Start the app with store.partitions 4.',
+    );
+    expect(await contents()).toEqual(after);
   });
 
   it.each([1, 4])(
