@@ -11,7 +11,7 @@ import { RedisServer } from '../support/redis-server.js';
 
 // `nestjs-async-endpoints migrate` on real 0.1.0 data: test/fixtures/redis-0.1.0/store.json, seven
 // jobs of two names in every status, written by 0.1.0's RedisJobStore and dumped (keys, values, TTLs)
-// by make-fixture.ts at the commit that added it, when lib/store/redis was still 0.1.0's. Each test
+// by make-fixture.ts at commit 0ad6157, when lib/store/redis was still 0.1.0's. Each test
 // loads it under a key prefix of its own on one redis-server, and runs the compiled CLI as users do.
 
 const fixture = readFixture(new URL('../fixtures/redis-0.1.0/store.json', import.meta.url));

@@ -13,7 +13,7 @@ import { RedisServer } from '../support/redis-server.js';
 
 // The store of this version on data that 0.1.0 wrote and `migrate --yes` converted: the fixture
 // test/fixtures/redis-0.1.0/store.json (seven jobs of two names in every status, written by 0.1.0's
-// RedisJobStore and dumped with their TTLs by make-fixture.ts at the commit that added it), loaded
+// RedisJobStore and dumped with their TTLs by make-fixture.ts at commit 0ad6157), loaded
 // under a key prefix of its own on a real redis-server. migrate runs through the CLI's entry point
 // in this process (migrate.spec.ts runs the compiled CLI). The store's calls take the fixture's clock.
 
