@@ -4,6 +4,7 @@ import { Redis } from 'ioredis';
 import { JOB_STATUSES, type JobStatus } from '../../lib/job/index.js';
 import { migrateLayout } from '../../lib/store/redis/migrate/layout-migration.js';
 import { layoutV1Keys, StoreKeys } from '../../lib/store/redis/redis-keys.js';
+import { encodeRegistration } from '../../lib/store/redis/redis-reads.js';
 import { FIXTURE_IDS as ID, loadFixture, readFixture, type FixtureKey } from '../fixtures/redis-0.1.0/fixture-file.js';
 import { runCliProcess } from '../support/cli-process.js';
 import { CompiledProcesses } from '../support/node-processes.js';
@@ -255,7 +256,9 @@ describe('migrate', () => {
 
   it('refuses while a worker of this version is registered on the prefix', async () => {
     const { keyPrefix, migrate, contents } = await loaded();
-    await redis.hset(`${keyPrefix}:workers`, 'api-7', `${Date.now() + 60_000} ["Resize"]`, 'gone-1', '1000 ["Resize"]');
+    const workers = new StoreKeys(keyPrefix).workers;
+    await redis.hset(workers, 'api-7', encodeRegistration(Date.now() + 60_000, ['Resize']));
+    await redis.hset(workers, 'gone-1', encodeRegistration(1000, ['Resize']));
     const before = await contents();
     const refused = await migrate('--yes');
     expect(refused.code).toBe(1);
