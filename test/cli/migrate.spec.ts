@@ -125,6 +125,7 @@ async function expectLayout2(keyPrefix: string, partitions: number): Promise<voi
   expect(await redis.exists(...left)).toBe(0);
   if (partitions > 1) expect(await redis.keys(`${keyPrefix}:job:*`)).toEqual([]);
   expect(await redis.hgetall(store.meta)).toEqual({ layout: '2', partitions: String(partitions) });
+  expect(await redis.exists(`${keyPrefix}:migrating`)).toBe(0);
 }
 
 describe('migrate', () => {
@@ -195,7 +196,7 @@ describe('migrate', () => {
   });
 
   it.each([1, 4])(
-    'cut short before any one of its writes (%i partition(s)), leaves no meta, and a second run ends as one run does',
+    'cut short before any one of its writes (%i partition(s)): no meta before the data is whole, and a second run ends as one run does',
     async (partitions) => {
       for (let failAt = 1; ; failAt++) {
         const keyPrefix = `{mig-${randomUUID()}}`;
@@ -210,12 +211,30 @@ describe('migrate', () => {
           expect(failAt).toBeGreaterThan(3);
           break;
         }
-        expect(await redis.exists(`${keyPrefix}:meta`)).toBe(0);
+        // No meta, so no store starts on it; or cut at its very end, after the meta, before its marker went.
+        if (await redis.exists(`${keyPrefix}:meta`)) expect(await redis.exists(`${keyPrefix}:migrating`)).toBe(1);
         await migrateLayout(redis, keyPrefix, partitions);
         await expectLayout2(keyPrefix, partitions);
       }
     },
   );
+
+  it('refuses to finish a run cut short with another partition count, and finishes it with the same', async () => {
+    const keyPrefix = `{mig-${randomUUID()}}`;
+    await loadFixture(redis, fixture, keyPrefix);
+    // Cut short after the first partition writes: some jobs are in their partitions already.
+    await expect(migrateLayout(failingAtWrite(redis, 8).client, keyPrefix, 4)).rejects.toThrow('interrupted');
+    const store = new StoreKeys(keyPrefix, 4);
+    const moved = await Promise.all(Object.values(ID).map((id) => redis.exists(store.job(id))));
+    expect(moved).toContain(1);
+
+    await expect(migrateLayout(redis, keyPrefix, 1)).rejects.toThrow(
+      `A migration of the store under key prefix '${keyPrefix}' to 4 partition(s) was cut short, and jobs may already ` +
+        'be in those partitions: run migrate again with --partitions 4 to finish it.',
+    );
+    await migrateLayout(redis, keyPrefix, 4);
+    await expectLayout2(keyPrefix, 4);
+  });
 
   it('leaves a job key it cannot read where it is, names it, and moves the others', async () => {
     const { keyPrefix, migrate } = await loaded();
