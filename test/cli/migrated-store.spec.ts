@@ -42,6 +42,11 @@ afterAll(async () => {
 async function migrated(partitions: number): Promise<{ keyPrefix: string; store: RedisJobStore }> {
   const keyPrefix = `{migrated-${randomUUID()}}`;
   await loadFixture(redis, fixture, keyPrefix);
+  return { keyPrefix, store: await migratedStore(keyPrefix, partitions) };
+}
+
+/** Runs `migrate --yes` on the data under `keyPrefix`, then opens the store on it. */
+async function migratedStore(keyPrefix: string, partitions: number): Promise<RedisJobStore> {
   const output: string[] = [];
   const io = { stdout: (text: string) => output.push(text), stderr: (text: string) => output.push(text), env: {} };
   const args = ['migrate', '--yes', '--partitions', String(partitions), '--redis-url', server.url];
@@ -49,7 +54,7 @@ async function migrated(partitions: number): Promise<{ keyPrefix: string; store:
   const store = new RedisJobStore({ url: server.url, keyPrefix, partitions, logger: new RecordingLogger() });
   stores.push(store);
   await store.init();
-  return { keyPrefix, store };
+  return store;
 }
 
 describe.each([1, 4])('the store on 0.1.0 data migrated to %i partition(s)', (partitions) => {
@@ -172,6 +177,46 @@ describe.each([1, 4])('the store on 0.1.0 data migrated to %i partition(s)', (pa
     });
     // Completed and Canceled were kept a day, Failed a week.
     expect((await store.stats(T + 2 * DAY)).counts).toMatchObject({ Completed: 0, Failed: 1, Canceled: 0 });
+  });
+});
+
+describe.each([1, 4])('more jobs than one batch of the migration holds, to %i partition(s)', (partitions) => {
+  it('reads every job back and hands the Queued ones out, none lost and none twice', async () => {
+    const keyPrefix = `{migrated-${randomUUID()}}`;
+    await loadFixture(redis, fixture, keyPrefix);
+    // 0.1.0 jobs as its store wrote them: copies of the fixture's Queued and Completed ones under new ids.
+    const [queued, completed] = [fixtureHash(ID.queuedTranscode), fixtureHash(ID.completed)];
+    const copies = new Map<string, Record<string, string>>();
+    const write = redis.multi();
+    for (let i = 0; i < 500; i++) {
+      const id = randomUUID();
+      if (i % 2 === 0) {
+        const seq = String(100 + i);
+        copies.set(id, { ...queued, id, seq });
+        write.hset(`${keyPrefix}:job:${id}`, copies.get(id)!).zadd(`${keyPrefix}:status:Queued`, seq, id);
+        write.zadd(`${keyPrefix}:waiting`, T + i, `${seq.padStart(16, '0')}:${id}`);
+      } else {
+        copies.set(id, { ...completed, id });
+        write.hset(`${keyPrefix}:job:${id}`, copies.get(id)!).pexpire(`${keyPrefix}:job:${id}`, DAY);
+        write.zadd(`${keyPrefix}:status:Completed`, T + DAY, id);
+      }
+    }
+    await write.exec();
+    const store = await migratedStore(keyPrefix, partitions);
+
+    for (const [id, fields] of copies) expect(await store.getJob(id)).toEqual(decodeJob(fields));
+    expect((await store.stats(T)).counts).toMatchObject({ Queued: 252, Completed: 251 });
+    const claimed = await store.claimDueJobs({
+      workerId: 'worker-2',
+      names: ['Transcode'],
+      limit: 1000,
+      leaseMs: 30_000,
+      now: T + 1000,
+      maxConcurrentJobs: null,
+    });
+    const queuedIds = [ID.queuedTranscode, ...[...copies].filter(([, f]) => f.status === 'Queued').map(([id]) => id)];
+    expect(claimed.map(({ job }) => job.id).sort()).toEqual([...queuedIds].sort());
+    if (partitions === 1) expect(claimed.map(({ job }) => job.id)).toEqual(queuedIds);
   });
 });
 
