@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { JobStatus } from '../../../job/index.js';
 import type { RedisKeys } from '../redis-keys.js';
-import { LIVE_STATUSES, readV1Jobs, TERMINAL_STATUSES, type V1Entry, type V1Keys } from './v1-jobs.js';
+import { LIVE_STATUSES, readSourceJobs, TERMINAL_STATUSES, type SourceEntry, type V1Keys } from './source-jobs.js';
 import { MIGRATION_BATCH, type MigrationTally } from './migration-tally.js';
 
 /**
@@ -19,7 +19,7 @@ export async function convertInPlace(client: Redis, v1: V1Keys, keys: RedisKeys,
       cursor = next;
       const ids = flat.filter((_, i) => i % 2 === 0);
       if (ids.length === 0) continue;
-      const jobs = await readV1Jobs(client, v1, ids, new Map(), false);
+      const jobs = await readSourceJobs(client, v1, ids, new Map(), false);
       const transaction = client.multi();
       ids.forEach((id, i) => convertJob(transaction, v1, keys, status, id, jobs[i]!, tally));
       await transaction.exec();
@@ -37,7 +37,7 @@ function convertJob(
   keys: RedisKeys,
   indexed: JobStatus,
   id: string,
-  job: V1Entry,
+  job: SourceEntry,
   tally: MigrationTally,
 ): void {
   if (job === 'unreadable') return void tally.unreadable.push(id);

@@ -4,7 +4,7 @@ import { LAYOUT_VERSION, layoutV1Keys, StoreKeys } from '../redis-keys.js';
 import { convertInPlace } from './convert-in-place.js';
 import { emptyTally, type MigrationTally } from './migration-tally.js';
 import { moveToPartitions } from './move-to-partitions.js';
-import { V1Keys } from './v1-jobs.js';
+import { V1Keys } from './source-jobs.js';
 
 export type { MigrationTally } from './migration-tally.js';
 

@@ -1,8 +1,29 @@
 import type { Redis } from 'ioredis';
 import { JOB_STATUSES, type JobStatus } from '../../../job/index.js';
+import type { RedisKeys } from '../redis-keys.js';
+
+/** Where a migration reads jobs: 0.1.0's keys, or one partition of a layout-2 store. */
+export interface SourceKeys {
+  readonly prefix: string;
+  readonly statusIndex: Readonly<Record<JobStatus, string>>;
+  readonly started: string;
+  readonly idempotency: string;
+  readonly idempotencyExpiries: string;
+  readonly sequence: string;
+  job(id: string): string;
+  /** The zset holding a waiting job's entry, or a running job's lease. */
+  waitingOf(name: string): string;
+  leasesOf(name: string): string;
+  /** 0.1.0 scored live jobs' status entries by seq: they get layout 2's score (when they entered it). */
+  readonly rescoresLive: boolean;
+  /** Its keys that hold no job once every job has left it (an empty zset is gone by itself). */
+  readonly leftovers: readonly string[];
+  /** A layout-2 partition that is not kept: its names set, whose per-name zsets go at the end too. */
+  readonly names?: string;
+}
 
 /** 0.1.0's keys under a key prefix: the single waiting and leases zsets, beside keys layout 2 keeps. */
-export class V1Keys {
+export class V1Keys implements SourceKeys {
   readonly waiting: string;
   readonly leases: string;
   readonly started: string;
@@ -11,6 +32,8 @@ export class V1Keys {
   readonly sequence: string;
   readonly recoveryLock: string;
   readonly statusIndex: Readonly<Record<JobStatus, string>>;
+  readonly rescoresLive = true;
+  readonly leftovers: readonly string[];
 
   constructor(readonly prefix: string) {
     this.waiting = `${prefix}:waiting`;
@@ -23,11 +46,49 @@ export class V1Keys {
     this.statusIndex = Object.fromEntries(
       JOB_STATUSES.map((status) => [status, `${prefix}:status:${status}`]),
     ) as Record<JobStatus, string>;
+    // Entries of jobs that no status index named (gone), and 0.1.0's counters and mappings.
+    this.leftovers = [
+      this.waiting,
+      this.leases,
+      this.started,
+      this.idempotency,
+      this.idempotencyExpiries,
+      this.sequence,
+      this.recoveryLock,
+    ];
   }
 
   job(id: string): string {
     return `${this.prefix}:job:${id}`;
   }
+
+  waitingOf(): string {
+    return this.waiting;
+  }
+
+  leasesOf(): string {
+    return this.leases;
+  }
+}
+
+/** A partition of a layout-2 store as a source; `kept` when it is a partition of the target too. */
+export function layout2Source(keys: RedisKeys, kept: boolean): SourceKeys {
+  return {
+    prefix: keys.prefix,
+    statusIndex: keys.statusIndex,
+    started: keys.started,
+    idempotency: keys.idempotency,
+    idempotencyExpiries: keys.idempotencyExpiries,
+    sequence: keys.sequence,
+    job: (id) => keys.job(id),
+    waitingOf: (name) => keys.waiting(name),
+    leasesOf: (name) => keys.leases(name),
+    rescoresLive: false,
+    ...(kept ? {} : { names: keys.names }),
+    leftovers: kept
+      ? []
+      : [keys.names, keys.started, keys.idempotency, keys.idempotencyExpiries, keys.sequence, keys.recoveryLock],
+  };
 }
 
 export const LIVE_STATUSES: readonly JobStatus[] = ['Queued', 'Scheduled', 'InProgress'];
@@ -47,8 +108,8 @@ const FIELDS = [
 ] as const;
 type Fields = Partial<Record<(typeof FIELDS)[number], string>>;
 
-/** A job hash as 0.1.0 left it, with the index scores that say where it stands. */
-export interface V1Job {
+/** A job hash as its source holds it, with the index scores that say where it stands. */
+export interface SourceJob {
   id: string;
   fields: Fields;
   /** The hash's time to live in ms; -1 for none. */
@@ -70,19 +131,19 @@ export interface V1Job {
  * What an index entry names: a job, nothing (`missing`: expired or deleted), or a key the migration
  * cannot read (`unreadable`: not a hash, or no job status in it), which it leaves where it is.
  */
-export type V1Entry = V1Job | 'missing' | 'unreadable';
+export type SourceEntry = SourceJob | 'missing' | 'unreadable';
 
 /**
  * Reads jobs and their index entries from 0.1.0's keys, in two pipelined round trips; with `dump`,
  * each hash serialized too (DUMP), so that a move copies it whole.
  */
-export async function readV1Jobs(
+export async function readSourceJobs(
   client: Redis,
-  keys: V1Keys,
+  keys: SourceKeys,
   ids: readonly string[],
   statusScores: ReadonlyMap<string, number>,
   dump: boolean,
-): Promise<V1Entry[]> {
+): Promise<SourceEntry[]> {
   const reads = client.pipeline();
   for (const id of ids) {
     reads.hmget(keys.job(id), ...FIELDS).pttl(keys.job(id));
@@ -90,7 +151,7 @@ export async function readV1Jobs(
   }
   const replies = await exec(reads);
   const stride = dump ? 3 : 2;
-  const entries = ids.map((id, i): V1Entry => {
+  const entries = ids.map((id, i): SourceEntry => {
     const [values, pttl, serialized] = replies.slice(stride * i, stride * (i + 1)) as [
       (string | null)[] | Error,
       number,
@@ -114,19 +175,22 @@ export async function readV1Jobs(
       waitingEntry: isWaiting(status) && fields.seq ? waitingEntry(fields.seq, id) : null,
       dueAt: null,
       leaseExpiresAt: null,
-      statusScore: LIVE_STATUSES.includes(status) ? enteredStatusAt(fields) : statusScores.get(id)!,
+      statusScore:
+        keys.rescoresLive && LIVE_STATUSES.includes(status)
+          ? enteredStatusAt(fields)
+          : (statusScores.get(id) ?? enteredStatusAt(fields)),
     };
   });
   const jobs = entries.map((entry) => (typeof entry === 'string' ? null : entry));
   const scores = await exec(
     jobs.reduce((pipeline, job) => {
-      // With one partition, layout 2's per-name zsets share the prefix: an interrupted run may have
-      // moved the entry there already. With more, there is no such key under this prefix.
+      // The source's zset, then the name's under the same prefix: converting 0.1.0 in place, a run
+      // cut short may have moved the entry there already (for other sources, the same key again, or none).
       if (job?.waitingEntry) {
-        pipeline.zscore(keys.waiting, job.waitingEntry);
+        pipeline.zscore(keys.waitingOf(job.name ?? ''), job.waitingEntry);
         pipeline.zscore(`${keys.prefix}:waiting:${job.name}`, job.waitingEntry);
       } else if (job?.status === 'InProgress') {
-        pipeline.zscore(keys.leases, job.id);
+        pipeline.zscore(keys.leasesOf(job.name ?? ''), job.id);
         pipeline.zscore(`${keys.prefix}:leases:${job.name}`, job.id);
       }
       return pipeline;
