@@ -1,5 +1,5 @@
 import { JOB_STATUSES, type JobStatus } from '../job/index.js';
-import type { LayoutSurvey } from '../store/redis/migrate/layout-migration.js';
+import type { LayoutSurvey, MigrationSource } from '../store/redis/migrate/layout-migration.js';
 import { maskUrlPassword } from '../store/redis/redis-url.js';
 import type { Command, Connection } from './arguments.js';
 import { CommandFailure } from './commands.js';
@@ -31,17 +31,11 @@ export async function migrate(
   try {
     const { partitions, confirmation } = command;
     const where = `'${connection.keyPrefix}' at ${maskUrlPassword(connection.redisUrl)}`;
-    const survey = await surveyLayout(client, connection.keyPrefix, Date.now());
+    const survey = await surveyLayout(client, connection.keyPrefix, partitions, Date.now());
+    const { source } = survey;
     const target = `layout 2 with ${plural(partitions, 'partition')}`;
 
-    if (!survey.hasV1Data) {
-      if (survey.meta && survey.meta.partitions !== partitions) {
-        throw new CommandFailure(
-          `The store under ${where} is already in layout ${survey.meta.layout} with ${plural(survey.meta.partitions, 'partition')}: ` +
-            `migrate converts 0.1.0 data; it does not move jobs between partition counts (--partitions ${partitions}). ` +
-            `Start the app with store.partitions ${survey.meta.partitions}.`,
-        );
-      }
+    if (!source) {
       if (json)
         return print(JSON.stringify({ migrated: false, reason: 'nothing to migrate', meta: survey.meta }, null, 2));
       return print(
@@ -50,20 +44,28 @@ export async function migrate(
           : `Nothing to migrate: no 0.1.0 data under ${where}.`,
       );
     }
-    if (survey.meta && survey.meta.partitions !== partitions) {
+    if (source.layout === '0.1.0' && survey.meta && survey.meta.partitions !== partitions) {
       throw new CommandFailure(
         `The store under ${where} holds 0.1.0 data and a layout-2 marker with ${plural(survey.meta.partitions, 'partition')}: ` +
           `run migrate with --partitions ${survey.meta.partitions}.`,
       );
     }
+    const found =
+      source.layout === '0.1.0' ? `0.1.0 data under ${where}` : `The store under ${where}, in ${describe(source)}`;
     const blocker = command.force ? null : runningProcesses(survey);
-    const how = partitions === 1 ? 'in place' : 'moving each job to its partition';
+    const how =
+      source.layout === '2'
+        ? 'moving each job whose partition changes'
+        : partitions === 1
+          ? 'in place'
+          : 'moving each job to its partition';
     if (confirmation !== 'yes') {
       if (json) {
         print(
           JSON.stringify(
             {
               dryRun: true,
+              from: source,
               partitions,
               found: survey.counts,
               idempotencyKeys: survey.idempotencyKeys,
@@ -74,7 +76,7 @@ export async function migrate(
           ),
         );
       } else {
-        print(`0.1.0 data under ${where}:`);
+        print(`${found}:`);
         print(countTable(survey.counts));
         print(`Idempotency keys: ${survey.idempotencyKeys}`);
         print('');
@@ -83,16 +85,16 @@ export async function migrate(
       }
       if (confirmation === 'dry-run') return;
       throw new CommandFailure(
-        'Nothing was changed: migrate changes data only with --yes. Stop every 0.1.0 process, then run the same command with --yes.',
+        `Nothing was changed: migrate changes data only with --yes. Stop every ${source.layout === '0.1.0' ? '0.1.0 ' : ''}process on this store, then run the same command with --yes.`,
       );
     }
 
     if (blocker) throw new CommandFailure(`Nothing was changed: ${blocker}`);
-    const tally = await migrateLayout(client, connection.keyPrefix, partitions);
-    if (json) return print(JSON.stringify({ migrated: true, partitions, ...tally }, null, 2));
-    print(`Converted the store under ${where} to ${target} (${how}):`);
+    const tally = await migrateLayout(client, connection.keyPrefix, partitions, source);
+    if (json) return print(JSON.stringify({ migrated: true, from: source, partitions, ...tally }, null, 2));
+    print(`Converted the store under ${where} from ${describe(source)} to ${target} (${how}):`);
     print(countTable(tally.counts));
-    if (partitions > 1) print(`Idempotency keys moved: ${tally.idempotencyKeys}`);
+    if (how !== 'in place') print(`Idempotency keys moved: ${tally.idempotencyKeys}`);
     if (tally.missing.length > 0) {
       print(
         `${plural(tally.missing.length, 'index entry', 'index entries')} of jobs already gone (past retention) dropped.`,
@@ -121,13 +123,20 @@ function runningProcesses(survey: LayoutSurvey): string | null {
       `(${shown(survey.liveWorkers.join(', '))}). Stop every process on this store first, or pass --force.`
     );
   }
-  if (survey.liveV1Leases > 0) {
+  const leases = survey.liveLeases;
+  if (leases > 0) {
+    const version = survey.source?.layout === '0.1.0' ? '0.1.0 ' : '';
     return (
-      `${plural(survey.liveV1Leases, 'job')} ${survey.liveV1Leases === 1 ? 'holds' : 'hold'} a 0.1.0 lease that has not expired: a 0.1.0 worker may be running ${survey.liveV1Leases === 1 ? 'it' : 'them'}. ` +
-      'Stop every 0.1.0 process first and run migrate again (a lease ends jobManager.jobClaimTimeoutMs, 30 s by default, after its worker stops). With --force, such a job is taken back by the recovery of this version once its 0.1.0 lease expires, and runs twice if a 0.1.0 worker is still running it.'
+      `${plural(leases, 'job')} ${leases === 1 ? 'holds' : 'hold'} a ${version}lease that has not expired: a ${version}worker may be running ${leases === 1 ? 'it' : 'them'}. ` +
+      `Stop every ${version}process first and run migrate again (a lease ends jobManager.jobClaimTimeoutMs, 30 s by default, after its worker stops). ` +
+      `With --force, such a job is taken back by the recovery of this version once its ${version}lease expires, and runs twice if a ${version}worker is still running it.`
     );
   }
   return null;
+}
+
+function describe(source: Exclude<MigrationSource, null>): string {
+  return source.layout === '0.1.0' ? "0.1.0's layout" : `layout 2 with ${plural(source.partitions, 'partition')}`;
 }
 
 function countTable(counts: Readonly<Record<JobStatus, number>>): string {

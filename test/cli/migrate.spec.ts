@@ -49,13 +49,25 @@ afterAll(async () => {
 });
 
 /** The fixture under a fresh key prefix, and the CLI's migrate on it. */
-async function loaded() {
-  const tag = `mig-${randomUUID()}`;
+async function loaded(tag = `mig-${randomUUID()}`) {
   const keyPrefix = `{${tag}}`;
   await loadFixture(redis, fixture, keyPrefix);
   const migrate = (...args: string[]) =>
     runCliProcess(cliPath, ['migrate', '--redis-url', server.url, '--key-prefix', keyPrefix, ...args]);
   return { keyPrefix, migrate, contents: () => contents(tag) };
+}
+
+/**
+ * A fresh tag under which a fixture job has the same partition prefix with `a` and with `b`
+ * partitions (so it stays when the store moves between them); any fresh tag when none can (1 and more).
+ */
+function tagSharingAPartition(a: number, b: number): string {
+  for (let i = 0; i < 1000; i++) {
+    const tag = `mig-${randomUUID()}`;
+    const [from, to] = [new StoreKeys(`{${tag}}`, a), new StoreKeys(`{${tag}}`, b)];
+    if (Object.values(ID).some((id) => from.partitionOf(id).prefix === to.partitionOf(id).prefix)) return tag;
+  }
+  return `mig-${randomUUID()}`;
 }
 
 /** Every key of the store and of its partitions (their tags start with the store's), with its value. */
@@ -148,7 +160,7 @@ describe('migrate', () => {
     expect(run.code).toBe(1);
     expect(run.stdout).toContain('Would convert it to layout 2 with 4 partitions (moving each job to its partition)');
     expect(run.stderr.trim()).toBe(
-      'Error: Nothing was changed: migrate changes data only with --yes. Stop every 0.1.0 process, then run the same command with --yes.',
+      'Error: Nothing was changed: migrate changes data only with --yes. Stop every 0.1.0 process on this store, then run the same command with --yes.',
     );
     expect(await contents()).toEqual(before);
   });
@@ -186,13 +198,6 @@ describe('migrate', () => {
     const again = await migrate('--partitions', '4', '--yes');
     expect(again.stdout).toContain('Nothing to migrate');
     expect(await contents()).toEqual(after);
-    const otherCount = await migrate('--partitions', '2', '--yes');
-    expect(otherCount.code).toBe(1);
-    expect(otherCount.stderr.trim()).toBe(
-      `Error: The store under '${keyPrefix}' at ${server.url} is already in layout 2 with 4 partitions: migrate converts 0.1.0 data; ` +
-        'it does not move jobs between partition counts (--partitions 2). Start the app with store.partitions 4.',
-    );
-    expect(await contents()).toEqual(after);
   });
 
   it.each([1, 4])(
@@ -215,6 +220,57 @@ describe('migrate', () => {
         if (await redis.exists(`${keyPrefix}:meta`)) expect(await redis.exists(`${keyPrefix}:migrating`)).toBe(1);
         await migrateLayout(redis, keyPrefix, partitions);
         await expectLayout2(keyPrefix, partitions);
+      }
+    },
+  );
+
+  it.each([
+    [1, 4],
+    [4, 1],
+    [4, 2],
+  ])(
+    'moves a migrated store from %i to %i partitions, every job with its TTL, indexes and idempotency key',
+    async (first, second) => {
+      // A tag whose partitions with both counts share a prefix holding a fixture job (it stays), where there is one.
+      const { keyPrefix, migrate } = await loaded(tagSharingAPartition(first, second));
+      expect((await migrate('--partitions', String(first), '--yes')).code).toBe(0);
+      const run = await migrate('--partitions', String(second), '--yes');
+      expect(run).toMatchObject({ code: 0, stderr: '' });
+      expect(run.stdout).toContain(
+        `from layout 2 with ${first} partition${first === 1 ? '' : 's'} to layout 2 with ${second} partition${second === 1 ? '' : 's'} (moving each job whose partition changes):`,
+      );
+      expect(run.stdout).toMatch(
+        /Queued\s+2\nScheduled\s+1\nInProgress\s+1\nCompleted\s+1\nFailed\s+1\nCanceled\s+1\n/,
+      );
+      await expectLayout2(keyPrefix, second);
+      // Nothing is left in the partitions of the first count that are not partitions of the second.
+      const kept = new Set(new StoreKeys(keyPrefix, second).partitions.map((keys) => keys.prefix));
+      for (const keys of new StoreKeys(keyPrefix, first).partitions.filter((keys) => !kept.has(keys.prefix))) {
+        const left = await redis.keys(`${keys.prefix.replace(/[{}]/g, '\\$&')}:*`);
+        // With one partition, its prefix is the store's, where the store-wide meta lives.
+        expect(left.filter((key) => key !== `${keyPrefix}:meta`)).toEqual([]);
+      }
+    },
+  );
+
+  it.each([
+    [1, 4],
+    [4, 1],
+  ])(
+    'moving from %i to %i partitions, cut short before any one of its writes, ends as one run does when run again',
+    async (first, second) => {
+      for (let failAt = 1; ; failAt++) {
+        const keyPrefix = `{mig-${randomUUID()}}`;
+        await loadFixture(redis, fixture, keyPrefix);
+        await migrateLayout(redis, keyPrefix, first);
+        const from = { layout: '2' as const, partitions: first };
+        const cutShort = await migrateLayout(failingAtWrite(redis, failAt).client, keyPrefix, second, from).then(
+          () => false,
+          (error: Error) => error.message === 'interrupted',
+        );
+        if (!cutShort) break;
+        await migrateLayout(redis, keyPrefix, second, from);
+        await expectLayout2(keyPrefix, second);
       }
     },
   );
@@ -273,6 +329,27 @@ describe('migrate', () => {
     expect(await redis.hgetall(`${keyPrefix}:meta`)).toEqual({ layout: '2', partitions: '1' });
   });
 
+  it('before moving a store between partition counts, shows its jobs and refuses while a lease has not expired', async () => {
+    const { keyPrefix, migrate, contents } = await loaded();
+    expect((await migrate('--yes')).code).toBe(0);
+    await redis.zadd(new StoreKeys(keyPrefix).partitions[0]!.leases('Transcode'), Date.now() + 60_000, ID.inProgress);
+    const before = await contents();
+    const plan = await migrate('--partitions', '4', '--dry-run');
+    expect(plan.code).toBe(0);
+    expect(plan.stdout).toMatch(
+      /^The store under '.*' at [^,]*, in layout 2 with 1 partition:\nSTATUS\s+JOBS\nQueued\s+2\nScheduled\s+1\nInProgress\s+1\nCompleted\s+1\nFailed\s+1\nCanceled\s+1\nIdempotency keys: 1\n/,
+    );
+    expect(plan.stdout).toContain(
+      'Would convert it to layout 2 with 4 partitions (moving each job whose partition changes), then write',
+    );
+    const refused = await migrate('--partitions', '4', '--yes');
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain(
+      'Error: Nothing was changed: 1 job holds a lease that has not expired: a worker may be running it. Stop every process first',
+    );
+    expect(await contents()).toEqual(before);
+  });
+
   it('refuses while a worker of this version is registered on the prefix', async () => {
     const { keyPrefix, migrate, contents } = await loaded();
     const workers = new StoreKeys(keyPrefix).workers;
@@ -302,6 +379,7 @@ describe('migrate', () => {
     expect(plan.code).toBe(0);
     expect(JSON.parse(plan.stdout)).toEqual({
       dryRun: true,
+      from: { layout: '0.1.0' },
       partitions: 1,
       found: { Queued: 2, Scheduled: 1, InProgress: 1, Completed: 1, Failed: 1, Canceled: 1 },
       idempotencyKeys: 1,
@@ -311,6 +389,7 @@ describe('migrate', () => {
     expect(done.code).toBe(0);
     expect(JSON.parse(done.stdout)).toEqual({
       migrated: true,
+      from: { layout: '0.1.0' },
       partitions: 4,
       counts: { Queued: 2, Scheduled: 1, InProgress: 1, Completed: 1, Failed: 1, Canceled: 1 },
       idempotencyKeys: 1,

@@ -39,27 +39,33 @@ afterAll(async () => {
   await server?.dispose();
 });
 
-async function migrated(partitions: number): Promise<{ keyPrefix: string; store: RedisJobStore }> {
+/** The fixture migrated through `path`'s partition counts in turn (`migrate --yes`), and the store on it. */
+async function migrated(...path: number[]): Promise<{ keyPrefix: string; store: RedisJobStore }> {
   const keyPrefix = `{migrated-${randomUUID()}}`;
   await loadFixture(redis, fixture, keyPrefix);
-  return { keyPrefix, store: await migratedStore(keyPrefix, partitions) };
+  return { keyPrefix, store: await migratedStore(keyPrefix, ...path) };
 }
 
-/** Runs `migrate --yes` on the data under `keyPrefix`, then opens the store on it. */
-async function migratedStore(keyPrefix: string, partitions: number): Promise<RedisJobStore> {
-  const output: string[] = [];
-  const io = { stdout: (text: string) => output.push(text), stderr: (text: string) => output.push(text), env: {} };
-  const args = ['migrate', '--yes', '--partitions', String(partitions), '--redis-url', server.url];
-  expect({ code: await runCli([...args, '--key-prefix', keyPrefix], io), output }).toMatchObject({ code: 0 });
+async function migratedStore(keyPrefix: string, ...path: number[]): Promise<RedisJobStore> {
+  for (const partitions of path) {
+    const output: string[] = [];
+    const io = { stdout: (text: string) => output.push(text), stderr: (text: string) => output.push(text), env: {} };
+    const args = ['migrate', '--yes', '--partitions', String(partitions), '--redis-url', server.url];
+    expect({ code: await runCli([...args, '--key-prefix', keyPrefix], io), output }).toMatchObject({ code: 0 });
+  }
+  const partitions = path.at(-1)!;
   const store = new RedisJobStore({ url: server.url, keyPrefix, partitions, logger: new RecordingLogger() });
   stores.push(store);
   await store.init();
   return store;
 }
 
-describe.each([1, 4])('the store on 0.1.0 data migrated to %i partition(s)', (partitions) => {
+// [1, 4]: migrated in place, then moved to 4 partitions (a store that changes its partition count).
+const PATHS = [[1], [4], [1, 4], [4, 1]].map((path) => [path.join(', then '), path] as const);
+describe.each(PATHS)('the store on 0.1.0 data migrated to %s partition(s)', (_, path) => {
+  const partitions = path.at(-1)!;
   it('reads every job back as 0.1.0 stored it: status, payload, result, error, attempts, owner, progress', async () => {
-    const { store } = await migrated(partitions);
+    const { store } = await migrated(...path);
     for (const id of Object.values(ID)) expect(await store.getJob(id)).toEqual(decodeJob(fixtureHash(id)));
     expect(await store.getJob(ID.completed)).toMatchObject({
       status: JobStatus.Completed,
@@ -91,7 +97,7 @@ describe.each([1, 4])('the store on 0.1.0 data migrated to %i partition(s)', (pa
   const again = { name: 'Transcode', payload: { id: ID.completed, size: 3 }, idempotencyKey: 'order-42' };
 
   it('replays a submission with the idempotency key and the id of a migrated job', async () => {
-    const { store } = await migrated(partitions);
+    const { store } = await migrated(...path);
     const replay = await store.createJob(newJob({ ...again, id: ID.completed }), {
       now: T + 1000,
       maximumQueueSize: 100,
@@ -109,7 +115,7 @@ describe.each([1, 4])('the store on 0.1.0 data migrated to %i partition(s)', (pa
   (partitions === 1 ? it : it.failing)(
     'replays a submission with only the idempotency key of a migrated job (a generated id)',
     async () => {
-      const { store } = await migrated(partitions);
+      const { store } = await migrated(...path);
       const replay = await store.createJob(
         { ...newJob({ ...again, id: randomUUID() }), idGenerated: true },
         { now: T + 1000, maximumQueueSize: 100 },
@@ -122,7 +128,7 @@ describe.each([1, 4])('the store on 0.1.0 data migrated to %i partition(s)', (pa
   );
 
   it('hands the Queued jobs to workers of their names, runs the Scheduled one when due, and completes them', async () => {
-    const { store } = await migrated(partitions);
+    const { store } = await migrated(...path);
     const claim = (names: string[], now: number) =>
       store.claimDueJobs({ workerId: 'worker-2', names, limit: 10, leaseMs: 30_000, now, maxConcurrentJobs: null });
     // A second apart: with several partitions, a claim visits every partition at least once a second.
@@ -144,7 +150,7 @@ describe.each([1, 4])('the store on 0.1.0 data migrated to %i partition(s)', (pa
   });
 
   it('takes the InProgress job back once its 0.1.0 lease has expired, and a worker runs it', async () => {
-    const { store } = await migrated(partitions);
+    const { store } = await migrated(...path);
     const leaseEnd = Number(fixtureHash(ID.inProgress).leaseExpiresAt);
     const sweep = (now: number) =>
       store.recoverJobs({ now, maxInProgressMs: DAY, maxRecoveries: 2, lockMs: 1, retention });
@@ -162,7 +168,7 @@ describe.each([1, 4])('the store on 0.1.0 data migrated to %i partition(s)', (pa
   });
 
   it('keeps retention: finished jobs keep their TTL and leave the counts when their retention ends', async () => {
-    const { keyPrefix, store } = await migrated(partitions);
+    const { keyPrefix, store } = await migrated(...path);
     const keys = new StoreKeys(keyPrefix, partitions);
     for (const id of [ID.completed, ID.failed, ID.canceled]) {
       const original = fixture.keys.find((entry) => entry.key.endsWith(`:job:${id}`))!.pttl;
