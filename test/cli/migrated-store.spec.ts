@@ -226,6 +226,29 @@ describe.each([1, 4])('more jobs than one batch of the migration holds, to %i pa
   });
 });
 
+it('moved from 4 partitions to 1, the jobs that store numbered by time and a job submitted after the move are all claimed', async () => {
+  const keyPrefix = `{moved-${randomUUID()}}`;
+  const before = new RedisJobStore({ url: server.url, keyPrefix, partitions: 4, logger: new RecordingLogger() });
+  await before.init();
+  const due = T + 1000;
+  const moved = [newJob({ name: 'Resize' }), newJob({ name: 'Resize' })];
+  for (const job of moved) await before.createJob(job, { now: due, maximumQueueSize: 100 });
+  await before.close();
+
+  const store = await migratedStore(keyPrefix, 1);
+  const later = newJob({ name: 'Resize' });
+  await store.createJob(later, { now: due, maximumQueueSize: 100 });
+  const claimed = await store.claimDueJobs({
+    workerId: 'worker-2',
+    names: ['Resize'],
+    limit: 3,
+    leaseMs: 30_000,
+    now: due,
+    maxConcurrentJobs: null,
+  });
+  expect(claimed.map(({ job }) => job.id).sort()).toEqual([...moved, later].map((job) => job.id).sort());
+});
+
 it('a store of this version on unmigrated 0.1.0 data fails at startup naming the migrate command', async () => {
   const keyPrefix = `{unmigrated-${randomUUID()}}`;
   await loadFixture(redis, fixture, keyPrefix);
