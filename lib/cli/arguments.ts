@@ -20,8 +20,9 @@ Commands:
                                   delete Completed, Failed or Canceled jobs finished before now - duration;
                                   --dry-run lists them, --yes deletes them (without either: lists them,
                                   deletes nothing and exits 1)
-  migrate (--dry-run | --yes)     convert a store written by 0.1.0 to this version's layout (stop every
-                                  0.1.0 process first); --dry-run shows what it would do, --yes does it
+  migrate (--dry-run | --yes)     convert a store written by 0.1.0 to this version's layout, or move a
+                                  store to another --partitions (stop every process on it first);
+                                  --dry-run shows what it would do, --yes does it
 
 Options:
   --redis-url <url>               redis:// or rediss:// URL (default: $REDIS_URL); the password may also
@@ -40,7 +41,7 @@ Options:
                                   cancel, recover: how long the Canceled jobs they make stay readable
                                   (default 1d, as retention.completedTtlSeconds)
   --failed-retention <duration>   recover: how long the Failed jobs it makes stay readable (default 7d)
-  --partitions <n>                migrate: the store.partitions the app will run with (default 1: in place)
+  --partitions <n>                migrate: the store.partitions the apps will run with (default 1)
   --force                         migrate: even while 0.1.0 leases or workers of this version are live
   -h, --help                      show this help
 
