@@ -20,6 +20,9 @@ Commands:
                                   delete Completed, Failed or Canceled jobs finished before now - duration;
                                   --dry-run lists them, --yes deletes them (without either: lists them,
                                   deletes nothing and exits 1)
+  migrate (--dry-run | --yes)     convert a store written by 0.1.0 to this version's layout, or move a
+                                  store to another --partitions (stop every process on it first);
+                                  --dry-run shows what it would do, --yes does it
 
 Options:
   --redis-url <url>               redis:// or rediss:// URL (default: $REDIS_URL); the password may also
@@ -38,6 +41,8 @@ Options:
                                   cancel, recover: how long the Canceled jobs they make stay readable
                                   (default 1d, as retention.completedTtlSeconds)
   --failed-retention <duration>   recover: how long the Failed jobs it makes stay readable (default 7d)
+  --partitions <n>                migrate: the store.partitions the apps will run with (default 1)
+  --force                         migrate: even while 0.1.0 leases or workers of this version are live
   -h, --help                      show this help
 
 Durations are a number and a unit: 500ms, 30s, 15m, 12h, 7d, 2w.
@@ -81,7 +86,18 @@ export type Command =
       limit: number;
       /** `yes`: delete; `dry-run`: list only; `none`: list only, and fail saying how to confirm. */
       confirmation: 'yes' | 'dry-run' | 'none';
+    }
+  | {
+      name: 'migrate';
+      partitions: number;
+      /** As purge's. */
+      confirmation: 'yes' | 'dry-run' | 'none';
+      /** Go on while 0.1.0 leases or layout-2 workers are live. */
+      force: boolean;
     };
+
+/** The commands that run on an open store (commands.ts); migrate runs on its own connection. */
+export type StoreCommand = Exclude<Command, { name: 'migrate' }>;
 
 export type ParsedArguments = { help: true } | { help: false; command: Command; connection: Connection; json: boolean };
 
@@ -102,6 +118,8 @@ const OPTIONS = {
   'failed-retention': { type: 'string' },
   'dry-run': { type: 'boolean' },
   yes: { type: 'boolean' },
+  partitions: { type: 'string' },
+  force: { type: 'boolean' },
 } as const;
 
 type OptionName = keyof typeof OPTIONS;
@@ -117,6 +135,7 @@ const COMMAND_OPTIONS: Readonly<Record<string, readonly OptionName[]>> = {
   cancel: ['completed-retention'],
   recover: ['max-in-progress', 'max-recoveries', 'wait', 'completed-retention', 'failed-retention'],
   purge: ['status', 'older-than', 'limit', 'name', 'dry-run', 'yes'],
+  migrate: ['partitions', 'dry-run', 'yes', 'force'],
 };
 
 const DEFAULT_LIST_LIMIT = 50;
@@ -217,15 +236,22 @@ function parseCommand(name: string, id: string | undefined, values: Values): Com
         ...jobName(text('name')),
         olderThanMs: parseDuration('older-than', required(name, 'older-than', text('older-than')), undefined, true),
         limit: parseCount('limit', text('limit'), Number.MAX_SAFE_INTEGER, 1),
-        confirmation: parseConfirmation(values),
+        confirmation: parseConfirmation(name, values),
+      };
+    case 'migrate':
+      return {
+        name,
+        partitions: parseCount('partitions', text('partitions'), 1, 1),
+        confirmation: parseConfirmation(name, values),
+        force: values.force === true,
       };
     default:
       throw new UsageError(`Unknown command '${name}'.`);
   }
 }
 
-function parseConfirmation(values: Values): 'yes' | 'dry-run' | 'none' {
-  if (values.yes && values['dry-run']) throw new UsageError('purge takes --dry-run or --yes, not both.');
+function parseConfirmation(command: string, values: Values): 'yes' | 'dry-run' | 'none' {
+  if (values.yes && values['dry-run']) throw new UsageError(`${command} takes --dry-run or --yes, not both.`);
   return values.yes ? 'yes' : values['dry-run'] ? 'dry-run' : 'none';
 }
 

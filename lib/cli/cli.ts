@@ -3,7 +3,9 @@ import type { RedisJobStore } from '../store/redis/redis-job-store.js';
 import { DEFAULT_KEY_PREFIX, layoutV1Keys, StoreKeys } from '../store/redis/redis-keys.js';
 import { maskUrlPassword } from '../store/redis/redis-url.js';
 import { parseArguments, USAGE, UsageError, type Connection } from './arguments.js';
-import { CommandFailure, runCommand } from './commands.js';
+import { runCommand } from './commands.js';
+import { migrate } from './migrate-command.js';
+import { openRedis } from './redis-connection.js';
 import { escapeControlCharacters } from '../observability/log-text.js';
 
 export interface CliIo {
@@ -15,9 +17,6 @@ export interface CliIo {
 export const EXIT_OK = 0;
 export const EXIT_FAILED = 1;
 export const EXIT_USAGE = 2;
-
-/** How long the CLI waits for Redis before it gives up. */
-const CONNECT_WAIT_MS = 3000;
 
 /**
  * `nestjs-async-endpoints <command> [options]`: the operator commands, on the Redis store. Returns the
@@ -47,6 +46,11 @@ export async function runCli(argv: readonly string[], terminal: CliIo): Promise<
   const { command, connection, json } = parsed;
   let opened: OpenedStore | undefined;
   try {
+    if (command.name === 'migrate') {
+      // Not through the store: a store of this version refuses to start on 0.1.0's layout.
+      await migrate(command, connection, { json, print: io.stdout });
+      return EXIT_OK;
+    }
     opened = await openStore(connection, io);
     await runCommand(command, { store: opened.store, json, print: io.stdout, warn: io.stderr });
     return EXIT_OK;
@@ -63,30 +67,14 @@ interface OpenedStore {
   close(): Promise<void>;
 }
 
-/**
- * The store on a connection of the CLI's own, so that an unreachable Redis is one clear error
- * within a few seconds rather than the store's reconnecting.
- */
+/** The store on a connection of the CLI's own (openRedis). */
 async function openStore(connection: Connection, io: CliIo): Promise<OpenedStore> {
   // Loaded here, so that --help and usage errors answer without loading ioredis and Nest.
-  const [{ RedisJobStore }, { closeConnection, connect, createCommandConnection }] = await Promise.all([
+  const [{ RedisJobStore }, { closeConnection }] = await Promise.all([
     import('../store/redis/redis-job-store.js'),
     import('../store/redis/redis-connections.js'),
   ]);
-  const client = createCommandConnection(
-    connection.redisUrl,
-    connection.password ? { password: connection.password } : {},
-  );
-  try {
-    await connect(client, CONNECT_WAIT_MS);
-  } catch (error) {
-    await closeConnection(client);
-    const reason = (error as Error).message;
-    const hint = /^(NOAUTH|WRONGPASS)/.test(reason)
-      ? ' (give the password in the URL, redis://:<password>@host:port, or in REDIS_PASSWORD)'
-      : '';
-    throw new CommandFailure(`Cannot connect to Redis at ${maskUrlPassword(connection.redisUrl)}: ${reason}${hint}`);
-  }
+  const client = await openRedis(connection);
   let partitions: number;
   try {
     partitions = await storedPartitions(client, connection.keyPrefix);

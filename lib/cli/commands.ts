@@ -1,6 +1,6 @@
 import { JOB_STATUSES, JobStatus, toJobDocument, type Job } from '../job/index.js';
 import type { JobStore, RecoveryReport } from '../store/job-store.js';
-import type { Command } from './arguments.js';
+import type { Command, StoreCommand } from './arguments.js';
 import { escapeControlCharacters as shown } from '../observability/log-text.js';
 import { formatAge, formatTable, formatTime, truncate } from './format.js';
 
@@ -21,8 +21,8 @@ export class CommandFailure extends Error {
   }
 }
 
-/** Runs one parsed command. Throws CommandFailure (exit 1) when it cannot be done. */
-export function runCommand(command: Command, context: CommandContext): Promise<void> {
+/** Runs one parsed command on the store (migrate has its own: migrate-command.ts). Throws CommandFailure (exit 1) when it cannot be done. */
+export function runCommand(command: StoreCommand, context: CommandContext): Promise<void> {
   switch (command.name) {
     case 'stats':
       return stats(context);

@@ -1,6 +1,6 @@
 import { JobStatus } from '../../lib/job/index.js';
 import { runCommand } from '../../lib/cli/commands.js';
-import type { Command } from '../../lib/cli/arguments.js';
+import type { StoreCommand } from '../../lib/cli/arguments.js';
 import { MemoryJobStore } from '../../lib/store/memory/memory-job-store.js';
 import type { Retention } from '../../lib/store/job-store.js';
 import { newJob } from '../store-conformance/job-store.conformance.js';
@@ -14,7 +14,7 @@ const retention: Retention = { completedTtlMs: 86_400_000, failedTtlMs: 604_800_
 describe('operator commands by job name', () => {
   let store: MemoryJobStore;
   let out: string[];
-  const run = (command: Command, json = false) =>
+  const run = (command: StoreCommand, json = false) =>
     runCommand(command, {
       store,
       json,

@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -6,20 +5,13 @@ import { JobStatus } from '../../lib/job/index.js';
 import type { NewJob, Retention } from '../../lib/store/job-store.js';
 import { RedisJobStore } from '../../lib/store/redis/redis-job-store.js';
 import { newJob } from '../store-conformance/job-store.conformance.js';
+import { runCliProcess, type CliRun } from '../support/cli-process.js';
 import { CompiledProcesses } from '../support/node-processes.js';
 import { RecordingLogger } from '../support/recording-logger.js';
 import { freePort, RedisServer } from '../support/redis-server.js';
 
-/**
- * The operator CLI as users run it: the compiled `lib/cli/main.js` in its own `node` process, against
- * a real redis-server, with jobs made through RedisJobStore.
- */
-interface CliRun {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-  ms: number;
-}
+// The operator CLI as users run it: the compiled `lib/cli/main.js` in its own `node` process, against
+// a real redis-server, with jobs made through RedisJobStore.
 
 const DAY = 86_400_000;
 const retention: Retention = { completedTtlMs: 30 * DAY, failedTtlMs: 30 * DAY };
@@ -43,19 +35,7 @@ afterAll(async () => {
 
 /** Runs the CLI; REDIS_URL and REDIS_PASSWORD come only from `env`. */
 function cli(args: readonly string[], env: Record<string, string> = {}): Promise<CliRun> {
-  const { REDIS_URL: _url, REDIS_PASSWORD: _password, ...inherited } = process.env;
-  const started = Date.now();
-  const child = spawn(process.execPath, [cliPath, ...args], {
-    env: { ...inherited, NODE_OPTIONS: '', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  return new Promise((resolve) =>
-    child.on('close', (code) => resolve({ code, stdout, stderr, ms: Date.now() - started })),
-  );
+  return runCliProcess(cliPath, args, env);
 }
 
 /** An empty store of its own (a key prefix of its own), with helpers to put jobs in given states. */
@@ -117,7 +97,7 @@ describe('usage', () => {
     const run = await cli(['--help']);
     expect(run).toMatchObject({ code: 0, stderr: '' });
     expect(run.stdout).toContain('Usage: nestjs-async-endpoints <command> [options]');
-    for (const command of ['stats', 'list', 'retry', 'cancel', 'recover', 'purge'])
+    for (const command of ['stats', 'list', 'retry', 'cancel', 'recover', 'purge', 'migrate'])
       expect(run.stdout).toContain(`  ${command}`);
   });
 
@@ -171,6 +151,10 @@ describe('usage', () => {
         'purge takes --dry-run or --yes, not both.',
       ],
       [['stats', '--yes', ...url], 'stats does not take --yes.'],
+      [['migrate', '--partitions', '0', ...url], "--partitions '0' must be a whole number of at least 1."],
+      [['migrate', '--dry-run', '--yes', ...url], 'migrate takes --dry-run or --yes, not both.'],
+      [['migrate', 'now', ...url], "migrate takes no arguments (got 'now')."],
+      [['stats', '--force', ...url], 'stats does not take --force.'],
     ];
     const runs = await Promise.all(cases.map(([args]) => cli(args)));
     runs.forEach((run, i) => {
