@@ -2,6 +2,11 @@ import { Inject, Injectable, type Type } from '@nestjs/common';
 import { ApplicationConfig, HttpAdapterHost } from '@nestjs/core';
 import { ASYNC_ENDPOINTS_OPTIONS } from '../async-endpoints.module-definition.js';
 import type { ResolvedAsyncEndpointsOptions } from '../options/async-endpoints-options.js';
+import {
+  DASHBOARD_CONTROLLER,
+  type DashboardController,
+  mountDashboardController,
+} from '../dashboard/dashboard.controller.js';
 import { runSubmitChecksLast } from './async-endpoint.decorator.js';
 import { EndpointRegistry } from './endpoint-registry.js';
 import {
@@ -29,11 +34,13 @@ export class HttpIntegration {
   constructor(
     adapterHost: HttpAdapterHost,
     @Inject(JOBS_CONTROLLER) jobsController: Type<JobsController> | null,
+    @Inject(DASHBOARD_CONTROLLER) dashboardController: Type<DashboardController> | null,
     private readonly endpoints: EndpointRegistry,
     private readonly appConfig: ApplicationConfig,
     @Inject(ASYNC_ENDPOINTS_OPTIONS) private readonly options: ResolvedAsyncEndpointsOptions,
   ) {
     if (jobsController) mountJobsController(jobsController, options.http.jobsPath);
+    if (dashboardController) mountDashboardController(dashboardController, options.dashboard);
     // Providers are created before the app registers its routes, which read the guards.
     for (const route of endpoints.routes) {
       runSubmitChecksLast((route.controllerClass.prototype as Record<string, object>)[route.methodName]!);

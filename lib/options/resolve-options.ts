@@ -31,7 +31,7 @@ export function resolveOptions(options: AsyncEndpointsModuleOptions = {}): Resol
   }
   if (problems.length > 0) throw new InvalidAsyncEndpointsOptionsError(problems);
 
-  const { worker = {}, jobManager = {}, recovery = {}, retention = {}, http = {} } = options;
+  const { worker = {}, jobManager = {}, recovery = {}, retention = {}, http = {}, dashboard = {} } = options;
   return {
     store: options.store ?? { type: 'memory' },
     worker: {
@@ -73,6 +73,13 @@ export function resolveOptions(options: AsyncEndpointsModuleOptions = {}): Resol
       maxLongPolls: http.maxLongPolls ?? 1000,
       maxJsonDepth: http.maxJsonDepth ?? DEFAULT_MAX_JSON_DEPTH,
     },
+    dashboard: {
+      enabled: dashboard.enabled ?? false,
+      path: (dashboard.path ?? 'admin/jobs').replace(/^\/+|\/+$/g, ''),
+      readOnly: dashboard.readOnly ?? false,
+      guards: dashboard.guards ?? [],
+      hidePayloads: dashboard.hidePayloads ?? false,
+    },
     failFastOnStoreUnavailable: options.failFastOnStoreUnavailable ?? false,
     jobOwner: options.jobOwner ?? null,
   };
@@ -86,7 +93,7 @@ const STORE_KEYS = {
   [Type in Exclude<StoreConfig, JobStore>['type']]: readonly (keyof Extract<StoreConfig, { type: Type }>)[];
 };
 
-const GROUPS = ['worker', 'jobManager', 'recovery', 'retention', 'http'] as const;
+const GROUPS = ['worker', 'jobManager', 'recovery', 'retention', 'http', 'dashboard'] as const;
 
 function isGroup(value: unknown): boolean {
   return value === undefined || (typeof value === 'object' && value !== null && !Array.isArray(value));
