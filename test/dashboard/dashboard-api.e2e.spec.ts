@@ -14,7 +14,7 @@ const big = { maximumQueueSize: 1_000_000 };
 async function seed(
   store: JobStore,
   name: string,
-  status: 'Queued' | 'Completed' | 'Failed',
+  status: 'Queued' | 'InProgress' | 'Completed' | 'Failed',
   extra = {},
 ): Promise<Job> {
   const input = newJob({ name, payload: { secret: `payload of ${name}` }, ...extra });
@@ -30,6 +30,7 @@ async function seed(
     maxConcurrentJobs: null,
   });
   if (claimed?.job.id !== input.id) throw new Error(`claimed ${claimed?.job.id}, not ${input.id}`);
+  if (status === 'InProgress') return claimed.job;
   if (status === 'Completed') await store.completeJob(claimed.lease, { done: name }, { now: Date.now(), retention });
   else
     await store.failJob(
@@ -125,9 +126,9 @@ describe.each(PLATFORMS_AND_STORES)('Dashboard API (%s, %s store)', (platform, k
   });
 
   it('counts jobs per status and live jobs per name', async () => {
-    await seed(store, 'Counted', 'Queued');
-    await seed(store, 'Counted', 'Queued');
     await seed(store, 'Counted', 'Failed');
+    await seed(store, 'Counted', 'Queued');
+    await seed(store, 'Counted', 'Queued');
     const stats = (await http().get(`${API}/stats`).expect(200)).body;
     const direct = await store.stats(Date.now());
     expect(stats.counts).toEqual(direct.counts);
@@ -145,10 +146,15 @@ describe.each(PLATFORMS_AND_STORES)('Dashboard API (%s, %s store)', (platform, k
       attempts: 1,
       owner: 'carol',
       idempotencyKey: 'key-1',
-      workerId: 'dashboard-test',
       error: { code: 'BOOM', message: 'it broke' },
       payload: { secret: 'payload of Detail' },
       headers: { 'content-type': 'application/json' },
+    });
+    const running = await seed(store, 'Detail', 'InProgress');
+    expect((await http().get(`${API}/jobs/${running.id}`).expect(200)).body).toMatchObject({
+      status: 'InProgress',
+      attempts: 1,
+      workerId: 'dashboard-test',
     });
     const completed = await seed(store, 'Detail', 'Completed');
     expect((await http().get(`${API}/jobs/${completed.id}`).expect(200)).body.result).toEqual({ done: 'Detail' });
