@@ -1,45 +1,12 @@
 import { type CanActivate, type ExecutionContext, Inject, Injectable, type INestApplication } from '@nestjs/common';
 import request from 'supertest';
-import { JobStatus, JobStore, type Job, type Retention } from '../../lib/index.js';
-import { newJob } from '../store-conformance/job-store.conformance.js';
+import { JobStatus, JobStore, type Job } from '../../lib/index.js';
 import { startTestApp } from '../support/test-app.js';
 import { PLATFORMS, PLATFORMS_AND_STORES, type HttpPlatform } from '../support/test-platforms.js';
 import { TestStores } from '../support/test-stores.js';
+import { seed } from './seed-jobs.js';
 
-const retention: Retention = { completedTtlMs: 3_600_000, failedTtlMs: 3_600_000 };
 const API = '/ops/admin/jobs/api';
-const big = { maximumQueueSize: 1_000_000 };
-
-/** Jobs in each status, made through the store itself (no worker runs in these apps). */
-async function seed(
-  store: JobStore,
-  name: string,
-  status: 'Queued' | 'InProgress' | 'Completed' | 'Failed',
-  extra = {},
-): Promise<Job> {
-  const input = newJob({ name, payload: { secret: `payload of ${name}` }, ...extra });
-  const created = await store.createJob(input, { ...big, now: Date.now() });
-  if (created.outcome !== 'created') throw new Error(created.outcome);
-  if (status === 'Queued') return created.job;
-  const [claimed] = await store.claimDueJobs({
-    workerId: 'dashboard-test',
-    names: [name],
-    limit: 1,
-    leaseMs: 30_000,
-    now: Date.now(),
-    maxConcurrentJobs: null,
-  });
-  if (claimed?.job.id !== input.id) throw new Error(`claimed ${claimed?.job.id}, not ${input.id}`);
-  if (status === 'InProgress') return claimed.job;
-  if (status === 'Completed') await store.completeJob(claimed.lease, { done: name }, { now: Date.now(), retention });
-  else
-    await store.failJob(
-      claimed.lease,
-      { code: 'BOOM', message: 'it broke' },
-      { now: Date.now(), retryAt: null, retention },
-    );
-  return (await store.getJob(input.id))!;
-}
 
 /** Lets a request through only with `X-Admin: yes`; a dependency of the app's, so registered as its provider. */
 const ADMIN_HEADER = Symbol('ADMIN_HEADER');

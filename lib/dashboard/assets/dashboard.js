@@ -80,6 +80,11 @@ function renderStats(stats) {
       return tr;
     }),
   );
+  if (names.length === 0) {
+    const tr = element('tr');
+    tr.append(element('td', 'No live jobs, no workers registered.', { colspan: '5' }));
+    $('name-counts').tBodies[0].append(tr);
+  }
   $('names').replaceChildren(...names.map(([name]) => element('option', undefined, { value: name })));
 }
 
