@@ -70,7 +70,8 @@ export class DashboardGuards implements CanActivate, OnApplicationBootstrap {
         return { name: guard.name, guard: await this.moduleRef.create(guard) };
       } catch (error) {
         throw new InvalidAsyncEndpointsOptionsError([
-          `dashboard.guards: ${guard.name} could not be created (${(error as Error).message}). Register it as a ` +
+          // Nest's first line names the missing dependency; its further advice is about the library's module.
+          `dashboard.guards: ${guard.name} could not be created (${String((error as Error).message).split('\n')[0]}). Register it as a ` +
             'provider of your app module, so that its dependencies resolve there, or pass an instance.',
         ]);
       }

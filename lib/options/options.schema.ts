@@ -102,7 +102,7 @@ export class DashboardOptionsSchema {
   @IsOptional() @IsBoolean() readOnly?: boolean;
   @IsOptional()
   @IsArray()
-  @IsGuard({ each: true, message: 'guards must be guard classes or objects with a canActivate method' })
+  @IsGuard({ each: true, message: 'each guard must be a guard class or an object with a canActivate method' })
   guards?: unknown[];
   @IsOptional() @IsBoolean() hidePayloads?: boolean;
 }

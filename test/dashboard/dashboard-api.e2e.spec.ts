@@ -263,6 +263,23 @@ describe.each(PLATFORMS)('Dashboard safety (%s)', (platform: HttpPlatform) => {
     await request(server).get(`/jobs/${failed.id}`).expect(200);
   });
 
+  it('stops the boot, naming the guard and the fix, when a dashboard guard class cannot be created', async () => {
+    const MISSING = Symbol('MISSING');
+    @Injectable()
+    class UnresolvableGuard implements CanActivate {
+      constructor(@Inject(MISSING) readonly missing: unknown) {}
+      canActivate() {
+        return true;
+      }
+    }
+    await expect(
+      startTestApp(
+        { worker: { enabled: false }, dashboard: { enabled: true, guards: [UnresolvableGuard] } },
+        { platform },
+      ),
+    ).rejects.toThrow(/dashboard\.guards: UnresolvableGuard could not be created .*Register it as a provider/);
+  });
+
   it("the app's global guards apply to the dashboard", async () => {
     const denyAll: CanActivate = { canActivate: () => false };
     const app = await start({}, (nest) => nest.useGlobalGuards(denyAll));
