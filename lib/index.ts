@@ -8,13 +8,21 @@
 // The module, its injectables and the options they read.
 export { AsyncEndpointsModule } from './async-endpoints.module.js';
 export { ASYNC_ENDPOINTS_OPTIONS } from './async-endpoints.module-definition.js';
-export { AsyncEndpointsService, type SubmitOptions, type WaitOptions } from './async-endpoints.service.js';
+export {
+  AsyncEndpointsService,
+  type JobListQuery,
+  type PurgeOptions,
+  type SubmitOptions,
+  type WaitOptions,
+} from './async-endpoints.service.js';
 export { AsyncEndpointsHealthIndicator } from './health/async-endpoints.health.js';
 export type {
   AsyncEndpointRequest,
   AsyncEndpointsModuleOptions,
   CaptureHeadersOptions,
   CaptureQueryParamsOptions,
+  DashboardGuard,
+  DashboardOptions,
   HttpOptions,
   JobManagerOptions,
   MemoryStoreConfig,
@@ -66,9 +74,11 @@ export {
   type CreateJobResult,
   type FailOptions,
   type FailOutcome,
+  type JobPage,
   type JobStats,
   type Lease,
   type ListJobsOptions,
+  type NameStats,
   type NewJob,
   type PurgeJobsOptions,
   type RecoverJobsOptions,
