@@ -5,6 +5,7 @@ import { DashboardGuards } from './dashboard/dashboard.guard.js';
 import { TerminusModule } from '@nestjs/terminus';
 import {
   ASYNC_ENDPOINTS_OPTIONS,
+  DECLARED_ENDPOINT,
   ASYNC_OPTIONS_TYPE,
   ConfigurableModuleClass,
   OPTIONS_TYPE,
@@ -14,6 +15,7 @@ import { AsyncEndpointsService } from './async-endpoints.service.js';
 import { HandlerRegistry } from './handlers/handler-registry.js';
 import { AsyncEndpointsHealthIndicator } from './health/async-endpoints.health.js';
 import { EndpointRegistry } from './http/endpoint-registry.js';
+import { UnhandledNames } from './health/unhandled-names.js';
 import { HttpIntegration } from './http/http-integration.js';
 import { JobLocations } from './http/job-locations.js';
 import { JOBS_CONTROLLER, jobsControllerClass } from './http/jobs.controller.js';
@@ -82,6 +84,11 @@ function withLibraryProviders(
       StoreLifecycle,
       HandlerRegistry,
       EndpointRegistry,
+      {
+        provide: DECLARED_ENDPOINT,
+        useFactory: (endpoints: EndpointRegistry) => (name: string) => endpoints.declares(name),
+        inject: [EndpointRegistry],
+      },
       AsyncEndpointsService,
       JobLocations,
       JobSubmitter,
@@ -92,6 +99,7 @@ function withLibraryProviders(
       WorkerTimers,
       JobWorker,
       RecoverySweeper,
+      UnhandledNames,
       AsyncEndpointsHealthIndicator,
     ],
     exports: [

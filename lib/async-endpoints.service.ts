@@ -7,7 +7,7 @@ import {
   StoreFullError,
   UnknownAsyncEndpointError,
 } from './errors/submit.errors.js';
-import { ASYNC_ENDPOINTS_OPTIONS } from './async-endpoints.module-definition.js';
+import { ASYNC_ENDPOINTS_OPTIONS, DECLARED_ENDPOINT } from './async-endpoints.module-definition.js';
 import { HandlerRegistry } from './handlers/handler-registry.js';
 import {
   fingerprintOf,
@@ -114,6 +114,7 @@ export class AsyncEndpointsService {
   constructor(
     private readonly store: JobStore,
     private readonly handlers: HandlerRegistry,
+    @Inject(DECLARED_ENDPOINT) private readonly declaredEndpoint: (name: string) => boolean,
     private readonly telemetry: Telemetry,
     @Inject(ASYNC_ENDPOINTS_OPTIONS) private readonly options: ResolvedAsyncEndpointsOptions,
   ) {}
@@ -133,8 +134,12 @@ export class AsyncEndpointsService {
   /** @internal The HTTP layer needs the stored job and whether it was replayed. */
   async submitJob(name: string, payload: JsonValue, options: SubmitOptions): Promise<SubmittedJob> {
     const handler = this.handlers.get(name);
-    // Where workers run, every handler is known; an API-only process may submit for a worker elsewhere.
-    if (!handler && this.options.worker.enabled) throw new UnknownAsyncEndpointError(name);
+    // A name this process neither handles nor declares as an endpoint is taken for a typo where workers
+    // run; an endpoint's jobs wait for a worker with its handler, and an API-only process submits for
+    // workers elsewhere.
+    if (!handler && this.options.worker.enabled && !this.declaredEndpoint(name)) {
+      throw new UnknownAsyncEndpointError(name);
+    }
     const { span, carrier } = this.telemetry.startSubmitSpan(name, options.traceContext ?? {});
     try {
       const submitted = await this.storeJob(name, payload, options, handler?.metadata.maxRetries, carrier);

@@ -23,6 +23,7 @@ export type {
   CaptureQueryParamsOptions,
   DashboardGuard,
   DashboardOptions,
+  HealthOptions,
   HttpOptions,
   JobManagerOptions,
   MemoryStoreConfig,

@@ -175,6 +175,15 @@ export interface DashboardOptions {
   hidePayloads: boolean;
 }
 
+/** The `health` options: what the health indicator reports. */
+export interface HealthOptions {
+  /**
+   * A name whose oldest job has waited this long with no live worker registered for it is listed in
+   * the health details' `unhandled` (health stays up) and logged once. Default 60000.
+   */
+  unhandledJobsAfterMs: number;
+}
+
 /** `AsyncEndpointsModule.forRoot(options)`: every option is optional. */
 export interface AsyncEndpointsModuleOptions {
   store?: StoreConfig;
@@ -184,6 +193,7 @@ export interface AsyncEndpointsModuleOptions {
   retention?: Partial<RetentionOptions>;
   http?: Partial<HttpOptions>;
   dashboard?: Partial<DashboardOptions>;
+  health?: Partial<HealthOptions>;
   /** Check the store at boot and stop the boot when it is unreachable. Default false. */
   failFastOnStoreUnavailable?: boolean;
   /** Owner of a submitted job; only that owner can read or cancel it (others get 404). */
@@ -199,6 +209,7 @@ export interface ResolvedAsyncEndpointsOptions {
   retention: RetentionOptions;
   http: HttpOptions;
   dashboard: DashboardOptions;
+  health: HealthOptions;
   failFastOnStoreUnavailable: boolean;
   jobOwner: ((request: AsyncEndpointRequest) => string | undefined) | null;
 }

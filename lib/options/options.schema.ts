@@ -107,6 +107,10 @@ export class DashboardOptionsSchema {
   @IsOptional() @IsBoolean() hidePayloads?: boolean;
 }
 
+export class HealthOptionsSchema {
+  @IsOptional() @IsInt() @Min(1) @Max(MAX_TIMER_MS) unhandledJobsAfterMs?: number;
+}
+
 export class AsyncEndpointsOptionsSchema {
   @IsOptional() @ValidateNested() @Type(() => WorkerOptionsSchema) worker?: WorkerOptionsSchema;
   @IsOptional() @ValidateNested() @Type(() => JobManagerOptionsSchema) jobManager?: JobManagerOptionsSchema;
@@ -114,5 +118,6 @@ export class AsyncEndpointsOptionsSchema {
   @IsOptional() @ValidateNested() @Type(() => RetentionOptionsSchema) retention?: RetentionOptionsSchema;
   @IsOptional() @ValidateNested() @Type(() => HttpOptionsSchema) http?: HttpOptionsSchema;
   @IsOptional() @ValidateNested() @Type(() => DashboardOptionsSchema) dashboard?: DashboardOptionsSchema;
+  @IsOptional() @ValidateNested() @Type(() => HealthOptionsSchema) health?: HealthOptionsSchema;
   @IsOptional() @IsBoolean() failFastOnStoreUnavailable?: boolean;
 }

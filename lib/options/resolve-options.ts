@@ -31,7 +31,15 @@ export function resolveOptions(options: AsyncEndpointsModuleOptions = {}): Resol
   }
   if (problems.length > 0) throw new InvalidAsyncEndpointsOptionsError(problems);
 
-  const { worker = {}, jobManager = {}, recovery = {}, retention = {}, http = {}, dashboard = {} } = options;
+  const {
+    worker = {},
+    jobManager = {},
+    recovery = {},
+    retention = {},
+    http = {},
+    health = {},
+    dashboard = {},
+  } = options;
   return {
     store: options.store ?? { type: 'memory' },
     worker: {
@@ -80,6 +88,9 @@ export function resolveOptions(options: AsyncEndpointsModuleOptions = {}): Resol
       guards: dashboard.guards ?? [],
       hidePayloads: dashboard.hidePayloads ?? false,
     },
+    health: {
+      unhandledJobsAfterMs: health.unhandledJobsAfterMs ?? 60_000,
+    },
     failFastOnStoreUnavailable: options.failFastOnStoreUnavailable ?? false,
     jobOwner: options.jobOwner ?? null,
   };
@@ -93,7 +104,7 @@ const STORE_KEYS = {
   [Type in Exclude<StoreConfig, JobStore>['type']]: readonly (keyof Extract<StoreConfig, { type: Type }>)[];
 };
 
-const GROUPS = ['worker', 'jobManager', 'recovery', 'retention', 'http', 'dashboard'] as const;
+const GROUPS = ['worker', 'jobManager', 'recovery', 'retention', 'http', 'health', 'dashboard'] as const;
 
 function isGroup(value: unknown): boolean {
   return value === undefined || (typeof value === 'object' && value !== null && !Array.isArray(value));

@@ -72,6 +72,7 @@ async function freshStore() {
   const claimOne = async (now = Date.now(), leaseMs = 30_000) => {
     const [claimed] = await store.claimDueJobs({
       workerId: 'worker-7',
+      names: ['Process'],
       limit: 1,
       leaseMs,
       now,
@@ -319,6 +320,7 @@ describe('retry', () => {
     });
     const [claimed] = await store.claimDueJobs({
       workerId: 'w',
+      names: ['Process'],
       limit: 1,
       leaseMs: 1000,
       now: Date.now(),

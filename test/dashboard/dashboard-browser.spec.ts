@@ -124,7 +124,7 @@ describe('Dashboard in headless Chromium', () => {
     expect(await retry.isDisabled()).toBe(true);
     expect(await page.getByRole('button', { name: 'Purge' }).isDisabled()).toBe(true);
 
-    await retry.evaluate((button: HTMLButtonElement) => (button.disabled = false));
+    await retry.evaluate((button) => ((button as { disabled: boolean }).disabled = false));
     page.once('dialog', (dialog) => dialog.accept());
     await retry.click();
     await expectText(page.locator('#message'), 'Refused (403): The dashboard is read-only (dashboard.readOnly: true)');

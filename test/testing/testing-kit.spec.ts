@@ -125,9 +125,14 @@ describe('AsyncEndpointsTestingModule and AsyncEndpointsTestHarness', () => {
       const service = capped.get(AsyncEndpointsService);
       const held = await service.submit('FailsFirst', { failTimes: 0 });
       // Another process's worker holds the only slot of the deployment.
-      await capped
-        .get(JobStore)
-        .claimDueJobs({ workerId: 'other', limit: 1, leaseMs: 60_000, now: Date.now(), maxConcurrentJobs: 1 });
+      await capped.get(JobStore).claimDueJobs({
+        workerId: 'other',
+        names: ['FailsFirst'],
+        limit: 1,
+        leaseMs: 60_000,
+        now: Date.now(),
+        maxConcurrentJobs: 1,
+      });
       const waiting = await service.submit('FailsFirst', { failTimes: 0 });
       const error = (await capped
         .get(AsyncEndpointsTestHarness)
