@@ -90,6 +90,7 @@ describe('Dashboard in headless Chromium', () => {
     await page.getByLabel('Status', { exact: true }).selectOption('Failed');
     await page.getByRole('button', { name: flaky.id }).click();
     await expectText(detailValue(page, 'Error'), 'FLAKY: the flaky handler failed');
+    await page.screenshot({ path: `${SCREENSHOTS}/dashboard-failed-job.png`, fullPage: true });
     flakyFails = false;
     page.once('dialog', (dialog) => dialog.accept());
     await page.getByRole('button', { name: 'Retry' }).click();
@@ -106,10 +107,10 @@ describe('Dashboard in headless Chromium', () => {
     await expectText(page.locator('#message'), `Job ${queued.id} is canceled.`);
     await expectText(detailValue(page, 'Status'), 'Canceled');
     expect((await app.get(JobStore).getJob(queued.id))!.status).toBe(JobStatus.Canceled);
-    await page.screenshot({ path: `${SCREENSHOTS}/dashboard.png`, fullPage: true });
+    await page.screenshot({ path: `${SCREENSHOTS}/dashboard-canceled-job.png`, fullPage: true });
   });
 
-  it('read-only: the page says so, its buttons are off, and an action forced anyway is refused', async () => {
+  it('read-only: the page says so, its buttons are off, an action forced anyway is refused; a hidden tab pauses polling', async () => {
     const app = await startTestApp(
       { worker: { enabled: false }, dashboard: { enabled: true, readOnly: true } },
       { platform: 'fastify' },
@@ -130,6 +131,19 @@ describe('Dashboard in headless Chromium', () => {
     await expectText(page.locator('#message'), 'Refused (403): The dashboard is read-only (dashboard.readOnly: true)');
     expect((await app.get(JobStore).getJob(failed.id))!.status).toBe(JobStatus.Failed);
     await page.screenshot({ path: `${SCREENSHOTS}/dashboard-read-only.png`, fullPage: true });
+
+    // A hidden tab stops polling until it is shown again.
+    await page.evaluate(`Object.defineProperty(document, 'visibilityState', { value: 'hidden', configurable: true });
+      document.dispatchEvent(new Event('visibilitychange'));`);
+    await expectText(page.locator('#live'), 'Paused while the tab is hidden');
+    const polledWhileHidden = await page.waitForRequest(/\/api\//, { timeout: 3000 }).then(
+      () => true,
+      () => false,
+    );
+    expect(polledWhileHidden).toBe(false);
+    await page.evaluate(`Object.defineProperty(document, 'visibilityState', { value: 'visible', configurable: true });
+      document.dispatchEvent(new Event('visibilitychange'));`);
+    await expectText(page.locator('#live'), 'Live');
   });
 });
 
