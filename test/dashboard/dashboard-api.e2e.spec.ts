@@ -57,7 +57,7 @@ describe.each(PLATFORMS_AND_STORES)('Dashboard API (%s, %s store)', (platform, k
   it('lists one status newest first, filtered by name and owner, a page at a time with the cursor', async () => {
     const mine = [];
     for (let i = 0; i < 5; i++)
-      mine.push(await seed(store, 'ListMe', 'Queued', { owner: i % 2 === 0 ? 'alice' : 'bob' }));
+      mine.push(await seed(store, 'ListMe', 'Queued', { owner: i % 2 === 0 ? 'alice' : 'bob' }, Date.now() + i));
     await seed(store, 'Other', 'Queued');
     const seen: string[] = [];
     let cursor: string | null = null;

@@ -10,9 +10,11 @@ export async function seed(
   name: string,
   status: 'Queued' | 'InProgress' | 'Completed' | 'Failed',
   extra = {},
+  /** When it was submitted: the stores order the jobs of a status by the millisecond they entered it. */
+  now = Date.now(),
 ): Promise<Job> {
   const input = newJob({ name, payload: { secret: `payload of ${name}` }, ...extra });
-  const created = await store.createJob(input, { ...big, now: Date.now() });
+  const created = await store.createJob(input, { ...big, now });
   if (created.outcome !== 'created') throw new Error(created.outcome);
   if (status === 'Queued') return created.job;
   const [claimed] = await store.claimDueJobs({
