@@ -23,7 +23,7 @@ import { libraryLogger } from '../observability/library-logger.js';
 
 /**
  * Ties the library into the app's HTTP layer before routes are registered: mounts the status
- * controller at `http.jobsPath` (or not at all), and on Express reads async endpoints' JSON bodies
+ * controller at `http.jobsPath` (or not at all) and the dashboard at `dashboard.path` (when enabled), and on Express reads async endpoints' JSON bodies
  * ahead of the app's parser (on Fastify, sets their route body limit and error handler), for their
  * body limit and problem+json errors.
  */
