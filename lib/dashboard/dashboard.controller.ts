@@ -16,6 +16,7 @@ import {
   UseGuards,
 } from '@nestjs/common';
 import { ASYNC_ENDPOINTS_OPTIONS } from '../async-endpoints.module-definition.js';
+import { StoreUnavailableError } from '../errors/store-unavailable.error.js';
 import { AsyncEndpointsService } from '../async-endpoints.service.js';
 import { setResponseHeader, type HttpResponse } from '../http/http-response.js';
 import { ProblemDetailsFilter } from '../http/problem-details.filter.js';
@@ -78,7 +79,24 @@ export class DashboardController {
     @Query() query: Record<string, unknown>,
     @Res({ passthrough: true }) reply: Reply,
   ): Promise<{ jobs: DashboardJobRow[]; nextCursor: string | null }> {
-    const page = await this.service.listJobs(listQuery(query));
+    const options = listQuery(query);
+    const page = await this.service.listJobs(options).catch((error: unknown) => {
+      // The stores refuse a cursor they did not issue with a plain Error naming the cursor (the
+      // contract has no error class for it): the client's mistake, not the server's.
+      if (
+        options.cursor &&
+        !(error instanceof StoreUnavailableError) &&
+        /\bcursor\b/.test(String((error as Error)?.message))
+      ) {
+        throw new ProblemException(
+          problem(
+            HttpStatus.BAD_REQUEST,
+            'cursor is not one this list returned: pass a nextCursor as it came, or none for the first page.',
+          ),
+        );
+      }
+      throw error;
+    });
     setResponseHeader(reply, 'Cache-Control', 'no-store');
     return { jobs: page.jobs.map(toDashboardRow), nextCursor: page.nextCursor };
   }

@@ -177,6 +177,11 @@ describe.each(PLATFORMS_AND_STORES)('Dashboard API (%s, %s store)', (platform, k
       ['no status', `${API}/jobs`, /status must be one of/],
       ['a limit over 200', `${API}/jobs?status=Failed&limit=201`, /limit must be a whole number from 1 to 200/],
       ['an id that is no UUID', `${API}/jobs/not-a-uuid`, /is not a job id/],
+      [
+        'a cursor the list did not return',
+        `${API}/jobs?status=Failed&cursor=made-up`,
+        /cursor is not one this list returned/,
+      ],
     ])('400 for %s', async (_, url, detail) => {
       const response = await http().get(url).expect(400);
       expect(response.headers['content-type']).toMatch(/^application\/problem\+json/);
