@@ -1,8 +1,10 @@
 import { type CanActivate, type ExecutionContext, Inject, Injectable, type INestApplication } from '@nestjs/common';
+import { ScheduleModule } from '@nestjs/schedule';
+import { Test } from '@nestjs/testing';
 import request from 'supertest';
-import { JobStatus, JobStore, type Job } from '../../lib/index.js';
+import { AsyncEndpointsModule, JobStatus, JobStore, type Job } from '../../lib/index.js';
 import { startTestApp } from '../support/test-app.js';
-import { PLATFORMS, PLATFORMS_AND_STORES, type HttpPlatform } from '../support/test-platforms.js';
+import { httpAdapter, PLATFORMS, PLATFORMS_AND_STORES, type HttpPlatform } from '../support/test-platforms.js';
 import { TestStores } from '../support/test-stores.js';
 import { seed } from './seed-jobs.js';
 
@@ -219,6 +221,25 @@ describe.each(PLATFORMS)('Dashboard safety (%s)', (platform: HttpPlatform) => {
     apps.push(app);
     return app;
   };
+
+  it.each([
+    ['enabled', true, 200],
+    ['off', false, 404],
+  ])('forRootAsync: the dashboard is mounted at its path when %s', async (_, enabled, status) => {
+    const moduleRef = await Test.createTestingModule({
+      imports: [
+        ScheduleModule.forRoot(),
+        AsyncEndpointsModule.forRootAsync({
+          useFactory: async () => ({ worker: { enabled: false }, dashboard: { enabled, path: 'ops/jobs' } }),
+        }),
+      ],
+    }).compile();
+    const app = moduleRef.createNestApplication(httpAdapter(platform), { logger: false });
+    apps.push(app);
+    await app.listen(0, '127.0.0.1');
+    await request(app.getHttpServer()).get('/ops/jobs/api/stats').expect(status);
+    await request(app.getHttpServer()).get('/ops/jobs').expect(status);
+  });
 
   it('is off by default: no page, no API', async () => {
     const app = await startTestApp({ worker: { enabled: false } }, { platform });
