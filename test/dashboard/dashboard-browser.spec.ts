@@ -88,6 +88,10 @@ describe('Dashboard in headless Chromium', () => {
     const flaky = await service.submit('Flaky', { attempt: 'first' });
     await expectText(count(page, 'Failed'), '1');
     await page.getByLabel('Status', { exact: true }).selectOption('Failed');
+    // The per-name table's name filters the list by it.
+    await page.getByRole('button', { name: 'Flaky', exact: true }).click();
+    await expectText(page.locator('#jobs caption'), 'Failed jobs (name Flaky)');
+    expect(await page.getByLabel('Name', { exact: true }).inputValue()).toBe('Flaky');
     await page.getByRole('button', { name: flaky.id }).click();
     await expectText(detailValue(page, 'Error'), 'FLAKY: the flaky handler failed');
     await page.screenshot({ path: `${SCREENSHOTS}/dashboard-failed-job.png`, fullPage: true });
@@ -100,6 +104,7 @@ describe('Dashboard in headless Chromium', () => {
 
     // No worker runs 'Unrouted': it stays Queued until canceled.
     const queued = await seed(app.get(JobStore), 'Unrouted', 'Queued');
+    await page.getByLabel('Name', { exact: true }).fill('');
     await page.getByLabel('Status', { exact: true }).selectOption('Queued');
     await page.getByRole('button', { name: queued.id }).click();
     page.once('dialog', (dialog) => dialog.accept());

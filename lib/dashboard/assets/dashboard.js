@@ -67,11 +67,24 @@ function renderStats(stats) {
   head.replaceChildren(...STATUSES.map((status) => element('th', status, { scope: 'col' })));
   row.replaceChildren(...STATUSES.map((status) => element('td', stats.counts[status] ?? 0, { id: `count-${status}` })));
   const names = Object.entries(stats.names ?? {}).sort(([a], [b]) => a.localeCompare(b));
+  // The table is rebuilt on every refresh: the focus stays on the same name's button.
+  const focused = document.activeElement?.dataset?.nameFilter;
   $('name-counts').tBodies[0].replaceChildren(
     ...names.map(([name, counts]) => {
       const tr = element('tr', undefined, { 'data-name': name });
+      const show = element('button', name, {
+        type: 'button',
+        title: `List the ${name} jobs`,
+        'data-name-filter': name,
+      });
+      show.addEventListener('click', () => {
+        $('name').value = name;
+        $('filters').requestSubmit();
+      });
+      const nameCell = element('th', undefined, { scope: 'row' });
+      nameCell.append(show);
       tr.append(
-        element('th', name, { scope: 'row' }),
+        nameCell,
         element('td', counts.waiting),
         element('td', counts.inProgress),
         element('td', counts.oldestWaitingAgeMs === null ? '–' : duration(counts.oldestWaitingAgeMs)),
@@ -84,6 +97,9 @@ function renderStats(stats) {
     const tr = element('tr');
     tr.append(element('td', 'No live jobs, no workers registered.', { colspan: '5' }));
     $('name-counts').tBodies[0].append(tr);
+  }
+  if (focused !== undefined) {
+    [...document.querySelectorAll('button[data-name-filter]')].find((b) => b.dataset.nameFilter === focused)?.focus();
   }
   $('names').replaceChildren(...names.map(([name]) => element('option', undefined, { value: name })));
 }
