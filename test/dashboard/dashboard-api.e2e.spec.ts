@@ -208,45 +208,21 @@ describe.each(PLATFORMS_AND_STORES)('Dashboard API (%s, %s store)', (platform, k
   });
 });
 
-describe.each(PLATFORMS)('Dashboard safety (%s)', (platform: HttpPlatform) => {
+describe.each(PLATFORMS_AND_STORES)('Dashboard safety (%s, %s store)', (platform, kind) => {
+  const stores = new TestStores(kind);
   const apps: INestApplication[] = [];
   afterAll(async () => {
     for (const app of apps) await app.close();
+    await stores.dispose();
   });
   const start = async (dashboard: object, configure: (app: INestApplication) => void = () => undefined) => {
     const app = await startTestApp(
-      { worker: { enabled: false }, dashboard: { enabled: true, ...dashboard } },
+      { store: await stores.options(), worker: { enabled: false }, dashboard: { enabled: true, ...dashboard } },
       { platform, configure, providers: [AdminHeaderGuard, { provide: ADMIN_HEADER, useValue: 'x-admin' }] as never },
     );
     apps.push(app);
     return app;
   };
-
-  it.each([
-    ['enabled', true, 200],
-    ['off', false, 404],
-  ])('forRootAsync: the dashboard is mounted at its path when %s', async (_, enabled, status) => {
-    const moduleRef = await Test.createTestingModule({
-      imports: [
-        ScheduleModule.forRoot(),
-        AsyncEndpointsModule.forRootAsync({
-          useFactory: async () => ({ worker: { enabled: false }, dashboard: { enabled, path: 'ops/jobs' } }),
-        }),
-      ],
-    }).compile();
-    const app = moduleRef.createNestApplication(httpAdapter(platform), { logger: false });
-    apps.push(app);
-    await app.listen(0, '127.0.0.1');
-    await request(app.getHttpServer()).get('/ops/jobs/api/stats').expect(status);
-    await request(app.getHttpServer()).get('/ops/jobs').expect(status);
-  });
-
-  it('is off by default: no page, no API', async () => {
-    const app = await startTestApp({ worker: { enabled: false } }, { platform });
-    apps.push(app);
-    await request(app.getHttpServer()).get('/admin/jobs').expect(404);
-    await request(app.getHttpServer()).get('/admin/jobs/api/stats').expect(404);
-  });
 
   it('readOnly: reads answer, retry, cancel and purge get 403 problem+json and change nothing; the page says so', async () => {
     const app = await start({ readOnly: true, path: '/ops/dash/' });
@@ -289,6 +265,55 @@ describe.each(PLATFORMS)('Dashboard safety (%s)', (platform: HttpPlatform) => {
     await request(server).get(`/jobs/${failed.id}`).expect(200);
   });
 
+  it("the app's global guards apply to the dashboard", async () => {
+    const denyAll: CanActivate = { canActivate: () => false };
+    const app = await start({}, (nest) => nest.useGlobalGuards(denyAll));
+    const refused = await request(app.getHttpServer()).get('/admin/jobs/api/stats').expect(403);
+    expect(refused.headers['content-type']).toMatch(/^application\/problem\+json/);
+  });
+
+  it('hidePayloads: the job detail has no payload, result or captured request data', async () => {
+    const app = await start({ hidePayloads: true });
+    const completed = await seed(app.get(JobStore), 'Hidden', 'Completed');
+    const detail = (await request(app.getHttpServer()).get(`/admin/jobs/api/jobs/${completed.id}`).expect(200)).body;
+    expect(detail).toMatchObject({ id: completed.id, status: 'Completed' });
+    for (const field of ['payload', 'result', 'headers', 'routeParams', 'queryParams'])
+      expect(detail).not.toHaveProperty(field);
+  });
+});
+
+describe.each(PLATFORMS)('Dashboard mounting (%s)', (platform: HttpPlatform) => {
+  const apps: INestApplication[] = [];
+  afterAll(async () => {
+    for (const app of apps) await app.close();
+  });
+
+  it.each([
+    ['enabled', true, 200],
+    ['off', false, 404],
+  ])('forRootAsync: the dashboard is mounted at its path when %s', async (_, enabled, status) => {
+    const moduleRef = await Test.createTestingModule({
+      imports: [
+        ScheduleModule.forRoot(),
+        AsyncEndpointsModule.forRootAsync({
+          useFactory: async () => ({ worker: { enabled: false }, dashboard: { enabled, path: 'ops/jobs' } }),
+        }),
+      ],
+    }).compile();
+    const app = moduleRef.createNestApplication(httpAdapter(platform), { logger: false });
+    apps.push(app);
+    await app.listen(0, '127.0.0.1');
+    await request(app.getHttpServer()).get('/ops/jobs/api/stats').expect(status);
+    await request(app.getHttpServer()).get('/ops/jobs').expect(status);
+  });
+
+  it('is off by default: no page, no API', async () => {
+    const app = await startTestApp({ worker: { enabled: false } }, { platform });
+    apps.push(app);
+    await request(app.getHttpServer()).get('/admin/jobs').expect(404);
+    await request(app.getHttpServer()).get('/admin/jobs/api/stats').expect(404);
+  });
+
   it('stops the boot, naming the guard and the fix, when a dashboard guard class cannot be created', async () => {
     const MISSING = Symbol('MISSING');
     @Injectable()
@@ -304,21 +329,5 @@ describe.each(PLATFORMS)('Dashboard safety (%s)', (platform: HttpPlatform) => {
         { platform },
       ),
     ).rejects.toThrow(/dashboard\.guards: UnresolvableGuard could not be created .*Register it as a provider/);
-  });
-
-  it("the app's global guards apply to the dashboard", async () => {
-    const denyAll: CanActivate = { canActivate: () => false };
-    const app = await start({}, (nest) => nest.useGlobalGuards(denyAll));
-    const refused = await request(app.getHttpServer()).get('/admin/jobs/api/stats').expect(403);
-    expect(refused.headers['content-type']).toMatch(/^application\/problem\+json/);
-  });
-
-  it('hidePayloads: the job detail has no payload, result or captured request data', async () => {
-    const app = await start({ hidePayloads: true });
-    const completed = await seed(app.get(JobStore), 'Hidden', 'Completed');
-    const detail = (await request(app.getHttpServer()).get(`/admin/jobs/api/jobs/${completed.id}`).expect(200)).body;
-    expect(detail).toMatchObject({ id: completed.id, status: 'Completed' });
-    for (const field of ['payload', 'result', 'headers', 'routeParams', 'queryParams'])
-      expect(detail).not.toHaveProperty(field);
   });
 });
