@@ -47,9 +47,14 @@ class FlakyHandler implements AsyncEndpointHandler {
 describe('Dashboard in headless Chromium', () => {
   let browser: Browser;
   const apps: INestApplication[] = [];
+  /** What the browser refused under the dashboard's Content-Security-Policy: nothing, or the page breaks. */
+  const refusedByPolicy: string[] = [];
   const pageFor = async (app: INestApplication): Promise<Page> => {
     const page = await browser.newPage({ viewport: { width: 1200, height: 1000 } });
     page.setDefaultTimeout(8_000);
+    page.on('console', (message) => {
+      if (/Content.Security.Policy/i.test(message.text())) refusedByPolicy.push(message.text());
+    });
     await page.goto(`${await app.getUrl()}/admin/jobs`.replace('[::1]', '127.0.0.1'));
     await page.getByRole('status').filter({ hasText: 'Live' }).waitFor();
     return page;
@@ -61,6 +66,9 @@ describe('Dashboard in headless Chromium', () => {
   beforeAll(async () => {
     mkdirSync(SCREENSHOTS, { recursive: true });
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+  });
+  afterEach(() => {
+    expect(refusedByPolicy).toEqual([]);
   });
   afterAll(async () => {
     await browser?.close();
