@@ -72,14 +72,17 @@ export class HttpIntegration {
       }
       return matcher.matches(method, path);
     };
+    // The dashboard's actions take JSON bodies too: read the same way, their mistakes are problem+json.
+    const dashboardActions = this.dashboardActions(routing);
+    const bodyRoutes: RouteMatcher = (method, path) => matches(method, path) || dashboardActions(method, path);
     const { bodyLimitBytes: limit, maxJsonDepth } = this.options.http;
     switch (type) {
       case 'express':
-        adapter.use(expressBodyReader(matches, limit, maxJsonDepth));
+        adapter.use(expressBodyReader(bodyRoutes, limit, maxJsonDepth));
         adapter.use(expressStatusRouteReader(this.statusRoutes(routing), limit));
         break;
       case 'fastify':
-        configureFastifyRoutes(adapter.getInstance<FastifyInstanceLike>(), matches, this.statusRoutes(routing), {
+        configureFastifyRoutes(adapter.getInstance<FastifyInstanceLike>(), bodyRoutes, this.statusRoutes(routing), {
           bodyLimitBytes: limit,
           maxJsonDepth,
         });
@@ -104,6 +107,23 @@ export class HttpIntegration {
         );
       }
       return matcher(method, path);
+    };
+  }
+
+  /** `POST <dashboard.path>/api/jobs/:id/retry`, `.../cancel` and `.../api/purge`, once the global prefix is final. */
+  private dashboardActions(routing: () => RoutingOptions): RouteMatcher {
+    const { enabled, path } = this.options.dashboard;
+    if (!enabled) return () => false;
+    let matcher: RouteMatcher | undefined;
+    return (method, requestPath) => {
+      matcher ??= compileRoutes(
+        ['jobs/:id/retry', 'jobs/:id/cancel', 'purge'].map((action) => ({
+          method: 'POST',
+          path: this.withPrefix(`/${path}/api/${action}`),
+        })),
+        routing(),
+      );
+      return matcher(method, requestPath);
     };
   }
 

@@ -197,6 +197,17 @@ describe.each(PLATFORMS_AND_STORES)('Dashboard API (%s, %s store)', (platform, k
       expect((await post('/purge', { status: 'Failed' }).expect(400)).body.detail).toMatch(/olderThanSeconds/);
     });
 
+    it('400 problem+json for an action whose JSON body does not parse, or is nested too deep', async () => {
+      const malformed = await http()
+        .post(`${API}/purge`)
+        .set('Content-Type', 'application/json')
+        .send('{"status": "Failed",')
+        .expect(400);
+      expect(malformed.headers['content-type']).toMatch(/^application\/problem\+json/);
+      const deep = await post('/purge', JSON.parse('['.repeat(100) + ']'.repeat(100))).expect(400);
+      expect(deep.headers['content-type']).toMatch(/^application\/problem\+json/);
+    });
+
     it('415 for an action without a JSON body (a cross-site form cannot send one)', async () => {
       const response = await http()
         .post(`${API}/jobs/${job.id}/retry`)
