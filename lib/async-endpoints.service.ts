@@ -57,6 +57,26 @@ export interface SubmitOptions {
   traceContext?: Record<string, string>;
 }
 
+/** `AsyncEndpointsService.list`'s options form. */
+export interface ListOptions {
+  status: JobStatus;
+  /** Only jobs of this name (endpoint). */
+  name?: string;
+  /** Only jobs of this owner (`jobOwner`). */
+  owner?: string;
+  /** Most jobs in the page. Default 50. */
+  limit?: number;
+  /** The `nextCursor` of the page before; absent or null for the first page. */
+  cursor?: string | null;
+}
+
+/** A page of `AsyncEndpointsService.list({ ... })`, newest first. */
+export interface JobDocumentPage {
+  jobs: JobDocument[];
+  /** Pass it as `cursor` for the next page; null when there is none. */
+  nextCursor: string | null;
+}
+
 /** `AsyncEndpointsService.waitForTerminal`'s options. */
 export interface WaitOptions {
   /** The caller's owner (see `jobOwner`): someone else's job is not found. */
@@ -72,12 +92,6 @@ export interface SubmittedJob {
   /** True when an earlier submit with the same key or id was returned instead of a new job. */
   replayed: boolean;
 }
-
-/** `AsyncEndpointsService.listJobs`'s query: one status, optionally one name and one owner, a page at a time. */
-export type JobListQuery = Omit<ListJobsOptions, 'limit'> & {
-  /** Most jobs in the page. Default 50. */
-  limit?: number;
-};
 
 /** `AsyncEndpointsService.purge`'s options. */
 export interface PurgeOptions {
@@ -268,7 +282,7 @@ export class AsyncEndpointsService {
    * in one status, optionally of one name and one owner, newest first. Pass the page's `nextCursor`
    * as `cursor` for the next one; it is null after the last.
    */
-  async listJobs({ limit = 50, ...query }: JobListQuery): Promise<JobPage> {
+  async listJobs({ limit = 50, ...query }: ListOptions): Promise<JobPage> {
     return this.withDeadline(this.store.listJobs({ ...query, limit }), 'read');
   }
 
@@ -294,10 +308,22 @@ export class AsyncEndpointsService {
     );
   }
 
-  /** Jobs in one status, newest first (live ones most recently submitted first, finished ones most recently finished first), as documents. */
-  async list(status: JobStatus, limit = 50): Promise<JobDocument[]> {
-    const { jobs } = await this.store.listJobs({ status, limit });
-    return jobs.map((job) => toJobDocument(job, undefined, this.options.http.exposeErrorDetails));
+  /**
+   * Up to `limit` jobs in one status, newest first (live ones by when they entered the status, finished
+   * ones by when they finished), as documents.
+   */
+  async list(status: JobStatus, limit?: number): Promise<JobDocument[]>;
+  /**
+   * A page of jobs in one status, optionally of one name and one owner, newest first. Pass the page's
+   * `nextCursor` as `cursor` for the next one (null: no more). A filtered page may hold fewer than
+   * `limit` jobs while `nextCursor` is not null (a store reads a bounded slice per call).
+   */
+  async list(options: ListOptions): Promise<JobDocumentPage>;
+  async list(what: JobStatus | ListOptions, limit = 50): Promise<JobDocument[] | JobDocumentPage> {
+    const options = typeof what === 'string' ? { status: what, limit } : what;
+    const page = await this.store.listJobs({ ...options, limit: options.limit ?? 50 });
+    const jobs = page.jobs.map((job) => toJobDocument(job, undefined, this.options.http.exposeErrorDetails));
+    return typeof what === 'string' ? jobs : { jobs, nextCursor: page.nextCursor };
   }
 
   private ownedBy(job: Job, owner: string | undefined): boolean {

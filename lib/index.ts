@@ -10,7 +10,8 @@ export { AsyncEndpointsModule } from './async-endpoints.module.js';
 export { ASYNC_ENDPOINTS_OPTIONS } from './async-endpoints.module-definition.js';
 export {
   AsyncEndpointsService,
-  type JobListQuery,
+  type JobDocumentPage,
+  type ListOptions,
   type PurgeOptions,
   type SubmitOptions,
   type WaitOptions,
@@ -93,6 +94,7 @@ export {
   type StoreEventListener,
   type StoreEventType,
   type TerminalJobStatus,
+  type WorkerRegistration,
 } from './store/job-store.js';
 export { MemoryJobStore, type MemoryStoreLimits } from './store/memory/memory-job-store.js';
 export { RedisJobStore, type RedisStoreOptions } from './store/redis/redis-job-store.js';

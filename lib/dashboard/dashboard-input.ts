@@ -2,7 +2,7 @@ import { HttpStatus } from '@nestjs/common';
 import { isJobId } from '../http/job-id.js';
 import { problem, ProblemException } from '../http/problem-details.js';
 import { JOB_STATUSES, type JobStatus } from '../job/index.js';
-import type { JobListQuery, PurgeOptions } from '../async-endpoints.service.js';
+import type { ListOptions, PurgeOptions } from '../async-endpoints.service.js';
 import type { TerminalJobStatus } from '../store/job-store.js';
 
 /** Largest page of `GET <path>/api/jobs`. */
@@ -36,7 +36,7 @@ function integer(value: unknown, field: string, min: number, max: number, fallba
 }
 
 /** `GET <path>/api/jobs?status=&name=&owner=&limit=&cursor=`. */
-export function listQuery(query: Record<string, unknown>): JobListQuery {
+export function listQuery(query: Record<string, unknown>): ListOptions {
   const status = query.status;
   if (!JOB_STATUSES.includes(status as JobStatus)) {
     throw badRequest(`status must be one of ${JOB_STATUSES.join(', ')}; got ${shown(status)}.`);

@@ -69,10 +69,10 @@ async function freshStore() {
     await store.createJob(input, { now, maximumQueueSize: 1_000_000 });
     return input.id;
   };
-  const claimOne = async (now = Date.now(), leaseMs = 30_000) => {
+  const claimOne = async (now = Date.now(), leaseMs = 30_000, names = ['Process']) => {
     const [claimed] = await store.claimDueJobs({
       workerId: 'worker-7',
-      names: ['Process'],
+      names,
       limit: 1,
       leaseMs,
       now,
@@ -149,6 +149,9 @@ describe('usage', () => {
       [['retry', 'a', 'b', ...url], 'retry takes one job id, got 2.'],
       [['retry', randomUUID(), '--all-failed', ...url], 'retry takes either a job id or --all-failed, not both.'],
       [['retry', randomUUID(), '--limit', '3', ...url], 'retry <id> does not take --limit'],
+      [['retry', randomUUID(), '--name', 'Process', ...url], 'retry <id> does not take --name'],
+      [['list', '--status', 'Failed', '--name', ' ', ...url], '--name needs a job name, such as --name Process.'],
+      [['stats', '--name', 'Process', ...url], 'stats does not take --name.'],
       [['cancel', ...url], 'cancel needs a job id: cancel <id>.'],
       [['recover', '--max-recoveries=-1', ...url], "--max-recoveries '-1' must be a whole number of at least 0."],
       [['recover', '--wait', 'soon', ...url], "--wait 'soon' is not a duration"],
@@ -280,10 +283,10 @@ describe('list', () => {
     // Most recently failed first.
     expect(lines.slice(1, 4).map((line) => line.split(/\s+/)[0])).toEqual([...ids].reverse());
     expect(lines[1]).toMatch(/Process\s+0\/3\s+\S+Z\s+\S+Z\s+TIMEOUT_C: the downstream service said no to/);
-    expect(lines.at(-1)).toBe('3 Failed job(s).');
+    expect(lines.at(-1)).toBe('3 Failed job(s), newest first.');
 
     const limited = await run(['list', '--status', 'failed', '--limit', '2']);
-    expect(limited.stdout.trim().split('\n').at(-1)).toBe('2 of 3 Failed jobs (--limit 2).');
+    expect(limited.stdout.trim().split('\n').at(-1)).toBe('2 of 3 Failed jobs (--limit 2), newest first.');
 
     const json = await run(['list', '--status', 'Failed', '--json']);
     const documents = JSON.parse(json.stdout) as Record<string, unknown>[];
@@ -613,7 +616,8 @@ describe('control characters in stored text', () => {
   it('are printed escaped by list, cancel and retry, and kept intact in --json output', async () => {
     const { store, create, claimOne, run } = await freshStore();
     const id = await create(Date.now(), { name: `Evil${hostile}` });
-    const { lease } = await claimOne();
+    // The Redis store claims only the names asked for.
+    const { lease } = await claimOne(Date.now(), 30_000, [`Evil${hostile}`]);
     await store.failJob(
       lease,
       { code: 'BAD\u001b[0m', message: hostile },

@@ -43,6 +43,7 @@ describe('resolveOptions', () => {
         maxJsonDepth: 64,
       },
       dashboard: { enabled: false, path: 'admin/jobs', readOnly: false, guards: [], hidePayloads: false },
+      health: { unhandledJobsAfterMs: 60_000 },
       failFastOnStoreUnavailable: false,
       jobOwner: null,
     });
@@ -121,6 +122,13 @@ describe('resolveOptions', () => {
     expect(() => resolveOptions({ workers: {} } as never)).toThrow('workers: there is no such option');
   });
 
+  it.each([
+    [0, 'health.unhandledJobsAfterMs = 0: it must not be less than 1'],
+    [1.5, 'health.unhandledJobsAfterMs = 1.5: it must be an integer number'],
+  ])('refuses health.unhandledJobsAfterMs = %p, naming the option, the value and the rule', (value, expected) => {
+    expect(() => resolveOptions({ health: { unhandledJobsAfterMs: value } })).toThrow(expected);
+  });
+
   it('lists every invalid option at once', () => {
     expect(() => resolveOptions({ worker: { pollingIntervalMs: -1, batchSize: 0 } })).toThrow(
       /pollingIntervalMs = -1[\s\S]*batchSize = 0|batchSize = 0[\s\S]*pollingIntervalMs = -1/,
@@ -140,7 +148,7 @@ describe('resolveOptions', () => {
     expect(() => resolveOptions({ store } as never)).toThrow(expected);
   });
 
-  it.each(['worker', 'jobManager', 'recovery', 'retention', 'http'])(
+  it.each(['worker', 'jobManager', 'recovery', 'retention', 'http', 'health'])(
     'refuses %s: null with the usual message, not a TypeError',
     (group) => {
       expect(() => resolveOptions({ [group]: null } as never)).toThrow(

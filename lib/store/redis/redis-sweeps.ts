@@ -101,6 +101,7 @@ async function recoverPartition(
         status.Canceled,
         partition.idempotency,
         partition.idempotencyExpiries,
+        status.Scheduled,
         ...declared.flatMap((name) => [partition.waiting(name), partition.leases(name)]),
         ...ids.map((id) => partition.job(id)),
       ],

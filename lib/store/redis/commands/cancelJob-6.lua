@@ -17,7 +17,7 @@ local now, completedTtlMs, name = tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
 
 local job = readJob(key)
 if not job then return { 'not-found' } end
-if job.name ~= name then return { 'changed' } end
+if (job.name or '') ~= name then return { 'changed' } end
 
 local outcome
 if isTerminal(job.status) then

@@ -125,7 +125,7 @@ while #claimed < limit do
       -- A missing job, or one no longer waiting: its entry goes, so that it never blocks the queue. A
       -- key that is not a hash (no job to fail) is left in place for inspection.
       redis.call('ZREM', K.waiting, entry)
-      if id and not job and not cause then
+      if id and not job then
         redis.call('ZREM', K.Queued, id)
         redis.call('ZREM', K.Scheduled, id)
       end

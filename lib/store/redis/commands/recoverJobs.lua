@@ -6,9 +6,9 @@
 -- Queued at once with recoveryCount + 1. Entries of missing jobs or of jobs no longer InProgress are
 -- dropped; unreadable job hashes are failed with JOB_UNREADABLE. Both count as removed. A job whose
 -- name is not the one read (submitted again meanwhile) is left for the next sweep.
--- KEYS (9 + 2 per name + 1 per job): the partition's recovery-lock, started, status:Queued,
+-- KEYS (10 + 2 per name + 1 per job): the partition's recovery-lock, started, status:Queued,
 --   status:InProgress, status:Completed, status:Failed, status:Canceled, idempotency,
---   idempotency-expiries; then per name waiting:<name>, leases:<name>; then per job its hash.
+--   idempotency-expiries, status:Scheduled; then per name waiting:<name>, leases:<name>; then per job its hash.
 -- ARGV: channel prefix, partition, now, maxInProgressMs, maxRecoveries, lockMs, lock token,
 --   completedTtlMs, failedTtlMs, the JOB_RECOVERY_EXHAUSTED and JOB_UNREADABLE error codes, the number
 --   of names, then per job (in KEYS order) its id and the number of its name (0 when it has none),
@@ -22,9 +22,10 @@
 --- @include "prune"
 local K = {
   started = KEYS[2], Queued = KEYS[3], InProgress = KEYS[4], Completed = KEYS[5], Failed = KEYS[6],
-  Canceled = KEYS[7], idempotency = KEYS[8], idempotencyExpiries = KEYS[9], channels = ARGV[1],
+  Canceled = KEYS[7], idempotency = KEYS[8], idempotencyExpiries = KEYS[9], Scheduled = KEYS[10],
+  channels = ARGV[1],
 }
-local LOCK, FIXED_KEYS = KEYS[1], 9
+local LOCK, FIXED_KEYS = KEYS[1], 10
 local partition, now, maxInProgressMs, maxRecoveries = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local lockMs, lockToken, completedTtlMs, failedTtlMs = tonumber(ARGV[6]), ARGV[7], tonumber(ARGV[8]), tonumber(ARGV[9])
 local exhaustedCode, unreadableCode, nameCount = ARGV[10], ARGV[11], tonumber(ARGV[12])

@@ -19,7 +19,7 @@ local partition, now, name, seq = tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4],
 
 local job = readJob(key)
 if not job then return { 'not-found' } end
-if job.name ~= name then return { 'changed' } end
+if (job.name or '') ~= name then return { 'changed' } end
 if job.status ~= 'Failed' and job.status ~= 'Canceled' then
   return { 'not-retryable', redis.call('HGETALL', key) }
 end

@@ -7,7 +7,8 @@
 -- so that it is neither orphaned (no TTL, counted nowhere) nor handed to a handler. Its other fields
 -- stay for inspection; a GET shows it (the codec reads such a job leniently).
 local function failUnreadable(K, key, id, cause, now, failedTtlMs, code)
-  for _, index in ipairs({ K.Queued, K.Scheduled, K.InProgress, K.leases, K.started }) do
+  -- Not ipairs: K.leases is absent when the job's name is unknown, and ipairs stops at a hole.
+  for _, index in pairs({ K.Queued, K.Scheduled, K.InProgress, K.leases, K.started }) do
     redis.call('ZREM', index, id)
   end
   dropLease(key, 'retryDelayUntil', 'seq', 'lastUpdatedAt')
