@@ -28,7 +28,6 @@ import {
   type CancelResult,
   type JobPage,
   type JobStats,
-  type ListJobsOptions,
   type RetryJobResult,
   type TerminalJobStatus,
 } from './store/job-store.js';
