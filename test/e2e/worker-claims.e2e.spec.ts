@@ -1,4 +1,5 @@
-import { Injectable, type INestApplication } from '@nestjs/common';
+import { jest } from '@jest/globals';
+import { Injectable, Logger, type INestApplication } from '@nestjs/common';
 import {
   AsyncEndpointsService,
   AsyncHandler,
@@ -130,6 +131,33 @@ describe('Worker claim loop', () => {
     expect(store.claims - before).toBe(1);
     expect(claimed).toEqual([['Tick']]);
     for (const other of others) expect((await store.getJob(other))!.status).toBe('Queued');
+  });
+
+  it('hands a job of a name it has no handler for back to the queue (not Failed) when a store ignores the names', async () => {
+    /** A custom store that breaks the contract: it claims every name. */
+    class NameBlindStore extends ClaimRecordingStore {
+      override claimDueJobs(options: ClaimOptions): Promise<ClaimedJob[]> {
+        return super.claimDueJobs({ ...options, names: ['Tick', 'Other'] });
+      }
+    }
+    const store = new NameBlindStore();
+    const other = newJob({ name: 'Other' });
+    await store.createJob(other, { now: Date.now(), maximumQueueSize: 1000 });
+    const errors: string[] = [];
+    const spy = jest.spyOn(Logger.prototype, 'error').mockImplementation((message: unknown) => {
+      errors.push(String(message));
+    });
+    try {
+      app = await startTestApp({ store, worker: { pollingIntervalMs: 10_000 } }, { providers: [TickHandler] });
+      await waitFor(async () => (errors.length > 0 ? true : undefined), 2000, 5);
+      await waitFor(async () => ((await store.getJob(other.id))!.status === 'Queued' ? true : undefined), 2000, 5);
+    } finally {
+      spy.mockRestore();
+    }
+    expect(await store.getJob(other.id)).toMatchObject({ status: 'Queued', retryCount: 0, error: null });
+    expect(errors[0]).toContain(
+      "a job of 'Other', a name it has no @AsyncHandler for and did not claim: the store ignores ClaimOptions.names",
+    );
   });
 
   it('skips the fallback poll while jobs keep it claiming anyway', async () => {

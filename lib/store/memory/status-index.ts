@@ -2,12 +2,15 @@ import { JOB_STATUSES, type JobStatus } from '../../job/index.js';
 import type { JobPage, ListJobsOptions } from '../job-store.js';
 import type { StoredJob } from './stored-job.js';
 
-interface IndexEntry {
-  /** When the job entered the status (for a finished job: its completedAt). */
-  at: number;
-  /** Tie-breaker, unique per entry: the job's `statusSeq` while the entry is its current one. */
-  seq: number;
-  id: string;
+/**
+ * One status's entries, oldest first, in parallel arrays (no object per entry: cheaper to add and to
+ * collect): when the job entered the status (a finished job: its completedAt), a tie-breaker unique
+ * per entry (the job's `statusSeq` while the entry is its current one), and the job's id.
+ */
+interface EntryList {
+  at: number[];
+  seq: number[];
+  ids: string[];
 }
 
 /** How many entries one `list` call looks at: a filtered listing returns a short page rather than scan all. */
@@ -21,10 +24,9 @@ const CURSOR = /^m(-?\d+)\.(\d+)$/;
  * the stale ones outnumber the live ones, so an entry costs amortised O(1) per transition.
  */
 export class StatusIndex {
-  private readonly entries = Object.fromEntries(JOB_STATUSES.map((status) => [status, []])) as unknown as Record<
-    JobStatus,
-    IndexEntry[]
-  >;
+  private readonly entries = Object.fromEntries(
+    JOB_STATUSES.map((status) => [status, { at: [], seq: [], ids: [] }]),
+  ) as unknown as Record<JobStatus, EntryList>;
   private sequence = 0;
 
   constructor(
@@ -34,35 +36,43 @@ export class StatusIndex {
 
   /** Records that `job` entered `status` (already set on it) at `at`. */
   enter(job: StoredJob, at: number): void {
-    const entry = { at, seq: ++this.sequence, id: job.id };
-    job.statusSeq = entry.seq;
+    const seq = ++this.sequence;
+    job.statusSeq = seq;
     const list = this.entries[job.status];
-    const last = list[list.length - 1];
+    const last = list.at.length - 1;
     // Times only grow unless a caller passes an earlier `now`: then the entry goes where it belongs.
-    if (last === undefined || last.at <= at) list.push(entry);
-    else list.splice(this.firstAfter(list, at, entry.seq), 0, entry);
-    if (list.length > 2 * this.counts[job.status] + 1024) this.compact(job.status);
+    if (last < 0 || list.at[last]! <= at) {
+      list.at.push(at);
+      list.seq.push(seq);
+      list.ids.push(job.id);
+    } else {
+      const index = this.firstAfter(list, at, seq);
+      list.at.splice(index, 0, at);
+      list.seq.splice(index, 0, seq);
+      list.ids.splice(index, 0, job.id);
+    }
+    if (list.at.length > 2 * this.counts[job.status] + 1024) this.compact(job.status);
   }
 
   /** A page of one status, newest first; see JobStore.listJobs. */
   list(options: ListJobsOptions): JobPage {
     const list = this.entries[options.status];
-    let index = list.length - 1;
+    let index = list.at.length - 1;
     if (options.cursor) {
       const [at, seq] = decodeCursor(options.cursor);
       index = this.firstAfter(list, at, seq - 1) - 1;
     }
     const jobs: StoredJob[] = [];
-    let last: IndexEntry | undefined;
+    let last = -1;
     for (let scanned = 0; index >= 0 && jobs.length < options.limit && scanned < MAX_SCAN; index--, scanned++) {
-      last = list[index]!;
-      const job = this.current(last, options.status);
+      last = index;
+      const job = this.current(list, index, options.status);
       if (!job) continue;
       if (options.name !== undefined && job.name !== options.name) continue;
       if (options.owner !== undefined && job.owner !== options.owner) continue;
       jobs.push(job);
     }
-    return { jobs, nextCursor: index >= 0 && last ? `m${last.at}.${last.seq}` : null };
+    return { jobs, nextCursor: index >= 0 && last >= 0 ? `m${list.at[last]}.${list.seq[last]}` : null };
   }
 
   /**
@@ -70,32 +80,41 @@ export class StatusIndex {
    * (only `enter` changes the index).
    */
   *oldestFirst(status: JobStatus): Generator<StoredJob> {
-    for (const entry of this.entries[status]) {
-      const job = this.current(entry, status);
+    const list = this.entries[status];
+    for (let index = 0; index < list.at.length; index++) {
+      const job = this.current(list, index, status);
       if (job) yield job;
     }
   }
 
-  private current(entry: IndexEntry, status: JobStatus): StoredJob | undefined {
-    const job = this.jobs.get(entry.id);
-    return job && job.status === status && job.statusSeq === entry.seq ? job : undefined;
+  /** The job of entry `index`, when the entry is still its current one. */
+  private current(list: EntryList, index: number, status: JobStatus): StoredJob | undefined {
+    const job = this.jobs.get(list.ids[index]!);
+    return job && job.status === status && job.statusSeq === list.seq[index] ? job : undefined;
   }
 
   /** The index of the first entry ordered after (at, seq). */
-  private firstAfter(list: IndexEntry[], at: number, seq: number): number {
+  private firstAfter(list: EntryList, at: number, seq: number): number {
     let low = 0;
-    let high = list.length;
+    let high = list.at.length;
     while (low < high) {
       const mid = (low + high) >> 1;
-      const entry = list[mid]!;
-      if (entry.at < at || (entry.at === at && entry.seq <= seq)) low = mid + 1;
+      if (list.at[mid]! < at || (list.at[mid] === at && list.seq[mid]! <= seq)) low = mid + 1;
       else high = mid;
     }
     return low;
   }
 
   private compact(status: JobStatus): void {
-    this.entries[status] = this.entries[status].filter((entry) => this.current(entry, status) !== undefined);
+    const list = this.entries[status];
+    const kept: EntryList = { at: [], seq: [], ids: [] };
+    for (let index = 0; index < list.at.length; index++) {
+      if (this.current(list, index, status) === undefined) continue;
+      kept.at.push(list.at[index]!);
+      kept.seq.push(list.seq[index]!);
+      kept.ids.push(list.ids[index]!);
+    }
+    this.entries[status] = kept;
   }
 }
 
