@@ -23,7 +23,14 @@ import { jsonInputProblem } from './job/json-input.js';
 import { Telemetry } from './observability/telemetry.js';
 import type { ResolvedAsyncEndpointsOptions } from './options/async-endpoints-options.js';
 import { JobFinishedWaiters } from './store/job-finished-waiters.js';
-import { JobStore, type CancelResult } from './store/job-store.js';
+import {
+  JobStore,
+  type CancelResult,
+  type JobPage,
+  type JobStats,
+  type RetryJobResult,
+  type TerminalJobStatus,
+} from './store/job-store.js';
 import { DeadlineQueue } from './timers/deadline-queue.js';
 import { MAX_TIMER_MS } from './timers/max-timer.js';
 import { ownerScopedJobId } from './http/job-id.js';
@@ -83,6 +90,18 @@ export interface SubmittedJob {
   job: Job;
   /** True when an earlier submit with the same key or id was returned instead of a new job. */
   replayed: boolean;
+}
+
+/** `AsyncEndpointsService.purge`'s options. */
+export interface PurgeOptions {
+  /** Completed, Failed or Canceled: live jobs are never purged. */
+  status: TerminalJobStatus;
+  /** Only jobs that finished at least this many milliseconds ago. */
+  olderThanMs: number;
+  /** Only jobs of this name. */
+  name?: string;
+  /** Most jobs deleted in this call. Default 1000. */
+  limit?: number;
 }
 
 /** A chosen id is scoped by owner: another owner's same id is another job (see ownerScopedJobId). */
@@ -197,6 +216,11 @@ export class AsyncEndpointsService {
     return job && toJobDocument(job, undefined, this.options.http.exposeErrorDetails);
   }
 
+  /** The stored job whatever its owner, payload included: for admin tooling, not for clients. Null when the id is unknown or expired. */
+  async getStoredJob(id: string): Promise<Job | null> {
+    return this.withDeadline(this.store.getJob(id), 'read');
+  }
+
   /** @internal */
   async getJob(id: string, owner?: string): Promise<Job | null> {
     const job = await this.withDeadline(this.store.getJob(id), 'read');
@@ -253,6 +277,37 @@ export class AsyncEndpointsService {
   }
 
   /**
+   * A page of stored jobs (payloads, owners and workers included: for admin tooling, not for clients)
+   * in one status, optionally of one name and one owner, newest first. Pass the page's `nextCursor`
+   * as `cursor` for the next one; it is null after the last.
+   */
+  async listJobs({ limit = 50, ...query }: ListOptions): Promise<JobPage> {
+    return this.withDeadline(this.store.listJobs({ ...query, limit }), 'read');
+  }
+
+  /** Counts per status, and per name the waiting and running jobs and the workers that run them. */
+  async stats(): Promise<JobStats> {
+    return this.withDeadline(this.store.stats(Date.now()), 'read');
+  }
+
+  /**
+   * An operator's retry of a Failed or Canceled job: Queued again, due at once, with its whole
+   * attempt budget. Other statuses answer `not-retryable` and change nothing.
+   */
+  async retry(id: string): Promise<RetryJobResult> {
+    return this.withDeadline(this.store.retryJob(id, { now: Date.now() }), 'retry');
+  }
+
+  /** Deletes finished jobs of one status (and name) older than `olderThanMs`, ahead of their retention. Returns their ids. */
+  async purge({ status, olderThanMs, name, limit = 1000 }: PurgeOptions): Promise<string[]> {
+    const now = Date.now();
+    return this.withDeadline(
+      this.store.purgeJobs({ status, name, finishedBefore: now - olderThanMs, limit, now }),
+      'purge',
+    );
+  }
+
+  /**
    * Up to `limit` jobs in one status, newest first (live ones by when they entered the status, finished
    * ones by when they finished), as documents.
    */
@@ -274,7 +329,7 @@ export class AsyncEndpointsService {
     return job.owner === null || job.owner === (owner ?? null);
   }
 
-  private withDeadline<T>(operation: Promise<T>, what: 'submit' | 'read' | 'cancel'): Promise<T> {
+  private withDeadline<T>(operation: Promise<T>, what: 'submit' | 'read' | 'cancel' | 'retry' | 'purge'): Promise<T> {
     // A write that got no answer may still happen; a read changes nothing.
     const outcomeUnknown = what !== 'read';
     return new Promise<T>((resolve, reject) => {

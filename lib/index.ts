@@ -12,6 +12,7 @@ export {
   AsyncEndpointsService,
   type JobDocumentPage,
   type ListOptions,
+  type PurgeOptions,
   type SubmitOptions,
   type WaitOptions,
 } from './async-endpoints.service.js';
@@ -21,6 +22,8 @@ export type {
   AsyncEndpointsModuleOptions,
   CaptureHeadersOptions,
   CaptureQueryParamsOptions,
+  DashboardGuard,
+  DashboardOptions,
   HealthOptions,
   HttpOptions,
   JobManagerOptions,

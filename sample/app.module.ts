@@ -4,12 +4,16 @@ import { ScheduleModule } from '@nestjs/schedule';
 import { TerminusModule } from '@nestjs/terminus';
 import { AsyncEndpointsModule, type AsyncEndpointsModuleOptions } from '../lib/index.js';
 import { ApiKeyGuard, SAMPLE_API_KEY } from './api-key.guard.js';
+import { DashboardKeyGuard } from './dashboard-key.guard.js';
 import { FlakyController, FlakyHandler } from './flaky.js';
 import { HealthController } from './health.controller.js';
 import { ProcessController, ProcessHandler } from './process.js';
 import { ReportController, ReportHandler } from './report.js';
 
 export type SampleRole = 'all' | 'api' | 'worker';
+
+/** The jobs dashboard at /admin/jobs, behind the API key when `API_KEY` is set. */
+export const SAMPLE_DASHBOARD = { enabled: true, path: 'admin/jobs', guards: [DashboardKeyGuard] };
 
 /** The options the sample runs with, from the environment (`REDIS_URL`, role). */
 export function sampleOptions(env: NodeJS.ProcessEnv = process.env): AsyncEndpointsModuleOptions {
@@ -22,6 +26,8 @@ export function sampleOptions(env: NodeJS.ProcessEnv = process.env): AsyncEndpoi
   return {
     store: env.REDIS_URL ? { type: 'redis', url: env.REDIS_URL } : { type: 'memory' },
     worker: { enabled: role !== 'api', ...(env.INSTANCE_ID ? { workerId: env.INSTANCE_ID } : {}) },
+    // Served where HTTP is: a worker-only process answers no requests.
+    ...(role !== 'worker' ? { dashboard: SAMPLE_DASHBOARD } : {}),
   };
 }
 
@@ -69,6 +75,7 @@ export class SampleModule {
       controllers: [ProcessController, ReportController, FlakyController, HealthController],
       providers: [
         ...handlers,
+        DashboardKeyGuard,
         { provide: SAMPLE_API_KEY, useValue: apiKey },
         { provide: APP_GUARD, useClass: ApiKeyGuard },
         {

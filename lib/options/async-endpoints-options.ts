@@ -1,3 +1,4 @@
+import type { CanActivate, Type } from '@nestjs/common';
 import type { Cluster, ClusterNode, ClusterOptions, Redis, RedisOptions } from 'ioredis';
 import type { JobStore } from '../store/job-store.js';
 
@@ -154,6 +155,26 @@ export interface HttpOptions {
   maxJsonDepth: number;
 }
 
+/** A Nest guard for the dashboard: a class (resolved by Nest, see `DashboardOptions.guards`) or an instance. */
+export type DashboardGuard = Type<CanActivate> | CanActivate;
+
+/** The `dashboard` options: the jobs dashboard page and its JSON API (docs/dashboard.md). Off by default. */
+export interface DashboardOptions {
+  /** Serve the dashboard. Default false. */
+  enabled: boolean;
+  /** Where the page and its API are mounted, under the app's global prefix. Default 'admin/jobs'. */
+  path: string;
+  /** Refuse retry, cancel and purge (403); the page shows them off. Default false. */
+  readOnly: boolean;
+  /**
+   * Guards for the dashboard's routes only, run after the app's global guards. A class is taken from
+   * the app's providers when registered there, else created by Nest. Default none.
+   */
+  guards: DashboardGuard[];
+  /** Never show payloads, results and captured request data (headers, route and query parameters). Default false. */
+  hidePayloads: boolean;
+}
+
 /** The `health` options: what the health indicator reports. */
 export interface HealthOptions {
   /**
@@ -171,6 +192,7 @@ export interface AsyncEndpointsModuleOptions {
   recovery?: Partial<RecoveryOptions>;
   retention?: Partial<RetentionOptions>;
   http?: Partial<HttpOptions>;
+  dashboard?: Partial<DashboardOptions>;
   health?: Partial<HealthOptions>;
   /** Check the store at boot and stop the boot when it is unreachable. Default false. */
   failFastOnStoreUnavailable?: boolean;
@@ -186,6 +208,7 @@ export interface ResolvedAsyncEndpointsOptions {
   recovery: RecoveryOptions;
   retention: RetentionOptions;
   http: HttpOptions;
+  dashboard: DashboardOptions;
   health: HealthOptions;
   failFastOnStoreUnavailable: boolean;
   jobOwner: ((request: AsyncEndpointRequest) => string | undefined) | null;

@@ -31,7 +31,15 @@ export function resolveOptions(options: AsyncEndpointsModuleOptions = {}): Resol
   }
   if (problems.length > 0) throw new InvalidAsyncEndpointsOptionsError(problems);
 
-  const { worker = {}, jobManager = {}, recovery = {}, retention = {}, http = {}, health = {} } = options;
+  const {
+    worker = {},
+    jobManager = {},
+    recovery = {},
+    retention = {},
+    http = {},
+    health = {},
+    dashboard = {},
+  } = options;
   return {
     store: options.store ?? { type: 'memory' },
     worker: {
@@ -73,6 +81,13 @@ export function resolveOptions(options: AsyncEndpointsModuleOptions = {}): Resol
       maxLongPolls: http.maxLongPolls ?? 1000,
       maxJsonDepth: http.maxJsonDepth ?? DEFAULT_MAX_JSON_DEPTH,
     },
+    dashboard: {
+      enabled: dashboard.enabled ?? false,
+      path: (dashboard.path ?? 'admin/jobs').replace(/^\/+|\/+$/g, ''),
+      readOnly: dashboard.readOnly ?? false,
+      guards: dashboard.guards ?? [],
+      hidePayloads: dashboard.hidePayloads ?? false,
+    },
     health: {
       unhandledJobsAfterMs: health.unhandledJobsAfterMs ?? 60_000,
     },
@@ -89,7 +104,7 @@ const STORE_KEYS = {
   [Type in Exclude<StoreConfig, JobStore>['type']]: readonly (keyof Extract<StoreConfig, { type: Type }>)[];
 };
 
-const GROUPS = ['worker', 'jobManager', 'recovery', 'retention', 'http', 'health'] as const;
+const GROUPS = ['worker', 'jobManager', 'recovery', 'retention', 'http', 'health', 'dashboard'] as const;
 
 function isGroup(value: unknown): boolean {
   return value === undefined || (typeof value === 'object' && value !== null && !Array.isArray(value));

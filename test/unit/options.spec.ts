@@ -42,6 +42,7 @@ describe('resolveOptions', () => {
         maxLongPolls: 1000,
         maxJsonDepth: 64,
       },
+      dashboard: { enabled: false, path: 'admin/jobs', readOnly: false, guards: [], hidePayloads: false },
       health: { unhandledJobsAfterMs: 60_000 },
       failFastOnStoreUnavailable: false,
       jobOwner: null,
@@ -172,6 +173,28 @@ describe('resolveOptions', () => {
     expect(error).toBeInstanceOf(InvalidAsyncEndpointsOptionsError);
     expect((error as InvalidAsyncEndpointsOptionsError).problems).toEqual([
       'worker.maximumConcurrency = "4": must be a number, not a string; convert it, e.g. Number(process.env.X)',
+    ]);
+  });
+
+  it('takes the dashboard path without its outer slashes', () => {
+    expect(resolveOptions({ dashboard: { enabled: true, path: '/ops/jobs/' } }).dashboard.path).toBe('ops/jobs');
+  });
+
+  it('names each invalid dashboard option with its value and rule', () => {
+    let error: unknown;
+    try {
+      resolveOptions({
+        dashboard: { enabled: 'yes', path: 'admin/:id', readOnly: 1, guards: [42], hidePayloads: 'no' },
+      } as never);
+    } catch (caught) {
+      error = caught;
+    }
+    expect((error as InvalidAsyncEndpointsOptionsError).problems).toEqual([
+      'dashboard.enabled = "yes": it must be a boolean value',
+      'dashboard.path = "admin/:id": it must be a URL path such as "admin/jobs"',
+      'dashboard.readOnly = 1: it must be a boolean value',
+      'dashboard.guards = [42]: each guard must be a guard class or an object with a canActivate method',
+      'dashboard.hidePayloads = "no": it must be a boolean value',
     ]);
   });
 });
