@@ -75,9 +75,18 @@ async function openStore(connection: Connection, io: CliIo): Promise<OpenedStore
     import('../store/redis/redis-connections.js'),
   ]);
   const client = await openRedis(connection);
+  let partitions: number;
+  try {
+    partitions = await storedPartitions(client, connection.keyPrefix);
+  } catch (error) {
+    await closeConnection(client);
+    throw error;
+  }
+  // The store as the apps wrote it: with their partition count.
   const store = new RedisJobStore({
     client,
     keyPrefix: connection.keyPrefix,
+    partitions,
     logger: {
       log: () => undefined,
       warn: (message) => io.stderr(`Warning: ${String(message)}`),
@@ -90,7 +99,7 @@ async function openStore(connection: Connection, io: CliIo): Promise<OpenedStore
   };
   try {
     await store.init();
-    await warnIfNothingUnderPrefix(client, connection, io);
+    if (await nothingStored(client, connection.keyPrefix, partitions)) warnNothingUnderPrefix(connection, io);
   } catch (error) {
     await close();
     throw error;
@@ -98,17 +107,27 @@ async function openStore(connection: Connection, io: CliIo): Promise<OpenedStore
   return { store, close };
 }
 
+/** The partition count the apps wrote (`<prefix>:meta`), read before the store starts; 1 when none. */
+async function storedPartitions(client: Pick<Redis, 'hget'>, keyPrefix: string): Promise<number> {
+  const partitions = Number(await client.hget(new StoreKeys(keyPrefix).meta, 'partitions'));
+  return Number.isInteger(partitions) && partitions >= 1 ? partitions : 1;
+}
+
 /**
- * A wrong --key-prefix reads as an empty store (zeros, exit 0): say so when none of the store's keys
- * exists. The submission counter stays once a job was ever stored, so a used store always has one.
+ * Whether no job was ever stored under the prefix: no partition has a status index or a submission
+ * counter (one EXISTS per partition: one slot each), and there are no 0.1.0 keys.
  */
-async function warnIfNothingUnderPrefix(
-  client: Pick<Redis, 'exists'>,
-  connection: Connection,
-  io: CliIo,
-): Promise<void> {
-  const keys = new StoreKeys(connection.keyPrefix);
-  if ((await client.exists(keys.partitions[0]!.sequence, ...layoutV1Keys(keys.prefix))) > 0) return;
+async function nothingStored(client: Pick<Redis, 'exists'>, keyPrefix: string, partitions: number): Promise<boolean> {
+  const keys = new StoreKeys(keyPrefix, partitions);
+  const found = await Promise.all([
+    client.exists(...layoutV1Keys(keys.prefix)),
+    ...keys.partitions.map((partition) => client.exists(partition.sequence, ...Object.values(partition.statusIndex))),
+  ]);
+  return found.every((count) => count === 0);
+}
+
+/** A wrong --key-prefix reads as an empty store (zeros, exit 0): say so when no store ever started there. */
+function warnNothingUnderPrefix(connection: Connection, io: CliIo): void {
   io.stderr(
     `Warning: nothing is stored under the key prefix '${connection.keyPrefix}' at ${maskUrlPassword(connection.redisUrl)}: ` +
       `no job was ever stored there. If that is unexpected, check --key-prefix: it must be the app's store.keyPrefix ` +

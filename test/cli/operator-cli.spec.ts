@@ -49,10 +49,10 @@ async function freshStore() {
     await store.createJob(input, { now, maximumQueueSize: 1_000_000 });
     return input.id;
   };
-  const claimOne = async (now = Date.now(), leaseMs = 30_000) => {
+  const claimOne = async (now = Date.now(), leaseMs = 30_000, names = ['Process']) => {
     const [claimed] = await store.claimDueJobs({
       workerId: 'worker-7',
-      names: ['Process'],
+      names,
       limit: 1,
       leaseMs,
       now,
@@ -564,6 +564,25 @@ describe('a --key-prefix with nothing under it', () => {
   });
 });
 
+describe('a store written with several partitions', () => {
+  it('is read with the partition count its apps wrote, and a typo prefix still warns on every run', async () => {
+    const keyPrefix = `{cli-${randomUUID()}}`;
+    const store = new RedisJobStore({ url: server.url, keyPrefix, partitions: 4, logger: new RecordingLogger() });
+    await store.init();
+    stores.push(store);
+    for (let i = 0; i < 5; i++) await store.createJob(newJob(), { now: Date.now(), maximumQueueSize: 100 });
+    const result = await cli(['stats', '--json', '--redis-url', server.url, '--key-prefix', keyPrefix]);
+    expect({ code: result.code, stderr: result.stderr }).toEqual({ code: 0, stderr: '' });
+    expect(JSON.parse(result.stdout)).toMatchObject({ waiting: 5, counts: { Queued: 5 } });
+
+    const unused = `{cli-typo-${randomUUID()}}`;
+    for (let run = 0; run < 2; run++) {
+      const typo = await cli(['stats', '--json', '--redis-url', server.url, '--key-prefix', unused]);
+      expect(typo.stderr).toContain(`Warning: nothing is stored under the key prefix '${unused}'`);
+    }
+  });
+});
+
 describe('passwords in --redis-url', () => {
   it('are masked in the user:password@ and ?password= forms, in connection errors and usage errors', async () => {
     const port = await freePort();
@@ -600,7 +619,8 @@ describe('control characters in stored text', () => {
   it('are printed escaped by list, cancel and retry, and kept intact in --json output', async () => {
     const { store, create, claimOne, run } = await freshStore();
     const id = await create(Date.now(), { name: `Evil${hostile}` });
-    const { lease } = await claimOne();
+    // The Redis store claims only the names asked for.
+    const { lease } = await claimOne(Date.now(), 30_000, [`Evil${hostile}`]);
     await store.failJob(
       lease,
       { code: 'BAD\u001b[0m', message: hostile },

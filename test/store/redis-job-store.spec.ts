@@ -3,7 +3,7 @@ import type { JsonValue } from '../../lib/job/index.js';
 import type { ClaimOptions, Retention, StoreEvent, UnreadableJobReport } from '../../lib/store/job-store.js';
 import { COMMAND_TIMEOUT_MS } from '../../lib/store/redis/redis-connections.js';
 import { RedisJobStore, type RedisStoreOptions } from '../../lib/store/redis/redis-job-store.js';
-import { StoreKeys } from '../../lib/store/redis/redis-keys.js';
+import { idempotencyDigest, StoreKeys } from '../../lib/store/redis/redis-keys.js';
 import { StoreUnavailableError } from '../../lib/errors/store-unavailable.error.js';
 import { newJob } from '../store-conformance/job-store.conformance.js';
 import { RecordingLogger } from '../support/recording-logger.js';
@@ -18,11 +18,11 @@ const openStores: RedisJobStore[] = [];
 /** A fresh store on its own key prefix, initialised; closed after the test. */
 async function openStore(server: RedisServer, options: RedisStoreOptions = {}) {
   const logger = new RecordingLogger();
-  const storeKeys = new StoreKeys(`{ae-redis-${++prefixes}}`);
+  const storeKeys = new StoreKeys(`{ae-redis-${++prefixes}}`, options.partitions ?? 1);
   const store = new RedisJobStore({ url: server.url, keyPrefix: storeKeys.prefix, logger, ...options });
   openStores.push(store);
   await store.init();
-  // One partition: its keys are the store's.
+  // With one partition (the default), its keys are the store's.
   return { store, keys: storeKeys.partitions[0]!, storeKeys, logger };
 }
 
@@ -352,6 +352,60 @@ describe('RedisJobStore on a running Redis', () => {
         expect(job.status).toBe(i === 3 ? 'InProgress' : 'Completed');
         expect(job.result).toEqual(i === 3 ? null : { n: i });
       }
+    });
+  });
+
+  describe('the layout under the key prefix', () => {
+    it('refuses to start on data of the 0.1.0 layout, naming the migrate command, and leaves it as it is', async () => {
+      const prefix = `{ae-redis-${++prefixes}}`;
+      await admin.zadd(`${prefix}:waiting`, 1, '0000000000000001:old');
+      const store = new RedisJobStore({ url: server.url, keyPrefix: prefix, logger: new RecordingLogger() });
+      openStores.push(store);
+      await expect(store.init()).rejects.toThrow(
+        `The Redis store under key prefix '${prefix}' holds data in the layout of nestjs-async-endpoints 0.1.0. Stop the 0.1.0 processes and run \`npx nestjs-async-endpoints migrate\``,
+      );
+      expect(await admin.exists(`${prefix}:meta`)).toBe(0);
+      expect(await admin.zrange(`${prefix}:waiting`, '0', '-1')).toEqual(['0000000000000001:old']);
+    });
+
+    it('refuses to start with another partition count than the store was written with, naming store.partitions and the migrate command', async () => {
+      const { storeKeys } = await openStore(server);
+      expect(await admin.hgetall(storeKeys.meta)).toEqual({ layout: '2', partitions: '1' });
+      const other = new RedisJobStore({
+        url: server.url,
+        keyPrefix: storeKeys.prefix,
+        partitions: 4,
+        logger: new RecordingLogger(),
+      });
+      openStores.push(other);
+      await expect(other.init()).rejects.toThrow(
+        `store.partitions = 4, but the Redis store under key prefix '${storeKeys.prefix}' was written with 1 partitions. Set store.partitions to 1, or stop every process and run \`npx nestjs-async-endpoints migrate\``,
+      );
+      expect(await admin.hgetall(storeKeys.meta)).toEqual({ layout: '2', partitions: '1' });
+    });
+  });
+
+  describe('several partitions', () => {
+    it("draws a generated id into its idempotency key's partition, and keeps a chosen id as it is", async () => {
+      const { store, storeKeys } = await openStore(server, { partitions: 4 });
+      const now = Date.now();
+      const options = { now, maximumQueueSize: 100 };
+      for (let i = 0; i < 8; i++) {
+        const generated = { ...newJob({ idempotencyKey: `key-${i}` }), idGenerated: true };
+        const created = await store.createJob(generated, options);
+        expect(created.outcome).toBe('created');
+        const id = (created as { job: { id: string } }).job.id;
+        const digestPartition = storeKeys.partitionIndexOf(idempotencyDigest(generated));
+        expect(storeKeys.partitionIndexOf(id)).toBe(digestPartition);
+        expect(await admin.exists(storeKeys.partitions[digestPartition]!.job(id))).toBe(1);
+        const replay = await store.createJob({ ...newJob({ idempotencyKey: `key-${i}` }), idGenerated: true }, options);
+        expect(replay).toMatchObject({ outcome: 'replayed', job: { id } });
+      }
+      const chosen = newJob({ id: 'client-chosen-id', idempotencyKey: 'chosen-key' });
+      expect(await store.createJob({ ...chosen, idGenerated: false }, options)).toMatchObject({
+        outcome: 'created',
+        job: { id: 'client-chosen-id' },
+      });
     });
   });
 

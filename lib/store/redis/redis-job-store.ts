@@ -2,7 +2,6 @@ import { Logger } from '@nestjs/common';
 import type { Redis, RedisOptions } from 'ioredis';
 import { type Job, type JobError, type JsonValue } from '../../job/index.js';
 import {
-  isReplayOf,
   JobStore,
   type CancelResult,
   type ClaimedJob,
@@ -28,8 +27,7 @@ import {
   type StoreEventType,
   type WorkerRegistration,
 } from '../job-store.js';
-import { randomUUID } from 'node:crypto';
-import { batchItem, RedisCalls, ttlArg, type CreateReply } from './redis-calls.js';
+import { batchItem, RedisCalls, ttlArg } from './redis-calls.js';
 import { RedisClaims } from './redis-claims.js';
 import { purgeInBatches, recoverInBatches } from './redis-sweeps.js';
 import {
@@ -42,17 +40,11 @@ import {
   type StoreLogger,
 } from './redis-connections.js';
 import { RedisEventRelay } from './redis-event-relay.js';
-import { newQueuedJob } from '../../job/job-records.js';
-import {
-  decodeJob,
-  decodeJobReply,
-  decodeJobReplyLeniently,
-  encodeQueuedJob,
-  encodeJsonArg,
-  UnreadableJobError,
-} from './redis-job-codec.js';
-import { idempotencyDigest, LAYOUT_VERSION, layoutV1Keys, StoreKeys } from './redis-keys.js';
+import { decodeJob, decodeJobReply, encodeJsonArg, UnreadableJobError } from './redis-job-codec.js';
+import { StoreKeys } from './redis-keys.js';
 import { PartitionCounts } from './redis-partition-counts.js';
+import { checkLayout } from './redis-layout.js';
+import { RedisSubmits } from './redis-submits.js';
 import { encodeRegistration, listJobs, readStats } from './redis-reads.js';
 import { RedisScripts } from './redis-scripts.js';
 import { assertNoClientKeyPrefix, inspectServer, type RedisServerFacts } from './redis-server-checks.js';
@@ -101,10 +93,10 @@ export class RedisJobStore extends JobStore {
   /** Script calls, batching, and the mapping of failures to reach Redis (redis-calls.ts). */
   private readonly calls: RedisCalls;
   private readonly claims: RedisClaims;
+  private readonly submits: RedisSubmits;
   private readonly stopWatching: (() => void)[];
   private readonly server: RedisServerFacts = { redisVersion: null, evictionPolicy: null };
   private closing: Promise<void> | null = null;
-  private lastSequence = 0;
 
   constructor(options: RedisStoreOptions = {}) {
     super();
@@ -120,11 +112,15 @@ export class RedisJobStore extends JobStore {
       this.logger,
     );
     this.calls = new RedisCalls(this.client, new RedisScripts(this.client), this.events, this.keys, this.logger);
-    this.counts = new PartitionCounts(this.client, this.keys);
+    this.counts = new PartitionCounts(
+      (key) => this.calls.call(() => this.client.zcard(key), { readOnly: true }),
+      this.keys,
+    );
     this.claims = new RedisClaims(this.calls, this.keys, this.counts, (lease, error, options) =>
       this.failJob(lease, error, options),
     );
     this.events.onPartition = (partition, dueAt) => this.claims.mark(partition, dueAt);
+    this.submits = new RedisSubmits(this.calls, this.keys, this.counts, this.claims, this.logger);
     const stopRememberingErrors = this.calls.watchConnectionErrors();
     this.stopWatching = [
       watchConnection(this.client, 'command', this.logger),
@@ -153,84 +149,8 @@ export class RedisJobStore extends JobStore {
     await this.inspectServer();
   }
 
-  async createJob(input: NewJob, options: CreateJobOptions): Promise<CreateJobResult> {
-    const digest = input.idempotencyKey === null ? '' : idempotencyDigest(input);
-    const id = this.idFor(input, digest);
-    const job = newQueuedJob(id === input.id ? input : { ...input, id }, options.now);
-    const index = this.keys.partitionIndexOf(id);
-    const partition = this.keys.partitions[index]!;
-    const queueLimit =
-      options.maximumQueueSize - (await this.counts.othersWaiting(index, options.now, options.maximumQueueSize));
-    const fields = encodeQueuedJob(job);
-    const seq = this.nextSequence();
-    const submit = (mappedId: string) =>
-      this.calls.create(
-        index,
-        batchItem([partition.job(id), partition.waiting(job.name), partition.job(mappedId || id)], job.name, [
-          id,
-          job.name,
-          String(options.now),
-          String(queueLimit),
-          digest,
-          mappedId,
-          seq,
-          ...fields,
-        ]),
-      );
-    let reply: CreateReply = await submit('');
-    // The key names a job this call did not declare: again, with that job's hash declared.
-    for (let tries = 1; reply[0] === 'mapped' && tries < CHANGED_TRIES; tries++) reply = await submit(reply[1]);
-    this.calls.submitAccepted();
-    switch (reply[0]) {
-      case 'created':
-        this.counts.noteCreated(index);
-        this.claims.mark(index, undefined);
-        return { outcome: 'created', job };
-      case 'queue-full':
-        return { outcome: 'queue-full', waiting: reply[1] + options.maximumQueueSize - queueLimit };
-      case 'mapped':
-        throw new Error(`Redis job store: the idempotency key of job ${id} kept changing its job; try again.`);
-      case 'existing': {
-        let existing: Job;
-        try {
-          existing = decodeJobReply(reply[1]);
-        } catch (error) {
-          if (!(error instanceof UnreadableJobError)) throw error;
-          // No replay of a job that cannot be read, and no new job over it: it stays for inspection.
-          const unreadable = decodeJobReplyLeniently(reply[1]);
-          this.logger.warn(
-            `Job ${unreadable.id} cannot be read from Redis; a submission naming it was refused as a conflict: ${error.message}`,
-          );
-          return { outcome: 'conflict', job: unreadable };
-        }
-        return { outcome: isReplayOf(existing, input) ? 'replayed' : 'conflict', job: existing };
-      }
-    }
-  }
-
-  /**
-   * With several partitions, submissions are numbered here rather than by a partition's counter, so
-   * that claims can order jobs due at the same time across partitions: the time in microseconds, made
-   * to grow (exact submission order within a process, by time across processes). '' with one
-   * partition: its script counts.
-   */
-  private nextSequence(): string {
-    if (this.keys.partitions.length === 1) return '';
-    this.lastSequence = Math.max(Date.now() * 1000, this.lastSequence + 1);
-    return String(this.lastSequence);
-  }
-
-  /**
-   * The job's id. An id the service generated for a submission with an idempotency key is drawn again
-   * until it falls in the digest's partition (expected: as many draws as partitions), so that the
-   * mapping and the job share a partition and the create stays one script. A chosen id decides.
-   */
-  private idFor(input: NewJob, digest: string): string {
-    if (digest === '' || !input.idGenerated || this.keys.partitions.length === 1) return input.id;
-    const wanted = this.keys.partitionIndexOf(digest);
-    let id = input.id;
-    while (this.keys.partitionIndexOf(id) !== wanted) id = randomUUID();
-    return id;
+  createJob(input: NewJob, options: CreateJobOptions): Promise<CreateJobResult> {
+    return this.submits.createJob(input, options);
   }
 
   async getJob(id: string): Promise<Job | null> {
@@ -436,7 +356,7 @@ export class RedisJobStore extends JobStore {
             partition.waiting(name),
             partition.job(id),
           ],
-          [this.keys.prefix, index, options.now, name, this.nextSequence()],
+          [this.keys.prefix, index, options.now, name, this.submits.nextSequence()],
         ) as Promise<RetryReply>,
     );
     if (reply[0] === 'requeued') this.claims.mark(index, undefined);
@@ -505,37 +425,6 @@ export class RedisJobStore extends JobStore {
     throw new Error(`Redis job store: job ${id} kept changing while it was read; try again.`);
   }
 
-  /**
-   * The layout under the key prefix: written by the first store that starts on it; a later start
-   * with another partition count, or on 0.1.0's layout, is refused (the migrate command converts).
-   */
-  private async checkLayout(): Promise<void> {
-    const count = String(this.keys.partitions.length);
-    let meta = await this.client.hgetall(this.keys.meta);
-    if (Object.keys(meta).length === 0) {
-      if ((await this.client.exists(...layoutV1Keys(this.keys.prefix))) > 0) {
-        throw new Error(
-          `The Redis store under key prefix '${this.keys.prefix}' holds data in the layout of nestjs-async-endpoints 0.1.0. ` +
-            'Stop the 0.1.0 processes and run `npx nestjs-async-endpoints migrate` to convert it, then start again.',
-        );
-      }
-      await this.client.hsetnx(this.keys.meta, 'layout', LAYOUT_VERSION);
-      await this.client.hsetnx(this.keys.meta, 'partitions', count);
-      meta = await this.client.hgetall(this.keys.meta);
-    }
-    if (meta.layout !== LAYOUT_VERSION) {
-      throw new Error(
-        `The Redis store under key prefix '${this.keys.prefix}' has layout '${meta.layout}', which this version does not read (it reads layout ${LAYOUT_VERSION}).`,
-      );
-    }
-    if (meta.partitions !== count) {
-      throw new Error(
-        `store.partitions = ${count}, but the Redis store under key prefix '${this.keys.prefix}' was written with ${meta.partitions} partitions. ` +
-          `Set store.partitions to ${meta.partitions}, or stop every process and run \`npx nestjs-async-endpoints migrate\` to move the jobs to ${count} partitions.`,
-      );
-    }
-  }
-
   private unreadable(id: string, error: Error): null {
     this.logger.warn(`Job ${id} cannot be read from Redis and is treated as missing: ${error.message}`);
     return null;
@@ -543,7 +432,7 @@ export class RedisJobStore extends JobStore {
 
   private async inspectServer(): Promise<void> {
     await inspectServer(this.client, this.logger, this.server);
-    await this.checkLayout();
+    await checkLayout(this.client, this.keys);
   }
 }
 

@@ -1,4 +1,3 @@
-import type { Redis } from 'ioredis';
 import type { StoreKeys } from './redis-keys.js';
 
 /** How old the other partitions' counts may be when a submit or a claim uses them. */
@@ -17,7 +16,8 @@ export class PartitionCounts {
   private reading: Promise<void> | null = null;
 
   constructor(
-    private readonly client: Pick<Redis, 'zcard'>,
+    /** ZCARD through the store's calls (a Redis that is down answers StoreUnavailableError). */
+    private readonly count: (key: string) => Promise<number>,
     private readonly keys: StoreKeys,
   ) {
     this.waiting = keys.partitions.map(() => 0);
@@ -76,9 +76,9 @@ export class PartitionCounts {
     const counts = await Promise.all(
       this.keys.partitions.map((partition) =>
         Promise.all([
-          this.client.zcard(partition.statusIndex.Queued),
-          this.client.zcard(partition.statusIndex.Scheduled),
-          this.client.zcard(partition.statusIndex.InProgress),
+          this.count(partition.statusIndex.Queued),
+          this.count(partition.statusIndex.Scheduled),
+          this.count(partition.statusIndex.InProgress),
         ]),
       ),
     );
