@@ -6,6 +6,7 @@ import { migrateLayout } from '../../lib/store/redis/migrate/layout-migration.js
 import { layoutV1Keys, StoreKeys } from '../../lib/store/redis/redis-keys.js';
 import { encodeRegistration } from '../../lib/store/redis/redis-reads.js';
 import { FIXTURE_IDS as ID, loadFixture, readFixture, type FixtureKey } from '../fixtures/redis-0.1.0/fixture-file.js';
+import { runCli } from '../../lib/cli/cli.js';
 import { runCliProcess } from '../support/cli-process.js';
 import { CompiledProcesses } from '../support/node-processes.js';
 import { RedisServer } from '../support/redis-server.js';
@@ -13,7 +14,8 @@ import { RedisServer } from '../support/redis-server.js';
 // `nestjs-async-endpoints migrate` on real 0.1.0 data: test/fixtures/redis-0.1.0/store.json, seven
 // jobs of two names in every status, written by 0.1.0's RedisJobStore and dumped (keys, values, TTLs)
 // by make-fixture.ts at commit 0ad6157, when lib/store/redis was still 0.1.0's. Each test
-// loads it under a key prefix of its own on one redis-server, and runs the compiled CLI as users do.
+// loads it under a key prefix of its own on one redis-server, and runs the CLI: the compiled command in
+// its own process once, as users do, and its entry point in this process otherwise (faster).
 
 const fixture = readFixture(new URL('../fixtures/redis-0.1.0/store.json', import.meta.url));
 const T = fixture.madeAt;
@@ -48,13 +50,29 @@ afterAll(async () => {
   compiled?.dispose();
 });
 
-/** The fixture under a fresh key prefix, and the CLI's migrate on it. */
+/**
+ * The fixture under a fresh key prefix, and the CLI's migrate on it: through the CLI's entry point in
+ * this process (`migrate`), or as the compiled command in its own process (`migrateProcess`).
+ */
 async function loaded(tag = `mig-${randomUUID()}`) {
   const keyPrefix = `{${tag}}`;
   await loadFixture(redis, fixture, keyPrefix);
-  const migrate = (...args: string[]) =>
-    runCliProcess(cliPath, ['migrate', '--redis-url', server.url, '--key-prefix', keyPrefix, ...args]);
-  return { keyPrefix, migrate, contents: () => contents(tag) };
+  const args = (more: string[]) => ['migrate', '--redis-url', server.url, '--key-prefix', keyPrefix, ...more];
+  const migrate = (...more: string[]) => cli(args(more));
+  const migrateProcess = (...more: string[]) => runCliProcess(cliPath, args(more));
+  return { keyPrefix, migrate, migrateProcess, contents: () => contents(tag) };
+}
+
+/** runCli in this process, its output as the command prints it (a line per call). */
+async function cli(args: readonly string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  let [stdout, stderr] = ['', ''];
+  const io = {
+    stdout: (text: string) => (stdout += `${text}\n`),
+    stderr: (text: string) => (stderr += `${text}\n`),
+    env: {},
+  };
+  const code = await runCli(args, io);
+  return { code, stdout, stderr };
 }
 
 /**
@@ -166,7 +184,7 @@ describe('migrate', () => {
   });
 
   it('with --yes converts in place to layout 2 with 1 partition, prints the jobs per status, and a second run finds nothing to do', async () => {
-    const { keyPrefix, migrate, contents } = await loaded();
+    const { keyPrefix, migrateProcess: migrate, contents } = await loaded();
     const run = await migrate('--yes');
     expect(run).toMatchObject({ code: 0, stderr: '' });
     expect(run.stdout).toMatch(
@@ -367,7 +385,7 @@ describe('migrate', () => {
   it('masks the password of the Redis URL in what it prints', async () => {
     const { keyPrefix } = await loaded();
     const url = `redis://:s3cret@127.0.0.1:${server.port}`;
-    const run = await runCliProcess(cliPath, ['migrate', '--dry-run', '--redis-url', url, '--key-prefix', keyPrefix]);
+    const run = await cli(['migrate', '--dry-run', '--redis-url', url, '--key-prefix', keyPrefix]);
     expect(run.code).toBe(0);
     expect(run.stdout).toContain(`0.1.0 data under '${keyPrefix}' at redis://:***@127.0.0.1:${server.port}:`);
     expect(run.stdout + run.stderr).not.toContain('s3cret');
@@ -400,14 +418,7 @@ describe('migrate', () => {
 
   it('says there is nothing to migrate under a prefix with no data, and writes nothing', async () => {
     const keyPrefix = `{mig-${randomUUID()}}`;
-    const run = await runCliProcess(cliPath, [
-      'migrate',
-      '--yes',
-      '--redis-url',
-      server.url,
-      '--key-prefix',
-      keyPrefix,
-    ]);
+    const run = await cli(['migrate', '--yes', '--redis-url', server.url, '--key-prefix', keyPrefix]);
     expect(run).toMatchObject({ code: 0, stderr: '' });
     expect(run.stdout.trim()).toBe(`Nothing to migrate: no 0.1.0 data under '${keyPrefix}' at ${server.url}.`);
     expect(await redis.keys(`${keyPrefix}*`)).toEqual([]);

@@ -139,9 +139,13 @@ export async function migrateLayout(
   const tally = emptyTally();
   if (source.layout === '2') {
     const targets = new Set(store.partitions.map((keys: RedisKeys) => keys.prefix));
-    for (const keys of new StoreKeys(keyPrefix, source.partitions).partitions) {
-      await moveToPartitions(client, layout2Source(keys, targets.has(keys.prefix)), store, tally);
-    }
+    const old = new StoreKeys(keyPrefix, source.partitions).partitions;
+    // Partitions kept first: a job moved into one must not be counted again as one that stays there.
+    const sources = [
+      ...old.filter((keys) => targets.has(keys.prefix)).map((keys) => layout2Source(keys, true)),
+      ...old.filter((keys) => !targets.has(keys.prefix)).map((keys) => layout2Source(keys, false)),
+    ];
+    for (const from of sources) await moveToPartitions(client, from, store, tally);
   } else if (partitions === 1) {
     await convertInPlace(client, new V1Keys(keyPrefix), store.partitions[0]!, tally);
   } else {
