@@ -65,7 +65,10 @@ describe('resolveOptions: Redis Cluster, partitions and waitForReplicas', () => 
   });
 
   it('accepts seed nodes as host:port strings and { host, port } objects', () => {
-    const store = { type: 'redis', cluster: { nodes: ['10.0.0.1:7000', { host: 'redis-2', port: 7001 }] } } as const;
+    const store: RedisStoreConfig = {
+      type: 'redis',
+      cluster: { nodes: ['10.0.0.1:7000', { host: 'redis-2', port: 7001 }] },
+    };
     expect(resolveOptions({ store }).store).toMatchObject(store);
   });
 
