@@ -1,5 +1,5 @@
 import { Logger } from '@nestjs/common';
-import type { Redis, RedisOptions } from 'ioredis';
+import type { ClusterNode, ClusterOptions, RedisOptions } from 'ioredis';
 import { JOB_STATUSES, JobStatus, type Job, type JobError, type JsonValue } from '../../job/index.js';
 import {
   isReplayOf,
@@ -35,8 +35,9 @@ import {
   closeConnection,
   connect,
   CONNECT_TIMEOUT_MS,
-  createCommandConnection,
+  createStoreConnection,
   createSubscriberConnection,
+  type RedisClient,
   watchConnection,
   type StoreLogger,
 } from './redis-connections.js';
@@ -51,6 +52,7 @@ import {
   UnreadableJobError,
 } from './redis-job-codec.js';
 import { idempotencyDigest, RedisKeys } from './redis-keys.js';
+import type { ReplicaWait } from './redis-replica-wait.js';
 import { RedisScripts } from './redis-scripts.js';
 import { assertNoClientKeyPrefix, inspectServer, type RedisServerFacts } from './redis-server-checks.js';
 
@@ -62,8 +64,12 @@ export interface RedisStoreOptions {
   url?: string;
   /** ioredis options, merged over the URL's. The fail-fast settings are the store's (redis-connections.ts). */
   options?: RedisOptions;
-  /** An existing connection for commands; the store never closes it. Takes precedence over url and options. */
-  client?: Redis;
+  /** An existing connection for commands (a `Redis` or a `Cluster`); the store never closes it. */
+  client?: RedisClient;
+  /** A Redis Cluster: its seed nodes and ioredis cluster options. */
+  cluster?: { nodes: readonly ClusterNode[]; options?: ClusterOptions };
+  /** Wait until this many replicas have each write (Redis `WAIT`), at most `timeoutMs`. Off by default. */
+  waitForReplicas?: ReplicaWait;
   /** Starts every key; must hold a `{hash tag}`. Default `{async-endpoints}`. */
   keyPrefix?: string;
   /** @internal Where connection news goes; the operator CLI passes its own. Default: Nest's Logger. */
@@ -86,9 +92,9 @@ export class RedisJobStore extends JobStore {
 
   private readonly logger: StoreLogger;
   private readonly keys: RedisKeys;
-  private readonly client: Redis;
+  private readonly client: RedisClient;
   private readonly ownsClient: boolean;
-  private readonly subscriber: Redis;
+  private readonly subscriber: RedisClient;
   private readonly events: RedisEventRelay;
   /** Script calls, batching, and the mapping of failures to reach Redis (redis-calls.ts). */
   private readonly calls: RedisCalls;
@@ -101,8 +107,9 @@ export class RedisJobStore extends JobStore {
     super();
     this.logger = options.logger ?? new Logger(RedisJobStore.name);
     this.keys = new RedisKeys(options.keyPrefix);
-    this.client = options.client ?? createCommandConnection(options.url, options.options);
-    this.ownsClient = options.client === undefined;
+    const connection = createStoreConnection(options);
+    this.client = connection.client;
+    this.ownsClient = connection.owned;
     assertNoClientKeyPrefix(this.client);
     this.subscriber = createSubscriberConnection(this.client);
     this.events = new RedisEventRelay(
@@ -110,7 +117,14 @@ export class RedisJobStore extends JobStore {
       { 'job-available': this.keys.events, 'cancel-requested': this.keys.events, 'job-finished': this.keys.finished },
       this.logger,
     );
-    this.calls = new RedisCalls(this.client, new RedisScripts(this.client), this.events, this.keys, this.logger);
+    this.calls = new RedisCalls(
+      this.client,
+      new RedisScripts(this.client),
+      this.events,
+      this.keys,
+      this.logger,
+      options.waitForReplicas,
+    );
     this.claims = new RedisClaims(this.calls, this.keys, (lease, error, options) =>
       this.failJob(lease, error, options),
     );

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis-connections.js';
 
 /** One Lua script per state transition (and one each for stats and listing), beside this file. */
 const SCRIPT_FILES = {
@@ -120,7 +120,7 @@ function commandName(name: ScriptName): string {
  * so scripts come back by themselves after a restart.
  */
 export class RedisScripts {
-  constructor(private readonly client: Redis) {
+  constructor(private readonly client: RedisClient) {
     for (const [name, lua] of scriptSources()) client.defineCommand(commandName(name), { lua });
   }
 
@@ -146,7 +146,8 @@ export class RedisScripts {
     channel: string,
     message: string,
   ): Promise<unknown> {
-    const stream = this.client.stream as { cork?: () => void; uncork?: () => void } | undefined;
+    // A Cluster has no one socket: its calls are written as they come.
+    const stream = ('stream' in this.client ? this.client.stream : undefined) as { cork?: () => void; uncork?: () => void } | undefined;
     stream?.cork?.();
     try {
       const reply = this.run(name, keys, args);
