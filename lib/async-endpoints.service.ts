@@ -134,6 +134,7 @@ export class AsyncEndpointsService {
       this.store.createJob(
         {
           id: jobIdOf(options),
+          idGenerated: options.jobId === undefined,
           name,
           payload,
           headers: options.headers ?? {},

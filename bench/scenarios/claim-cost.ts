@@ -64,6 +64,7 @@ export async function claimCostRound(url: string, probe: RedisProbe, config: Cla
       for (let i = 0; i < config.claims; i++) {
         await store.claimDueJobs({
           workerId: WORKER_ID,
+          names: ['ClaimCost'],
           limit: 1,
           leaseMs: 60_000,
           now: now + 1,

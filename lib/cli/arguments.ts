@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import { JOB_STATUSES, type JobStatus } from '../job/index.js';
 import type { TerminalJobStatus } from '../store/job-store.js';
-import { DEFAULT_KEY_PREFIX, RedisKeys } from '../store/redis/redis-keys.js';
+import { DEFAULT_KEY_PREFIX, StoreKeys } from '../store/redis/redis-keys.js';
 import { maskUrlPassword } from '../store/redis/redis-url.js';
 
 export const USAGE = `Usage: nestjs-async-endpoints <command> [options]
@@ -232,7 +232,7 @@ function parseConnection(values: Values, env: NodeJS.ProcessEnv): Connection {
   }
   const keyPrefix = (values['key-prefix'] as string | undefined) ?? DEFAULT_KEY_PREFIX;
   try {
-    new RedisKeys(keyPrefix);
+    new StoreKeys(keyPrefix);
   } catch (error) {
     throw new UsageError(`--key-prefix: ${(error as Error).message}`);
   }

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { RedisJobStore } from '../store/redis/redis-job-store.js';
-import { DEFAULT_KEY_PREFIX, RedisKeys } from '../store/redis/redis-keys.js';
+import { DEFAULT_KEY_PREFIX, layoutV1Keys, StoreKeys } from '../store/redis/redis-keys.js';
 import { maskUrlPassword } from '../store/redis/redis-url.js';
 import { parseArguments, USAGE, UsageError, type Connection } from './arguments.js';
 import { CommandFailure, runCommand } from './commands.js';
@@ -119,7 +119,8 @@ async function warnIfNothingUnderPrefix(
   connection: Connection,
   io: CliIo,
 ): Promise<void> {
-  if ((await client.exists(...new RedisKeys(connection.keyPrefix).store)) > 0) return;
+  const keys = new StoreKeys(connection.keyPrefix);
+  if ((await client.exists(keys.partitions[0]!.sequence, ...layoutV1Keys(keys.prefix))) > 0) return;
   io.stderr(
     `Warning: nothing is stored under the key prefix '${connection.keyPrefix}' at ${maskUrlPassword(connection.redisUrl)}: ` +
       `no job was ever stored there. If that is unexpected, check --key-prefix: it must be the app's store.keyPrefix ` +

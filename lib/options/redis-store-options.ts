@@ -13,7 +13,7 @@ export const CLUSTER_PARTITIONS = 12;
 export const MAX_PARTITIONS = 1024;
 
 /** `store.partitions` when it is not given: 12 on a Cluster (`cluster`, or a `Cluster` client), else 1. */
-export function defaultPartitions(store: Pick<RedisStoreConfig, 'cluster' | 'client'>): number {
+export function defaultPartitions(store: { cluster?: unknown; client?: unknown }): number {
   return store.cluster !== undefined || store.client instanceof Cluster ? CLUSTER_PARTITIONS : SINGLE_NODE_PARTITIONS;
 }
 

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { fingerprintOf, JobStatus, type JsonValue } from '../../lib/job/index.js';
 import type { JobStore, NewJob, Retention, StoreEvent } from '../../lib/store/job-store.js';
+import { describeRoutingConformance } from './routing.conformance.js';
 
 /**
  * The JobStore contract, as one suite that every store runs unchanged.
@@ -19,6 +20,8 @@ export function newJob(overrides: Partial<NewJob> = {}): NewJob {
   const payload: JsonValue = overrides.payload ?? { data: 'hello' };
   return {
     id: randomUUID(),
+    // As the service marks an id it made up; a partitioned store may draw another (docs/storage.md).
+    idGenerated: overrides.id === undefined,
     name,
     payload,
     headers: { 'content-type': 'application/json' },
@@ -33,7 +36,7 @@ export function newJob(overrides: Partial<NewJob> = {}): NewJob {
   };
 }
 
-async function eventually(check: () => boolean, timeoutMs = 2000): Promise<void> {
+export async function eventually(check: () => boolean, timeoutMs = 2000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!check()) {
     if (Date.now() > deadline) throw new Error('condition not met in time');
@@ -45,10 +48,17 @@ export function describeJobStoreConformance(storeName: string, target: Conforman
   describe(`JobStore conformance: ${storeName}`, () => {
     let store: JobStore;
     const big = { now: 0, maximumQueueSize: 1_000_000 };
-    const create = (job: NewJob, now = Date.now()) => store.createJob(job, { ...big, now });
+    const create = async (job: NewJob, now = Date.now()) => {
+      const result = await store.createJob(job, { ...big, now });
+      // A store may store a generated id as another (a partitioned store draws it into its key's
+      // partition): the cases go on with the stored one.
+      if (result.outcome === 'created') job.id = result.job.id;
+      return result;
+    };
     const claim = (limit = 10, now = Date.now(), extra: { maxConcurrentJobs?: number | null; leaseMs?: number } = {}) =>
       store.claimDueJobs({
         workerId: 'worker-a',
+        names: ['Process'],
         limit,
         leaseMs: extra.leaseMs ?? LEASE,
         now,
@@ -224,7 +234,7 @@ export function describeJobStoreConformance(storeName: string, target: Conforman
         await create(input);
         const now = Date.now() + 5;
         const [claimed] = await claim(1, now);
-        expect(claimed!.lease).toEqual({ jobId: input.id, token: expect.any(String) });
+        expect(claimed!.lease).toEqual({ jobId: input.id, name: 'Process', token: expect.any(String) });
         expect(claimed!.job).toMatchObject({
           id: input.id,
           status: JobStatus.InProgress,
@@ -393,7 +403,7 @@ export function describeJobStoreConformance(storeName: string, target: Conforman
         const input = newJob();
         await create(input);
         const [claimed] = await claim(1);
-        const forged = { jobId: input.id, token: 'not-the-token' };
+        const forged = { jobId: input.id, name: input.name, token: 'not-the-token' };
         const now = Date.now();
         expect(await store.completeJob(forged, 1, { now, retention })).toBe('lease-lost');
         expect(await store.failJob(forged, { code: 'E', message: 'x' }, { now, retryAt: null, retention })).toBe(
@@ -705,19 +715,21 @@ export function describeJobStoreConformance(storeName: string, target: Conforman
         expect((await store.stats(Date.now())).oldestWaitingAgeMs).toBeNull();
       });
 
-      it('lists jobs by status', async () => {
+      it('lists jobs by status, newest first', async () => {
         const first = newJob();
         const second = newJob();
         await create(first, Date.now());
         await create(second, Date.now() + 1);
-        expect((await store.listJobs({ status: JobStatus.Queued, limit: 10 })).map((j) => j.id)).toEqual([
-          first.id,
+        expect((await store.listJobs({ status: JobStatus.Queued, limit: 10 })).jobs.map((j) => j.id)).toEqual([
           second.id,
+          first.id,
         ]);
-        expect(await store.listJobs({ status: JobStatus.Queued, limit: 1 })).toHaveLength(1);
+        expect((await store.listJobs({ status: JobStatus.Queued, limit: 1 })).jobs).toHaveLength(1);
         const [claimed] = await claim(1, Date.now() + 5);
         await store.failJob(claimed!.lease, { code: 'E', message: 'x' }, { now: Date.now(), retryAt: null, retention });
-        expect((await store.listJobs({ status: JobStatus.Failed, limit: 10 })).map((j) => j.id)).toEqual([first.id]);
+        expect((await store.listJobs({ status: JobStatus.Failed, limit: 10 })).jobs.map((j) => j.id)).toEqual([
+          first.id,
+        ]);
       });
 
       it('drops terminal jobs and their idempotency keys after the retention period', async () => {
@@ -797,8 +809,10 @@ export function describeJobStoreConformance(storeName: string, target: Conforman
         await eventually(() => events.some((e) => e.type === 'job-available'));
         unsubscribe();
         expect((await store.stats(now)).counts).toMatchObject({ Queued: 1, Failed: 0 });
-        expect((await store.listJobs({ status: JobStatus.Queued, limit: 10 })).map((j) => j.id)).toEqual([input.id]);
-        expect(await store.listJobs({ status: JobStatus.Failed, limit: 10 })).toEqual([]);
+        expect((await store.listJobs({ status: JobStatus.Queued, limit: 10 })).jobs.map((j) => j.id)).toEqual([
+          input.id,
+        ]);
+        expect((await store.listJobs({ status: JobStatus.Failed, limit: 10 })).jobs).toEqual([]);
 
         const [claimed] = await claim(1, now + 1);
         expect(claimed!.job).toMatchObject({ id: input.id, retryCount: 0, recoveryCount: 0 });
@@ -924,7 +938,7 @@ export function describeJobStoreConformance(storeName: string, target: Conforman
         expect((await store.getJob(oldFailed.id))!.status).toBe(JobStatus.Failed);
         expect((await store.getJob(queued.id))!.status).toBe(JobStatus.Queued);
         expect((await store.stats(now)).counts).toMatchObject({ Completed: 1, Failed: 1, Queued: 1 });
-        expect((await store.listJobs({ status: JobStatus.Completed, limit: 10 })).map((j) => j.id)).toEqual([
+        expect((await store.listJobs({ status: JobStatus.Completed, limit: 10 })).jobs.map((j) => j.id)).toEqual([
           newDone.id,
         ]);
         expect(await store.purgeJobs({ status: JobStatus.Failed, finishedBefore: now, limit: 100, now })).toEqual([
@@ -1027,5 +1041,7 @@ export function describeJobStoreConformance(storeName: string, target: Conforman
         await expect(store.ping()).resolves.toBeUndefined();
       });
     });
+
+    describeRoutingConformance(() => store);
   });
 }

@@ -29,3 +29,20 @@ describeJobStoreConformance('redis', {
     await store.close();
   },
 });
+
+// Four partitions on one server: every case holds when the store is split (docs/storage.md).
+describeJobStoreConformance('redis, 4 partitions', {
+  async create() {
+    const store = new RedisJobStore({
+      url: server.url,
+      keyPrefix: `{ae-test-${++stores}}`,
+      partitions: 4,
+      logger: new RecordingLogger(),
+    });
+    await store.init();
+    return store;
+  },
+  async destroy(store) {
+    await store.close();
+  },
+});

@@ -3,54 +3,189 @@ import { JobErrorCode, type Job, type JobError } from '../../job/index.js';
 import type { ClaimedJob, ClaimOptions, FailOptions, FailOutcome, Lease, Retention } from '../job-store.js';
 import { ttlArg, type RedisCalls } from './redis-calls.js';
 import { decodeClaimedJob, UnreadableJobError } from './redis-job-codec.js';
-import type { RedisKeys } from './redis-keys.js';
+import type { RedisKeys, StoreKeys } from './redis-keys.js';
+import type { PartitionCounts } from './redis-partition-counts.js';
 
 /** For a claim told no retention: the defaults of `retention.*`. */
 const DEFAULT_RETENTION: Retention = { completedTtlMs: 86_400_000, failedTtlMs: 604_800_000 };
 
 type FailJob = (lease: Lease, error: JobError, options: FailOptions) => Promise<FailOutcome>;
 
+/** Every partition is claimed from at least this often, so that a lost wake-up costs latency, never a job. */
+const VISIT_ALL_EVERY_MS = 1000;
+
 /**
- * The Redis store's claim: leases due jobs with claim-due-jobs.lua and decodes them on the way to their
- * handlers; a job that does not decode is failed under its lease (with `failJob`) instead of run.
+ * The Redis store's claim: leases due jobs with claimJobs.lua, partition by partition, and decodes them
+ * on the way to their handlers; a job that does not decode is failed under its lease (with `failJob`)
+ * instead of run. With several partitions, a claim looks only at those marked as maybe holding due work
+ * (a job-available event for them, a retry's due time passed, or a second passed since all were
+ * visited): it reads the due heads of its names' queues there, merges them (due time, then sequence
+ * number) and claims each partition's share of the first `limit`, concurrently.
  */
 export class RedisClaims {
+  /**
+   * Per set of names claimed (a worker claims with one), the partitions that may hold due work for
+   * them: a claim that finds nothing for its names unmarks a partition for those names only.
+   */
+  private readonly marks = new Map<string, { marked: boolean[]; visitedAt: number }>();
+  /** Per partition, the earliest due time of a retry announced there (Infinity when none). */
+  private readonly dueAt: number[];
+  private offset = 0;
+
   constructor(
     private readonly calls: RedisCalls,
-    private readonly keys: RedisKeys,
+    private readonly keys: StoreKeys,
+    private readonly counts: PartitionCounts,
     private readonly failJob: FailJob,
-  ) {}
+  ) {
+    this.dueAt = keys.partitions.map(() => Infinity);
+  }
+
+  /** A job-available event for `partition` (with `dueAt` for a retry not due yet). */
+  mark(partition: number, dueAt: number | undefined): void {
+    if (partition < 0 || partition >= this.dueAt.length) return;
+    if (dueAt !== undefined) this.dueAt[partition] = Math.min(this.dueAt[partition]!, dueAt);
+    else for (const { marked } of this.marks.values()) marked[partition] = true;
+  }
 
   async claimDueJobs(options: ClaimOptions): Promise<ClaimedJob[]> {
     const claimed: ClaimedJob[] = [];
+    const count = this.keys.partitions.length;
+    if (count === 1) {
+      await this.claimPartition(0, options, options.limit, claimed);
+      return claimed;
+    }
+    const marks = this.marksOf(options.names);
+    if (options.now - marks.visitedAt >= VISIT_ALL_EVERY_MS) {
+      marks.marked.fill(true);
+      marks.visitedAt = options.now;
+    }
+    const visited: number[] = [];
+    for (let i = 0; i < count; i++) {
+      const index = (this.offset + i) % count;
+      if (this.dueAt[index]! <= options.now) {
+        this.dueAt[index] = Infinity;
+        this.mark(index, undefined);
+      }
+      if (marks.marked[index]) visited.push(index);
+    }
+    this.offset = (this.offset + 1) % count;
+    let limit = options.limit;
+    if (options.maxConcurrentJobs != null) {
+      await this.counts.refresh(options.now);
+      limit = Math.min(limit, options.maxConcurrentJobs - this.counts.inProgressTotal());
+    }
+    if (limit <= 0 || visited.length === 0) return claimed;
+    // Rounds, as long as they lease something and the limit is not reached: claims running beside
+    // this one may have taken the jobs a plan counted on.
+    const order = new Map<string, number>();
+    for (let round = 0; claimed.length < limit; round++) {
+      const want = limit - claimed.length;
+      const plan = await this.plan(visited, options, want, marks.marked);
+      for (const [id, rank] of plan.order) if (!order.has(id)) order.set(id, round * options.limit + rank);
+      // Each partition's claim takes its share, all at once.
+      const leased = await Promise.all(
+        [...plan.shares].map(async ([index, share]) => {
+          const cap = options.maxConcurrentJobs == null ? '' : String(this.counts.inProgressOf(index) + share);
+          const count = await this.claimPartition(index, options, share, claimed, cap);
+          this.counts.noteClaimed(index, count);
+          return count;
+        }),
+      );
+      if (leased.every((count) => count === 0)) break;
+    }
+    // In due-time, then submission order.
+    const rank = (claim: ClaimedJob) => order.get(claim.job.id) ?? Infinity;
+    return claimed.sort((a, b) => rank(a) - rank(b));
+  }
+
+  /**
+   * Which partitions to claim how many from: the due heads of the names' queues in the visited
+   * partitions (plain reads, concurrently), merged by due time, then sequence number. A partition
+   * with nothing due for these names is unmarked until an event or the next full visit.
+   */
+  private async plan(visited: readonly number[], options: ClaimOptions, limit: number, marked: boolean[]) {
+    const heads = await Promise.all(
+      visited.map(async (index) => {
+        const partition = this.keys.partitions[index]!;
+        const perName = await Promise.all(
+          options.names.map((name) => this.calls.dueHead(partition.waiting(name), options.now, limit)),
+        );
+        const entries = perName.flat().map(([entry, score]) => ({ entry, score: Number(score), index }));
+        if (entries.length === 0) marked[index] = false;
+        return entries;
+      }),
+    );
+    const merged = heads
+      .flat()
+      .sort((a, b) => a.score - b.score || (a.entry < b.entry ? -1 : a.entry > b.entry ? 1 : 0))
+      .slice(0, limit);
+    const shares = new Map<number, number>();
+    const order = new Map<string, number>();
+    merged.forEach(({ entry, index }, i) => {
+      shares.set(index, (shares.get(index) ?? 0) + 1);
+      order.set(entry.slice(entry.indexOf(':') + 1), i);
+    });
+    return { shares, order };
+  }
+
+  private marksOf(names: readonly string[]) {
+    const key = names.join('\n');
+    let marks = this.marks.get(key);
+    if (!marks) {
+      // A few sets at most in a process; a caller that varies them (tests, tools) starts afresh.
+      if (this.marks.size >= 16) this.marks.clear();
+      marks = { marked: this.keys.partitions.map(() => true), visitedAt: -Infinity };
+      this.marks.set(key, marks);
+    }
+    return marks;
+  }
+
+  /** Claims up to `limit` from one partition; returns how many were leased. */
+  private async claimPartition(
+    index: number,
+    options: ClaimOptions,
+    limit: number,
+    claimed: ClaimedJob[],
+    cap = options.maxConcurrentJobs == null ? '' : String(options.maxConcurrentJobs),
+  ) {
+    let total = 0;
     // A leased job whose fields do not decode is failed, not handed out: its slot is claimed again, as
     // long as the queue had enough for a full batch.
-    for (let limit = options.limit; limit > 0;) {
-      const { leased, undecodable } = await this.claimBatch(options, limit, claimed);
+    while (limit > 0) {
+      const { leased, undecodable } = await this.claimBatch(index, options, limit, claimed, cap);
+      total += leased;
       if (undecodable === 0 || leased < limit) break;
       limit = undecodable;
     }
-    return claimed;
+    return total;
   }
 
   /** One claim script call; pushes the jobs that decode onto `claimed`. */
   private async claimBatch(
+    index: number,
     options: ClaimOptions,
     limit: number,
     claimed: ClaimedJob[],
+    cap: string,
   ): Promise<{ leased: number; undecodable: number }> {
+    const partition = this.keys.partitions[index]!;
+    const names = options.names;
+    if (names.length === 0) return { leased: 0, undecodable: 0 };
     const retention = options.retention ?? DEFAULT_RETENTION;
     const args = [
+      this.keys.prefix,
       String(options.now),
       String(options.leaseMs),
       options.workerId,
-      String(options.maxConcurrentJobs ?? ''),
+      cap,
       String(ttlArg(retention.failedTtlMs)),
       JobErrorCode.Unreadable,
+      String(names.length),
     ];
     const tokensFrom = args.length;
     for (let i = 0; i < limit; i++) args.push(randomUUID());
-    const [reply, unreadable] = (await this.calls.run('claimDueJobs', this.keys.store, args)) as [
+    const [reply, unreadable] = (await this.calls.run('claimJobs', claimKeys(partition, names), args)) as [
       (string | null)[][],
       string[],
     ];
@@ -90,4 +225,19 @@ export class RedisClaims {
     const outcome = await this.failJob(lease, error, { now: options.now, retryAt: null, retention });
     options.onUnreadable?.({ jobId: lease.jobId, message, failed: outcome === 'failed' });
   }
+}
+
+/** claimJobs.lua's keys: the partition's, then each name's queue and leases. */
+function claimKeys(partition: RedisKeys, names: readonly string[]): string[] {
+  const status = partition.statusIndex;
+  const keys = [
+    partition.started,
+    status.Queued,
+    status.Scheduled,
+    status.InProgress,
+    status.Failed,
+    partition.idempotencyExpiries,
+  ];
+  for (const name of names) keys.push(partition.waiting(name), partition.leases(name));
+  return keys;
 }

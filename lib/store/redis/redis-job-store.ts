@@ -1,6 +1,7 @@
 import { Logger } from '@nestjs/common';
 import type { ClusterNode, ClusterOptions, RedisOptions } from 'ioredis';
-import { JOB_STATUSES, JobStatus, type Job, type JobError, type JsonValue } from '../../job/index.js';
+import { type Job, type JobError, type JsonValue } from '../../job/index.js';
+import { defaultPartitions } from '../../options/redis-store-options.js';
 import {
   isReplayOf,
   JobStore,
@@ -28,7 +29,8 @@ import {
   type StoreEventType,
   type WorkerRegistration,
 } from '../job-store.js';
-import { batchItem, RedisCalls, ttlArg } from './redis-calls.js';
+import { randomUUID } from 'node:crypto';
+import { batchItem, RedisCalls, ttlArg, type CreateReply } from './redis-calls.js';
 import { RedisClaims } from './redis-claims.js';
 import { purgeInBatches, recoverInBatches } from './redis-sweeps.js';
 import {
@@ -51,7 +53,9 @@ import {
   encodeJsonArg,
   UnreadableJobError,
 } from './redis-job-codec.js';
-import { idempotencyDigest, RedisKeys } from './redis-keys.js';
+import { idempotencyDigest, LAYOUT_VERSION, layoutV1Keys, StoreKeys } from './redis-keys.js';
+import { PartitionCounts } from './redis-partition-counts.js';
+import { encodeRegistration, listJobs, readStats } from './redis-reads.js';
 import type { ReplicaWait } from './redis-replica-wait.js';
 import { RedisScripts } from './redis-scripts.js';
 import { assertNoClientKeyPrefix, inspectServer, type RedisServerFacts } from './redis-server-checks.js';
@@ -72,13 +76,17 @@ export interface RedisStoreOptions {
   waitForReplicas?: ReplicaWait;
   /** Starts every key; must hold a `{hash tag}`. Default `{async-endpoints}`. */
   keyPrefix?: string;
+  /** Partitions the store is split into (docs/storage.md). Default 1, 12 on a Cluster. Fixed once the store holds data. */
+  partitions?: number;
   /** @internal Where connection news goes; the operator CLI passes its own. Default: Nest's Logger. */
   logger?: StoreLogger;
 }
 
-type CancelReply = ['not-found'] | ['canceled' | 'cancel-requested' | 'already-terminal', string[]];
-type RetryReply = ['not-found'] | ['requeued' | 'not-retryable', string[]];
-type StatsReply = [(string | number)[], number | null];
+type CancelReply = ['not-found'] | ['changed'] | ['canceled' | 'cancel-requested' | 'already-terminal', string[]];
+type RetryReply = ['not-found'] | ['changed'] | ['requeued' | 'not-retryable', string[]];
+
+/** Tries of a cancel or retry whose job changed between the read of its name and the script. */
+const CHANGED_TRIES = 3;
 
 /**
  * The production store: jobs in Redis, shared by every process. Each state change is one Lua script
@@ -91,7 +99,8 @@ export class RedisJobStore extends JobStore {
   readonly type = 'redis';
 
   private readonly logger: StoreLogger;
-  private readonly keys: RedisKeys;
+  private readonly keys: StoreKeys;
+  private readonly counts: PartitionCounts;
   private readonly client: RedisClient;
   private readonly ownsClient: boolean;
   private readonly subscriber: RedisClient;
@@ -102,11 +111,12 @@ export class RedisJobStore extends JobStore {
   private readonly stopWatching: (() => void)[];
   private readonly server: RedisServerFacts = { redisVersion: null, evictionPolicy: null };
   private closing: Promise<void> | null = null;
+  private lastSequence = 0;
 
   constructor(options: RedisStoreOptions = {}) {
     super();
     this.logger = options.logger ?? new Logger(RedisJobStore.name);
-    this.keys = new RedisKeys(options.keyPrefix);
+    this.keys = new StoreKeys(options.keyPrefix, options.partitions ?? defaultPartitions(options));
     const connection = createStoreConnection(options);
     this.client = connection.client;
     this.ownsClient = connection.owned;
@@ -125,9 +135,11 @@ export class RedisJobStore extends JobStore {
       this.logger,
       options.waitForReplicas,
     );
-    this.claims = new RedisClaims(this.calls, this.keys, (lease, error, options) =>
+    this.counts = new PartitionCounts(this.client, this.keys);
+    this.claims = new RedisClaims(this.calls, this.keys, this.counts, (lease, error, options) =>
       this.failJob(lease, error, options),
     );
+    this.events.onPartition = (partition, dueAt) => this.claims.mark(partition, dueAt);
     const stopRememberingErrors = this.calls.watchConnectionErrors();
     this.stopWatching = [
       watchConnection(this.client, 'command', this.logger),
@@ -157,23 +169,42 @@ export class RedisJobStore extends JobStore {
   }
 
   async createJob(input: NewJob, options: CreateJobOptions): Promise<CreateJobResult> {
-    const job = newQueuedJob(input, options.now);
     const digest = input.idempotencyKey === null ? '' : idempotencyDigest(input);
-    const reply = await this.calls.creations.push(
-      batchItem(this.keys.job(input.id), [
-        input.id,
-        String(options.now),
-        String(options.maximumQueueSize),
-        digest,
-        ...encodeQueuedJob(job),
-      ]),
-    );
+    const id = this.idFor(input, digest);
+    const job = newQueuedJob(id === input.id ? input : { ...input, id }, options.now);
+    const index = this.keys.partitionIndexOf(id);
+    const partition = this.keys.partitions[index]!;
+    const queueLimit =
+      options.maximumQueueSize - (await this.counts.othersWaiting(index, options.now, options.maximumQueueSize));
+    const fields = encodeQueuedJob(job);
+    const seq = this.nextSequence();
+    const submit = (mappedId: string) =>
+      this.calls.create(
+        index,
+        batchItem([partition.job(id), partition.waiting(job.name), partition.job(mappedId || id)], job.name, [
+          id,
+          job.name,
+          String(options.now),
+          String(queueLimit),
+          digest,
+          mappedId,
+          seq,
+          ...fields,
+        ]),
+      );
+    let reply: CreateReply = await submit('');
+    // The key names a job this call did not declare: again, with that job's hash declared.
+    for (let tries = 1; reply[0] === 'mapped' && tries < CHANGED_TRIES; tries++) reply = await submit(reply[1]);
     this.calls.submitAccepted();
     switch (reply[0]) {
       case 'created':
+        this.counts.noteCreated(index);
+        this.claims.mark(index, undefined);
         return { outcome: 'created', job };
       case 'queue-full':
-        return { outcome: 'queue-full', waiting: reply[1] };
+        return { outcome: 'queue-full', waiting: reply[1] + options.maximumQueueSize - queueLimit };
+      case 'mapped':
+        throw new Error(`Redis job store: the idempotency key of job ${id} kept changing its job; try again.`);
       case 'existing': {
         let existing: Job;
         try {
@@ -190,6 +221,31 @@ export class RedisJobStore extends JobStore {
         return { outcome: isReplayOf(existing, input) ? 'replayed' : 'conflict', job: existing };
       }
     }
+  }
+
+  /**
+   * With several partitions, submissions are numbered here rather than by a partition's counter, so
+   * that claims can order jobs due at the same time across partitions: the time in microseconds, made
+   * to grow (exact submission order within a process, by time across processes). '' with one
+   * partition: its script counts.
+   */
+  private nextSequence(): string {
+    if (this.keys.partitions.length === 1) return '';
+    this.lastSequence = Math.max(Date.now() * 1000, this.lastSequence + 1);
+    return String(this.lastSequence);
+  }
+
+  /**
+   * The job's id. An id the service generated for a submission with an idempotency key is drawn again
+   * until it falls in the digest's partition (expected: as many draws as partitions), so that the
+   * mapping and the job share a partition and the create stays one script. A chosen id decides.
+   */
+  private idFor(input: NewJob, digest: string): string {
+    if (digest === '' || !input.idGenerated || this.keys.partitions.length === 1) return input.id;
+    const wanted = this.keys.partitionIndexOf(digest);
+    let id = input.id;
+    while (this.keys.partitionIndexOf(id) !== wanted) id = randomUUID();
+    return id;
   }
 
   async getJob(id: string): Promise<Job | null> {
@@ -217,20 +273,33 @@ export class RedisJobStore extends JobStore {
 
   async renewLeases(leases: Lease[], options: { now: number; leaseMs: number }): Promise<RenewResult> {
     if (leases.length === 0) return { lost: [], cancelRequested: [] };
-    const [lost, cancelRequested] = (await this.calls.run(
-      'renewLeases',
-      [...this.keys.store, ...leases.map((lease) => this.keys.job(lease.jobId))],
-      [options.now, options.leaseMs, ...leases.flatMap((lease) => [lease.jobId, lease.token])],
-    )) as [string[], string[]];
-    return { lost, cancelRequested };
+    const byPartition = new Map<number, Lease[]>();
+    for (const lease of leases) {
+      const index = this.keys.partitionIndexOf(lease.jobId);
+      byPartition.set(index, [...(byPartition.get(index) ?? []), lease]);
+    }
+    const replies = await Promise.all(
+      [...byPartition].map(([index, group]) => {
+        const partition = this.keys.partitions[index]!;
+        return this.calls.run(
+          'renewLeases',
+          group.flatMap((lease) => [partition.job(lease.jobId), partition.leases(lease.name)]),
+          [options.now, options.leaseMs, ...group.flatMap((lease) => [lease.jobId, lease.token, lease.name])],
+        ) as Promise<[string[], string[]]>;
+      }),
+    );
+    return {
+      lost: replies.flatMap(([lost]) => lost),
+      cancelRequested: replies.flatMap(([, cancelRequested]) => cancelRequested),
+    };
   }
 
   async reportProgress(lease: Lease, progress: JsonValue, now: number): Promise<boolean> {
-    const recorded = await this.calls.run('reportProgress', this.jobKeys(lease.jobId), [
-      now,
-      lease.token,
-      encodeJsonArg(progress),
-    ]);
+    const recorded = await this.calls.run(
+      'reportProgress',
+      [this.keys.job(lease.jobId)],
+      [now, lease.token, lease.name, encodeJsonArg(progress)],
+    );
     return recorded === 1;
   }
 
@@ -239,10 +308,14 @@ export class RedisJobStore extends JobStore {
     result: JsonValue | null,
     options: { now: number; retention: Retention },
   ): Promise<CompleteOutcome> {
-    return this.calls.completions.push(
-      batchItem(this.keys.job(lease.jobId), [
+    const index = this.keys.partitionIndexOf(lease.jobId);
+    const partition = this.keys.partitions[index]!;
+    return this.calls.complete(
+      index,
+      batchItem([partition.job(lease.jobId), partition.leases(lease.name)], lease.name, [
         String(options.now),
         lease.token,
+        lease.name,
         encodeJsonArg(result),
         String(ttlArg(options.retention.completedTtlMs)),
         options.retention.dropPayloadOnFinish ? '1' : '',
@@ -251,74 +324,142 @@ export class RedisJobStore extends JobStore {
   }
 
   async failJob(lease: Lease, error: JobError, options: FailOptions): Promise<FailOutcome> {
-    return (await this.calls.run('failJob', this.jobKeys(lease.jobId), [
-      options.now,
-      lease.token,
-      JSON.stringify(error),
-      options.retryAt ?? '',
-      ttlArg(options.retention.completedTtlMs),
-      ttlArg(options.retention.failedTtlMs),
-    ])) as FailOutcome;
+    const index = this.keys.partitionIndexOf(lease.jobId);
+    const partition = this.keys.partitions[index]!;
+    const status = partition.statusIndex;
+    const outcome = (await this.calls.run(
+      'failJob',
+      [
+        status.InProgress,
+        status.Scheduled,
+        status.Failed,
+        status.Canceled,
+        partition.started,
+        partition.idempotencyExpiries,
+        partition.leases(lease.name),
+        partition.waiting(lease.name),
+        partition.job(lease.jobId),
+      ],
+      [
+        this.keys.prefix,
+        index,
+        options.now,
+        lease.token,
+        lease.name,
+        JSON.stringify(error),
+        options.retryAt ?? '',
+        ttlArg(options.retention.completedTtlMs),
+        ttlArg(options.retention.failedTtlMs),
+      ],
+    )) as FailOutcome;
+    if (outcome === 'scheduled') this.claims.mark(index, options.retryAt ?? undefined);
+    return outcome;
   }
 
   async releaseJob(lease: Lease, options: { now: number; retention: Retention }): Promise<ReleaseOutcome> {
-    return (await this.calls.run('releaseJob', this.jobKeys(lease.jobId), [
-      options.now,
-      lease.token,
-      ttlArg(options.retention.completedTtlMs),
-    ])) as ReleaseOutcome;
+    const index = this.keys.partitionIndexOf(lease.jobId);
+    const partition = this.keys.partitions[index]!;
+    const status = partition.statusIndex;
+    const outcome = (await this.calls.run(
+      'releaseJob',
+      [
+        status.InProgress,
+        status.Queued,
+        status.Canceled,
+        partition.started,
+        partition.idempotencyExpiries,
+        partition.leases(lease.name),
+        partition.waiting(lease.name),
+        partition.job(lease.jobId),
+      ],
+      [
+        this.keys.prefix,
+        index,
+        options.now,
+        lease.token,
+        lease.name,
+        ttlArg(options.retention.completedTtlMs),
+        await this.calls.headElsewhere(this.keys.partitions, index, lease.name),
+      ],
+    )) as ReleaseOutcome;
+    if (outcome === 'released') this.claims.mark(index, undefined);
+    return outcome;
   }
 
   async cancelJob(id: string, options: { now: number; retention: Retention }): Promise<CancelResult> {
-    const reply = (await this.calls.run('cancelJob', this.jobKeys(id), [
-      options.now,
-      ttlArg(options.retention.completedTtlMs),
-    ])) as CancelReply;
+    const partition = this.keys.partitionOf(id);
+    const status = partition.statusIndex;
+    const reply = await this.withNameOf(
+      id,
+      (name) =>
+        this.calls.run(
+          'cancelJob',
+          [
+            status.Queued,
+            status.Scheduled,
+            status.Canceled,
+            partition.idempotencyExpiries,
+            partition.waiting(name),
+            partition.job(id),
+          ],
+          [this.keys.prefix, options.now, ttlArg(options.retention.completedTtlMs), name],
+        ) as Promise<CancelReply>,
+    );
     return reply[0] === 'not-found' ? { outcome: 'not-found' } : { outcome: reply[0], job: decodeJobReply(reply[1]) };
   }
 
-  recoverJobs(options: RecoverJobsOptions): Promise<RecoveryReport | null> {
-    return recoverInBatches(this.calls, this.keys, options);
+  async recoverJobs(options: RecoverJobsOptions): Promise<RecoveryReport | null> {
+    const report = await recoverInBatches(this.calls, this.client, this.keys, options);
+    for (const id of report?.requeued ?? []) this.claims.mark(this.keys.partitionIndexOf(id), undefined);
+    return report;
   }
 
-  async stats(now: number): Promise<JobStats> {
-    const [countReply, oldestWaitingAgeMs] = (await this.calls.run('jobStats', this.keys.store, [now])) as StatsReply;
-    const counts = Object.fromEntries(JOB_STATUSES.map((status) => [status, 0])) as Record<JobStatus, number>;
-    for (let i = 0; i + 1 < countReply.length; i += 2) {
-      counts[countReply[i] as JobStatus] = Number(countReply[i + 1]);
-    }
-    return {
-      counts,
-      waiting: counts.Queued + counts.Scheduled,
-      inProgress: counts.InProgress,
-      oldestWaitingAgeMs,
-      names: {}, // TRANSITIONAL (v2-contract): per-name stats come with Store v2
-    };
+  stats(now: number): Promise<JobStats> {
+    return readStats(this.calls, this.client, this.keys, now);
   }
 
-  // TRANSITIONAL (v2-contract): replaced by Store v2.
-  async registerWorker(_registration: WorkerRegistration, _options: { now: number; ttlMs: number }): Promise<void> {}
+  async registerWorker(registration: WorkerRegistration, options: { now: number; ttlMs: number }): Promise<void> {
+    const value = encodeRegistration(options.now + options.ttlMs, registration.names);
+    await this.calls.call(() => this.client.hset(this.keys.workers, registration.workerId, value));
+  }
 
-  async unregisterWorker(_workerId: string): Promise<void> {}
+  async unregisterWorker(workerId: string): Promise<void> {
+    await this.calls.call(() => this.client.hdel(this.keys.workers, workerId));
+  }
 
-  async listJobs(options: ListJobsOptions): Promise<JobPage> {
-    // TRANSITIONAL (v2-contract): no cursor or filters yet.
-    if (options.limit <= 0) return { jobs: [], nextCursor: null };
-    const reply = (await this.calls.run('listJobs', this.keys.store, [
-      options.status,
-      options.limit,
-      Date.now(),
-    ])) as string[][];
-    return { jobs: reply.map((fields) => decodeJobReply(fields)), nextCursor: null };
+  listJobs(options: ListJobsOptions): Promise<JobPage> {
+    return listJobs(this.calls, this.client, this.keys, options);
   }
 
   async retryJob(id: string, options: { now: number }): Promise<RetryJobResult> {
-    const reply = (await this.calls.run('retryJob', this.jobKeys(id), [options.now])) as RetryReply;
+    const index = this.keys.partitionIndexOf(id);
+    const partition = this.keys.partitions[index]!;
+    const status = partition.statusIndex;
+    const reply = await this.withNameOf(
+      id,
+      (name) =>
+        this.calls.run(
+          'retryJob',
+          [
+            status.Failed,
+            status.Canceled,
+            status.Queued,
+            partition.idempotency,
+            partition.idempotencyExpiries,
+            partition.sequence,
+            partition.names,
+            partition.waiting(name),
+            partition.job(id),
+          ],
+          [this.keys.prefix, index, options.now, name, this.nextSequence()],
+        ) as Promise<RetryReply>,
+    );
+    if (reply[0] === 'requeued') this.claims.mark(index, undefined);
     return reply[0] === 'not-found' ? { outcome: 'not-found' } : { outcome: reply[0], job: decodeJobReply(reply[1]) };
   }
 
   purgeJobs(options: PurgeJobsOptions): Promise<string[]> {
-    return purgeInBatches(this.calls, this.keys, options);
+    return purgeInBatches(this.calls, this.client, this.keys, options);
   }
 
   async ping(): Promise<void> {
@@ -352,8 +493,58 @@ export class RedisJobStore extends JobStore {
     for (const stop of this.stopWatching) stop();
   }
 
-  private jobKeys(id: string): string[] {
-    return [...this.keys.store, this.keys.job(id)];
+  /**
+   * Runs a script that needs the keys of the job's name: reads the name, then runs it; when the job
+   * changed meanwhile (the script answers 'changed'), reads again.
+   */
+  private async withNameOf<R extends [string, ...unknown[]]>(
+    id: string,
+    script: (name: string) => Promise<R | ['changed']>,
+  ): Promise<Exclude<R, ['changed']> | ['not-found']> {
+    for (let tries = 0; tries < CHANGED_TRIES; tries++) {
+      let name: string | null;
+      try {
+        name = await this.calls.call(() => this.client.hget(this.keys.job(id), 'name'), { readOnly: true });
+      } catch (error) {
+        if (!isWrongType(error)) throw error;
+        name = null;
+      }
+      if (name === null) return ['not-found'];
+      const reply = await script(name);
+      if (reply[0] !== 'changed') return reply as Exclude<R, ['changed']>;
+    }
+    throw new Error(`Redis job store: job ${id} kept changing while it was read; try again.`);
+  }
+
+  /**
+   * The layout under the key prefix: written by the first store that starts on it; a later start
+   * with another partition count, or on 0.1.0's layout, is refused (the migrate command converts).
+   */
+  private async checkLayout(): Promise<void> {
+    const count = String(this.keys.partitions.length);
+    let meta = await this.client.hgetall(this.keys.meta);
+    if (Object.keys(meta).length === 0) {
+      if ((await this.client.exists(...layoutV1Keys(this.keys.prefix))) > 0) {
+        throw new Error(
+          `The Redis store under key prefix '${this.keys.prefix}' holds data in the layout of nestjs-async-endpoints 0.1.0. ` +
+            'Stop the 0.1.0 processes and run `npx nestjs-async-endpoints migrate` to convert it, then start again.',
+        );
+      }
+      await this.client.hsetnx(this.keys.meta, 'layout', LAYOUT_VERSION);
+      await this.client.hsetnx(this.keys.meta, 'partitions', count);
+      meta = await this.client.hgetall(this.keys.meta);
+    }
+    if (meta.layout !== LAYOUT_VERSION) {
+      throw new Error(
+        `The Redis store under key prefix '${this.keys.prefix}' has layout '${meta.layout}', which this version does not read (it reads layout ${LAYOUT_VERSION}).`,
+      );
+    }
+    if (meta.partitions !== count) {
+      throw new Error(
+        `store.partitions = ${count}, but the Redis store under key prefix '${this.keys.prefix}' was written with ${meta.partitions} partitions. ` +
+          `Set store.partitions to ${meta.partitions}, or stop every process and run \`npx nestjs-async-endpoints migrate\` to move the jobs to ${count} partitions.`,
+      );
+    }
   }
 
   private unreadable(id: string, error: Error): null {
@@ -361,8 +552,9 @@ export class RedisJobStore extends JobStore {
     return null;
   }
 
-  private inspectServer(): Promise<void> {
-    return inspectServer(this.client, this.logger, this.server);
+  private async inspectServer(): Promise<void> {
+    await inspectServer(this.client, this.logger, this.server);
+    await this.checkLayout();
   }
 }
 
