@@ -39,7 +39,7 @@ export function createCommandConnection(url: string | undefined, options: RedisO
  * `options` except the offline queue and what is resent.
  */
 export function createClusterCommandConnection(nodes: readonly ClusterNode[], options: ClusterOptions = {}): Cluster {
-  return new Cluster([...nodes], {
+  const cluster = new Cluster([...nodes], {
     retryDelayOnFailover: 0,
     slotsRefreshInterval: 1000,
     ...options,
@@ -53,6 +53,12 @@ export function createClusterCommandConnection(nodes: readonly ClusterNode[], op
       autoResendUnfulfilledCommands: false,
     },
   });
+  // ioredis connects a node on its first command and, without an offline queue, refuses the calls
+  // made while that connection is under way: each node is connected as soon as the slot map names it.
+  cluster.on('+node', (node: Redis) => {
+    if (node.status === 'wait') node.connect().catch(() => undefined);
+  });
+  return cluster;
 }
 
 /** Where the store's commands go: the `store` options that say which Redis to use. */
@@ -148,7 +154,16 @@ function watchClusterNodes(cluster: Cluster, role: string, logger: StoreLogger):
  * Connects (or waits for a connection under way). Resolves once it is ready; rejects at its first error
  * or after `timeoutMs`, while ioredis keeps reconnecting in the background.
  */
-export function connect(connection: RedisClient, timeoutMs: number): Promise<void> {
+export async function connect(connection: RedisClient, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  await connectOne(connection, timeoutMs);
+  // A Cluster is ready once it knows the slots; its masters' connections may still be under way.
+  if (connection instanceof Cluster) {
+    await Promise.all(connection.nodes('master').map((node) => connectOne(node, deadline - Date.now())));
+  }
+}
+
+function connectOne(connection: RedisClient, timeoutMs: number): Promise<void> {
   if (connection.status === 'ready') return Promise.resolve();
   if (connection.status === 'end') return Promise.reject(new Error('the connection was closed'));
   return new Promise<void>((resolve, reject) => {
