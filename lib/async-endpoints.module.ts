@@ -3,6 +3,7 @@ import { DiscoveryModule } from '@nestjs/core';
 import { TerminusModule } from '@nestjs/terminus';
 import {
   ASYNC_ENDPOINTS_OPTIONS,
+  DECLARED_ENDPOINT,
   ASYNC_OPTIONS_TYPE,
   ConfigurableModuleClass,
   OPTIONS_TYPE,
@@ -12,6 +13,7 @@ import { AsyncEndpointsService } from './async-endpoints.service.js';
 import { HandlerRegistry } from './handlers/handler-registry.js';
 import { AsyncEndpointsHealthIndicator } from './health/async-endpoints.health.js';
 import { EndpointRegistry } from './http/endpoint-registry.js';
+import { UnhandledNames } from './health/unhandled-names.js';
 import { HttpIntegration } from './http/http-integration.js';
 import { JobLocations } from './http/job-locations.js';
 import { JOBS_CONTROLLER, jobsControllerClass } from './http/jobs.controller.js';
@@ -73,6 +75,11 @@ function withLibraryProviders(definition: DynamicModule, jobsController: Type<un
       StoreLifecycle,
       HandlerRegistry,
       EndpointRegistry,
+      {
+        provide: DECLARED_ENDPOINT,
+        useFactory: (endpoints: EndpointRegistry) => (name: string) => endpoints.declares(name),
+        inject: [EndpointRegistry],
+      },
       AsyncEndpointsService,
       JobLocations,
       JobSubmitter,
@@ -83,6 +90,7 @@ function withLibraryProviders(definition: DynamicModule, jobsController: Type<un
       WorkerTimers,
       JobWorker,
       RecoverySweeper,
+      UnhandledNames,
       AsyncEndpointsHealthIndicator,
     ],
     exports: [

@@ -7,7 +7,7 @@ import {
   StoreFullError,
   UnknownAsyncEndpointError,
 } from './errors/submit.errors.js';
-import { ASYNC_ENDPOINTS_OPTIONS } from './async-endpoints.module-definition.js';
+import { ASYNC_ENDPOINTS_OPTIONS, DECLARED_ENDPOINT } from './async-endpoints.module-definition.js';
 import { HandlerRegistry } from './handlers/handler-registry.js';
 import {
   fingerprintOf,
@@ -49,6 +49,26 @@ export interface SubmitOptions {
   traceContext?: Record<string, string>;
 }
 
+/** `AsyncEndpointsService.list`'s options form. */
+export interface ListOptions {
+  status: JobStatus;
+  /** Only jobs of this name (endpoint). */
+  name?: string;
+  /** Only jobs of this owner (`jobOwner`). */
+  owner?: string;
+  /** Most jobs in the page. Default 50. */
+  limit?: number;
+  /** The `nextCursor` of the page before; absent or null for the first page. */
+  cursor?: string | null;
+}
+
+/** A page of `AsyncEndpointsService.list({ ... })`, newest first. */
+export interface JobDocumentPage {
+  jobs: JobDocument[];
+  /** Pass it as `cursor` for the next page; null when there is none. */
+  nextCursor: string | null;
+}
+
 /** `AsyncEndpointsService.waitForTerminal`'s options. */
 export interface WaitOptions {
   /** The caller's owner (see `jobOwner`): someone else's job is not found. */
@@ -88,6 +108,7 @@ export class AsyncEndpointsService {
   constructor(
     private readonly store: JobStore,
     private readonly handlers: HandlerRegistry,
+    @Inject(DECLARED_ENDPOINT) private readonly declaredEndpoint: (name: string) => boolean,
     private readonly telemetry: Telemetry,
     @Inject(ASYNC_ENDPOINTS_OPTIONS) private readonly options: ResolvedAsyncEndpointsOptions,
   ) {}
@@ -107,8 +128,12 @@ export class AsyncEndpointsService {
   /** @internal The HTTP layer needs the stored job and whether it was replayed. */
   async submitJob(name: string, payload: JsonValue, options: SubmitOptions): Promise<SubmittedJob> {
     const handler = this.handlers.get(name);
-    // Where workers run, every handler is known; an API-only process may submit for a worker elsewhere.
-    if (!handler && this.options.worker.enabled) throw new UnknownAsyncEndpointError(name);
+    // A name this process neither handles nor declares as an endpoint is taken for a typo where workers
+    // run; an endpoint's jobs wait for a worker with its handler, and an API-only process submits for
+    // workers elsewhere.
+    if (!handler && this.options.worker.enabled && !this.declaredEndpoint(name)) {
+      throw new UnknownAsyncEndpointError(name);
+    }
     const { span, carrier } = this.telemetry.startSubmitSpan(name, options.traceContext ?? {});
     try {
       const submitted = await this.storeJob(name, payload, options, handler?.metadata.maxRetries, carrier);
@@ -227,10 +252,22 @@ export class AsyncEndpointsService {
     );
   }
 
-  /** Jobs in one status, newest first (live ones most recently submitted first, finished ones most recently finished first), as documents. */
-  async list(status: JobStatus, limit = 50): Promise<JobDocument[]> {
-    const { jobs } = await this.store.listJobs({ status, limit });
-    return jobs.map((job) => toJobDocument(job, undefined, this.options.http.exposeErrorDetails));
+  /**
+   * Up to `limit` jobs in one status, newest first (live ones by when they entered the status, finished
+   * ones by when they finished), as documents.
+   */
+  async list(status: JobStatus, limit?: number): Promise<JobDocument[]>;
+  /**
+   * A page of jobs in one status, optionally of one name and one owner, newest first. Pass the page's
+   * `nextCursor` as `cursor` for the next one (null: no more). A filtered page may hold fewer than
+   * `limit` jobs while `nextCursor` is not null (a store reads a bounded slice per call).
+   */
+  async list(options: ListOptions): Promise<JobDocumentPage>;
+  async list(what: JobStatus | ListOptions, limit = 50): Promise<JobDocument[] | JobDocumentPage> {
+    const options = typeof what === 'string' ? { status: what, limit } : what;
+    const page = await this.store.listJobs({ ...options, limit: options.limit ?? 50 });
+    const jobs = page.jobs.map((job) => toJobDocument(job, undefined, this.options.http.exposeErrorDetails));
+    return typeof what === 'string' ? jobs : { jobs, nextCursor: page.nextCursor };
   }
 
   private ownedBy(job: Job, owner: string | undefined): boolean {

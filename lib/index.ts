@@ -8,13 +8,20 @@
 // The module, its injectables and the options they read.
 export { AsyncEndpointsModule } from './async-endpoints.module.js';
 export { ASYNC_ENDPOINTS_OPTIONS } from './async-endpoints.module-definition.js';
-export { AsyncEndpointsService, type SubmitOptions, type WaitOptions } from './async-endpoints.service.js';
+export {
+  AsyncEndpointsService,
+  type JobDocumentPage,
+  type ListOptions,
+  type SubmitOptions,
+  type WaitOptions,
+} from './async-endpoints.service.js';
 export { AsyncEndpointsHealthIndicator } from './health/async-endpoints.health.js';
 export type {
   AsyncEndpointRequest,
   AsyncEndpointsModuleOptions,
   CaptureHeadersOptions,
   CaptureQueryParamsOptions,
+  HealthOptions,
   HttpOptions,
   JobManagerOptions,
   MemoryStoreConfig,
@@ -66,9 +73,11 @@ export {
   type CreateJobResult,
   type FailOptions,
   type FailOutcome,
+  type JobPage,
   type JobStats,
   type Lease,
   type ListJobsOptions,
+  type NameStats,
   type NewJob,
   type PurgeJobsOptions,
   type RecoverJobsOptions,
@@ -82,6 +91,7 @@ export {
   type StoreEventListener,
   type StoreEventType,
   type TerminalJobStatus,
+  type WorkerRegistration,
 } from './store/job-store.js';
 export { MemoryJobStore, type MemoryStoreLimits } from './store/memory/memory-job-store.js';
 export { RedisJobStore, type RedisStoreOptions } from './store/redis/redis-job-store.js';

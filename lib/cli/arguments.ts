@@ -9,10 +9,11 @@ export const USAGE = `Usage: nestjs-async-endpoints <command> [options]
 Operator commands for the Redis job store of nestjs-async-endpoints.
 
 Commands:
-  stats                           jobs per status and the age of the oldest waiting job
-  list --status <status>          jobs in one status (--limit, default 50)
+  stats                           jobs per status, the age of the oldest waiting job, and per job name its
+                                  waiting and running jobs and live workers (names without one flagged)
+  list --status <status>          jobs in one status, newest first (--name, --limit default 50)
   retry <id>                      put a Failed or Canceled job back in the queue, with a fresh attempt budget
-  retry --all-failed              the same for every Failed job (--limit to cap)
+  retry --all-failed              the same for every Failed job, most recently failed first (--name, --limit)
   cancel <id>                     cancel a job; a running one is aborted by the worker running it
   recover                         take back now the jobs of dead or hung workers (expired leases)
   purge --status <status> --older-than <duration> (--dry-run | --yes)
@@ -26,6 +27,7 @@ Options:
   --key-prefix <prefix>           the store's keyPrefix (default: ${DEFAULT_KEY_PREFIX})
   --json                          output as JSON
   --limit <n>                     list, retry --all-failed, purge: most jobs to handle
+  --name <name>                   list, retry --all-failed, purge: only jobs of this name (endpoint)
   --max-in-progress <duration>    recover: also take back jobs InProgress longer than this, even with a
                                   live lease (default 60m, as recovery.jobTimeoutMinutes)
   --max-recoveries <n>            recover: take-backs before a job fails with JOB_RECOVERY_EXHAUSTED
@@ -59,9 +61,9 @@ export interface Connection {
 
 export type Command =
   | { name: 'stats' }
-  | { name: 'list'; status: JobStatus; limit: number }
+  | { name: 'list'; status: JobStatus; limit: number; jobName?: string }
   | { name: 'retry'; id: string }
-  | { name: 'retry-all-failed'; limit: number }
+  | { name: 'retry-all-failed'; limit: number; jobName?: string }
   | { name: 'cancel'; id: string; completedRetentionMs: number }
   | {
       name: 'recover';
@@ -74,6 +76,7 @@ export type Command =
   | {
       name: 'purge';
       status: TerminalJobStatus;
+      jobName?: string;
       olderThanMs: number;
       limit: number;
       /** `yes`: delete; `dry-run`: list only; `none`: list only, and fail saying how to confirm. */
@@ -89,6 +92,7 @@ const OPTIONS = {
   help: { type: 'boolean', short: 'h' },
   status: { type: 'string' },
   limit: { type: 'string' },
+  name: { type: 'string' },
   'all-failed': { type: 'boolean' },
   'older-than': { type: 'string' },
   'max-in-progress': { type: 'string' },
@@ -108,11 +112,11 @@ const GLOBAL_OPTIONS: readonly OptionName[] = ['redis-url', 'key-prefix', 'json'
 /** The options each command takes besides the global ones. */
 const COMMAND_OPTIONS: Readonly<Record<string, readonly OptionName[]>> = {
   stats: [],
-  list: ['status', 'limit'],
-  retry: ['all-failed', 'limit'],
+  list: ['status', 'limit', 'name'],
+  retry: ['all-failed', 'limit', 'name'],
   cancel: ['completed-retention'],
   recover: ['max-in-progress', 'max-recoveries', 'wait', 'completed-retention', 'failed-retention'],
-  purge: ['status', 'older-than', 'limit', 'dry-run', 'yes'],
+  purge: ['status', 'older-than', 'limit', 'name', 'dry-run', 'yes'],
 };
 
 const DEFAULT_LIST_LIMIT = 50;
@@ -181,11 +185,16 @@ function parseCommand(name: string, id: string | undefined, values: Values): Com
         name,
         status: parseStatus(required(name, 'status', text('status')), JOB_STATUSES),
         limit: parseCount('limit', text('limit'), DEFAULT_LIST_LIMIT, 1),
+        ...jobName(text('name')),
       };
     case 'retry':
       return id === undefined
-        ? { name: 'retry-all-failed', limit: parseCount('limit', text('limit'), Number.MAX_SAFE_INTEGER, 1) }
-        : { name, id: assertNotLimited(id, text('limit')) };
+        ? {
+            name: 'retry-all-failed',
+            limit: parseCount('limit', text('limit'), Number.MAX_SAFE_INTEGER, 1),
+            ...jobName(text('name')),
+          }
+        : { name, id: assertNotLimited(id, text('limit'), text('name')) };
     case 'cancel':
       return {
         name,
@@ -205,6 +214,7 @@ function parseCommand(name: string, id: string | undefined, values: Values): Com
       return {
         name,
         status: parseStatus(required(name, 'status', text('status')), TERMINAL_STATUSES),
+        ...jobName(text('name')),
         olderThanMs: parseDuration('older-than', required(name, 'older-than', text('older-than')), undefined, true),
         limit: parseCount('limit', text('limit'), Number.MAX_SAFE_INTEGER, 1),
         confirmation: parseConfirmation(values),
@@ -219,9 +229,16 @@ function parseConfirmation(values: Values): 'yes' | 'dry-run' | 'none' {
   return values.yes ? 'yes' : values['dry-run'] ? 'dry-run' : 'none';
 }
 
-function assertNotLimited(id: string, limit: string | undefined): string {
+function assertNotLimited(id: string, limit: string | undefined, name: string | undefined): string {
   if (limit !== undefined) throw new UsageError('retry <id> does not take --limit (retry --all-failed does).');
+  if (name !== undefined) throw new UsageError('retry <id> does not take --name (retry --all-failed does).');
   return id;
+}
+
+function jobName(value: string | undefined): { jobName?: string } {
+  if (value === undefined) return {};
+  if (value.trim() === '') throw new UsageError('--name needs a job name, such as --name Process.');
+  return { jobName: value };
 }
 
 function parseConnection(values: Values, env: NodeJS.ProcessEnv): Connection {

@@ -154,6 +154,15 @@ export interface HttpOptions {
   maxJsonDepth: number;
 }
 
+/** The `health` options: what the health indicator reports. */
+export interface HealthOptions {
+  /**
+   * A name whose oldest job has waited this long with no live worker registered for it is listed in
+   * the health details' `unhandled` (health stays up) and logged once. Default 60000.
+   */
+  unhandledJobsAfterMs: number;
+}
+
 /** `AsyncEndpointsModule.forRoot(options)`: every option is optional. */
 export interface AsyncEndpointsModuleOptions {
   store?: StoreConfig;
@@ -162,6 +171,7 @@ export interface AsyncEndpointsModuleOptions {
   recovery?: Partial<RecoveryOptions>;
   retention?: Partial<RetentionOptions>;
   http?: Partial<HttpOptions>;
+  health?: Partial<HealthOptions>;
   /** Check the store at boot and stop the boot when it is unreachable. Default false. */
   failFastOnStoreUnavailable?: boolean;
   /** Owner of a submitted job; only that owner can read or cancel it (others get 404). */
@@ -176,6 +186,7 @@ export interface ResolvedAsyncEndpointsOptions {
   recovery: RecoveryOptions;
   retention: RetentionOptions;
   http: HttpOptions;
+  health: HealthOptions;
   failFastOnStoreUnavailable: boolean;
   jobOwner: ((request: AsyncEndpointRequest) => string | undefined) | null;
 }

@@ -74,11 +74,16 @@ export class HttpOptionsSchema {
   @IsOptional() @IsInt() @Min(1) @Max(MAX_JSON_DEPTH_LIMIT) maxJsonDepth?: number;
 }
 
+export class HealthOptionsSchema {
+  @IsOptional() @IsInt() @Min(1) @Max(MAX_TIMER_MS) unhandledJobsAfterMs?: number;
+}
+
 export class AsyncEndpointsOptionsSchema {
   @IsOptional() @ValidateNested() @Type(() => WorkerOptionsSchema) worker?: WorkerOptionsSchema;
   @IsOptional() @ValidateNested() @Type(() => JobManagerOptionsSchema) jobManager?: JobManagerOptionsSchema;
   @IsOptional() @ValidateNested() @Type(() => RecoveryOptionsSchema) recovery?: RecoveryOptionsSchema;
   @IsOptional() @ValidateNested() @Type(() => RetentionOptionsSchema) retention?: RetentionOptionsSchema;
   @IsOptional() @ValidateNested() @Type(() => HttpOptionsSchema) http?: HttpOptionsSchema;
+  @IsOptional() @ValidateNested() @Type(() => HealthOptionsSchema) health?: HealthOptionsSchema;
   @IsOptional() @IsBoolean() failFastOnStoreUnavailable?: boolean;
 }

@@ -32,7 +32,7 @@ export function resolveOptions(options: AsyncEndpointsModuleOptions = {}): Resol
   }
   if (problems.length > 0) throw new InvalidAsyncEndpointsOptionsError(problems);
 
-  const { worker = {}, jobManager = {}, recovery = {}, retention = {}, http = {} } = options;
+  const { worker = {}, jobManager = {}, recovery = {}, retention = {}, http = {}, health = {} } = options;
   return {
     store: resolveStore(options.store),
     worker: {
@@ -74,6 +74,9 @@ export function resolveOptions(options: AsyncEndpointsModuleOptions = {}): Resol
       maxLongPolls: http.maxLongPolls ?? 1000,
       maxJsonDepth: http.maxJsonDepth ?? DEFAULT_MAX_JSON_DEPTH,
     },
+    health: {
+      unhandledJobsAfterMs: health.unhandledJobsAfterMs ?? 60_000,
+    },
     failFastOnStoreUnavailable: options.failFastOnStoreUnavailable ?? false,
     jobOwner: options.jobOwner ?? null,
   };
@@ -87,7 +90,7 @@ const STORE_KEYS = {
   [Type in Exclude<StoreConfig, JobStore>['type']]: readonly (keyof Extract<StoreConfig, { type: Type }>)[];
 };
 
-const GROUPS = ['worker', 'jobManager', 'recovery', 'retention', 'http'] as const;
+const GROUPS = ['worker', 'jobManager', 'recovery', 'retention', 'http', 'health'] as const;
 
 function isGroup(value: unknown): boolean {
   return value === undefined || (typeof value === 'object' && value !== null && !Array.isArray(value));

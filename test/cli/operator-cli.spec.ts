@@ -72,6 +72,7 @@ async function freshStore() {
   const claimOne = async (now = Date.now(), leaseMs = 30_000) => {
     const [claimed] = await store.claimDueJobs({
       workerId: 'worker-7',
+      names: ['Process'],
       limit: 1,
       leaseMs,
       now,
@@ -148,6 +149,9 @@ describe('usage', () => {
       [['retry', 'a', 'b', ...url], 'retry takes one job id, got 2.'],
       [['retry', randomUUID(), '--all-failed', ...url], 'retry takes either a job id or --all-failed, not both.'],
       [['retry', randomUUID(), '--limit', '3', ...url], 'retry <id> does not take --limit'],
+      [['retry', randomUUID(), '--name', 'Process', ...url], 'retry <id> does not take --name'],
+      [['list', '--status', 'Failed', '--name', ' ', ...url], '--name needs a job name, such as --name Process.'],
+      [['stats', '--name', 'Process', ...url], 'stats does not take --name.'],
       [['cancel', ...url], 'cancel needs a job id: cancel <id>.'],
       [['recover', '--max-recoveries=-1', ...url], "--max-recoveries '-1' must be a whole number of at least 0."],
       [['recover', '--wait', 'soon', ...url], "--wait 'soon' is not a duration"],
@@ -279,10 +283,10 @@ describe('list', () => {
     // Most recently failed first.
     expect(lines.slice(1, 4).map((line) => line.split(/\s+/)[0])).toEqual([...ids].reverse());
     expect(lines[1]).toMatch(/Process\s+0\/3\s+\S+Z\s+\S+Z\s+TIMEOUT_C: the downstream service said no to/);
-    expect(lines.at(-1)).toBe('3 Failed job(s).');
+    expect(lines.at(-1)).toBe('3 Failed job(s), newest first.');
 
     const limited = await run(['list', '--status', 'failed', '--limit', '2']);
-    expect(limited.stdout.trim().split('\n').at(-1)).toBe('2 of 3 Failed jobs (--limit 2).');
+    expect(limited.stdout.trim().split('\n').at(-1)).toBe('2 of 3 Failed jobs (--limit 2), newest first.');
 
     const json = await run(['list', '--status', 'Failed', '--json']);
     const documents = JSON.parse(json.stdout) as Record<string, unknown>[];
@@ -319,6 +323,7 @@ describe('retry', () => {
     });
     const [claimed] = await store.claimDueJobs({
       workerId: 'w',
+      names: ['Process'],
       limit: 1,
       leaseMs: 1000,
       now: Date.now(),

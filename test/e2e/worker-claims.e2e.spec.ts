@@ -8,6 +8,7 @@ import {
   type ClaimedJob,
   type ClaimOptions,
 } from '../../lib/index.js';
+import { newJob } from '../store-conformance/job-store.conformance.js';
 import { waitFor } from '../support/sample-app.js';
 import { startTestApp } from '../support/test-app.js';
 
@@ -104,6 +105,31 @@ describe('Worker claim loop', () => {
     }
     // One claim per job-available; a slot freed with nothing known to wait claims nothing.
     expect(store.claims - before).toBe(5);
+  });
+
+  it("claims only its handlers' names, and does not claim on job-available for a name it has no handler for", async () => {
+    const store = new ClaimRecordingStore();
+    app = await startTestApp({ store, worker: { pollingIntervalMs: 10_000 } }, { providers: [TickHandler] });
+    const claimed: string[][] = [];
+    const claim = store.claimDueJobs.bind(store);
+    store.claimDueJobs = (options) => {
+      claimed.push([...options.names]);
+      return claim(options);
+    };
+    await sleep(50);
+    const before = store.claims;
+    // Another process submits jobs this worker has no handler for.
+    const others: string[] = [];
+    for (let i = 0; i < 10; i++) {
+      const other = newJob({ name: 'Other' });
+      others.push(other.id);
+      await store.createJob(other, { now: Date.now(), maximumQueueSize: 1000 });
+    }
+    const { id } = await app.get(AsyncEndpointsService).submit('Tick');
+    await waitFor(async () => (runs.get(id) === 1 ? true : undefined), 2000, 2);
+    expect(store.claims - before).toBe(1);
+    expect(claimed).toEqual([['Tick']]);
+    for (const other of others) expect((await store.getJob(other))!.status).toBe('Queued');
   });
 
   it('skips the fallback poll while jobs keep it claiming anyway', async () => {

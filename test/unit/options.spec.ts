@@ -42,6 +42,7 @@ describe('resolveOptions', () => {
         maxLongPolls: 1000,
         maxJsonDepth: 64,
       },
+      health: { unhandledJobsAfterMs: 60_000 },
       failFastOnStoreUnavailable: false,
       jobOwner: null,
     });
@@ -120,6 +121,13 @@ describe('resolveOptions', () => {
     expect(() => resolveOptions({ workers: {} } as never)).toThrow('workers: there is no such option');
   });
 
+  it.each([
+    [0, 'health.unhandledJobsAfterMs = 0: it must not be less than 1'],
+    [1.5, 'health.unhandledJobsAfterMs = 1.5: it must be an integer number'],
+  ])('refuses health.unhandledJobsAfterMs = %p, naming the option, the value and the rule', (value, expected) => {
+    expect(() => resolveOptions({ health: { unhandledJobsAfterMs: value } })).toThrow(expected);
+  });
+
   it('lists every invalid option at once', () => {
     expect(() => resolveOptions({ worker: { pollingIntervalMs: -1, batchSize: 0 } })).toThrow(
       /pollingIntervalMs = -1[\s\S]*batchSize = 0|batchSize = 0[\s\S]*pollingIntervalMs = -1/,
@@ -139,7 +147,7 @@ describe('resolveOptions', () => {
     expect(() => resolveOptions({ store } as never)).toThrow(expected);
   });
 
-  it.each(['worker', 'jobManager', 'recovery', 'retention', 'http'])(
+  it.each(['worker', 'jobManager', 'recovery', 'retention', 'http', 'health'])(
     'refuses %s: null with the usual message, not a TypeError',
     (group) => {
       expect(() => resolveOptions({ [group]: null } as never)).toThrow(
