@@ -84,16 +84,22 @@ describe.each(PLATFORMS)('store.waitForReplicas on a master and its replica (%s)
     await waitFor(async () =>
       (await http().get(`/jobs/${unconfirmed[0]}`)).body.status === 'Completed' ? true : undefined,
     );
-    await http().post('/api/process').send({ data: 'unconfirmed-2', delayMs: 0 }).expect(503);
+    // Meanwhile submits are refused before they write: no WAIT holds the connection for each of them.
+    const refused = await http().post('/api/process').send({ data: 'refused', delayMs: 0 }).expect(503);
+    expect(refused.body.detail).toContain('(store.waitForReplicas), so the job was not stored');
+    expect(await masterClient.keys(`${keyPrefix}:job:*`)).toHaveLength(2);
     expect(logger.messages('warn').filter((message) => message.includes('store.waitForReplicas'))).toHaveLength(1);
   });
 
-  it('answers 202 again once the replica is back, and says so in the log', async () => {
+  it('answers 202 again within about a second once the replica is back, and says so in the log', async () => {
     await replica.start();
     await waitFor(async () =>
       (await replicaClient.info('replication')).includes('master_link_status:up') ? true : undefined,
     );
-    await http().post('/api/process').send({ data: 'back', delayMs: 0 }).expect(202);
+    // The first submit a second after the last refusal waits for the replicas again.
+    await waitFor(async () =>
+      (await http().post('/api/process').send({ data: 'back', delayMs: 0 })).status === 202 ? true : undefined,
+    );
     expect(logger.messages('log')).toContain('Redis replicas confirm writes again (store.waitForReplicas: 1).');
   });
 });

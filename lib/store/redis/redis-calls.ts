@@ -220,6 +220,8 @@ export class RedisCalls {
       names.add(item.name);
     }
     const messages = [...names].map((name) => jobAvailableMessage(name, index));
+    const refused = this.replicas?.refusesSubmit(keys[0]!);
+    if (refused) return batch.map(() => ({ ok: false, error: refused }));
     const replies = (await this.runScript('createJobs', keys, args, {
       publish: this.keys.events,
       messages,

@@ -9,20 +9,46 @@ export interface ReplicaWait {
   timeoutMs: number;
 }
 
+/** While a node's replicas fall short, one write a second tries them again (see ReplicaWaiter). */
+const PROBE_INTERVAL_MS = 1000;
+
 /**
  * Redis `WAIT` after each write, on the connection that wrote (WAIT counts the replicas that hold that
  * connection's writes so far). On a Cluster it goes to the node of the written key's slot: the same
  * node connection that carried the write.
+ *
+ * WAIT holds that connection until it answers, so a node whose replicas fall short (a replica down, or
+ * a promoted replica that has none yet) would make every call to it wait `timeoutMs` in turn. While a
+ * node falls short, the submits it would store are refused before they write (refusesSubmit) and its other
+ * writes do not wait; one write a second waits again, and ends the outage when the replicas answer.
  */
 export class ReplicaWaiter {
   /** Whether a wait fell short since the last one that did not: logged once per outage. */
   private short = false;
+  /** Nodes (by address; one for a single Redis) that fell short at their last wait, and when last tried. */
+  private readonly shortNodes = new Map<string, number>();
 
   constructor(
     private readonly client: RedisClient,
     private readonly wait: ReplicaWait,
     private readonly logger: StoreLogger,
   ) {}
+
+  /**
+   * Before a submit's write: an error (nothing written) while the node of `key` falls short of
+   * replicas, except for one submit a second, which goes through and tries them again.
+   */
+  refusesSubmit(key: string): StoreUnavailableError | null {
+    if (!this.skipsWait(this.nodeOf(slotOfKey(key)))) return null;
+    const { replicas } = this.wait;
+    return new StoreUnavailableError('redis', `fewer than ${replicas} replica(s) confirm writes`, {
+      outcomeUnknown: false,
+      logged: true,
+      detail:
+        `The Redis master has fewer than ${replicas} replica(s) confirming writes (store.waitForReplicas), so the ` +
+        'job was not stored. Retry later.',
+    });
+  }
 
   /**
    * After a submit's write: null when enough replicas hold it, else the error to answer with (503). The
@@ -44,21 +70,41 @@ export class ReplicaWaiter {
 
   /** After a worker's or an operator's write: a shortfall is only logged (once per outage). */
   async confirmWrite(key: string): Promise<void> {
+    if (this.skipsWait(this.nodeOf(slotOfKey(key)))) return;
     await this.shortfall(key);
+  }
+
+  /** Whether `node` fell short less than a second ago; else it is tried (again) now. */
+  private skipsWait(node: string): boolean {
+    const triedAt = this.shortNodes.get(node);
+    if (triedAt === undefined) return false;
+    const now = Date.now();
+    if (now - triedAt < PROBE_INTERVAL_MS) return true;
+    this.shortNodes.set(node, now);
+    return false;
+  }
+
+  /** The node serving `slot` as the client's slot map says ('' for a single Redis). */
+  private nodeOf(slot: number): string {
+    return this.client instanceof Cluster ? (this.client.slots[slot]?.[0] ?? `slot ${slot}`) : '';
   }
 
   /** Null when enough replicas hold the connection's writes, else why not; logs the outage's start and end. */
   private async shortfall(key: string): Promise<string | null> {
     const { replicas, timeoutMs } = this.wait;
+    const slot = slotOfKey(key);
+    const node = this.nodeOf(slot);
     let reason: string | null;
     try {
-      const acked = await this.waitOnNodeOf(key);
+      const acked = await this.waitOnNodeOf(slot);
       reason =
         acked >= replicas ? null : `only ${acked} of ${replicas} replica(s) confirmed the write within ${timeoutMs} ms`;
     } catch (error) {
       reason = `WAIT for ${replicas} replica(s) failed: ${(error as Error).message}`;
     }
-    if (reason === null && this.short) {
+    if (reason === null) this.shortNodes.delete(node);
+    else if (!this.shortNodes.has(node)) this.shortNodes.set(node, Date.now());
+    if (reason === null && this.short && this.shortNodes.size === 0) {
       this.short = false;
       this.logger.log(`Redis replicas confirm writes again (store.waitForReplicas: ${replicas}).`);
     } else if (reason !== null && !this.short) {
@@ -72,12 +118,12 @@ export class ReplicaWaiter {
     return reason;
   }
 
-  private async waitOnNodeOf(key: string): Promise<number> {
+  private async waitOnNodeOf(slot: number): Promise<number> {
     const { replicas, timeoutMs } = this.wait;
     if (!(this.client instanceof Cluster)) return this.client.wait(replicas, timeoutMs);
     // WAIT names no key: routed by the slot of the written one.
     const command = new Command('wait', [replicas, timeoutMs], { replyEncoding: 'utf8' });
-    return Number(await this.client.sendCommand(command, undefined, { slot: slotOfKey(key) }));
+    return Number(await this.client.sendCommand(command, undefined, { slot }));
   }
 }
 
