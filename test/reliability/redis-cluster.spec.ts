@@ -4,7 +4,8 @@ import request from 'supertest';
 import { AsyncEndpoint, AsyncHandler, type AsyncContext, type AsyncEndpointHandler } from '../../lib/index.js';
 import { partitionPrefixes } from '../../lib/store/redis/redis-partitions.js';
 import { RedisCluster } from '../support/redis-cluster.js';
-import { waitFor } from '../support/sample-app.js';
+import { sampleOptions } from '../../sample/app.module.js';
+import { startSampleApp, waitFor } from '../support/sample-app.js';
 import { startTestApp } from '../support/test-app.js';
 
 /** How often each job ran, by id: a job that runs twice shows 2. */
@@ -135,6 +136,24 @@ describe('The Redis store on a Redis Cluster, through the API', () => {
     // Every partition on its master's share of the slots: 12 partitions, 4 per master.
     expect(partitionPrefixes(keyPrefix, PARTITIONS)).toHaveLength(PARTITIONS);
   }, 150_000);
+
+  it('runs a job of the sample started with REDIS_CLUSTER_NODES and REDIS_WAIT_REPLICAS', async () => {
+    const sample = await startSampleApp(
+      sampleOptions({ REDIS_CLUSTER_NODES: cluster.nodes.join(','), REDIS_WAIT_REPLICAS: '1' }),
+    );
+    try {
+      const server = sample.getHttpServer();
+      const { body } = await request(server)
+        .post('/api/process')
+        .send({ data: 'on a cluster', delayMs: 0 })
+        .expect(202);
+      await waitFor(async () =>
+        (await request(server).get(`/jobs/${body.id}`)).body.status === 'Completed' ? true : undefined,
+      );
+    } finally {
+      await sample.close();
+    }
+  });
 
   it('with waitForReplicas 1, completes every job answered 202 while a master is killed and its replica promoted: lost 0', async () => {
     const [victim] = await cluster.masters();
