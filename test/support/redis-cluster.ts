@@ -26,12 +26,13 @@ export interface ClusterNodeInfo {
 export class RedisCluster {
   private constructor(private readonly servers: RedisServer[]) {}
 
-  static async start(masters = 3): Promise<RedisCluster> {
+  /** `replicas`: per master, 1 (the tests) or 0 (the benchmark, which measures the masters alone). */
+  static async start(masters = 3, { replicas = 1 }: { replicas?: 0 | 1 } = {}): Promise<RedisCluster> {
     const servers: RedisServer[] = [];
     const cluster = new RedisCluster(servers);
     try {
       const started = await Promise.all(
-        Array.from({ length: masters * 2 }, () =>
+        Array.from({ length: masters * (1 + replicas) }, () =>
           RedisServer.start([
             '--cluster-enabled',
             'yes',
@@ -51,10 +52,10 @@ export class RedisCluster {
         'create',
         ...servers.map((server) => `127.0.0.1:${server.port}`),
         '--cluster-replicas',
-        '1',
+        String(replicas),
         '--cluster-yes',
       ]);
-      await cluster.waitUntilHealthy(masters);
+      await cluster.waitUntilHealthy(masters * replicas);
       return cluster;
     } catch (error) {
       await cluster.stop();
@@ -129,12 +130,12 @@ export class RedisCluster {
   }
 
   /** cluster_state:ok on every node, and every replica in sync with its master (WAIT counts it). */
-  private async waitUntilHealthy(masters: number): Promise<void> {
+  private async waitUntilHealthy(replicas: number): Promise<void> {
     const deadline = Date.now() + READY_TIMEOUT_MS;
     for (;;) {
       if (
         (await this.allSay('cluster_state:ok')) &&
-        (await this.replicasInSync()) === masters &&
+        (await this.replicasInSync()) === replicas &&
         (await this.allLinked())
       ) {
         return;
