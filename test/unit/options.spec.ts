@@ -138,7 +138,7 @@ describe('resolveOptions', () => {
   it.each([
     [
       { type: 'redis', uri: 'redis://db:6379' },
-      'store.uri: there is no such option for the redis store (allowed: type, url, options, client, keyPrefix)',
+      'store.uri: there is no such option for the redis store (allowed: type, url, options, client, cluster, keyPrefix, partitions, waitForReplicas)',
     ],
     [
       { type: 'memory', url: 'redis://db:6379' },

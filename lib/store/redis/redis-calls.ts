@@ -1,16 +1,18 @@
-import type { Redis } from 'ioredis';
 import type { CompleteOutcome } from '../job-store.js';
 import { storeClosedError } from '../store-closed.js';
 import { StoreUnavailableError } from '../../errors/store-unavailable.error.js';
 import { CallBatcher, type BatchOutcome } from './call-batcher.js';
-import { isUnavailableError, neverRan, type StoreLogger } from './redis-connections.js';
+import { isUnavailableError, neverRan, type RedisClient, type StoreLogger } from './redis-connections.js';
 import { jobAvailableMessage, type RedisEventRelay } from './redis-event-relay.js';
 import type { RedisKeys, StoreKeys } from './redis-keys.js';
+import { ReplicaWaiter, type ReplicaWait } from './redis-replica-wait.js';
 import type { RedisScripts, ScriptArg, ScriptName } from './redis-scripts.js';
 
 const STORE_TYPE = 'redis';
 /** Submissions or completions one script call carries at most (each is a few Redis commands). */
 const MAX_BATCH = 64;
+/** Scripts that write nothing: no replica wait after them. */
+const READ_ONLY_SCRIPTS: ReadonlySet<ScriptName> = new Set<ScriptName>(['jobStats']);
 
 export type CreateReply = ['created'] | ['queue-full', number] | ['existing', string[]] | ['mapped', string];
 
@@ -45,13 +47,18 @@ export class RedisCalls {
   private readonly creationBatchers: CallBatcher<BatchItem, CreateReply>[];
   private readonly completionBatchers: CallBatcher<BatchItem, CompleteOutcome>[];
 
+  /** `store.waitForReplicas`: WAIT after each write; null when off. */
+  private readonly replicas: ReplicaWaiter | null;
+
   constructor(
-    private readonly client: Redis,
+    private readonly client: RedisClient,
     private readonly scripts: RedisScripts,
     private readonly events: RedisEventRelay,
     private readonly keys: StoreKeys,
     private readonly logger: StoreLogger,
+    replicaWait: ReplicaWait | null = null,
   ) {
+    this.replicas = replicaWait && new ReplicaWaiter(client, replicaWait, logger);
     this.creationBatchers = keys.partitions.map(
       (partition, index) =>
         new CallBatcher<BatchItem, CreateReply>((batch) => this.runCreations(partition, index, batch), MAX_BATCH),
@@ -136,9 +143,21 @@ export class RedisCalls {
   /**
    * Runs a script; a SUBSCRIBE under way goes first, so this process's listeners hear its events. With
    * `then`, a PUBLISH follows the script in the same write (RedisScripts.runThenPublish); it goes out
-   * whatever the script did: at worst a wake-up finds nothing to claim.
+   * whatever the script did: at worst a wake-up finds nothing to claim. With `store.waitForReplicas`, a
+   * write resolves once the replicas hold it, or logs that they do not (ReplicaWaiter).
    */
   async run(
+    name: ScriptName,
+    keys: readonly string[],
+    args: readonly ScriptArg[],
+    then?: { publish: string; messages: readonly string[] },
+  ): Promise<unknown> {
+    const reply = await this.runScript(name, keys, args, then);
+    if (this.replicas && !READ_ONLY_SCRIPTS.has(name)) await this.replicas.confirmWrite(keys[0]!);
+    return reply;
+  }
+
+  private async runScript(
     name: ScriptName,
     keys: readonly string[],
     args: readonly ScriptArg[],
@@ -201,8 +220,20 @@ export class RedisCalls {
       names.add(item.name);
     }
     const messages = [...names].map((name) => jobAvailableMessage(name, index));
-    const replies = (await this.run('createJobs', keys, args, { publish: this.keys.events, messages })) as unknown[];
-    return replies.map(batchOutcome<CreateReply>);
+    const refused = this.replicas?.refusesSubmit(keys[0]!);
+    if (refused) return batch.map(() => ({ ok: false, error: refused }));
+    const replies = (await this.runScript('createJobs', keys, args, {
+      publish: this.keys.events,
+      messages,
+    })) as unknown[];
+    const outcomes = replies.map(batchOutcome<CreateReply>);
+    if (!this.replicas) return outcomes;
+    // A submit is answered 202 only once the replicas hold its job.
+    const unconfirmed = await this.replicas.confirmSubmit(keys[0]!);
+    if (!unconfirmed) return outcomes;
+    return outcomes.map((outcome) =>
+      outcome.ok && outcome.value[0] === 'created' ? { ok: false, error: unconfirmed } : outcome,
+    );
   }
 
   /** One completeJobs.lua call for a batch. */

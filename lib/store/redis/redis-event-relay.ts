@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis-connections.js';
 import type { StoreEvent, StoreEventListener, StoreEventType } from '../job-store.js';
 import type { StoreLogger } from './redis-connections.js';
 
@@ -35,7 +35,7 @@ export class RedisEventRelay {
   onPartition: PartitionListener | null = null;
 
   constructor(
-    private readonly subscriber: Redis,
+    private readonly subscriber: RedisClient,
     private readonly channels: Readonly<Record<StoreEventType, string>>,
     private readonly logger: StoreLogger,
   ) {

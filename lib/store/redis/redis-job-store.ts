@@ -1,6 +1,7 @@
 import { Logger } from '@nestjs/common';
-import type { Redis, RedisOptions } from 'ioredis';
+import type { ClusterNode, ClusterOptions, RedisOptions } from 'ioredis';
 import { type Job, type JobError, type JsonValue } from '../../job/index.js';
+import { defaultPartitions } from '../../options/redis-store-options.js';
 import {
   JobStore,
   type CancelResult,
@@ -34,8 +35,9 @@ import {
   closeConnection,
   connect,
   CONNECT_TIMEOUT_MS,
-  createCommandConnection,
+  createStoreConnection,
   createSubscriberConnection,
+  type RedisClient,
   watchConnection,
   type StoreLogger,
 } from './redis-connections.js';
@@ -46,6 +48,7 @@ import { PartitionCounts } from './redis-partition-counts.js';
 import { checkLayout } from './redis-layout.js';
 import { RedisSubmits } from './redis-submits.js';
 import { encodeRegistration, listJobs, readStats } from './redis-reads.js';
+import type { ReplicaWait } from './redis-replica-wait.js';
 import { RedisScripts } from './redis-scripts.js';
 import { assertNoClientKeyPrefix, inspectServer, type RedisServerFacts } from './redis-server-checks.js';
 
@@ -57,11 +60,15 @@ export interface RedisStoreOptions {
   url?: string;
   /** ioredis options, merged over the URL's. The fail-fast settings are the store's (redis-connections.ts). */
   options?: RedisOptions;
-  /** An existing connection for commands; the store never closes it. Takes precedence over url and options. */
-  client?: Redis;
+  /** An existing connection for commands (a `Redis` or a `Cluster`); the store never closes it. */
+  client?: RedisClient;
+  /** A Redis Cluster: its seed nodes and ioredis cluster options. */
+  cluster?: { nodes: readonly ClusterNode[]; options?: ClusterOptions };
+  /** Wait until this many replicas have each write (Redis `WAIT`), at most `timeoutMs`. Off by default. */
+  waitForReplicas?: ReplicaWait;
   /** Starts every key; must hold a `{hash tag}`. Default `{async-endpoints}`. */
   keyPrefix?: string;
-  /** Partitions the store is split into (docs/storage.md). Default 1. Fixed once the store holds data. */
+  /** Partitions the store is split into (docs/storage.md). Default 1, 12 on a Cluster. Fixed once the store holds data. */
   partitions?: number;
   /** @internal Where connection news goes; the operator CLI passes its own. Default: Nest's Logger. */
   logger?: StoreLogger;
@@ -86,9 +93,9 @@ export class RedisJobStore extends JobStore {
   private readonly logger: StoreLogger;
   private readonly keys: StoreKeys;
   private readonly counts: PartitionCounts;
-  private readonly client: Redis;
+  private readonly client: RedisClient;
   private readonly ownsClient: boolean;
-  private readonly subscriber: Redis;
+  private readonly subscriber: RedisClient;
   private readonly events: RedisEventRelay;
   /** Script calls, batching, and the mapping of failures to reach Redis (redis-calls.ts). */
   private readonly calls: RedisCalls;
@@ -101,9 +108,10 @@ export class RedisJobStore extends JobStore {
   constructor(options: RedisStoreOptions = {}) {
     super();
     this.logger = options.logger ?? new Logger(RedisJobStore.name);
-    this.keys = new StoreKeys(options.keyPrefix, options.partitions ?? 1);
-    this.client = options.client ?? createCommandConnection(options.url, options.options);
-    this.ownsClient = options.client === undefined;
+    this.keys = new StoreKeys(options.keyPrefix, options.partitions ?? defaultPartitions(options));
+    const connection = createStoreConnection(options);
+    this.client = connection.client;
+    this.ownsClient = connection.owned;
     assertNoClientKeyPrefix(this.client);
     this.subscriber = createSubscriberConnection(this.client);
     this.events = new RedisEventRelay(
@@ -111,7 +119,14 @@ export class RedisJobStore extends JobStore {
       { 'job-available': this.keys.events, 'cancel-requested': this.keys.events, 'job-finished': this.keys.finished },
       this.logger,
     );
-    this.calls = new RedisCalls(this.client, new RedisScripts(this.client), this.events, this.keys, this.logger);
+    this.calls = new RedisCalls(
+      this.client,
+      new RedisScripts(this.client),
+      this.events,
+      this.keys,
+      this.logger,
+      options.waitForReplicas,
+    );
     this.counts = new PartitionCounts(
       (key) => this.calls.call(() => this.client.zcard(key), { readOnly: true }),
       this.keys,

@@ -1,11 +1,11 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis-connections.js';
 import { LAYOUT_VERSION, layoutV1Keys, type StoreKeys } from './redis-keys.js';
 
 /**
  * The layout under the key prefix: written by the first store that starts on it; a later start
  * with another partition count, or on 0.1.0's layout, is refused (the migrate command converts).
  */
-export async function checkLayout(client: Redis, keys: StoreKeys): Promise<void> {
+export async function checkLayout(client: RedisClient, keys: StoreKeys): Promise<void> {
   const count = String(keys.partitions.length);
   let meta = await client.hgetall(keys.meta);
   if (Object.keys(meta).length === 0) {

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis-connections.js';
 import { JOB_STATUSES, type Job, type JobStatus } from '../../job/index.js';
 import type { JobPage, JobStats, ListJobsOptions, NameStats } from '../job-store.js';
 import type { RedisCalls } from './redis-calls.js';
@@ -15,7 +15,7 @@ type StatsReply = [number[], (number | string | null)[]];
  * is read first, then jobStats.lua counts with their keys declared. Workers come from the store-wide
  * registrations; expired ones are dropped on the way.
  */
-export async function readStats(calls: RedisCalls, client: Redis, keys: StoreKeys, now: number): Promise<JobStats> {
+export async function readStats(calls: RedisCalls, client: RedisClient, keys: StoreKeys, now: number): Promise<JobStats> {
   const counts = Object.fromEntries(JOB_STATUSES.map((status) => [status, 0])) as Record<JobStatus, number>;
   const names: Record<string, NameStats> = {};
   const entry = (name: string) => (names[name] ??= { waiting: 0, inProgress: 0, oldestWaitingAgeMs: null, workers: 0 });
@@ -129,7 +129,7 @@ function decodeCursor(cursor: string): Position | null {
  */
 export async function listJobs(
   calls: RedisCalls,
-  client: Redis,
+  client: RedisClient,
   keys: StoreKeys,
   options: ListJobsOptions,
 ): Promise<JobPage> {
@@ -184,7 +184,7 @@ type Read = <T>(request: () => Promise<T>) => Promise<T>;
  */
 async function partitionEntries(
   read: Read,
-  client: Redis,
+  client: RedisClient,
   partition: RedisKeys,
   status: JobStatus,
   after: Position | null,

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
-import type { Cluster, Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis-connections.js';
 
 /**
  * One Lua script per state transition (and one each for stats, recovery and purge), in commands/.
@@ -124,7 +125,7 @@ function commandName(name: ScriptName): string {
  * first key: every script's keys lie in one partition, so in one slot.
  */
 export class RedisScripts {
-  constructor(private readonly client: Redis | Cluster) {
+  constructor(private readonly client: RedisClient) {
     for (const [name, lua] of scriptSources()) client.defineCommand(commandName(name), { lua });
   }
 
@@ -150,6 +151,7 @@ export class RedisScripts {
     channel: string,
     messages: readonly string[],
   ): Promise<unknown> {
+    // A Cluster has no stream of its own (undefined here): its calls are written as they come.
     const stream = (this.client as Redis).stream as { cork?: () => void; uncork?: () => void } | undefined;
     stream?.cork?.();
     try {

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis-connections.js';
 import { JobErrorCode } from '../../job/index.js';
 import {
   assertPurgeableStatus,
@@ -24,7 +24,7 @@ type RecoveryReply = [string[], string[], string[], number] | null;
  */
 export async function recoverInBatches(
   calls: RedisCalls,
-  client: Redis,
+  client: RedisClient,
   keys: StoreKeys,
   options: RecoverJobsOptions,
 ): Promise<RecoveryReport | null> {
@@ -48,7 +48,7 @@ export async function recoverInBatches(
 
 async function recoverPartition(
   calls: RedisCalls,
-  client: Redis,
+  client: RedisClient,
   keys: StoreKeys,
   partition: RedisKeys,
   index: number,
@@ -147,7 +147,7 @@ async function recoverPartition(
  */
 export async function purgeInBatches(
   calls: RedisCalls,
-  client: Redis,
+  client: RedisClient,
   keys: StoreKeys,
   options: PurgeJobsOptions,
 ): Promise<string[]> {
@@ -160,7 +160,7 @@ export async function purgeInBatches(
 
 async function purgePartition(
   calls: RedisCalls,
-  client: Redis,
+  client: RedisClient,
   partition: RedisKeys,
   options: PurgeJobsOptions,
   purged: string[],
