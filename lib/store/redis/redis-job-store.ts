@@ -135,7 +135,9 @@ export class RedisJobStore extends JobStore {
       this.failJob(lease, error, options),
     );
     this.events.onPartition = (partition, dueAt) => this.claims.mark(partition, dueAt);
-    this.submits = new RedisSubmits(this.calls, this.keys, this.counts, this.claims, this.logger);
+    this.submits = new RedisSubmits(this.calls, this.keys, this.counts, this.claims, this.logger, (id) =>
+      this.getJob(id),
+    );
     const stopRememberingErrors = this.calls.watchConnectionErrors();
     this.stopWatching = [
       watchConnection(this.client, 'command', this.logger),

@@ -25,6 +25,7 @@ export class RedisSubmits {
     private readonly counts: PartitionCounts,
     private readonly claims: RedisClaims,
     private readonly logger: StoreLogger,
+    private readonly getJob: (id: string) => Promise<Job | null>,
   ) {}
 
   async createJob(input: NewJob, options: CreateJobOptions): Promise<CreateJobResult> {
@@ -52,6 +53,13 @@ export class RedisSubmits {
         ]),
       );
     let reply: CreateReply = await submit('');
+    // A key that migrate left in the digest's partition may name a job in another partition, which
+    // no script here can read: read it there. (Keys the store writes always share the job's partition.)
+    if (reply[0] === 'mapped' && this.keys.partitionIndexOf(reply[1]) !== index) {
+      const mapped = await this.getJob(reply[1]);
+      if (mapped) return { outcome: isReplayOf(mapped, input) ? 'replayed' : 'conflict', job: mapped };
+      reply = await submit(reply[1]);
+    }
     // The key names a job this call did not declare: again, with that job's hash declared.
     for (let tries = 1; reply[0] === 'mapped' && tries < MAPPED_TRIES; tries++) reply = await submit(reply[1]);
     this.calls.submitAccepted();
