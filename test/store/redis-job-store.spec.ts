@@ -383,6 +383,16 @@ describe('RedisJobStore on a running Redis', () => {
       );
       expect(await admin.hgetall(storeKeys.meta)).toEqual({ layout: '2', partitions: '1' });
     });
+
+    it('refuses to start while a migrate run is under way or was cut short (<prefix>:migrating), naming the command', async () => {
+      const { storeKeys } = await openStore(server);
+      await admin.set(`${storeKeys.prefix}:migrating`, '4');
+      const again = new RedisJobStore({ url: server.url, keyPrefix: storeKeys.prefix, logger: new RecordingLogger() });
+      openStores.push(again);
+      await expect(again.init()).rejects.toThrow(
+        `A \`npx nestjs-async-endpoints migrate\` run on the Redis store under key prefix '${storeKeys.prefix}' is under way or was cut short`,
+      );
+    });
   });
 
   describe('several partitions', () => {
@@ -433,6 +443,21 @@ describe('RedisJobStore on a running Redis', () => {
       expect(() => new RedisJobStore({ client })).toThrow('keyPrefix');
       client.disconnect();
     });
+  });
+
+  it('claims a job submitted after the sequence counter passed 1e14 (numbered in digits, not 1e+14)', async () => {
+    const { store, keys } = await openStore(server);
+    const redis = new Redis(server.url);
+    try {
+      await redis.set(keys.sequence, '179999999999999');
+    } finally {
+      redis.disconnect();
+    }
+    const now = Date.now();
+    const created = await store.createJob(newJob({ name: 'Process' }), { now, maximumQueueSize: 100 });
+    expect(created.outcome).toBe('created');
+    const claimed = await store.claimDueJobs(claimOptions(now));
+    expect(claimed.map((claim) => claim.job.id)).toEqual([created.outcome === 'created' && created.job.id]);
   });
 
   it('refuses a key prefix without a hash tag', () => {

@@ -110,6 +110,14 @@ export class StoreKeys {
 }
 
 /**
+ * Holds the partition count of a `migrate` run under way (see migrateLayout): a store does not start
+ * while it exists, since jobs may be half moved.
+ */
+export function migratingKey(prefix: string): string {
+  return `${prefix}:migrating`;
+}
+
+/**
  * The exact names of 0.1.0's store-wide keys under a key prefix (its job hashes were `<prefix>:job:<id>`).
  * Any of them present while `<prefix>:meta` is not means 0.1.0 data, which `npx nestjs-async-endpoints
  * migrate` must convert first: layout 2 writes its meta before it stores anything.

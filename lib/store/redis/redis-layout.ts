@@ -1,5 +1,5 @@
 import type { RedisClient } from './redis-connections.js';
-import { LAYOUT_VERSION, layoutV1Keys, type StoreKeys } from './redis-keys.js';
+import { LAYOUT_VERSION, layoutV1Keys, migratingKey, type StoreKeys } from './redis-keys.js';
 
 /**
  * The layout under the key prefix: written by the first store that starts on it; a later start
@@ -7,6 +7,12 @@ import { LAYOUT_VERSION, layoutV1Keys, type StoreKeys } from './redis-keys.js';
  */
 export async function checkLayout(client: RedisClient, keys: StoreKeys): Promise<void> {
   const count = String(keys.partitions.length);
+  if ((await client.exists(migratingKey(keys.prefix))) > 0) {
+    throw new Error(
+      `A \`npx nestjs-async-endpoints migrate\` run on the Redis store under key prefix '${keys.prefix}' is under way or was cut short: jobs may be half moved. ` +
+        'Let it finish, or run it again with the same --partitions to finish it, then start again.',
+    );
+  }
   let meta = await client.hgetall(keys.meta);
   if (Object.keys(meta).length === 0) {
     if ((await client.exists(...layoutV1Keys(keys.prefix))) > 0) {

@@ -45,7 +45,8 @@ local function create(newJobKey, waitingKey, mappedJobKey, from)
   local waiting = redis.call('ZCARD', K.Queued) + redis.call('ZCARD', K.Scheduled)
   if waiting >= queueLimit then return { 'queue-full', waiting } end
 
-  if seq == '' then seq = tostring(redis.call('INCR', K.sequence)) end
+  -- %d, not tostring: past 1e14, tostring writes exponent notation (1.0e+14), which no entry parser reads.
+  if seq == '' then seq = string.format('%d', redis.call('INCR', K.sequence)) end
   local job = { id = jobId, seq = seq }
   -- An unreadable leftover under this id must not lend the new job any of its fields.
   if leftover then redis.call('DEL', newJobKey) end

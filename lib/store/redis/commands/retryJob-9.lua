@@ -36,7 +36,7 @@ if job.idempotencyDigest then
     redis.call('HDEL', key, 'idempotencyDigest')
   end
 end
-job.seq = seq ~= '' and seq or tostring(redis.call('INCR', K.sequence))
+job.seq = seq ~= '' and seq or string.format('%d', redis.call('INCR', K.sequence)) -- %d: see createJobs.lua
 redis.call('HDEL', key, 'completedAt', 'startedAt', 'retryCount', 'recoveryCount', 'cancelRequested', 'progress', 'result')
 redis.call('HSET', key, 'status', 'Queued', 'seq', job.seq, 'lastUpdatedAt', now)
 redis.call('ZADD', K.Queued, now, job.id)

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import { JOB_STATUSES, type JobStatus } from '../../../job/index.js';
-import { LAYOUT_VERSION, layoutV1Keys, StoreKeys, type RedisKeys } from '../redis-keys.js';
+import { LAYOUT_VERSION, layoutV1Keys, migratingKey, StoreKeys, type RedisKeys } from '../redis-keys.js';
 import { convertInPlace } from './convert-in-place.js';
 import { emptyTally, type MigrationTally } from './migration-tally.js';
 import { moveToPartitions } from './move-to-partitions.js';
@@ -26,11 +26,6 @@ export interface LayoutSurvey {
   liveLeases: number;
   /** Layout-2 workers whose registration has not expired: a store of the new version is running. */
   liveWorkers: string[];
-}
-
-/** Holds the partition count of a migration under way: see migrateLayout. */
-function migratingKey(keyPrefix: string): string {
-  return `${keyPrefix}:migrating`;
 }
 
 /** What a migration of the store under `keyPrefix` to `partitions` partitions would start from, and what is there. */
