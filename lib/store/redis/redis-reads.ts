@@ -15,7 +15,12 @@ type StatsReply = [number[], (number | string | null)[]];
  * is read first, then jobStats.lua counts with their keys declared. Workers come from the store-wide
  * registrations; expired ones are dropped on the way.
  */
-export async function readStats(calls: RedisCalls, client: RedisClient, keys: StoreKeys, now: number): Promise<JobStats> {
+export async function readStats(
+  calls: RedisCalls,
+  client: RedisClient,
+  keys: StoreKeys,
+  now: number,
+): Promise<JobStats> {
   const counts = Object.fromEntries(JOB_STATUSES.map((status) => [status, 0])) as Record<JobStatus, number>;
   const names: Record<string, NameStats> = {};
   const entry = (name: string) => (names[name] ??= { waiting: 0, inProgress: 0, oldestWaitingAgeMs: null, workers: 0 });
