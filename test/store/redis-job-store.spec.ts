@@ -207,6 +207,29 @@ describe('RedisJobStore on a running Redis', () => {
       expect(await admin.zcard(keys.leases('Process'))).toBe(0);
       expect(await admin.zcard(keys.started)).toBe(0);
     });
+
+    it('fails an InProgress job whose name field is gone and still requeues the other expired job of its partition', async () => {
+      const { store, keys } = await openStore(server);
+      const now = Date.now();
+      const [nameless, other] = [newJob(), newJob()];
+      await store.createJob(nameless, { now, maximumQueueSize: 100 });
+      await store.createJob(other, { now, maximumQueueSize: 100 });
+      await store.claimDueJobs(claimOptions(now, 2, 1000));
+      await admin.hdel(keys.job(nameless.id), 'name');
+
+      const report = await store.recoverJobs({
+        now: now + 1000,
+        maxInProgressMs: 3_600_000,
+        maxRecoveries: 2,
+        lockMs: 1,
+        retention,
+      });
+
+      expect(report).toEqual({ requeued: [other.id], exhausted: [], canceled: [], removedEntries: 1 });
+      expect(await store.getJob(nameless.id)).toMatchObject({ status: 'Failed', error: { code: 'JOB_UNREADABLE' } });
+      expect(await store.getJob(other.id)).toMatchObject({ status: 'Queued' });
+      expect(await admin.zcard(keys.started)).toBe(0);
+    });
   });
 
   describe('round trips', () => {

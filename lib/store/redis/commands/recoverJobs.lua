@@ -81,6 +81,10 @@ for i = 1, #KEYS - jobsFrom do
     redis.call('ZREM', K.started, id)
     redis.call('ZREM', K.InProgress, id)
     removed = removed + 1
+  elseif not job.name then
+    -- No name: no queue to put it back in, and a GET cannot read it; failed visibly, not left leased.
+    failUnreadable(K, key, id, "field 'name' is missing", now, failedTtlMs, unreadableCode)
+    removed = removed + 1
   elseif job.name == name and dueForRecovery(job) then
     if job.cancelRequested == '1' then
       finish(K, key, job, 'Canceled', now, completedTtlMs)
