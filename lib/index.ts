@@ -67,6 +67,7 @@ export { ProblemException, problem, type ProblemDetails } from './http/problem-d
 
 // The store contract, for a custom store, and the two stores of the library.
 export {
+  InvalidCursorError,
   JobStore,
   type CancelResult,
   type ClaimedJob,

@@ -16,14 +16,13 @@ import {
   UseGuards,
 } from '@nestjs/common';
 import { ASYNC_ENDPOINTS_OPTIONS } from '../async-endpoints.module-definition.js';
-import { StoreUnavailableError } from '../errors/store-unavailable.error.js';
 import { AsyncEndpointsService } from '../async-endpoints.service.js';
 import { setResponseHeader, type HttpResponse } from '../http/http-response.js';
 import { ProblemDetailsFilter } from '../http/problem-details.filter.js';
 import { problem, ProblemException } from '../http/problem-details.js';
 import type { Job, JobStatus } from '../job/index.js';
 import type { ResolvedAsyncEndpointsOptions } from '../options/async-endpoints-options.js';
-import type { JobStats } from '../store/job-store.js';
+import { InvalidCursorError, type JobStats } from '../store/job-store.js';
 import { dashboardAsset, dashboardPage } from './dashboard-assets.js';
 import { jobId, listQuery, purgeBody } from './dashboard-input.js';
 import { toDashboardDetail, toDashboardRow, type DashboardJobDetail, type DashboardJobRow } from './dashboard-job.js';
@@ -81,13 +80,8 @@ export class DashboardController {
   ): Promise<{ jobs: DashboardJobRow[]; nextCursor: string | null }> {
     const options = listQuery(query);
     const page = await this.service.listJobs(options).catch((error: unknown) => {
-      // The stores refuse a cursor they did not issue with a plain Error naming the cursor (the
-      // contract has no error class for it): the client's mistake, not the server's.
-      if (
-        options.cursor &&
-        !(error instanceof StoreUnavailableError) &&
-        /\bcursor\b/.test(String((error as Error)?.message))
-      ) {
+      // A cursor the store did not issue: the client's mistake, not the server's.
+      if (error instanceof InvalidCursorError) {
         throw new ProblemException(
           problem(
             HttpStatus.BAD_REQUEST,

@@ -180,6 +180,19 @@ export interface WorkerRegistration {
   names: readonly string[];
 }
 
+/**
+ * Thrown by `listJobs` for a cursor that is not a `nextCursor` the store returned (changed, made up,
+ * from another store). A caller's mistake: the dashboard answers it 400.
+ */
+export class InvalidCursorError extends Error {
+  constructor(readonly cursor: string) {
+    super(
+      `listJobs: cursor '${cursor}' is not one this store returned; pass the nextCursor of the page before as it came, or none for the first page.`,
+    );
+    this.name = 'InvalidCursorError';
+  }
+}
+
 /** `listJobs`'s options: one status, optionally one name and one owner, a page at a time. */
 export interface ListJobsOptions {
   status: JobStatus;

@@ -184,6 +184,11 @@ describe.each(PLATFORMS_AND_STORES)('Dashboard API (%s, %s store)', (platform, k
         `${API}/jobs?status=Failed&cursor=made-up`,
         /cursor is not one this list returned/,
       ],
+      [
+        'a well-formed cursor whose position is not a number (a Redis ZRANGE error before)',
+        `${API}/jobs?status=Failed&cursor=${Buffer.from(JSON.stringify(['abc', 'x'])).toString('base64url')}`,
+        /cursor is not one this list returned/,
+      ],
     ])('400 for %s', async (_, url, detail) => {
       const response = await http().get(url).expect(400);
       expect(response.headers['content-type']).toMatch(/^application\/problem\+json/);

@@ -229,7 +229,7 @@ describe('memory store listings', () => {
     expect(listed).toEqual([...ids].reverse());
     expect((await store.listJobs({ status: 'Queued', limit: 10 })).jobs).toEqual([]);
     await expect(store.listJobs({ status: 'Completed', limit: 10, cursor: 'page-2' })).rejects.toThrow(
-      "cursor 'page-2' is not one this store issued; pass the nextCursor of the page before",
+      "cursor 'page-2' is not one this store returned; pass the nextCursor of the page before",
     );
   });
 });

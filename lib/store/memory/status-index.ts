@@ -1,5 +1,5 @@
 import { JOB_STATUSES, type JobStatus } from '../../job/index.js';
-import type { JobPage, ListJobsOptions } from '../job-store.js';
+import { InvalidCursorError, type JobPage, type ListJobsOptions } from '../job-store.js';
 import type { StoredJob } from './stored-job.js';
 
 /**
@@ -121,9 +121,7 @@ export class StatusIndex {
 function decodeCursor(cursor: string): [number, number] {
   const match = CURSOR.exec(cursor);
   if (!match) {
-    throw new Error(
-      `listJobs: cursor '${cursor}' is not one this store issued; pass the nextCursor of the page before, or none for the first page.`,
-    );
+    throw new InvalidCursorError(cursor);
   }
   return [Number(match[1]), Number(match[2])];
 }

@@ -1,6 +1,6 @@
 import type { RedisClient } from './redis-connections.js';
 import { JOB_STATUSES, type Job, type JobStatus } from '../../job/index.js';
-import type { JobPage, JobStats, ListJobsOptions, NameStats } from '../job-store.js';
+import { InvalidCursorError, type JobPage, type JobStats, type ListJobsOptions, type NameStats } from '../job-store.js';
 import type { RedisCalls } from './redis-calls.js';
 import { decodeJob, UnreadableJobError } from './redis-job-codec.js';
 import type { RedisKeys, StoreKeys } from './redis-keys.js';
@@ -117,7 +117,15 @@ function encodeCursor(position: Position): string {
 function decodeCursor(cursor: string): Position | null {
   try {
     const position: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString());
-    if (Array.isArray(position) && position.length === 2 && position.every((part) => typeof part === 'string')) {
+    // The score goes to ZRANGE BYSCORE: anything but a finite number would be a Redis error (a 500).
+    if (
+      Array.isArray(position) &&
+      position.length === 2 &&
+      position.every((part) => typeof part === 'string') &&
+      position[0] !== '' &&
+      Number.isFinite(Number(position[0])) &&
+      position[1] !== ''
+    ) {
       return position as Position;
     }
   } catch {
@@ -140,7 +148,7 @@ export async function listJobs(
 ): Promise<JobPage> {
   if (options.limit <= 0) return { jobs: [], nextCursor: null };
   const after = options.cursor ? decodeCursor(options.cursor) : null;
-  if (options.cursor && !after) throw new Error(`listJobs: cursor '${options.cursor}' is not one this store returned.`);
+  if (options.cursor && !after) throw new InvalidCursorError(options.cursor);
   const filtered = options.name !== undefined || options.owner !== undefined;
   const batch = filtered ? Math.max(options.limit, FILTERED_SCAN) : options.limit;
   const read = <T>(request: () => Promise<T>) => calls.call(request, { readOnly: true });
