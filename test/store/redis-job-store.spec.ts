@@ -634,6 +634,39 @@ describe('RedisJobStore when Redis goes away', () => {
     expect((await store.claimDueJobs(claimOptions(Date.now()))).map((c) => c.job.id)).toEqual([again.id]);
   });
 
+  it('a store started while Redis is down serves nothing until it has checked the layout, and nothing at all when the partition count is wrong', async () => {
+    const durable = await RedisServer.start(['--appendonly', 'yes', '--appendfsync', 'always']);
+    try {
+      const storeKeys = new StoreKeys(`{ae-redis-${++prefixes}}`, 1);
+      const first = new RedisJobStore({ url: durable.url, keyPrefix: storeKeys.prefix, logger: new RecordingLogger() });
+      openStores.push(first);
+      await first.init();
+      const job = newJob();
+      await first.createJob(job, { now: Date.now(), maximumQueueSize: 100 });
+      await durable.stop();
+
+      const logger = new RecordingLogger();
+      const wrong = new RedisJobStore({ url: durable.url, keyPrefix: storeKeys.prefix, partitions: 4, logger });
+      openStores.push(wrong);
+      await wrong.init();
+      await durable.start();
+      await eventually(async () => (logger.messages('error').length > 0 ? true : undefined));
+
+      const create = await timed(() => wrong.createJob(newJob(), { now: Date.now(), maximumQueueSize: 100 }));
+      expect(create.error).toBeInstanceOf(StoreUnavailableError);
+      expect((create.error as Error).message).toContain('store.partitions = 4, but the Redis store under key prefix');
+      await expect(wrong.ping()).rejects.toBeInstanceOf(StoreUnavailableError);
+      // The first store, reconnected, still finds the job where it was, and only it.
+      expect(await eventually(async () => (await first.getJob(job.id)) ?? undefined)).toMatchObject({
+        status: 'Queued',
+      });
+      expect((await first.stats(Date.now())).counts.Queued).toBe(1);
+    } finally {
+      await Promise.all(openStores.splice(0).map((store) => store.close()));
+      await durable.dispose();
+    }
+  });
+
   it('rejects a call to a hung Redis with StoreUnavailableError at the 1.5 s command timeout (less than 1 s late), its outcome unknown', async () => {
     const { store } = await openStore(server);
     await store.ping();

@@ -40,6 +40,8 @@ export class RedisCalls {
   private outOfMemory = false;
   /** Set once the batches still waiting at close() were sent: calls fail from then on. */
   private closed = false;
+  /** Why every call fails at once, until the store has checked the server (see RedisJobStore.init). */
+  private refusal: StoreUnavailableError | null = null;
   /**
    * Per partition, submissions of one moment go to Redis in one script call (see CallBatcher);
    * completions too. One partition per call: on a Cluster, a script's keys lie in one slot.
@@ -67,6 +69,14 @@ export class RedisCalls {
       (partition) =>
         new CallBatcher<BatchItem, CompleteOutcome>((batch) => this.runCompletions(partition, batch), MAX_BATCH),
     );
+  }
+
+  /**
+   * Refuses every call with `reason` (a StoreUnavailableError, which never ran), or serves again
+   * (null): a store that could not check the server's layout must not read or write under it.
+   */
+  refuseCalls(reason: string | null): void {
+    this.refusal = reason === null ? null : new StoreUnavailableError(STORE_TYPE, reason, { outcomeUnknown: false });
   }
 
   /** Stores a submission in partition `index` (createJobs.lua), batched with those of the moment. */
@@ -178,6 +188,7 @@ export class RedisCalls {
    */
   async call<T>(request: () => Promise<T>, { readOnly = false } = {}): Promise<T> {
     if (this.closed) throw storeClosedError(STORE_TYPE);
+    if (this.refusal) throw this.refusal;
     try {
       return await request();
     } catch (error) {

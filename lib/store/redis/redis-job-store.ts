@@ -149,7 +149,9 @@ export class RedisJobStore extends JobStore {
   /**
    * Connects and checks the server. Never fails for an unreachable Redis: it logs, keeps reconnecting,
    * and checks the server once it is there; whether to stop the boot is the caller's call (ping()).
-   * Fails for a Redis too old for the scripts.
+   * Until that check has passed, every call fails with StoreUnavailableError (a store on the wrong key
+   * layout or partition count must not write under it); when it fails, calls keep failing with its
+   * message. Fails for a Redis too old for the scripts, or a layout it must not use.
    */
   async init(): Promise<void> {
     try {
@@ -158,12 +160,25 @@ export class RedisJobStore extends JobStore {
       this.logger.warn(
         `Redis is unreachable at startup (${(error as Error).message}); the store keeps reconnecting, and its calls fail with StoreUnavailableError meanwhile.`,
       );
-      this.client.once('ready', () => {
-        this.inspectServer().catch((failure: Error) => this.logger.error(failure.message));
-      });
+      this.calls.refuseCalls('Redis was unreachable when the store started; it serves once it has checked the server');
+      this.checkWhenReady();
       return;
     }
     await this.inspectServer();
+  }
+
+  /** Checks the server on the next connection; a check that fails (the layout, or the connection again) waits for the next one. */
+  private checkWhenReady(): void {
+    this.client.once('ready', () => {
+      this.inspectServer().then(
+        () => this.calls.refuseCalls(null),
+        (failure: Error) => {
+          this.logger.error(failure.message);
+          this.calls.refuseCalls(`the store cannot use this Redis: ${failure.message}`);
+          this.checkWhenReady();
+        },
+      );
+    });
   }
 
   createJob(input: NewJob, options: CreateJobOptions): Promise<CreateJobResult> {
