@@ -3,6 +3,7 @@ import type { JsonValue } from '../../lib/job/index.js';
 import type { ClaimOptions, Retention, StoreEvent, UnreadableJobReport } from '../../lib/store/job-store.js';
 import { COMMAND_TIMEOUT_MS } from '../../lib/store/redis/redis-connections.js';
 import { RedisJobStore, type RedisStoreOptions } from '../../lib/store/redis/redis-job-store.js';
+import { claimScriptSha } from '../../lib/store/redis/redis-scripts.js';
 import { idempotencyDigest, StoreKeys } from '../../lib/store/redis/redis-keys.js';
 import { StoreUnavailableError } from '../../lib/errors/store-unavailable.error.js';
 import { newJob } from '../store-conformance/job-store.conformance.js';
@@ -466,6 +467,17 @@ describe('RedisJobStore on a running Redis', () => {
       expect(() => new RedisJobStore({ client })).toThrow('keyPrefix');
       client.disconnect();
     });
+  });
+
+  it('names the claim script by the SHA1 the server caches it under (the SHA flagged for Dragonfly at startup)', async () => {
+    const { store } = await openStore(server);
+    await store.claimDueJobs(claimOptions(Date.now()));
+    const redis = new Redis(server.url);
+    try {
+      expect(await redis.script('EXISTS', claimScriptSha())).toEqual([1]);
+    } finally {
+      redis.disconnect();
+    }
   });
 
   it('claims a job submitted after the sequence counter passed 1e14 (numbered in digits, not 1e+14)', async () => {

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 import type { RedisClient } from './redis-connections.js';
@@ -111,6 +112,15 @@ export function scriptSources(): ReadonlyMap<ScriptName, string> {
     );
   }
   return sources;
+}
+
+/**
+ * The SHA1 of the claim script, as the server caches it. Dragonfly forbids undeclared keys unless a
+ * script is flagged; the claim's `--!df` line does it in the source, and `SCRIPT FLAGS <sha>` (sent at
+ * startup on Dragonfly) does it whatever line Dragonfly reads the flag from.
+ */
+export function claimScriptSha(): string {
+  return createHash('sha1').update(scriptSources().get('claimJobs')!).digest('hex');
 }
 
 /** Named so that it cannot clash with commands of an application that shares its client with us. */

@@ -1,5 +1,6 @@
 import { Cluster } from 'ioredis';
 import type { RedisClient, StoreLogger } from './redis-connections.js';
+import { claimScriptSha } from './redis-scripts.js';
 
 const MIN_REDIS_MAJOR = 7;
 
@@ -15,7 +16,11 @@ export interface RedisServerFacts {
  * Redis too old for the store.
  */
 export async function inspectServer(client: RedisClient, logger: StoreLogger, facts: RedisServerFacts): Promise<void> {
-  const redisVersion = await readRedisVersion(client);
+  const serverInfo = await readServerInfo(client);
+  const redisVersion = /^redis_version:(\S+)/m.exec(serverInfo)?.[1] ?? null;
+  // Dragonfly refuses undeclared keys: the claim's one exception (docs/storage.md) is flagged for it.
+  if (/^dragonfly_version:/m.test(serverInfo))
+    await client.call('SCRIPT', 'FLAGS', claimScriptSha(), 'allow-undeclared-keys');
   facts.redisVersion = redisVersion;
   const major = redisVersion === null ? NaN : Number.parseInt(redisVersion, 10);
   if (major < MIN_REDIS_MAJOR) {
@@ -48,11 +53,11 @@ export function assertNoClientKeyPrefix(client: RedisClient): void {
   }
 }
 
-async function readRedisVersion(client: RedisClient): Promise<string | null> {
+async function readServerInfo(client: RedisClient): Promise<string> {
   try {
-    return /^redis_version:(\S+)/m.exec(await client.info('server'))?.[1] ?? null;
+    return await client.info('server');
   } catch {
-    return null;
+    return '';
   }
 }
 
