@@ -17,17 +17,23 @@ const VISIT_ALL_EVERY_MS = 1000;
 /**
  * The Redis store's claim: leases due jobs with claimJobs.lua, partition by partition, and decodes them
  * on the way to their handlers; a job that does not decode is failed under its lease (with `failJob`)
- * instead of run. With several partitions, a claim looks only at those marked as maybe holding due work
+ * instead of run. With several partitions, a claim visits only those marked as maybe holding due work
  * (a job-available event for them, a retry's due time passed, or a second passed since all were
- * visited): it reads the due heads of its names' queues there, merges them (due time, then sequence
- * number) and claims each partition's share of the first `limit`, concurrently.
+ * visited), one at a time from a rotating start, each with what is left of the limit, until the limit
+ * is filled. Order holds within a partition (due time, then submission); partitions take turns.
  */
 export class RedisClaims {
   /**
    * Per set of names claimed (a worker claims with one), the partitions that may hold due work for
-   * them: a claim that finds nothing for its names unmarks a partition for those names only.
+   * them: a claim whose script says nothing of its names is due there any more unmarks it for those
+   * names only.
    */
   private readonly marks = new Map<string, { marked: boolean[]; visitedAt: number }>();
+  /**
+   * Per partition, how often it was marked: a claim unmarks a partition only when no mark came while
+   * its script was on its way (a job stored meanwhile must not lose its wake-up).
+   */
+  private readonly markCount: number[];
   /** Per partition, the earliest due time of a retry announced there (Infinity when none). */
   private readonly dueAt: number[];
   private offset = 0;
@@ -39,13 +45,18 @@ export class RedisClaims {
     private readonly failJob: FailJob,
   ) {
     this.dueAt = keys.partitions.map(() => Infinity);
+    this.markCount = keys.partitions.map(() => 0);
   }
 
   /** A job-available event for `partition` (with `dueAt` for a retry not due yet). */
   mark(partition: number, dueAt: number | undefined): void {
     if (partition < 0 || partition >= this.dueAt.length) return;
-    if (dueAt !== undefined) this.dueAt[partition] = Math.min(this.dueAt[partition]!, dueAt);
-    else for (const { marked } of this.marks.values()) marked[partition] = true;
+    if (dueAt !== undefined) {
+      this.dueAt[partition] = Math.min(this.dueAt[partition]!, dueAt);
+      return;
+    }
+    this.markCount[partition]!++;
+    for (const { marked } of this.marks.values()) marked[partition] = true;
   }
 
   async claimDueJobs(options: ClaimOptions): Promise<ClaimedJob[]> {
@@ -59,74 +70,34 @@ export class RedisClaims {
     if (options.now - marks.visitedAt >= VISIT_ALL_EVERY_MS) {
       marks.marked.fill(true);
       marks.visitedAt = options.now;
+      // A claim on its way must not undo this visit's marks.
+      for (let index = 0; index < count; index++) this.markCount[index]!++;
     }
-    const visited: number[] = [];
-    for (let i = 0; i < count; i++) {
-      const index = (this.offset + i) % count;
+    for (let index = 0; index < count; index++) {
       if (this.dueAt[index]! <= options.now) {
         this.dueAt[index] = Infinity;
         this.mark(index, undefined);
       }
-      if (marks.marked[index]) visited.push(index);
     }
-    this.offset = (this.offset + 1) % count;
     let limit = options.limit;
     if (options.maxConcurrentJobs != null) {
       await this.counts.refresh(options.now);
       limit = Math.min(limit, options.maxConcurrentJobs - this.counts.inProgressTotal());
     }
-    if (limit <= 0 || visited.length === 0) return claimed;
-    // Rounds, as long as they lease something and the limit is not reached: claims running beside
-    // this one may have taken the jobs a plan counted on.
-    const order = new Map<string, number>();
-    for (let round = 0; claimed.length < limit; round++) {
+    const start = this.offset;
+    this.offset = (this.offset + 1) % count;
+    // One partition after the other: the first one marked usually fills the limit in one script call.
+    for (let i = 0; i < count && claimed.length < limit; i++) {
+      const index = (start + i) % count;
+      if (!marks.marked[index]) continue;
       const want = limit - claimed.length;
-      const plan = await this.plan(visited, options, want, marks.marked);
-      for (const [id, rank] of plan.order) if (!order.has(id)) order.set(id, round * options.limit + rank);
-      // Each partition's claim takes its share, all at once.
-      const leased = await Promise.all(
-        [...plan.shares].map(async ([index, share]) => {
-          const cap = options.maxConcurrentJobs == null ? '' : String(this.counts.inProgressOf(index) + share);
-          const count = await this.claimPartition(index, options, share, claimed, cap);
-          this.counts.noteClaimed(index, count);
-          return count;
-        }),
-      );
-      if (leased.every((count) => count === 0)) break;
+      const marksBefore = this.markCount[index];
+      const cap = options.maxConcurrentJobs == null ? '' : String(this.counts.inProgressOf(index) + want);
+      const { leased, left } = await this.claimPartition(index, options, want, claimed, cap);
+      this.counts.noteClaimed(index, leased);
+      if (!left && this.markCount[index] === marksBefore) marks.marked[index] = false;
     }
-    // In due-time, then submission order.
-    const rank = (claim: ClaimedJob) => order.get(claim.job.id) ?? Infinity;
-    return claimed.sort((a, b) => rank(a) - rank(b));
-  }
-
-  /**
-   * Which partitions to claim how many from: the due heads of the names' queues in the visited
-   * partitions (plain reads, concurrently), merged by due time, then sequence number. A partition
-   * with nothing due for these names is unmarked until an event or the next full visit.
-   */
-  private async plan(visited: readonly number[], options: ClaimOptions, limit: number, marked: boolean[]) {
-    const heads = await Promise.all(
-      visited.map(async (index) => {
-        const partition = this.keys.partitions[index]!;
-        const perName = await Promise.all(
-          options.names.map((name) => this.calls.dueHead(partition.waiting(name), options.now, limit)),
-        );
-        const entries = perName.flat().map(([entry, score]) => ({ entry, score: Number(score), index }));
-        if (entries.length === 0) marked[index] = false;
-        return entries;
-      }),
-    );
-    const merged = heads
-      .flat()
-      .sort((a, b) => a.score - b.score || (a.entry < b.entry ? -1 : a.entry > b.entry ? 1 : 0))
-      .slice(0, limit);
-    const shares = new Map<number, number>();
-    const order = new Map<string, number>();
-    merged.forEach(({ entry, index }, i) => {
-      shares.set(index, (shares.get(index) ?? 0) + 1);
-      order.set(entry.slice(entry.indexOf(':') + 1), i);
-    });
-    return { shares, order };
+    return claimed;
   }
 
   private marksOf(names: readonly string[]) {
@@ -141,24 +112,29 @@ export class RedisClaims {
     return marks;
   }
 
-  /** Claims up to `limit` from one partition; returns how many were leased. */
+  /**
+   * Claims up to `limit` from one partition: how many were leased, and (with several partitions)
+   * whether a job of these names is still due there.
+   */
   private async claimPartition(
     index: number,
     options: ClaimOptions,
     limit: number,
     claimed: ClaimedJob[],
     cap = options.maxConcurrentJobs == null ? '' : String(options.maxConcurrentJobs),
-  ) {
-    let total = 0;
+  ): Promise<{ leased: number; left: boolean }> {
+    let leased = 0;
+    let left = false;
     // A leased job whose fields do not decode is failed, not handed out: its slot is claimed again, as
     // long as the queue had enough for a full batch.
     while (limit > 0) {
-      const { leased, undecodable } = await this.claimBatch(index, options, limit, claimed, cap);
-      total += leased;
-      if (undecodable === 0 || leased < limit) break;
-      limit = undecodable;
+      const batch = await this.claimBatch(index, options, limit, claimed, cap);
+      leased += batch.leased;
+      left = batch.left;
+      if (batch.undecodable === 0 || batch.leased < limit) break;
+      limit = batch.undecodable;
     }
-    return total;
+    return { leased, left };
   }
 
   /** One claim script call; pushes the jobs that decode onto `claimed`. */
@@ -168,10 +144,10 @@ export class RedisClaims {
     limit: number,
     claimed: ClaimedJob[],
     cap: string,
-  ): Promise<{ leased: number; undecodable: number }> {
+  ): Promise<{ leased: number; undecodable: number; left: boolean }> {
     const partition = this.keys.partitions[index]!;
     const names = options.names;
-    if (names.length === 0) return { leased: 0, undecodable: 0 };
+    if (names.length === 0) return { leased: 0, undecodable: 0, left: false };
     const retention = options.retention ?? DEFAULT_RETENTION;
     const args = [
       this.keys.prefix,
@@ -182,12 +158,15 @@ export class RedisClaims {
       String(ttlArg(retention.failedTtlMs)),
       JobErrorCode.Unreadable,
       String(names.length),
+      // Whether due jobs are left matters only to a store with partitions to choose from.
+      this.keys.partitions.length > 1 ? '1' : '',
     ];
     const tokensFrom = args.length;
     for (let i = 0; i < limit; i++) args.push(randomUUID());
-    const [reply, unreadable] = (await this.calls.run('claimJobs', claimKeys(partition, names), args)) as [
+    const [reply, unreadable, left] = (await this.calls.run('claimJobs', claimKeys(partition, names), args)) as [
       (string | null)[][],
       string[],
+      number | undefined,
     ];
     for (let i = 0; i + 2 < unreadable.length; i += 3) {
       const report = { jobId: unreadable[i]!, message: unreadable[i + 1]!, failed: unreadable[i + 2] === '1' };
@@ -213,7 +192,7 @@ export class RedisClaims {
       }
       claimed.push({ job, lease });
     }
-    return { leased: reply.length, undecodable };
+    return { leased: reply.length, undecodable, left: left === 1 };
   }
 
   /** A leased job the codec cannot read: Failed with JOB_UNREADABLE under its lease, and reported. */
