@@ -13,14 +13,17 @@ type FailJob = (lease: Lease, error: JobError, options: FailOptions) => Promise<
 
 /** Every partition is claimed from at least this often, so that a lost wake-up costs latency, never a job. */
 const VISIT_ALL_EVERY_MS = 1000;
+/** Partitions a claim visits at once after the first one left part of its limit unfilled. */
+const WAVE = 4;
 
 /**
  * The Redis store's claim: leases due jobs with claimJobs.lua, partition by partition, and decodes them
  * on the way to their handlers; a job that does not decode is failed under its lease (with `failJob`)
  * instead of run. With several partitions, a claim visits only those marked as maybe holding due work
  * (a job-available event for them, a retry's due time passed, or a second passed since all were
- * visited), one at a time from a rotating start, each with what is left of the limit, until the limit
- * is filled. Order holds within a partition (due time, then submission); partitions take turns.
+ * visited): the first from a rotating start with the whole limit, then, while the limit is not filled,
+ * the next ones a few at once. Order holds within a partition (due time, then submission); partitions
+ * take turns.
  */
 export class RedisClaims {
   /**
@@ -86,18 +89,37 @@ export class RedisClaims {
     }
     const start = this.offset;
     this.offset = (this.offset + 1) % count;
-    // One partition after the other: the first one marked usually fills the limit in one script call.
-    for (let i = 0; i < count && claimed.length < limit; i++) {
-      const index = (start + i) % count;
-      if (!marks.marked[index]) continue;
+    let candidates: number[] = [];
+    for (let i = 0; i < count; i++) if (marks.marked[(start + i) % count]) candidates.push((start + i) % count);
+    // The first marked partition gets the whole limit: under load it fills it in one script call. When
+    // it does not, the next ones go a few at once, sharing what is left; those with due jobs left stay
+    // candidates for the next wave.
+    let wave = 1;
+    while (claimed.length < limit && candidates.length > 0) {
       const want = limit - claimed.length;
-      const marksBefore = this.markCount[index];
-      const cap = options.maxConcurrentJobs == null ? '' : String(this.counts.inProgressOf(index) + want);
-      const { leased, left } = await this.claimPartition(index, options, want, claimed, cap);
-      this.counts.noteClaimed(index, leased);
-      if (!left && this.markCount[index] === marksBefore) marks.marked[index] = false;
+      const visiting = candidates.slice(0, Math.min(wave, want));
+      const results = await Promise.all(
+        visiting.map((index, i) => {
+          const share = Math.floor(want / visiting.length) + (i < want % visiting.length ? 1 : 0);
+          return this.visit(index, options, share, claimed, marks.marked);
+        }),
+      );
+      // Nothing leased and every one still holding due jobs: the concurrency cap holds them back.
+      if (results.every((result) => result.leased === 0 && result.left)) break;
+      candidates = [...visiting.filter((_, i) => results[i]!.left), ...candidates.slice(visiting.length)];
+      wave = WAVE;
     }
     return claimed;
+  }
+
+  /** One partition's claim; unmarks it when nothing of these names is due there any more. */
+  private async visit(index: number, options: ClaimOptions, want: number, claimed: ClaimedJob[], marked: boolean[]) {
+    const marksBefore = this.markCount[index];
+    const cap = options.maxConcurrentJobs == null ? '' : String(this.counts.inProgressOf(index) + want);
+    const result = await this.claimPartition(index, options, want, claimed, cap);
+    this.counts.noteClaimed(index, result.leased);
+    if (!result.left && this.markCount[index] === marksBefore) marked[index] = false;
+    return result;
   }
 
   private marksOf(names: readonly string[]) {
