@@ -291,7 +291,12 @@ export abstract class JobStore {
 
   abstract getJob(id: string): Promise<Job | null>;
 
-  /** Claims up to `limit` due jobs in due-time order, then submission order. */
+  /**
+   * Claims up to `limit` due jobs of `names`, in due-time order, then submission order. A store split
+   * into partitions keeps that order within each partition only: it takes the partitions in turn, so
+   * none waits behind another's backlog (no sharded queue orders across shards, and concurrent workers
+   * interleave anyway). Fewer than `limit` means that nothing more was due when it looked.
+   */
   abstract claimDueJobs(options: ClaimOptions): Promise<ClaimedJob[]>;
 
   /** Extends all given leases in one call. */

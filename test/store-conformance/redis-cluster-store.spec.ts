@@ -4,6 +4,7 @@ import { StoreKeys } from '../../lib/store/redis/redis-keys.js';
 import { RedisJobStore } from '../../lib/store/redis/redis-job-store.js';
 import { RecordingLogger } from '../support/recording-logger.js';
 import { RedisCluster } from '../support/redis-cluster.js';
+import { idsInOnePartition } from '../support/test-stores.js';
 import { describeJobStoreConformance, newJob } from './job-store.conformance.js';
 
 // One 3-master cluster for the file; each test gets its own key prefix, so an empty store.
@@ -31,6 +32,8 @@ describeJobStoreConformance('redis cluster', {
   async destroy(store) {
     await store.close();
   },
+  // 12 partitions: a Cluster's default.
+  idsInOnePartition: (count) => idsInOnePartition(12, count),
 });
 
 describe('The Redis store on a Cluster client of the application', () => {

@@ -1,6 +1,7 @@
 import { RedisJobStore } from '../../lib/store/redis/redis-job-store.js';
 import { RecordingLogger } from '../support/recording-logger.js';
 import { RedisServer } from '../support/redis-server.js';
+import { idsInOnePartition } from '../support/test-stores.js';
 import { describeJobStoreConformance } from './job-store.conformance.js';
 
 let server: RedisServer;
@@ -45,4 +46,5 @@ describeJobStoreConformance('redis, 4 partitions', {
   async destroy(store) {
     await store.close();
   },
+  idsInOnePartition: (count) => idsInOnePartition(4, count),
 });

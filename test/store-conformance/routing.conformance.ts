@@ -8,9 +8,10 @@ const LEASE = 30_000;
 
 /**
  * Store v2's part of the contract (issue 17): claims routed by name, stats per name with the workers
- * registered, listings in pages newest first, purge by name. Runs inside describeJobStoreConformance.
+ * registered, listings in pages newest first, purge by name. Runs inside describeJobStoreConformance;
+ * `idsTogether` gives new job ids that share a partition (for the cases that assert an order across jobs).
  */
-export function describeRoutingConformance(current: () => JobStore): void {
+export function describeRoutingConformance(current: () => JobStore, idsTogether: (count: number) => string[]): void {
   const create = (job: NewJob, now = Date.now()) => current().createJob(job, { now, maximumQueueSize: 1_000_000 });
   const claim = (names: string[], limit = 10, now = Date.now()) =>
     current().claimDueJobs({ workerId: 'worker-r', names, limit, leaseMs: LEASE, now, maxConcurrentJobs: null });
@@ -53,21 +54,18 @@ export function describeRoutingConformance(current: () => JobStore): void {
       expect(ids((await claim(['Y'], 10, now)).map((c) => c.job))).toEqual([y.id]);
     });
 
-    it('a claim naming X and Y takes both names in due order, then submission order', async () => {
+    it('a claim naming X and Y takes both names of one partition in due order, then submission order', async () => {
       const now = Date.now();
-      const x1 = newJob({ name: 'X' });
-      const y1 = newJob({ name: 'Y' });
-      const x2 = newJob({ name: 'X' });
-      const y2 = newJob({ name: 'Y' });
-      const z = newJob({ name: 'Z' });
-      await create(x2, now - 10);
-      await create(y2, now - 10);
-      await create(z, now - 40);
-      await create(y1, now - 20);
-      await create(x1, now - 30);
-      expect(ids((await claim(['X', 'Y'], 3, now)).map((c) => c.job))).toEqual([x1.id, y1.id, x2.id]);
-      expect(ids((await claim(['Y', 'X'], 10, now)).map((c) => c.job))).toEqual([y2.id]);
-      expect((await current().getJob(z.id))!.status).toBe(JobStatus.Queued);
+      const names = ['X', 'Y', 'X', 'Y', 'Z'];
+      const [x1, y1, x2, y2, z] = idsTogether(5).map((id, i) => newJob({ id, name: names[i] }));
+      await create(x2!, now - 10);
+      await create(y2!, now - 10);
+      await create(z!, now - 40);
+      await create(y1!, now - 20);
+      await create(x1!, now - 30);
+      expect(ids((await claim(['X', 'Y'], 3, now)).map((c) => c.job))).toEqual([x1!.id, y1!.id, x2!.id]);
+      expect(ids((await claim(['Y', 'X'], 10, now)).map((c) => c.job))).toEqual([y2!.id]);
+      expect((await current().getJob(z!.id))!.status).toBe(JobStatus.Queued);
     });
 
     it("a lease carries the job's name, and a retry's job-available event names the job and its due time", async () => {
@@ -94,9 +92,11 @@ export function describeRoutingConformance(current: () => JobStore): void {
   describe('stats per name and worker registrations', () => {
     it('counts waiting and in-progress jobs and the oldest due age per name', async () => {
       const now = Date.now();
-      await create(newJob({ name: 'X' }), now - 500);
-      await create(newJob({ name: 'X' }), now - 100);
-      await create(newJob({ name: 'X' }), now - 50);
+      // The X jobs share a partition: the claim of one takes the one due first.
+      const [x1, x2, x3] = idsTogether(3).map((id) => newJob({ id, name: 'X' }));
+      await create(x1!, now - 500);
+      await create(x2!, now - 100);
+      await create(x3!, now - 50);
       await create(newJob({ name: 'Y' }), now - 10);
       const [running] = await claim(['X'], 1, now);
       const [retried] = await claim(['Y'], 1, now);

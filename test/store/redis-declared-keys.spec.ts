@@ -4,6 +4,7 @@ import { RedisJobStore } from '../../lib/store/redis/redis-job-store.js';
 import { describeJobStoreConformance } from '../store-conformance/job-store.conformance.js';
 import { RecordingLogger } from '../support/recording-logger.js';
 import { RedisServer } from '../support/redis-server.js';
+import { idsInOnePartition } from '../support/test-stores.js';
 
 /**
  * Every key a script touches is declared in its KEYS (servers such as Dragonfly, and Redis Cluster
@@ -132,6 +133,7 @@ describeJobStoreConformance('redis, every script watched for undeclared keys', {
 describeJobStoreConformance('redis with 4 partitions, every script watched for undeclared keys', {
   create: () => openStore(4),
   destroy: (store) => store.close(),
+  idsInOnePartition: (count) => idsInOnePartition(4, count),
 });
 
 describe('every script call seen', () => {

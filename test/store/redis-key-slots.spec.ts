@@ -4,6 +4,7 @@ import { DEFAULT_KEY_PREFIX, StoreKeys } from '../../lib/store/redis/redis-keys.
 import { describeJobStoreConformance } from '../store-conformance/job-store.conformance.js';
 import { RecordingLogger } from '../support/recording-logger.js';
 import { RedisServer } from '../support/redis-server.js';
+import { idsInOnePartition } from '../support/test-stores.js';
 
 /**
  * Redis Cluster safety, proven on a real cluster node that serves all 16384 slots. Redis itself then
@@ -70,6 +71,7 @@ describeJobStoreConformance('redis on a Redis Cluster node, 4 partitions', {
   async destroy(store) {
     await store.close();
   },
+  idsInOnePartition: (count) => idsInOnePartition(4, count),
 });
 
 describe('the key layout', () => {

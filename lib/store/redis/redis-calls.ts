@@ -106,17 +106,6 @@ export class RedisCalls {
     return this.call(() => this.client.smembers(partition.names), { readOnly: true });
   }
 
-  /** Up to `limit` entries of a waiting zset due by `now`, as [entry, score] pairs (a claim's plan). */
-  async dueHead(waiting: string, now: number, limit: number): Promise<[string, string][]> {
-    const flat = await this.call(
-      () => this.client.zrange(waiting, '-inf', String(now), 'BYSCORE', 'LIMIT', 0, limit, 'WITHSCORES'),
-      { readOnly: true },
-    );
-    const pairs: [string, string][] = [];
-    for (let i = 0; i + 1 < flat.length; i += 2) pairs.push([flat[i]!, flat[i + 1]!]);
-    return pairs;
-  }
-
   /**
    * The due time of the head of `name`'s queue over the partitions other than `except`, as a script
    * argument ('' for none): a job requeued in one partition goes ahead of those due in the others.

@@ -13,21 +13,30 @@ type FailJob = (lease: Lease, error: JobError, options: FailOptions) => Promise<
 
 /** Every partition is claimed from at least this often, so that a lost wake-up costs latency, never a job. */
 const VISIT_ALL_EVERY_MS = 1000;
+/** Partitions a claim visits at once after the first one left part of its limit unfilled. */
+const WAVE = 4;
 
 /**
  * The Redis store's claim: leases due jobs with claimJobs.lua, partition by partition, and decodes them
  * on the way to their handlers; a job that does not decode is failed under its lease (with `failJob`)
- * instead of run. With several partitions, a claim looks only at those marked as maybe holding due work
+ * instead of run. With several partitions, a claim visits only those marked as maybe holding due work
  * (a job-available event for them, a retry's due time passed, or a second passed since all were
- * visited): it reads the due heads of its names' queues there, merges them (due time, then sequence
- * number) and claims each partition's share of the first `limit`, concurrently.
+ * visited): the first from a rotating start with the whole limit, then, while the limit is not filled,
+ * the next ones a few at once. Order holds within a partition (due time, then submission); partitions
+ * take turns.
  */
 export class RedisClaims {
   /**
    * Per set of names claimed (a worker claims with one), the partitions that may hold due work for
-   * them: a claim that finds nothing for its names unmarks a partition for those names only.
+   * them: a claim whose script says nothing of its names is due there any more unmarks it for those
+   * names only.
    */
   private readonly marks = new Map<string, { marked: boolean[]; visitedAt: number }>();
+  /**
+   * Per partition, how often it was marked: a claim unmarks a partition only when no mark came while
+   * its script was on its way (a job stored meanwhile must not lose its wake-up).
+   */
+  private readonly markCount: number[];
   /** Per partition, the earliest due time of a retry announced there (Infinity when none). */
   private readonly dueAt: number[];
   private offset = 0;
@@ -39,13 +48,18 @@ export class RedisClaims {
     private readonly failJob: FailJob,
   ) {
     this.dueAt = keys.partitions.map(() => Infinity);
+    this.markCount = keys.partitions.map(() => 0);
   }
 
   /** A job-available event for `partition` (with `dueAt` for a retry not due yet). */
   mark(partition: number, dueAt: number | undefined): void {
     if (partition < 0 || partition >= this.dueAt.length) return;
-    if (dueAt !== undefined) this.dueAt[partition] = Math.min(this.dueAt[partition]!, dueAt);
-    else for (const { marked } of this.marks.values()) marked[partition] = true;
+    if (dueAt !== undefined) {
+      this.dueAt[partition] = Math.min(this.dueAt[partition]!, dueAt);
+      return;
+    }
+    this.markCount[partition]!++;
+    for (const { marked } of this.marks.values()) marked[partition] = true;
   }
 
   async claimDueJobs(options: ClaimOptions): Promise<ClaimedJob[]> {
@@ -59,74 +73,53 @@ export class RedisClaims {
     if (options.now - marks.visitedAt >= VISIT_ALL_EVERY_MS) {
       marks.marked.fill(true);
       marks.visitedAt = options.now;
+      // A claim on its way must not undo this visit's marks.
+      for (let index = 0; index < count; index++) this.markCount[index]!++;
     }
-    const visited: number[] = [];
-    for (let i = 0; i < count; i++) {
-      const index = (this.offset + i) % count;
+    for (let index = 0; index < count; index++) {
       if (this.dueAt[index]! <= options.now) {
         this.dueAt[index] = Infinity;
         this.mark(index, undefined);
       }
-      if (marks.marked[index]) visited.push(index);
     }
-    this.offset = (this.offset + 1) % count;
     let limit = options.limit;
     if (options.maxConcurrentJobs != null) {
       await this.counts.refresh(options.now);
       limit = Math.min(limit, options.maxConcurrentJobs - this.counts.inProgressTotal());
     }
-    if (limit <= 0 || visited.length === 0) return claimed;
-    // Rounds, as long as they lease something and the limit is not reached: claims running beside
-    // this one may have taken the jobs a plan counted on.
-    const order = new Map<string, number>();
-    for (let round = 0; claimed.length < limit; round++) {
+    const start = this.offset;
+    this.offset = (this.offset + 1) % count;
+    let candidates: number[] = [];
+    for (let i = 0; i < count; i++) if (marks.marked[(start + i) % count]) candidates.push((start + i) % count);
+    // The first marked partition gets the whole limit: under load it fills it in one script call. When
+    // it does not, the next ones go a few at once, sharing what is left; those with due jobs left stay
+    // candidates for the next wave.
+    let wave = 1;
+    while (claimed.length < limit && candidates.length > 0) {
       const want = limit - claimed.length;
-      const plan = await this.plan(visited, options, want, marks.marked);
-      for (const [id, rank] of plan.order) if (!order.has(id)) order.set(id, round * options.limit + rank);
-      // Each partition's claim takes its share, all at once.
-      const leased = await Promise.all(
-        [...plan.shares].map(async ([index, share]) => {
-          const cap = options.maxConcurrentJobs == null ? '' : String(this.counts.inProgressOf(index) + share);
-          const count = await this.claimPartition(index, options, share, claimed, cap);
-          this.counts.noteClaimed(index, count);
-          return count;
+      const visiting = candidates.slice(0, Math.min(wave, want));
+      const results = await Promise.all(
+        visiting.map((index, i) => {
+          const share = Math.floor(want / visiting.length) + (i < want % visiting.length ? 1 : 0);
+          return this.visit(index, options, share, claimed, marks.marked);
         }),
       );
-      if (leased.every((count) => count === 0)) break;
+      // Nothing leased and every one still holding due jobs: the concurrency cap holds them back.
+      if (results.every((result) => result.leased === 0 && result.left)) break;
+      candidates = [...visiting.filter((_, i) => results[i]!.left), ...candidates.slice(visiting.length)];
+      wave = WAVE;
     }
-    // In due-time, then submission order.
-    const rank = (claim: ClaimedJob) => order.get(claim.job.id) ?? Infinity;
-    return claimed.sort((a, b) => rank(a) - rank(b));
+    return claimed;
   }
 
-  /**
-   * Which partitions to claim how many from: the due heads of the names' queues in the visited
-   * partitions (plain reads, concurrently), merged by due time, then sequence number. A partition
-   * with nothing due for these names is unmarked until an event or the next full visit.
-   */
-  private async plan(visited: readonly number[], options: ClaimOptions, limit: number, marked: boolean[]) {
-    const heads = await Promise.all(
-      visited.map(async (index) => {
-        const partition = this.keys.partitions[index]!;
-        const perName = await Promise.all(
-          options.names.map((name) => this.calls.dueHead(partition.waiting(name), options.now, limit)),
-        );
-        const entries = perName.flat().map(([entry, score]) => ({ entry, score: Number(score), index }));
-        if (entries.length === 0) marked[index] = false;
-        return entries;
-      }),
-    );
-    const merged = heads
-      .flat()
-      .sort((a, b) => a.score - b.score || (a.entry < b.entry ? -1 : a.entry > b.entry ? 1 : 0))
-      .slice(0, limit);
-    const shares = new Map<number, number>();
-    const order = new Map<string, number>();
-    merged.forEach(({ entry, index }, i) => {
-      shares.set(index, (shares.get(index) ?? 0) + 1);
-      order.set(entry.slice(entry.indexOf(':') + 1), i);
-    });
-    return { shares, order };
+  /** One partition's claim; unmarks it when nothing of these names is due there any more. */
+  private async visit(index: number, options: ClaimOptions, want: number, claimed: ClaimedJob[], marked: boolean[]) {
+    const marksBefore = this.markCount[index];
+    const cap = options.maxConcurrentJobs == null ? '' : String(this.counts.inProgressOf(index) + want);
+    const result = await this.claimPartition(index, options, want, claimed, cap);
+    this.counts.noteClaimed(index, result.leased);
+    if (!result.left && this.markCount[index] === marksBefore) marked[index] = false;
+    return result;
   }
 
   private marksOf(names: readonly string[]) {
@@ -141,24 +134,29 @@ export class RedisClaims {
     return marks;
   }
 
-  /** Claims up to `limit` from one partition; returns how many were leased. */
+  /**
+   * Claims up to `limit` from one partition: how many were leased, and (with several partitions)
+   * whether a job of these names is still due there.
+   */
   private async claimPartition(
     index: number,
     options: ClaimOptions,
     limit: number,
     claimed: ClaimedJob[],
     cap = options.maxConcurrentJobs == null ? '' : String(options.maxConcurrentJobs),
-  ) {
-    let total = 0;
+  ): Promise<{ leased: number; left: boolean }> {
+    let leased = 0;
+    let left = false;
     // A leased job whose fields do not decode is failed, not handed out: its slot is claimed again, as
     // long as the queue had enough for a full batch.
     while (limit > 0) {
-      const { leased, undecodable } = await this.claimBatch(index, options, limit, claimed, cap);
-      total += leased;
-      if (undecodable === 0 || leased < limit) break;
-      limit = undecodable;
+      const batch = await this.claimBatch(index, options, limit, claimed, cap);
+      leased += batch.leased;
+      left = batch.left;
+      if (batch.undecodable === 0 || batch.leased < limit) break;
+      limit = batch.undecodable;
     }
-    return total;
+    return { leased, left };
   }
 
   /** One claim script call; pushes the jobs that decode onto `claimed`. */
@@ -168,10 +166,10 @@ export class RedisClaims {
     limit: number,
     claimed: ClaimedJob[],
     cap: string,
-  ): Promise<{ leased: number; undecodable: number }> {
+  ): Promise<{ leased: number; undecodable: number; left: boolean }> {
     const partition = this.keys.partitions[index]!;
     const names = options.names;
-    if (names.length === 0) return { leased: 0, undecodable: 0 };
+    if (names.length === 0) return { leased: 0, undecodable: 0, left: false };
     const retention = options.retention ?? DEFAULT_RETENTION;
     const args = [
       this.keys.prefix,
@@ -182,12 +180,15 @@ export class RedisClaims {
       String(ttlArg(retention.failedTtlMs)),
       JobErrorCode.Unreadable,
       String(names.length),
+      // Whether due jobs are left matters only to a store with partitions to choose from.
+      this.keys.partitions.length > 1 ? '1' : '',
     ];
     const tokensFrom = args.length;
     for (let i = 0; i < limit; i++) args.push(randomUUID());
-    const [reply, unreadable] = (await this.calls.run('claimJobs', claimKeys(partition, names), args)) as [
+    const [reply, unreadable, left] = (await this.calls.run('claimJobs', claimKeys(partition, names), args)) as [
       (string | null)[][],
       string[],
+      number | undefined,
     ];
     for (let i = 0; i + 2 < unreadable.length; i += 3) {
       const report = { jobId: unreadable[i]!, message: unreadable[i + 1]!, failed: unreadable[i + 2] === '1' };
@@ -213,7 +214,7 @@ export class RedisClaims {
       }
       claimed.push({ job, lease });
     }
-    return { leased: reply.length, undecodable };
+    return { leased: reply.length, undecodable, left: left === 1 };
   }
 
   /** A leased job the codec cannot read: Failed with JOB_UNREADABLE under its lease, and reported. */

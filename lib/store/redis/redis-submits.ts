@@ -91,10 +91,10 @@ export class RedisSubmits {
   }
 
   /**
-   * With several partitions, submissions are numbered here rather than by a partition's counter, so
-   * that claims can order jobs due at the same time across partitions: the time in microseconds, made
-   * to grow (exact submission order within a process, by time across processes). '' with one
-   * partition: its script counts.
+   * With several partitions, submissions are numbered here rather than by a partition's counter: the
+   * time in microseconds, made to grow (exact submission order within a process, by time across
+   * processes). Stores of several partitions hold such numbers already, and a counter would now sort
+   * new jobs ahead of them. '' with one partition: its script counts.
    */
   nextSequence(): string {
     if (this.keys.partitions.length === 1) return '';

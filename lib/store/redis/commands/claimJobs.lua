@@ -9,10 +9,14 @@
 --   status:Failed, idempotency-expiries; then per name waiting:<name>, leases:<name>.
 -- ARGV: channel prefix, now, leaseMs, workerId, concurrency cap ('' for none; maxConcurrentJobs less
 --   the other partitions' InProgress jobs), failedTtlMs, the JOB_UNREADABLE error code, the number of
---   names, then one fresh lease token per slot.
--- Returns {{<values>, ...}, {<id>, <cause>, <'1' when failed, '0' when dropped>, ...}}: the claimed jobs,
---   the i-th under the i-th token, so the worker needs no second read; then the unreadable jobs met on
---   the way (see failUnreadable), which do not count against the limit. Each job's values come in a
+--   names, '1' to be told whether due jobs are left ('' not to: one partition needs no answer), then
+--   one fresh lease token per slot.
+-- Returns {{<values>, ...}, {<id>, <cause>, <'1' when failed, '0' when dropped>, ...}, <left>}: the
+--   claimed jobs, the i-th under the i-th token, so the worker needs no second read; then the
+--   unreadable jobs met on the way (see failUnreadable), which do not count against the limit; then,
+--   when asked, 1 when a job of these names is still due here, else 0 (with several partitions, the
+--   store stops visiting a partition only on a 0: a short claim may mean that a concurrent claim took
+--   jobs, not that none are left). Each job's values come in a
 --   fixed order, nil for an absent field (redis-job-codec.ts: CLAIMED_JOB_FIELDS). Left out, as the
 --   caller knows them: the fields the claim sets (status, startedAt, lastUpdatedAt, workerId,
 --   leaseExpiresAt) and clears (retryDelayUntil).
@@ -25,7 +29,8 @@ local K = {
 local FIXED_KEYS = 6
 local now, leaseMs, workerId, cap = tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], ARGV[5]
 local failedTtlMs, unreadableCode, nameCount = tonumber(ARGV[6]), ARGV[7], tonumber(ARGV[8])
-local TOKENS_FROM = 9
+local tellLeft = ARGV[9] == '1'
+local TOKENS_FROM = 10
 -- Job hashes are <partition prefix>:job:<id>; the prefix is taken from a declared key.
 local jobPrefix = string.sub(K.started, 1, -(string.len('started') + 1)) .. 'job:'
 
@@ -95,9 +100,13 @@ local function report(id, cause, failed)
 end
 
 -- Every entry looked at leaves its waiting set (claimed, failed or dropped), so the loop always ends.
+local drained = false
 while #claimed < limit do
   local entries = dueEntries(limit - #claimed)
-  if #entries == 0 then break end
+  if #entries == 0 then
+    drained = true
+    break
+  end
   for _, picked in ipairs(entries) do
     local entry, n = picked[1], picked[2]
     K.waiting, K.leases = KEYS[FIXED_KEYS + 2 * n - 1], KEYS[FIXED_KEYS + 2 * n]
@@ -133,4 +142,15 @@ while #claimed < limit do
     end
   end
 end
-return { claimed, unreadable }
+if not tellLeft then return { claimed, unreadable } end
+-- A claim that stopped at its limit (or its cap) looks for one more due entry, one per name at most.
+local left = 0
+if not drained then
+  for n = 1, nameCount do
+    if #redis.call('ZRANGE', KEYS[FIXED_KEYS + 2 * n - 1], '-inf', now, 'BYSCORE', 'LIMIT', 0, 1) > 0 then
+      left = 1
+      break
+    end
+  end
+end
+return { claimed, unreadable, left }
