@@ -41,7 +41,7 @@ export class RedisCalls {
   /** Set once the batches still waiting at close() were sent: calls fail from then on. */
   private closed = false;
   /** Why every call fails at once, until the store has checked the server (see RedisJobStore.init). */
-  private refusal: StoreUnavailableError | null = null;
+  private refusal: string | null = null;
   /**
    * Per partition, submissions of one moment go to Redis in one script call (see CallBatcher);
    * completions too. One partition per call: on a Cluster, a script's keys lie in one slot.
@@ -76,7 +76,7 @@ export class RedisCalls {
    * (null): a store that could not check the server's layout must not read or write under it.
    */
   refuseCalls(reason: string | null): void {
-    this.refusal = reason === null ? null : new StoreUnavailableError(STORE_TYPE, reason, { outcomeUnknown: false });
+    this.refusal = reason;
   }
 
   /** Stores a submission in partition `index` (createJobs.lua), batched with those of the moment. */
@@ -177,7 +177,10 @@ export class RedisCalls {
    */
   async call<T>(request: () => Promise<T>, { readOnly = false } = {}): Promise<T> {
     if (this.closed) throw storeClosedError(STORE_TYPE);
-    if (this.refusal) throw this.refusal;
+    if (this.refusal) {
+      const cause = this.lastConnectionError ? ` (connection error: ${this.lastConnectionError})` : '';
+      throw new StoreUnavailableError(STORE_TYPE, `${this.refusal}${cause}`, { outcomeUnknown: false });
+    }
     try {
       return await request();
     } catch (error) {

@@ -160,7 +160,9 @@ export class RedisJobStore extends JobStore {
       this.logger.warn(
         `Redis is unreachable at startup (${(error as Error).message}); the store keeps reconnecting, and its calls fail with StoreUnavailableError meanwhile.`,
       );
-      this.calls.refuseCalls('Redis was unreachable when the store started; it serves once it has checked the server');
+      this.calls.refuseCalls(
+        `Redis was unreachable when the store started (${(error as Error).message}); it serves once it has checked the server`,
+      );
       this.checkWhenReady();
       return;
     }
