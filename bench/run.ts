@@ -1,3 +1,4 @@
+// `npm run bench -- --cluster` compares one redis-server with a 3-master Redis Cluster instead (cluster-run.ts).
 // `npm run bench [-- --quick] [-- --only=throughput,latency,http,scale,claim,memory] [-- --rounds=N] [-- --system=NAME]`
 // Starts its own redis-server, runs nestjs-async-endpoints and BullMQ side by side on it (alternating,
 // every round from an empty Redis), prints a table and writes bench/results/latest.json.
@@ -6,6 +7,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { RedisServer } from '../test/support/redis-server.js';
+import { runClusterBench } from './cluster-run.js';
 import { claimCostRound, type ClaimCostRow } from './scenarios/claim-cost.js';
 import { memoryCostRound, type MemoryCostRow } from './scenarios/memory-store-cost.js';
 import { httpRound, type HttpRound, type HttpStore } from './scenarios/http.js';
@@ -63,6 +65,7 @@ function order<T>(items: readonly T[], r: number): T[] {
 const log = (line: string) => console.log(line);
 
 async function main(): Promise<void> {
+  if (args.includes('--cluster')) return runClusterBench({ quick, rounds, payload });
   const started = Date.now();
   const redis = await RedisServer.start();
   const probe = new RedisProbe(redis.url);

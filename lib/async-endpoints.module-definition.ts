@@ -14,3 +14,9 @@ export const {
 
 /** Injection token of the resolved options (`ResolvedAsyncEndpointsOptions`). */
 export const ASYNC_ENDPOINTS_OPTIONS = Symbol('ASYNC_ENDPOINTS_OPTIONS');
+
+/**
+ * Injection token of `(name) => boolean`: whether an `@AsyncEndpoint` of that name is declared (the
+ * EndpointRegistry's answer, through a token because the registry's imports lead back to the service).
+ */
+export const DECLARED_ENDPOINT = Symbol('DECLARED_ENDPOINT');

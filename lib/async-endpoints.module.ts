@@ -1,8 +1,11 @@
 import { type DynamicModule, Module, type Type } from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
+import { DASHBOARD_CONTROLLER, dashboardControllerClass } from './dashboard/dashboard.controller.js';
+import { DashboardGuards } from './dashboard/dashboard.guard.js';
 import { TerminusModule } from '@nestjs/terminus';
 import {
   ASYNC_ENDPOINTS_OPTIONS,
+  DECLARED_ENDPOINT,
   ASYNC_OPTIONS_TYPE,
   ConfigurableModuleClass,
   OPTIONS_TYPE,
@@ -12,6 +15,7 @@ import { AsyncEndpointsService } from './async-endpoints.service.js';
 import { HandlerRegistry } from './handlers/handler-registry.js';
 import { AsyncEndpointsHealthIndicator } from './health/async-endpoints.health.js';
 import { EndpointRegistry } from './http/endpoint-registry.js';
+import { UnhandledNames } from './health/unhandled-names.js';
 import { HttpIntegration } from './http/http-integration.js';
 import { JobLocations } from './http/job-locations.js';
 import { JOBS_CONTROLLER, jobsControllerClass } from './http/jobs.controller.js';
@@ -38,25 +42,32 @@ import { WorkerTimers } from './timers/worker-timers.js';
 @Module({})
 export class AsyncEndpointsModule extends ConfigurableModuleClass {
   static forRoot(options: typeof OPTIONS_TYPE = {}): DynamicModule {
-    // Options known now: `jobsPath: false` mounts no status controller at all.
+    // Options known now: `jobsPath: false` mounts no status controller at all, and a dashboard only when enabled.
     const jobsController = options?.http?.jobsPath === false ? null : jobsControllerClass();
-    return withLibraryProviders(super.forRoot(options), jobsController);
+    const dashboardController = options?.dashboard?.enabled === true ? dashboardControllerClass() : null;
+    return withLibraryProviders(super.forRoot(options), jobsController, dashboardController);
   }
 
   static forRootAsync(options: typeof ASYNC_OPTIONS_TYPE): DynamicModule {
-    return withLibraryProviders(super.forRootAsync(options), jobsControllerClass());
+    return withLibraryProviders(super.forRootAsync(options), jobsControllerClass(), dashboardControllerClass());
   }
 }
 
-/** `jobsController`: this module's own status controller class (mounted at boot), null for none. */
-function withLibraryProviders(definition: DynamicModule, jobsController: Type<unknown> | null): DynamicModule {
+/** This module's own status and dashboard controller classes (mounted at boot), null for none. */
+function withLibraryProviders(
+  definition: DynamicModule,
+  jobsController: Type<unknown> | null,
+  dashboardController: Type<unknown> | null,
+): DynamicModule {
   return {
     ...definition,
     imports: [...(definition.imports ?? []), DiscoveryModule, TerminusModule],
-    controllers: jobsController ? [jobsController] : [],
+    controllers: [jobsController, dashboardController].filter((controller) => controller !== null),
     providers: [
       ...(definition.providers ?? []),
       { provide: JOBS_CONTROLLER, useValue: jobsController },
+      { provide: DASHBOARD_CONTROLLER, useValue: dashboardController },
+      DashboardGuards,
       {
         provide: ASYNC_ENDPOINTS_OPTIONS,
         useFactory: (raw: AsyncEndpointsModuleOptions) => resolveOptions(raw),
@@ -73,6 +84,11 @@ function withLibraryProviders(definition: DynamicModule, jobsController: Type<un
       StoreLifecycle,
       HandlerRegistry,
       EndpointRegistry,
+      {
+        provide: DECLARED_ENDPOINT,
+        useFactory: (endpoints: EndpointRegistry) => (name: string) => endpoints.declares(name),
+        inject: [EndpointRegistry],
+      },
       AsyncEndpointsService,
       JobLocations,
       JobSubmitter,
@@ -83,6 +99,7 @@ function withLibraryProviders(definition: DynamicModule, jobsController: Type<un
       WorkerTimers,
       JobWorker,
       RecoverySweeper,
+      UnhandledNames,
       AsyncEndpointsHealthIndicator,
     ],
     exports: [

@@ -7,7 +7,7 @@ import {
   StoreFullError,
   UnknownAsyncEndpointError,
 } from './errors/submit.errors.js';
-import { ASYNC_ENDPOINTS_OPTIONS } from './async-endpoints.module-definition.js';
+import { ASYNC_ENDPOINTS_OPTIONS, DECLARED_ENDPOINT } from './async-endpoints.module-definition.js';
 import { HandlerRegistry } from './handlers/handler-registry.js';
 import {
   fingerprintOf,
@@ -23,7 +23,14 @@ import { jsonInputProblem } from './job/json-input.js';
 import { Telemetry } from './observability/telemetry.js';
 import type { ResolvedAsyncEndpointsOptions } from './options/async-endpoints-options.js';
 import { JobFinishedWaiters } from './store/job-finished-waiters.js';
-import { JobStore, type CancelResult } from './store/job-store.js';
+import {
+  JobStore,
+  type CancelResult,
+  type JobPage,
+  type JobStats,
+  type RetryJobResult,
+  type TerminalJobStatus,
+} from './store/job-store.js';
 import { DeadlineQueue } from './timers/deadline-queue.js';
 import { MAX_TIMER_MS } from './timers/max-timer.js';
 import { ownerScopedJobId } from './http/job-id.js';
@@ -49,6 +56,26 @@ export interface SubmitOptions {
   traceContext?: Record<string, string>;
 }
 
+/** `AsyncEndpointsService.list`'s options form. */
+export interface ListOptions {
+  status: JobStatus;
+  /** Only jobs of this name (endpoint). */
+  name?: string;
+  /** Only jobs of this owner (`jobOwner`). */
+  owner?: string;
+  /** Most jobs in the page. Default 50. */
+  limit?: number;
+  /** The `nextCursor` of the page before; absent or null for the first page. */
+  cursor?: string | null;
+}
+
+/** A page of `AsyncEndpointsService.list({ ... })`, newest first. */
+export interface JobDocumentPage {
+  jobs: JobDocument[];
+  /** Pass it as `cursor` for the next page; null when there is none. */
+  nextCursor: string | null;
+}
+
 /** `AsyncEndpointsService.waitForTerminal`'s options. */
 export interface WaitOptions {
   /** The caller's owner (see `jobOwner`): someone else's job is not found. */
@@ -63,6 +90,18 @@ export interface SubmittedJob {
   job: Job;
   /** True when an earlier submit with the same key or id was returned instead of a new job. */
   replayed: boolean;
+}
+
+/** `AsyncEndpointsService.purge`'s options. */
+export interface PurgeOptions {
+  /** Completed, Failed or Canceled: live jobs are never purged. */
+  status: TerminalJobStatus;
+  /** Only jobs that finished at least this many milliseconds ago. */
+  olderThanMs: number;
+  /** Only jobs of this name. */
+  name?: string;
+  /** Most jobs deleted in this call. Default 1000. */
+  limit?: number;
 }
 
 /** A chosen id is scoped by owner: another owner's same id is another job (see ownerScopedJobId). */
@@ -88,6 +127,7 @@ export class AsyncEndpointsService {
   constructor(
     private readonly store: JobStore,
     private readonly handlers: HandlerRegistry,
+    @Inject(DECLARED_ENDPOINT) private readonly declaredEndpoint: (name: string) => boolean,
     private readonly telemetry: Telemetry,
     @Inject(ASYNC_ENDPOINTS_OPTIONS) private readonly options: ResolvedAsyncEndpointsOptions,
   ) {}
@@ -107,8 +147,12 @@ export class AsyncEndpointsService {
   /** @internal The HTTP layer needs the stored job and whether it was replayed. */
   async submitJob(name: string, payload: JsonValue, options: SubmitOptions): Promise<SubmittedJob> {
     const handler = this.handlers.get(name);
-    // Where workers run, every handler is known; an API-only process may submit for a worker elsewhere.
-    if (!handler && this.options.worker.enabled) throw new UnknownAsyncEndpointError(name);
+    // A name this process neither handles nor declares as an endpoint is taken for a typo where workers
+    // run; an endpoint's jobs wait for a worker with its handler, and an API-only process submits for
+    // workers elsewhere.
+    if (!handler && this.options.worker.enabled && !this.declaredEndpoint(name)) {
+      throw new UnknownAsyncEndpointError(name);
+    }
     const { span, carrier } = this.telemetry.startSubmitSpan(name, options.traceContext ?? {});
     try {
       const submitted = await this.storeJob(name, payload, options, handler?.metadata.maxRetries, carrier);
@@ -134,6 +178,7 @@ export class AsyncEndpointsService {
       this.store.createJob(
         {
           id: jobIdOf(options),
+          idGenerated: options.jobId === undefined,
           name,
           payload,
           headers: options.headers ?? {},
@@ -169,6 +214,11 @@ export class AsyncEndpointsService {
   async get(id: string, options: { owner?: string } = {}): Promise<JobDocument | null> {
     const job = await this.getJob(id, options.owner);
     return job && toJobDocument(job, undefined, this.options.http.exposeErrorDetails);
+  }
+
+  /** The stored job whatever its owner, payload included: for admin tooling, not for clients. Null when the id is unknown or expired. */
+  async getStoredJob(id: string): Promise<Job | null> {
+    return this.withDeadline(this.store.getJob(id), 'read');
   }
 
   /** @internal */
@@ -226,17 +276,60 @@ export class AsyncEndpointsService {
     );
   }
 
-  /** Jobs in one status (oldest first; terminal ones newest first), as documents. */
-  async list(status: JobStatus, limit = 50): Promise<JobDocument[]> {
-    const jobs = await this.store.listJobs({ status, limit });
-    return jobs.map((job) => toJobDocument(job, undefined, this.options.http.exposeErrorDetails));
+  /**
+   * A page of stored jobs (payloads, owners and workers included: for admin tooling, not for clients)
+   * in one status, optionally of one name and one owner, newest first. Pass the page's `nextCursor`
+   * as `cursor` for the next one; it is null after the last.
+   */
+  async listJobs({ limit = 50, ...query }: ListOptions): Promise<JobPage> {
+    return this.withDeadline(this.store.listJobs({ ...query, limit }), 'read');
+  }
+
+  /** Counts per status, and per name the waiting and running jobs and the workers that run them. */
+  async stats(): Promise<JobStats> {
+    return this.withDeadline(this.store.stats(Date.now()), 'read');
+  }
+
+  /**
+   * An operator's retry of a Failed or Canceled job: Queued again, due at once, with its whole
+   * attempt budget. Other statuses answer `not-retryable` and change nothing.
+   */
+  async retry(id: string): Promise<RetryJobResult> {
+    return this.withDeadline(this.store.retryJob(id, { now: Date.now() }), 'retry');
+  }
+
+  /** Deletes finished jobs of one status (and name) older than `olderThanMs`, ahead of their retention. Returns their ids. */
+  async purge({ status, olderThanMs, name, limit = 1000 }: PurgeOptions): Promise<string[]> {
+    const now = Date.now();
+    return this.withDeadline(
+      this.store.purgeJobs({ status, name, finishedBefore: now - olderThanMs, limit, now }),
+      'purge',
+    );
+  }
+
+  /**
+   * Up to `limit` jobs in one status, newest first (live ones by when they entered the status, finished
+   * ones by when they finished), as documents.
+   */
+  async list(status: JobStatus, limit?: number): Promise<JobDocument[]>;
+  /**
+   * A page of jobs in one status, optionally of one name and one owner, newest first. Pass the page's
+   * `nextCursor` as `cursor` for the next one (null: no more). A filtered page may hold fewer than
+   * `limit` jobs while `nextCursor` is not null (a store reads a bounded slice per call).
+   */
+  async list(options: ListOptions): Promise<JobDocumentPage>;
+  async list(what: JobStatus | ListOptions, limit = 50): Promise<JobDocument[] | JobDocumentPage> {
+    const options = typeof what === 'string' ? { status: what, limit } : what;
+    const page = await this.store.listJobs({ ...options, limit: options.limit ?? 50 });
+    const jobs = page.jobs.map((job) => toJobDocument(job, undefined, this.options.http.exposeErrorDetails));
+    return typeof what === 'string' ? jobs : { jobs, nextCursor: page.nextCursor };
   }
 
   private ownedBy(job: Job, owner: string | undefined): boolean {
     return job.owner === null || job.owner === (owner ?? null);
   }
 
-  private withDeadline<T>(operation: Promise<T>, what: 'submit' | 'read' | 'cancel'): Promise<T> {
+  private withDeadline<T>(operation: Promise<T>, what: 'submit' | 'read' | 'cancel' | 'retry' | 'purge'): Promise<T> {
     // A write that got no answer may still happen; a read changes nothing.
     const outcomeUnknown = what !== 'read';
     return new Promise<T>((resolve, reject) => {

@@ -8,13 +8,23 @@
 // The module, its injectables and the options they read.
 export { AsyncEndpointsModule } from './async-endpoints.module.js';
 export { ASYNC_ENDPOINTS_OPTIONS } from './async-endpoints.module-definition.js';
-export { AsyncEndpointsService, type SubmitOptions, type WaitOptions } from './async-endpoints.service.js';
+export {
+  AsyncEndpointsService,
+  type JobDocumentPage,
+  type ListOptions,
+  type PurgeOptions,
+  type SubmitOptions,
+  type WaitOptions,
+} from './async-endpoints.service.js';
 export { AsyncEndpointsHealthIndicator } from './health/async-endpoints.health.js';
 export type {
   AsyncEndpointRequest,
   AsyncEndpointsModuleOptions,
   CaptureHeadersOptions,
   CaptureQueryParamsOptions,
+  DashboardGuard,
+  DashboardOptions,
+  HealthOptions,
   HttpOptions,
   JobManagerOptions,
   MemoryStoreConfig,
@@ -57,6 +67,7 @@ export { ProblemException, problem, type ProblemDetails } from './http/problem-d
 
 // The store contract, for a custom store, and the two stores of the library.
 export {
+  InvalidCursorError,
   JobStore,
   type CancelResult,
   type ClaimedJob,
@@ -66,9 +77,11 @@ export {
   type CreateJobResult,
   type FailOptions,
   type FailOutcome,
+  type JobPage,
   type JobStats,
   type Lease,
   type ListJobsOptions,
+  type NameStats,
   type NewJob,
   type PurgeJobsOptions,
   type RecoverJobsOptions,
@@ -82,6 +95,7 @@ export {
   type StoreEventListener,
   type StoreEventType,
   type TerminalJobStatus,
+  type WorkerRegistration,
 } from './store/job-store.js';
 export { MemoryJobStore, type MemoryStoreLimits } from './store/memory/memory-job-store.js';
 export { RedisJobStore, type RedisStoreOptions } from './store/redis/redis-job-store.js';

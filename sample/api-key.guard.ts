@@ -6,6 +6,13 @@ import { timingSafeEqual } from 'node:crypto';
 /** The key `/api/*` requests must send as `X-API-Key`; undefined leaves the API open. */
 export const SAMPLE_API_KEY = Symbol('SAMPLE_API_KEY');
 
+/** Whether `given` is the key, compared in constant time. */
+export function isSampleApiKey(given: string, key: string): boolean {
+  const a = Buffer.from(given);
+  const b = Buffer.from(key);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
 /**
  * When `API_KEY` is set, every route declared under `api` needs `X-API-Key: <key>`; others get a 401
  * problem (the async endpoints' problem+json filter answers it). `/jobs/:id` and `/health` stay open: a
@@ -15,21 +22,16 @@ export const SAMPLE_API_KEY = Symbol('SAMPLE_API_KEY');
  */
 @Injectable()
 export class ApiKeyGuard implements CanActivate {
-  private readonly key: Buffer | null;
-
   constructor(
-    @Inject(SAMPLE_API_KEY) key: string | undefined,
+    @Inject(SAMPLE_API_KEY) private readonly key: string | undefined,
     private readonly reflector: Reflector,
-  ) {
-    this.key = key ? Buffer.from(key) : null;
-  }
+  ) {}
 
   canActivate(context: ExecutionContext): boolean {
-    if (this.key === null || context.getType() !== 'http' || !this.underApi(context)) return true;
+    if (!this.key || context.getType() !== 'http' || !this.underApi(context)) return true;
     const request = context.switchToHttp().getRequest<{ headers: Record<string, unknown> }>();
     const header = request.headers['x-api-key'];
-    const given = Buffer.from(typeof header === 'string' ? header : '');
-    if (given.length === this.key.length && timingSafeEqual(given, this.key)) return true;
+    if (isSampleApiKey(typeof header === 'string' ? header : '', this.key)) return true;
     throw new UnauthorizedException('A valid X-API-Key header is required.');
   }
 

@@ -19,7 +19,7 @@ async function bootstrap(): Promise<void> {
   const port = Number(process.env.PORT ?? 3000);
   await app.listen(port);
   Logger.log(
-    `Sample listening on http://localhost:${port} (POST /api/process, GET /jobs/:id, GET /health, GET /docs-json${express ? ', GET /docs' : ''})`,
+    `Sample listening on http://localhost:${port} (POST /api/process, GET /jobs/:id, GET /health, GET /admin/jobs, GET /docs-json${express ? ', GET /docs' : ''})`,
     'Sample',
   );
 }

@@ -1,5 +1,5 @@
-// Copies what tsc does not emit, the Redis store's Lua scripts, next to the compiled modules: the
-// store reads them relative to its own file. Usage: node scripts/copy-assets.mjs <outDir> [<libDirInOut>]
+// Copies what tsc does not emit next to the compiled modules, which read them relative to their own
+// file: the Redis store's Lua scripts and the dashboard's page, script and style (lib/dashboard/assets). Usage: node scripts/copy-assets.mjs <outDir> [<libDirInOut>]
 import { copyFileSync, mkdirSync, readdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -9,7 +9,9 @@ const source = join(root, 'lib');
 // <outDir> may be absolute (the packaging test builds into a temporary directory).
 const target = resolve(root, process.argv[2] ?? 'dist', process.argv[3] ?? '');
 
-const assets = readdirSync(source, { recursive: true }).filter((path) => path.endsWith('.lua'));
+const assets = readdirSync(source, { recursive: true }).filter(
+  (path) => path.endsWith('.lua') || /(^|\/)assets\/[^/]+\.(html|js|css)$/.test(path),
+);
 for (const path of assets) {
   mkdirSync(dirname(join(target, path)), { recursive: true });
   copyFileSync(join(source, path), join(target, path));

@@ -40,6 +40,8 @@ export function arrayPayload(bytes: number): { id: number; tag: string }[] {
  */
 export async function claimCostRound(url: string, probe: RedisProbe, config: ClaimCostConfig): Promise<ClaimCostRow[]> {
   const admin = new Redis(url);
+  // An empty store each round: the last round's jobs without its meta would read as 0.1.0 data.
+  await probe.flush();
   const store = new RedisJobStore({ url, keyPrefix: '{bench-claim}', logger: NO_LOGS });
   await store.init();
   const [, threshold] = (await admin.config('GET', 'slowlog-log-slower-than')) as [string, string];
@@ -64,6 +66,7 @@ export async function claimCostRound(url: string, probe: RedisProbe, config: Cla
       for (let i = 0; i < config.claims; i++) {
         await store.claimDueJobs({
           workerId: WORKER_ID,
+          names: ['ClaimCost'],
           limit: 1,
           leaseMs: 60_000,
           now: now + 1,

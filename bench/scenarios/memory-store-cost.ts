@@ -47,6 +47,7 @@ export async function memoryCostRound(config: MemoryCostConfig): Promise<MemoryC
     }
     const claimed = await store.claimDueJobs({
       workerId: 'bench',
+      names: ['MemoryCost'],
       limit: config.jobs,
       leaseMs: 600_000,
       now: Date.now(),

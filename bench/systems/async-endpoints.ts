@@ -10,6 +10,7 @@ import {
   type AsyncContext,
   type AsyncEndpointHandler,
   type AsyncEndpointsModuleOptions,
+  type RedisStoreConfig,
 } from '../../lib/index.js';
 import type { BenchHandler, BenchPayload, Consumer, ConsumerOptions, Producer, QueueSystem } from './system.js';
 
@@ -47,7 +48,11 @@ export class AsyncEndpointsSystem implements QueueSystem {
   readonly name = 'async-endpoints' as const;
   readonly completedKey = '{async-endpoints}:status:Completed';
 
-  constructor(private readonly redisUrl: string) {}
+  /** `store`: the Redis store's options; default `{ type: 'redis', url: redisUrl }` (the cluster scenario passes a Cluster). */
+  constructor(
+    redisUrl: string,
+    private readonly store: RedisStoreConfig = { type: 'redis', url: redisUrl },
+  ) {}
 
   async createProducer(): Promise<Producer> {
     const app = await this.boot({ enabled: false });
@@ -78,7 +83,7 @@ export class AsyncEndpointsSystem implements QueueSystem {
   private boot(worker: AsyncEndpointsModuleOptions['worker']): Promise<INestApplicationContext> {
     return NestFactory.createApplicationContext(
       BenchModule.forRoot({
-        store: { type: 'redis', url: this.redisUrl },
+        store: this.store,
         worker: { ...worker, maximumQueueSize: 1_000_000 },
       }),
       { logger: ['error', 'warn'] },

@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import { JOB_STATUSES, type JobStatus } from '../job/index.js';
 import type { TerminalJobStatus } from '../store/job-store.js';
-import { DEFAULT_KEY_PREFIX, RedisKeys } from '../store/redis/redis-keys.js';
+import { DEFAULT_KEY_PREFIX, StoreKeys } from '../store/redis/redis-keys.js';
 import { maskUrlPassword } from '../store/redis/redis-url.js';
 
 export const USAGE = `Usage: nestjs-async-endpoints <command> [options]
@@ -9,16 +9,20 @@ export const USAGE = `Usage: nestjs-async-endpoints <command> [options]
 Operator commands for the Redis job store of nestjs-async-endpoints.
 
 Commands:
-  stats                           jobs per status and the age of the oldest waiting job
-  list --status <status>          jobs in one status (--limit, default 50)
+  stats                           jobs per status, the age of the oldest waiting job, and per job name its
+                                  waiting and running jobs and live workers (names without one flagged)
+  list --status <status>          jobs in one status, newest first (--name, --limit default 50)
   retry <id>                      put a Failed or Canceled job back in the queue, with a fresh attempt budget
-  retry --all-failed              the same for every Failed job (--limit to cap)
+  retry --all-failed              the same for every Failed job, most recently failed first (--name, --limit)
   cancel <id>                     cancel a job; a running one is aborted by the worker running it
   recover                         take back now the jobs of dead or hung workers (expired leases)
   purge --status <status> --older-than <duration> (--dry-run | --yes)
                                   delete Completed, Failed or Canceled jobs finished before now - duration;
                                   --dry-run lists them, --yes deletes them (without either: lists them,
                                   deletes nothing and exits 1)
+  migrate (--dry-run | --yes)     convert a store written by 0.1.0 to this version's layout, or move a
+                                  store to another --partitions (stop every process on it first);
+                                  --dry-run shows what it would do, --yes does it
 
 Options:
   --redis-url <url>               redis:// or rediss:// URL (default: $REDIS_URL); the password may also
@@ -26,6 +30,7 @@ Options:
   --key-prefix <prefix>           the store's keyPrefix (default: ${DEFAULT_KEY_PREFIX})
   --json                          output as JSON
   --limit <n>                     list, retry --all-failed, purge: most jobs to handle
+  --name <name>                   list, retry --all-failed, purge: only jobs of this name (endpoint)
   --max-in-progress <duration>    recover: also take back jobs InProgress longer than this, even with a
                                   live lease (default 60m, as recovery.jobTimeoutMinutes)
   --max-recoveries <n>            recover: take-backs before a job fails with JOB_RECOVERY_EXHAUSTED
@@ -36,6 +41,8 @@ Options:
                                   cancel, recover: how long the Canceled jobs they make stay readable
                                   (default 1d, as retention.completedTtlSeconds)
   --failed-retention <duration>   recover: how long the Failed jobs it makes stay readable (default 7d)
+  --partitions <n>                migrate: the store.partitions the apps will run with (default 1)
+  --force                         migrate: even while 0.1.0 leases or workers of this version are live
   -h, --help                      show this help
 
 Durations are a number and a unit: 500ms, 30s, 15m, 12h, 7d, 2w.
@@ -59,9 +66,9 @@ export interface Connection {
 
 export type Command =
   | { name: 'stats' }
-  | { name: 'list'; status: JobStatus; limit: number }
+  | { name: 'list'; status: JobStatus; limit: number; jobName?: string }
   | { name: 'retry'; id: string }
-  | { name: 'retry-all-failed'; limit: number }
+  | { name: 'retry-all-failed'; limit: number; jobName?: string }
   | { name: 'cancel'; id: string; completedRetentionMs: number }
   | {
       name: 'recover';
@@ -74,11 +81,23 @@ export type Command =
   | {
       name: 'purge';
       status: TerminalJobStatus;
+      jobName?: string;
       olderThanMs: number;
       limit: number;
       /** `yes`: delete; `dry-run`: list only; `none`: list only, and fail saying how to confirm. */
       confirmation: 'yes' | 'dry-run' | 'none';
+    }
+  | {
+      name: 'migrate';
+      partitions: number;
+      /** As purge's. */
+      confirmation: 'yes' | 'dry-run' | 'none';
+      /** Go on while 0.1.0 leases or layout-2 workers are live. */
+      force: boolean;
     };
+
+/** The commands that run on an open store (commands.ts); migrate runs on its own connection. */
+export type StoreCommand = Exclude<Command, { name: 'migrate' }>;
 
 export type ParsedArguments = { help: true } | { help: false; command: Command; connection: Connection; json: boolean };
 
@@ -89,6 +108,7 @@ const OPTIONS = {
   help: { type: 'boolean', short: 'h' },
   status: { type: 'string' },
   limit: { type: 'string' },
+  name: { type: 'string' },
   'all-failed': { type: 'boolean' },
   'older-than': { type: 'string' },
   'max-in-progress': { type: 'string' },
@@ -98,6 +118,8 @@ const OPTIONS = {
   'failed-retention': { type: 'string' },
   'dry-run': { type: 'boolean' },
   yes: { type: 'boolean' },
+  partitions: { type: 'string' },
+  force: { type: 'boolean' },
 } as const;
 
 type OptionName = keyof typeof OPTIONS;
@@ -108,11 +130,12 @@ const GLOBAL_OPTIONS: readonly OptionName[] = ['redis-url', 'key-prefix', 'json'
 /** The options each command takes besides the global ones. */
 const COMMAND_OPTIONS: Readonly<Record<string, readonly OptionName[]>> = {
   stats: [],
-  list: ['status', 'limit'],
-  retry: ['all-failed', 'limit'],
+  list: ['status', 'limit', 'name'],
+  retry: ['all-failed', 'limit', 'name'],
   cancel: ['completed-retention'],
   recover: ['max-in-progress', 'max-recoveries', 'wait', 'completed-retention', 'failed-retention'],
-  purge: ['status', 'older-than', 'limit', 'dry-run', 'yes'],
+  purge: ['status', 'older-than', 'limit', 'name', 'dry-run', 'yes'],
+  migrate: ['partitions', 'dry-run', 'yes', 'force'],
 };
 
 const DEFAULT_LIST_LIMIT = 50;
@@ -181,11 +204,16 @@ function parseCommand(name: string, id: string | undefined, values: Values): Com
         name,
         status: parseStatus(required(name, 'status', text('status')), JOB_STATUSES),
         limit: parseCount('limit', text('limit'), DEFAULT_LIST_LIMIT, 1),
+        ...jobName(text('name')),
       };
     case 'retry':
       return id === undefined
-        ? { name: 'retry-all-failed', limit: parseCount('limit', text('limit'), Number.MAX_SAFE_INTEGER, 1) }
-        : { name, id: assertNotLimited(id, text('limit')) };
+        ? {
+            name: 'retry-all-failed',
+            limit: parseCount('limit', text('limit'), Number.MAX_SAFE_INTEGER, 1),
+            ...jobName(text('name')),
+          }
+        : { name, id: assertNotLimited(id, text('limit'), text('name')) };
     case 'cancel':
       return {
         name,
@@ -205,23 +233,38 @@ function parseCommand(name: string, id: string | undefined, values: Values): Com
       return {
         name,
         status: parseStatus(required(name, 'status', text('status')), TERMINAL_STATUSES),
+        ...jobName(text('name')),
         olderThanMs: parseDuration('older-than', required(name, 'older-than', text('older-than')), undefined, true),
         limit: parseCount('limit', text('limit'), Number.MAX_SAFE_INTEGER, 1),
-        confirmation: parseConfirmation(values),
+        confirmation: parseConfirmation(name, values),
+      };
+    case 'migrate':
+      return {
+        name,
+        partitions: parseCount('partitions', text('partitions'), 1, 1),
+        confirmation: parseConfirmation(name, values),
+        force: values.force === true,
       };
     default:
       throw new UsageError(`Unknown command '${name}'.`);
   }
 }
 
-function parseConfirmation(values: Values): 'yes' | 'dry-run' | 'none' {
-  if (values.yes && values['dry-run']) throw new UsageError('purge takes --dry-run or --yes, not both.');
+function parseConfirmation(command: string, values: Values): 'yes' | 'dry-run' | 'none' {
+  if (values.yes && values['dry-run']) throw new UsageError(`${command} takes --dry-run or --yes, not both.`);
   return values.yes ? 'yes' : values['dry-run'] ? 'dry-run' : 'none';
 }
 
-function assertNotLimited(id: string, limit: string | undefined): string {
+function assertNotLimited(id: string, limit: string | undefined, name: string | undefined): string {
   if (limit !== undefined) throw new UsageError('retry <id> does not take --limit (retry --all-failed does).');
+  if (name !== undefined) throw new UsageError('retry <id> does not take --name (retry --all-failed does).');
   return id;
+}
+
+function jobName(value: string | undefined): { jobName?: string } {
+  if (value === undefined) return {};
+  if (value.trim() === '') throw new UsageError('--name needs a job name, such as --name Process.');
+  return { jobName: value };
 }
 
 function parseConnection(values: Values, env: NodeJS.ProcessEnv): Connection {
@@ -232,7 +275,7 @@ function parseConnection(values: Values, env: NodeJS.ProcessEnv): Connection {
   }
   const keyPrefix = (values['key-prefix'] as string | undefined) ?? DEFAULT_KEY_PREFIX;
   try {
-    new RedisKeys(keyPrefix);
+    new StoreKeys(keyPrefix);
   } catch (error) {
     throw new UsageError(`--key-prefix: ${(error as Error).message}`);
   }

@@ -1,9 +1,11 @@
 import type { Redis } from 'ioredis';
 import type { RedisJobStore } from '../store/redis/redis-job-store.js';
-import { DEFAULT_KEY_PREFIX, RedisKeys } from '../store/redis/redis-keys.js';
+import { DEFAULT_KEY_PREFIX, layoutV1Keys, StoreKeys } from '../store/redis/redis-keys.js';
 import { maskUrlPassword } from '../store/redis/redis-url.js';
 import { parseArguments, USAGE, UsageError, type Connection } from './arguments.js';
-import { CommandFailure, runCommand } from './commands.js';
+import { runCommand } from './commands.js';
+import { migrate } from './migrate-command.js';
+import { openRedis } from './redis-connection.js';
 import { escapeControlCharacters } from '../observability/log-text.js';
 
 export interface CliIo {
@@ -15,9 +17,6 @@ export interface CliIo {
 export const EXIT_OK = 0;
 export const EXIT_FAILED = 1;
 export const EXIT_USAGE = 2;
-
-/** How long the CLI waits for Redis before it gives up. */
-const CONNECT_WAIT_MS = 3000;
 
 /**
  * `nestjs-async-endpoints <command> [options]`: the operator commands, on the Redis store. Returns the
@@ -47,6 +46,11 @@ export async function runCli(argv: readonly string[], terminal: CliIo): Promise<
   const { command, connection, json } = parsed;
   let opened: OpenedStore | undefined;
   try {
+    if (command.name === 'migrate') {
+      // Not through the store: a store of this version refuses to start on 0.1.0's layout.
+      await migrate(command, connection, { json, print: io.stdout });
+      return EXIT_OK;
+    }
     opened = await openStore(connection, io);
     await runCommand(command, { store: opened.store, json, print: io.stdout, warn: io.stderr });
     return EXIT_OK;
@@ -63,23 +67,26 @@ interface OpenedStore {
   close(): Promise<void>;
 }
 
-/**
- * The store on a connection of the CLI's own, so that an unreachable Redis is one clear error
- * within a few seconds rather than the store's reconnecting.
- */
+/** The store on a connection of the CLI's own (openRedis). */
 async function openStore(connection: Connection, io: CliIo): Promise<OpenedStore> {
   // Loaded here, so that --help and usage errors answer without loading ioredis and Nest.
-  const [{ RedisJobStore }, { closeConnection, connect, createCommandConnection }] = await Promise.all([
+  const [{ RedisJobStore }, { closeConnection }] = await Promise.all([
     import('../store/redis/redis-job-store.js'),
     import('../store/redis/redis-connections.js'),
   ]);
-  const client = createCommandConnection(
-    connection.redisUrl,
-    connection.password ? { password: connection.password } : {},
-  );
+  const client = await openRedis(connection);
+  let partitions: number;
+  try {
+    partitions = await storedPartitions(client, connection.keyPrefix);
+  } catch (error) {
+    await closeConnection(client);
+    throw error;
+  }
+  // The store as the apps wrote it: with their partition count.
   const store = new RedisJobStore({
     client,
     keyPrefix: connection.keyPrefix,
+    partitions,
     logger: {
       log: () => undefined,
       warn: (message) => io.stderr(`Warning: ${String(message)}`),
@@ -91,18 +98,8 @@ async function openStore(connection: Connection, io: CliIo): Promise<OpenedStore
     await closeConnection(client);
   };
   try {
-    await connect(client, CONNECT_WAIT_MS);
-  } catch (error) {
-    await close();
-    const reason = (error as Error).message;
-    const hint = /^(NOAUTH|WRONGPASS)/.test(reason)
-      ? ' (give the password in the URL, redis://:<password>@host:port, or in REDIS_PASSWORD)'
-      : '';
-    throw new CommandFailure(`Cannot connect to Redis at ${maskUrlPassword(connection.redisUrl)}: ${reason}${hint}`);
-  }
-  try {
     await store.init();
-    await warnIfNothingUnderPrefix(client, connection, io);
+    if (await nothingStored(client, connection.keyPrefix, partitions)) warnNothingUnderPrefix(connection, io);
   } catch (error) {
     await close();
     throw error;
@@ -110,16 +107,27 @@ async function openStore(connection: Connection, io: CliIo): Promise<OpenedStore
   return { store, close };
 }
 
+/** The partition count the apps wrote (`<prefix>:meta`), read before the store starts; 1 when none. */
+async function storedPartitions(client: Pick<Redis, 'hget'>, keyPrefix: string): Promise<number> {
+  const partitions = Number(await client.hget(new StoreKeys(keyPrefix).meta, 'partitions'));
+  return Number.isInteger(partitions) && partitions >= 1 ? partitions : 1;
+}
+
 /**
- * A wrong --key-prefix reads as an empty store (zeros, exit 0): say so when none of the store's keys
- * exists. The submission counter stays once a job was ever stored, so a used store always has one.
+ * Whether no job was ever stored under the prefix: no partition has a status index or a submission
+ * counter (one EXISTS per partition: one slot each), and there are no 0.1.0 keys.
  */
-async function warnIfNothingUnderPrefix(
-  client: Pick<Redis, 'exists'>,
-  connection: Connection,
-  io: CliIo,
-): Promise<void> {
-  if ((await client.exists(...new RedisKeys(connection.keyPrefix).store)) > 0) return;
+async function nothingStored(client: Pick<Redis, 'exists'>, keyPrefix: string, partitions: number): Promise<boolean> {
+  const keys = new StoreKeys(keyPrefix, partitions);
+  const found = await Promise.all([
+    client.exists(...layoutV1Keys(keys.prefix)),
+    ...keys.partitions.map((partition) => client.exists(partition.sequence, ...Object.values(partition.statusIndex))),
+  ]);
+  return found.every((count) => count === 0);
+}
+
+/** A wrong --key-prefix reads as an empty store (zeros, exit 0): say so when no store ever started there. */
+function warnNothingUnderPrefix(connection: Connection, io: CliIo): void {
   io.stderr(
     `Warning: nothing is stored under the key prefix '${connection.keyPrefix}' at ${maskUrlPassword(connection.redisUrl)}: ` +
       `no job was ever stored there. If that is unexpected, check --key-prefix: it must be the app's store.keyPrefix ` +

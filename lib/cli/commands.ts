@@ -1,6 +1,6 @@
 import { JOB_STATUSES, JobStatus, toJobDocument, type Job } from '../job/index.js';
 import type { JobStore, RecoveryReport } from '../store/job-store.js';
-import type { Command } from './arguments.js';
+import type { Command, StoreCommand } from './arguments.js';
 import { escapeControlCharacters as shown } from '../observability/log-text.js';
 import { formatAge, formatTable, formatTime, truncate } from './format.js';
 
@@ -21,17 +21,17 @@ export class CommandFailure extends Error {
   }
 }
 
-/** Runs one parsed command. Throws CommandFailure (exit 1) when it cannot be done. */
-export function runCommand(command: Command, context: CommandContext): Promise<void> {
+/** Runs one parsed command on the store (migrate has its own: migrate-command.ts). Throws CommandFailure (exit 1) when it cannot be done. */
+export function runCommand(command: StoreCommand, context: CommandContext): Promise<void> {
   switch (command.name) {
     case 'stats':
       return stats(context);
     case 'list':
-      return list(context, command.status, command.limit);
+      return list(context, command);
     case 'retry':
       return retry(context, command.id);
     case 'retry-all-failed':
-      return retryAllFailed(context, command.limit);
+      return retryAllFailed(context, command);
     case 'cancel':
       return cancel(context, command.id, command.completedRetentionMs);
     case 'recover':
@@ -52,15 +52,58 @@ async function stats({ store, json, print }: CommandContext): Promise<void> {
   );
   print('');
   print(`Waiting (Queued + Scheduled): ${result.waiting}`);
+  print(`Oldest waiting job: ${dueAge(result.oldestWaitingAgeMs)}`);
+  const names = Object.entries(result.names).sort(([a], [b]) => a.localeCompare(b));
+  if (names.length === 0) return;
+  print('');
   print(
-    `Oldest waiting job: ${result.oldestWaitingAgeMs === null ? 'none due' : `due ${formatAge(result.oldestWaitingAgeMs)} ago`}`,
+    formatTable(
+      ['NAME', 'WAITING', 'IN PROGRESS', 'OLDEST WAITING', 'WORKERS'],
+      names.map(([name, stats]) => [
+        shown(name),
+        String(stats.waiting),
+        String(stats.inProgress),
+        dueAge(stats.oldestWaitingAgeMs),
+        stats.workers === 0 && stats.waiting > 0 ? '0 (no worker runs it)' : String(stats.workers),
+      ]),
+    ),
   );
+  const unhandled = names.filter(([, stats]) => stats.workers === 0 && stats.waiting > 0).map(([name]) => name);
+  if (unhandled.length > 0) {
+    print('');
+    print(
+      `No live worker registers a handler for ${shown(unhandled.join(', '))}: their jobs wait until a worker process with that @AsyncHandler runs.`,
+    );
+  }
 }
 
-async function list({ store, json, print }: CommandContext, status: JobStatus, limit: number): Promise<void> {
-  const [jobs, { counts }] = await Promise.all([store.listJobs({ status, limit }), store.stats(Date.now())]);
+function dueAge(ageMs: number | null): string {
+  return ageMs === null ? 'none due' : `due ${formatAge(ageMs)} ago`;
+}
+
+/** Jobs read per listing call; a listing filtered by name may answer short pages. */
+const LIST_PAGE = 500;
+
+/** Up to `limit` jobs of one status (and name), newest first, following the listing's cursor. */
+async function newestJobs(store: JobStore, status: JobStatus, limit: number, name?: string): Promise<Job[]> {
+  const jobs: Job[] = [];
+  let cursor: string | null = null;
+  do {
+    const page = await store.listJobs({ status, name, limit: Math.min(LIST_PAGE, limit - jobs.length), cursor });
+    jobs.push(...page.jobs);
+    cursor = page.nextCursor;
+  } while (cursor !== null && jobs.length < limit);
+  return jobs;
+}
+
+async function list(
+  { store, json, print }: CommandContext,
+  { status, limit, jobName }: Extract<Command, { name: 'list' }>,
+): Promise<void> {
+  const [jobs, { counts }] = await Promise.all([newestJobs(store, status, limit, jobName), store.stats(Date.now())]);
   if (json) return print(JSON.stringify(jobs.map(operatorDocument), null, 2));
-  if (jobs.length === 0) return print(`No ${status} jobs.`);
+  const what = jobName === undefined ? status : `${status} ${shown(jobName)}`;
+  if (jobs.length === 0) return print(`No ${what} jobs.`);
   print(
     formatTable(
       ['ID', 'NAME', 'RETRIES', 'CREATED', 'LAST UPDATE', 'ERROR'],
@@ -74,12 +117,13 @@ async function list({ store, json, print }: CommandContext, status: JobStatus, l
       ]),
     ),
   );
-  const total = Math.max(counts[status], jobs.length);
+  // Stats count per status, not per status and name: a listing by name has no total to show.
+  const total = jobName === undefined ? counts[status] : null;
   print('');
   print(
-    jobs.length < total
-      ? `${jobs.length} of ${total} ${status} jobs (--limit ${limit}).`
-      : `${jobs.length} ${status} job(s).`,
+    total !== null && jobs.length < total
+      ? `${jobs.length} of ${total} ${what} jobs (--limit ${limit}), newest first.`
+      : `${jobs.length} ${what} job(s), newest first.`,
   );
 }
 
@@ -95,32 +139,33 @@ async function retry({ store, json, print }: CommandContext, id: string): Promis
   );
 }
 
-/** Jobs retried per listing. */
-const RETRY_PAGE = 500;
-
 /**
- * Retries Failed jobs page by page (most recently failed first). A job that fails again while this
- * runs is not retried a second time.
+ * Retries Failed jobs page by page, most recently failed first, following the listing's cursor: a job
+ * that fails again while this runs re-enters the listing ahead of the cursor and is not retried twice.
  */
-async function retryAllFailed({ store, json, print }: CommandContext, limit: number): Promise<void> {
-  const seen = new Set<string>();
+async function retryAllFailed(
+  { store, json, print }: CommandContext,
+  { limit, jobName }: Extract<Command, { name: 'retry-all-failed' }>,
+): Promise<void> {
   const requeued: string[] = [];
   const skipped: string[] = [];
-  while (seen.size < limit) {
+  let cursor: string | null = null;
+  do {
+    const handled = requeued.length + skipped.length;
     const page = await store.listJobs({
       status: JobStatus.Failed,
-      limit: Math.min(RETRY_PAGE, limit - seen.size) + seen.size,
+      name: jobName,
+      limit: Math.min(LIST_PAGE, limit - handled),
+      cursor,
     });
-    const fresh = page.filter((job) => !seen.has(job.id)).slice(0, limit - seen.size);
-    if (fresh.length === 0) break;
-    for (const job of fresh) {
-      seen.add(job.id);
+    for (const job of page.jobs) {
       const result = await store.retryJob(job.id, { now: Date.now() });
       (result.outcome === 'requeued' ? requeued : skipped).push(job.id);
     }
-  }
+    cursor = page.nextCursor;
+  } while (cursor !== null && requeued.length + skipped.length < limit);
   if (json) return print(JSON.stringify({ requeued, skipped }, null, 2));
-  if (seen.size === 0) return print('No Failed jobs.');
+  if (requeued.length + skipped.length === 0) return print('No Failed jobs.');
   print(`Requeued ${requeued.length} Failed job(s).`);
   if (skipped.length > 0)
     print(`${skipped.length} job(s) changed meanwhile and were left as they are: ${shown(skipped.join(', '))}`);
@@ -197,17 +242,17 @@ async function purge(
   { store, json, print }: CommandContext,
   command: Extract<Command, { name: 'purge' }>,
 ): Promise<void> {
-  const { status, limit, confirmation } = command;
+  const { status, limit, confirmation, jobName: name } = command;
   const now = Date.now();
   const finishedBefore = now - command.olderThanMs;
   const before = formatTime(finishedBefore);
   if (confirmation === 'yes') {
-    const purged = await store.purgeJobs({ status, finishedBefore, limit, now });
+    const purged = await store.purgeJobs({ status, name, finishedBefore, limit, now });
     if (json)
       return print(JSON.stringify({ status, finishedBefore: before, purged: purged.length, ids: purged }, null, 2));
     return print(`Purged ${purged.length} ${status} job(s) finished before ${before}.`);
   }
-  const ids = await store.purgeJobs({ status, finishedBefore, limit, now, dryRun: true });
+  const ids = await store.purgeJobs({ status, name, finishedBefore, limit, now, dryRun: true });
   if (json) {
     print(JSON.stringify({ status, finishedBefore: before, dryRun: true, wouldPurge: ids.length, ids }, null, 2));
   } else {

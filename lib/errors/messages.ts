@@ -37,18 +37,14 @@ export const asyncHandlerWithoutHandle = (className: string, name: string): stri
   `${className} is marked @AsyncHandler('${name}') but has no handle(context) method.`;
 
 /** The start of both the boot error and the API-only warning for an `@AsyncEndpoint` without its handler. */
-export const asyncEndpointWithoutHandler = (route: {
-  name: string;
-  controller: string;
-  method: string;
-  path: string;
-}): string =>
+export const asyncEndpointWithoutHandler = (
+  route: { name: string; controller: string; method: string; path: string },
+  where: string,
+): string =>
   `@AsyncEndpoint('${route.name}') on ${route.controller} (${route.method} ${route.path}) has no ` +
-  `@AsyncHandler('${route.name}') provider`;
-
-export const asyncEndpointWithoutHandlerFix = (name: string): string =>
-  `. Add a provider marked @AsyncHandler('${name}') to a module, or set worker.enabled: false ` +
-  `in a process that only accepts requests.`;
+  `@AsyncHandler('${route.name}') provider, so ${where} its jobs: they wait, Queued, until a worker ` +
+  `process with that handler claims them; a worker process must provide it (health lists '${route.name}' ` +
+  `as unhandled while none is registered).`;
 
 export const SCHEDULE_MODULE_MISSING =
   'AsyncEndpointsModule runs its worker and recovery timers through @nestjs/schedule, but no SchedulerRegistry was found. ' +

@@ -15,15 +15,18 @@ export class StoreUnavailableError extends Error {
    * caller answers the request without logging each failure again.
    */
   readonly logged: boolean;
+  /** What the client is told (the 503's detail) when the usual text would mislead; null for the usual text. */
+  readonly detail: string | null;
 
   constructor(
     readonly storeType: string,
     readonly reason: string,
-    options: { cause?: unknown; outcomeUnknown?: boolean; logged?: boolean } = {},
+    options: { cause?: unknown; outcomeUnknown?: boolean; logged?: boolean; detail?: string } = {},
   ) {
     super(storeUnavailable(storeType, reason), { cause: options.cause });
     this.name = 'StoreUnavailableError';
     this.outcomeUnknown = options.outcomeUnknown ?? true;
     this.logged = options.logged ?? false;
+    this.detail = options.detail ?? null;
   }
 }

@@ -5,6 +5,7 @@ import type { ResolvedAsyncEndpointsOptions } from '../options/async-endpoints-o
 import { JobStore } from '../store/job-store.js';
 import { JobWorker } from '../worker/job-worker.js';
 import { libraryLogger } from '../observability/library-logger.js';
+import { UnhandledNames } from './unhandled-names.js';
 
 /** A failing health check logs its cause at most this often (health is polled every few seconds). */
 const UNREACHABLE_LOG_INTERVAL_MS = 60_000;
@@ -22,8 +23,8 @@ export function stallThresholdMs(pollingIntervalMs: number): number {
 
 /**
  * Terminus indicator: store reachable (and its ping latency), waiting and in-progress counts, the
- * oldest waiting job's age, and whether this process's worker loop still goes round. It reports
- * down, never throws.
+ * oldest waiting job's age, the same per job name with its registered workers, the names nobody runs
+ * (`unhandled`), and whether this process's worker loop still goes round. It reports down, never throws.
  */
 @Injectable()
 export class AsyncEndpointsHealthIndicator {
@@ -35,13 +36,15 @@ export class AsyncEndpointsHealthIndicator {
     private readonly health: HealthIndicatorService,
     private readonly store: JobStore,
     private readonly worker: JobWorker,
+    private readonly unhandledNames: UnhandledNames,
     @Inject(ASYNC_ENDPOINTS_OPTIONS) private readonly options: ResolvedAsyncEndpointsOptions,
   ) {}
 
   /**
    * The `key` entry of a Terminus check: up with the store's ping time, the waiting and in-progress
-   * counts and the worker's state; down (never a throw) when the store does not answer in time or
-   * the worker loop has stalled.
+   * counts (in total and per name) and the worker's state; down (never a throw) when the store does not
+   * answer in time or the worker loop has stalled. Unhandled names keep it up: an API process must not
+   * be restarted because a worker deployment is missing; `unhandled` names them.
    */
   async isHealthy<const Key extends string = 'async-endpoints'>(
     key: Key = 'async-endpoints' as Key,
@@ -60,6 +63,8 @@ export class AsyncEndpointsHealthIndicator {
         waiting: stats.waiting,
         inProgress: stats.inProgress,
         oldestWaitingAgeMs: stats.oldestWaitingAgeMs,
+        names: stats.names,
+        unhandled: this.unhandledNames.check(stats),
       };
       if (worker.stalled) return indicator.down({ ...details, message: 'The worker loop has stalled' });
       return indicator.up(details);

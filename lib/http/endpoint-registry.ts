@@ -1,8 +1,7 @@
 import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
 import { DiscoveryService, MetadataScanner } from '@nestjs/core';
 import { ASYNC_ENDPOINTS_OPTIONS } from '../async-endpoints.module-definition.js';
-import { AsyncHandlerDeclarationError } from '../errors/boot.errors.js';
-import { asyncEndpointWithoutHandler, asyncEndpointWithoutHandlerFix } from '../errors/messages.js';
+import { asyncEndpointWithoutHandler } from '../errors/messages.js';
 import { HandlerRegistry } from '../handlers/handler-registry.js';
 import type { ResolvedAsyncEndpointsOptions } from '../options/async-endpoints-options.js';
 import { AsyncEndpointMarker, type AsyncEndpointMetadata } from './async-endpoint.decorator.js';
@@ -22,8 +21,8 @@ export interface AsyncEndpointRoute {
 }
 
 /**
- * The `@AsyncEndpoint` routes of the application. At boot it checks each against the handlers:
- * a name with no handler stops the boot where workers run; an API-only process logs it once.
+ * The `@AsyncEndpoint` routes of the application. At boot it checks each against the handlers and
+ * warns once about a name with no handler in this process (its jobs wait for a worker that has one).
  */
 @Injectable()
 export class EndpointRegistry implements OnModuleInit {
@@ -45,6 +44,11 @@ export class EndpointRegistry implements OnModuleInit {
   get routes(): AsyncEndpointRoute[] {
     this.scanned ??= this.scan();
     return this.scanned;
+  }
+
+  /** Whether an `@AsyncEndpoint` of this name is declared. */
+  declares(name: string): boolean {
+    return this.routes.some((route) => route.name === name);
   }
 
   private scan(): AsyncEndpointRoute[] {
@@ -75,14 +79,14 @@ export class EndpointRegistry implements OnModuleInit {
     return routes;
   }
 
+  /** Jobs are routed by name: a name without a handler here waits for a worker process that has one. */
   private checkHandlers(): void {
     const missing = [...new Set(this.routes.filter((route) => !this.handlers.get(route.name)))];
     for (const route of missing) {
-      const message = asyncEndpointWithoutHandler(route);
-      if (this.options.worker.enabled) {
-        throw new AsyncHandlerDeclarationError(message + asyncEndpointWithoutHandlerFix(route.name));
-      }
-      this.logger.warn(`${message} in this API-only process; a worker process must provide it.`);
+      const where = this.options.worker.enabled
+        ? "this process's worker does not run"
+        : 'this API-only process does not run';
+      this.logger.warn(asyncEndpointWithoutHandler(route, where));
     }
   }
 }

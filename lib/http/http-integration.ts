@@ -2,6 +2,11 @@ import { Inject, Injectable, type Type } from '@nestjs/common';
 import { ApplicationConfig, HttpAdapterHost } from '@nestjs/core';
 import { ASYNC_ENDPOINTS_OPTIONS } from '../async-endpoints.module-definition.js';
 import type { ResolvedAsyncEndpointsOptions } from '../options/async-endpoints-options.js';
+import {
+  DASHBOARD_CONTROLLER,
+  type DashboardController,
+  mountDashboardController,
+} from '../dashboard/dashboard.controller.js';
 import { runSubmitChecksLast } from './async-endpoint.decorator.js';
 import { EndpointRegistry } from './endpoint-registry.js';
 import {
@@ -18,7 +23,7 @@ import { libraryLogger } from '../observability/library-logger.js';
 
 /**
  * Ties the library into the app's HTTP layer before routes are registered: mounts the status
- * controller at `http.jobsPath` (or not at all), and on Express reads async endpoints' JSON bodies
+ * controller at `http.jobsPath` (or not at all) and the dashboard at `dashboard.path` (when enabled), and on Express reads async endpoints' JSON bodies
  * ahead of the app's parser (on Fastify, sets their route body limit and error handler), for their
  * body limit and problem+json errors.
  */
@@ -29,11 +34,13 @@ export class HttpIntegration {
   constructor(
     adapterHost: HttpAdapterHost,
     @Inject(JOBS_CONTROLLER) jobsController: Type<JobsController> | null,
+    @Inject(DASHBOARD_CONTROLLER) dashboardController: Type<DashboardController> | null,
     private readonly endpoints: EndpointRegistry,
     private readonly appConfig: ApplicationConfig,
     @Inject(ASYNC_ENDPOINTS_OPTIONS) private readonly options: ResolvedAsyncEndpointsOptions,
   ) {
     if (jobsController) mountJobsController(jobsController, options.http.jobsPath);
+    if (dashboardController) mountDashboardController(dashboardController, options.dashboard);
     // Providers are created before the app registers its routes, which read the guards.
     for (const route of endpoints.routes) {
       runSubmitChecksLast((route.controllerClass.prototype as Record<string, object>)[route.methodName]!);
@@ -65,14 +72,17 @@ export class HttpIntegration {
       }
       return matcher.matches(method, path);
     };
+    // The dashboard's actions take JSON bodies too: read the same way, their mistakes are problem+json.
+    const dashboardActions = this.dashboardActions(routing);
+    const bodyRoutes: RouteMatcher = (method, path) => matches(method, path) || dashboardActions(method, path);
     const { bodyLimitBytes: limit, maxJsonDepth } = this.options.http;
     switch (type) {
       case 'express':
-        adapter.use(expressBodyReader(matches, limit, maxJsonDepth));
+        adapter.use(expressBodyReader(bodyRoutes, limit, maxJsonDepth));
         adapter.use(expressStatusRouteReader(this.statusRoutes(routing), limit));
         break;
       case 'fastify':
-        configureFastifyRoutes(adapter.getInstance<FastifyInstanceLike>(), matches, this.statusRoutes(routing), {
+        configureFastifyRoutes(adapter.getInstance<FastifyInstanceLike>(), bodyRoutes, this.statusRoutes(routing), {
           bodyLimitBytes: limit,
           maxJsonDepth,
         });
@@ -97,6 +107,23 @@ export class HttpIntegration {
         );
       }
       return matcher(method, path);
+    };
+  }
+
+  /** `POST <dashboard.path>/api/jobs/:id/retry`, `.../cancel` and `.../api/purge`, once the global prefix is final. */
+  private dashboardActions(routing: () => RoutingOptions): RouteMatcher {
+    const { enabled, path } = this.options.dashboard;
+    if (!enabled) return () => false;
+    let matcher: RouteMatcher | undefined;
+    return (method, requestPath) => {
+      matcher ??= compileRoutes(
+        ['jobs/:id/retry', 'jobs/:id/cancel', 'purge'].map((action) => ({
+          method: 'POST',
+          path: this.withPrefix(`/${path}/api/${action}`),
+        })),
+        routing(),
+      );
+      return matcher(method, requestPath);
     };
   }
 

@@ -1,4 +1,5 @@
 import { Inject, Injectable, type Type } from '@nestjs/common';
+import { DASHBOARD_CONTROLLER } from '../dashboard/dashboard.controller.js';
 import { JOB_STATUSES } from '../job/index.js';
 import { EndpointRegistry } from './endpoint-registry.js';
 import { JOBS_CONTROLLER, type JobsController, MAX_WAIT_SECONDS } from './jobs.controller.js';
@@ -46,7 +47,7 @@ const documented = new WeakSet<object>();
 /**
  * With `@nestjs/swagger` installed, documents every `@AsyncEndpoint` route (the 202 answer with the
  * job document, `Location` and `Retry-After`, the idempotency headers, the problem answers) and the
- * status routes. Responses an app declared itself on a route win over these.
+ * status routes; leaves the dashboard out. Responses an app declared itself on a route win over these.
  */
 @Injectable()
 export class OpenApiDocumentation {
@@ -55,8 +56,11 @@ export class OpenApiDocumentation {
     @Inject(OPENAPI_MODULE) swagger: object | null,
     endpoints: EndpointRegistry,
     @Inject(JOBS_CONTROLLER) jobsController: Type<JobsController> | null,
+    @Inject(DASHBOARD_CONTROLLER) dashboardController: Type<unknown> | null,
   ) {
     if (!swagger) return;
+    // The dashboard is an operator's page behind its own guards, not part of the app's API.
+    if (dashboardController) (swagger as Swagger).ApiExcludeController()(dashboardController);
     const api = new OpenApiDecorators(swagger as Swagger);
     api.describeSchemas();
     for (const route of endpoints.routes) {

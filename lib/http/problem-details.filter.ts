@@ -70,10 +70,11 @@ export class ProblemDetailsFilter implements ExceptionFilter {
       return {
         body: problem(
           HttpStatus.SERVICE_UNAVAILABLE,
-          exception.outcomeUnknown
-            ? 'The job store did not answer in time: the request may or may not have taken effect. Retry later; ' +
+          exception.detail ??
+            (exception.outcomeUnknown
+              ? 'The job store did not answer in time: the request may or may not have taken effect. Retry later; ' +
                 'a submit retried with the same Idempotency-Key cannot create a second job.'
-            : 'The job store is unavailable; nothing was changed. Retry later.',
+              : 'The job store is unavailable; nothing was changed. Retry later.'),
         ),
         headers: { 'Retry-After': String(this.retryAfterSeconds) },
       };

@@ -12,6 +12,10 @@ export interface JobError {
 export const JobErrorCode = {
   Timeout: 'JOB_TIMEOUT',
   RecoveryExhausted: 'JOB_RECOVERY_EXHAUSTED',
+  /**
+   * No longer recorded: a worker claims only the names it has handlers for, and a job nobody handles
+   * waits. Jobs failed by 0.1.x workers may still carry it until their retention ends.
+   */
   HandlerNotFound: 'HANDLER_NOT_FOUND',
   Canceled: 'JOB_CANCELED',
   /** The stored job could not be read back (changed outside the store): failed instead of run. */

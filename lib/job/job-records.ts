@@ -20,6 +20,11 @@ export interface NewJob extends Pick<
    * be replayed (no idempotency key, an id the service made up), which spares the hash.
    */
   fingerprint: string;
+  /**
+   * True when the id was generated (no `X-Async-Request-Id`): a store may draw another one (the
+   * partitioned Redis store puts a job with an idempotency key in its key's partition).
+   */
+  idGenerated?: boolean;
 }
 
 // Both functions spell out every field in one order rather than spreading and adding fields: that

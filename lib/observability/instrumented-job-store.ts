@@ -9,6 +9,7 @@ import {
   type CreateJobResult,
   type FailOptions,
   type FailOutcome,
+  type JobPage,
   type JobStats,
   type Lease,
   type ListJobsOptions,
@@ -22,6 +23,7 @@ import {
   type RetryJobResult,
   type StoreEventListener,
   type StoreEventType,
+  type WorkerRegistration,
 } from '../store/job-store.js';
 import type { Telemetry } from './telemetry.js';
 
@@ -144,7 +146,15 @@ export class InstrumentedJobStore extends JobStore {
     return this.time('stats', () => this.inner.stats(now));
   }
 
-  listJobs(options: ListJobsOptions): Promise<Job[]> {
+  registerWorker(registration: WorkerRegistration, options: { now: number; ttlMs: number }): Promise<void> {
+    return this.time('registerWorker', () => this.inner.registerWorker(registration, options));
+  }
+
+  unregisterWorker(workerId: string): Promise<void> {
+    return this.time('unregisterWorker', () => this.inner.unregisterWorker(workerId));
+  }
+
+  listJobs(options: ListJobsOptions): Promise<JobPage> {
     return this.time('listJobs', () => this.inner.listJobs(options));
   }
 

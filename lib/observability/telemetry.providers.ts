@@ -3,6 +3,8 @@ import { ASYNC_ENDPOINTS_OPTIONS } from '../async-endpoints.module-definition.js
 import type { ResolvedAsyncEndpointsOptions } from '../options/async-endpoints-options.js';
 import { JobStore, type JobStats } from '../store/job-store.js';
 import { JobWorker } from '../worker/job-worker.js';
+import { HandlerRegistry } from '../handlers/handler-registry.js';
+import { UnhandledNames } from '../health/unhandled-names.js';
 import { Telemetry } from './telemetry.js';
 
 /** Store counts older than this are refreshed (in the background) when metrics are collected. */
@@ -13,12 +15,18 @@ export function createTelemetry(options: ResolvedAsyncEndpointsOptions): Telemet
 }
 
 /**
- * Feeds the observable gauges: waiting and in-progress counts from the store (read at most every
- * few seconds, never on the collection path itself) and this process's worker utilization.
+ * Feeds the observable gauges: waiting counts per name (and those of names no worker runs) and the
+ * in-progress count from the store (read at most every few seconds, never on the collection path
+ * itself), and this process's worker utilization. Unhandled names are logged (UnhandledNames).
  */
 @Injectable()
 export class TelemetryGauges implements OnApplicationBootstrap {
-  private counts: Pick<JobStats, 'waiting' | 'inProgress'> | null = null;
+  private counts: Pick<JobStats, 'inProgress' | 'names'> | null = null;
+  /**
+   * Every name seen (this process's handlers, and the store's names): one that no longer has jobs is
+   * observed as 0 rather than dropped, so its series goes to 0 instead of stopping.
+   */
+  private readonly knownNames = new Set<string>();
   private readAt = 0;
   private reading = false;
 
@@ -26,10 +34,13 @@ export class TelemetryGauges implements OnApplicationBootstrap {
     private readonly telemetry: Telemetry,
     private readonly store: JobStore,
     private readonly worker: JobWorker,
+    private readonly unhandledNames: UnhandledNames,
+    private readonly handlers: HandlerRegistry,
     @Inject(ASYNC_ENDPOINTS_OPTIONS) private readonly options: ResolvedAsyncEndpointsOptions,
   ) {}
 
   onApplicationBootstrap(): void {
+    for (const name of this.handlers.names()) this.knownNames.add(name);
     this.refreshCounts();
     this.telemetry.observe({
       counts: () => {
@@ -46,7 +57,13 @@ export class TelemetryGauges implements OnApplicationBootstrap {
     this.store
       .stats(Date.now())
       .then((stats) => {
-        this.counts = { waiting: stats.waiting, inProgress: stats.inProgress };
+        const names: JobStats['names'] = {};
+        for (const name of Object.keys(stats.names)) this.knownNames.add(name);
+        for (const name of this.knownNames) {
+          names[name] = stats.names[name] ?? { waiting: 0, inProgress: 0, oldestWaitingAgeMs: null, workers: 0 };
+        }
+        this.counts = { inProgress: stats.inProgress, names };
+        this.unhandledNames.check(stats);
         this.readAt = Date.now();
       })
       .catch(() => {

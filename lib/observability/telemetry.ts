@@ -22,8 +22,11 @@ const MAX_CACHED_ATTRIBUTES = 1000;
 
 /** What the observable gauges read at collection time. */
 export interface GaugeSources {
-  /** Waiting and in-progress counts from the store (cached by the caller). */
-  counts(): { waiting: number; inProgress: number } | null;
+  /**
+   * From the store (cached by the caller): the in-progress count, and per job name its waiting jobs
+   * and whether any worker is registered for it.
+   */
+  counts(): { inProgress: number; names: Record<string, { waiting: number; workers: number }> } | null;
   /** Busy slots / maximumConcurrency of this process's worker; null when workers are off. */
   utilization(): number | null;
 }
@@ -46,7 +49,12 @@ export class Telemetry {
   private readonly tracer: Tracer;
   /** Keyed by what they describe: store operations and job names. */
   private readonly attributeCache = new Map<string, Attributes>();
-  private readonly gauges: [waiting: ObservableGauge, inProgress: ObservableGauge, utilization: ObservableGauge];
+  private readonly gauges: [
+    waiting: ObservableGauge,
+    inProgress: ObservableGauge,
+    utilization: ObservableGauge,
+    unhandled: ObservableGauge,
+  ];
 
   constructor(private readonly storeType: string) {
     this.meter = metrics.getMeter(METER_NAME);
@@ -67,7 +75,11 @@ export class Telemetry {
     this.storeOperationDuration = histogram('store.operation.duration', 'One job store operation');
 
     const waiting = this.meter.createObservableGauge('asyncendpoints.jobs.waiting', {
-      description: 'Jobs Queued or Scheduled',
+      description: 'Jobs Queued or Scheduled, per job.name',
+      unit: '{job}',
+    });
+    const unhandled = this.meter.createObservableGauge('asyncendpoints.jobs.unhandled', {
+      description: 'Jobs Queued or Scheduled of a job.name that no live worker registers a handler for',
       unit: '{job}',
     });
     const inProgress = this.meter.createObservableGauge('asyncendpoints.jobs.in_progress', {
@@ -78,17 +90,21 @@ export class Telemetry {
       description: "Busy share of this process's worker slots",
       unit: '1',
     });
-    this.gauges = [waiting, inProgress, utilization];
+    this.gauges = [waiting, inProgress, utilization, unhandled];
   }
 
   /** Starts reporting the observable gauges from these sources. */
   observe(sources: GaugeSources): void {
-    const [waiting, inProgress, utilization] = this.gauges;
+    const [waiting, inProgress, utilization, unhandled] = this.gauges;
     this.meter.addBatchObservableCallback((result) => {
       const counts = sources.counts();
       if (counts) {
-        result.observe(waiting, counts.waiting, this.attributes());
         result.observe(inProgress, counts.inProgress, this.attributes());
+        for (const [name, stats] of Object.entries(counts.names)) {
+          const attributes = this.jobAttributes(name);
+          result.observe(waiting, stats.waiting, attributes);
+          result.observe(unhandled, stats.workers === 0 ? stats.waiting : 0, attributes);
+        }
       }
       const busy = sources.utilization();
       if (busy !== null) result.observe(utilization, busy, this.attributes());

@@ -1,4 +1,5 @@
-import type { Redis, RedisOptions } from 'ioredis';
+import type { CanActivate, Type } from '@nestjs/common';
+import type { Cluster, ClusterNode, ClusterOptions, Redis, RedisOptions } from 'ioredis';
 import type { JobStore } from '../store/job-store.js';
 
 /** The request as the `jobOwner` function sees it (Express or Fastify request). */
@@ -29,10 +30,23 @@ export interface RedisStoreConfig {
   url?: string;
   /** ioredis options; settings the URL carries (host, port, password, db, TLS) take precedence. */
   options?: RedisOptions;
-  /** An existing connection; the library never closes it. */
-  client?: Redis;
+  /** An existing connection (a `Redis` or a `Cluster`); the library never closes it. */
+  client?: Redis | Cluster;
+  /** A Redis Cluster: its seed nodes (`host:port` strings or ioredis nodes) and ioredis cluster options. */
+  cluster?: { nodes: (string | ClusterNode)[]; options?: ClusterOptions };
   /** Key prefix holding a Cluster hash tag; default `{async-endpoints}`. */
   keyPrefix?: string;
+  /**
+   * How many partitions the store is split into, each under its own hash tag, so that a Cluster
+   * spreads them over its masters. Default 1 on a single node, 12 on a Cluster. Fixed once jobs are
+   * stored: changing it needs `nestjs-async-endpoints migrate`.
+   */
+  partitions?: number;
+  /**
+   * Wait until this many replicas have each write batch (Redis `WAIT`) before answering, so that a
+   * failover loses no acknowledged job. Off by default.
+   */
+  waitForReplicas?: { replicas: number; timeoutMs: number };
 }
 
 /** The `store` option: a memory or Redis configuration, or an instance of your own `JobStore`. */
@@ -141,6 +155,35 @@ export interface HttpOptions {
   maxJsonDepth: number;
 }
 
+/** A Nest guard for the dashboard: a class (resolved by Nest, see `DashboardOptions.guards`) or an instance. */
+export type DashboardGuard = Type<CanActivate> | CanActivate;
+
+/** The `dashboard` options: the jobs dashboard page and its JSON API (docs/dashboard.md). Off by default. */
+export interface DashboardOptions {
+  /** Serve the dashboard. Default false. */
+  enabled: boolean;
+  /** Where the page and its API are mounted, under the app's global prefix. Default 'admin/jobs'. */
+  path: string;
+  /** Refuse retry, cancel and purge (403); the page shows them off. Default false. */
+  readOnly: boolean;
+  /**
+   * Guards for the dashboard's routes only, run after the app's global guards. A class is taken from
+   * the app's providers when registered there, else created by Nest. Default none.
+   */
+  guards: DashboardGuard[];
+  /** Never show payloads, results and captured request data (headers, route and query parameters). Default false. */
+  hidePayloads: boolean;
+}
+
+/** The `health` options: what the health indicator reports. */
+export interface HealthOptions {
+  /**
+   * A name whose oldest job has waited this long with no live worker registered for it is listed in
+   * the health details' `unhandled` (health stays up) and logged once. Default 60000.
+   */
+  unhandledJobsAfterMs: number;
+}
+
 /** `AsyncEndpointsModule.forRoot(options)`: every option is optional. */
 export interface AsyncEndpointsModuleOptions {
   store?: StoreConfig;
@@ -149,6 +192,8 @@ export interface AsyncEndpointsModuleOptions {
   recovery?: Partial<RecoveryOptions>;
   retention?: Partial<RetentionOptions>;
   http?: Partial<HttpOptions>;
+  dashboard?: Partial<DashboardOptions>;
+  health?: Partial<HealthOptions>;
   /** Check the store at boot and stop the boot when it is unreachable. Default false. */
   failFastOnStoreUnavailable?: boolean;
   /** Owner of a submitted job; only that owner can read or cancel it (others get 404). */
@@ -163,6 +208,8 @@ export interface ResolvedAsyncEndpointsOptions {
   recovery: RecoveryOptions;
   retention: RetentionOptions;
   http: HttpOptions;
+  dashboard: DashboardOptions;
+  health: HealthOptions;
   failFastOnStoreUnavailable: boolean;
   jobOwner: ((request: AsyncEndpointRequest) => string | undefined) | null;
 }

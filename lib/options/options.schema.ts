@@ -12,10 +12,29 @@ import {
   Max,
   Min,
   ValidateIf,
+  ValidateBy,
   ValidateNested,
+  type ValidationOptions,
 } from 'class-validator';
 import { MAX_JSON_DEPTH_LIMIT } from '../job/json-input.js';
 import { MAX_TIMER_MS } from '../timers/max-timer.js';
+
+/** A guard: a class (a function) or an object with `canActivate`. */
+function IsGuard(options: ValidationOptions): PropertyDecorator {
+  return ValidateBy(
+    {
+      name: 'isGuard',
+      validator: {
+        validate: (value: unknown) =>
+          typeof value === 'function' ||
+          (typeof value === 'object' &&
+            value !== null &&
+            typeof (value as { canActivate?: unknown }).canActivate === 'function'),
+      },
+    },
+    options,
+  );
+}
 
 /*
  * class-validator schemas of the module options. Each nested class is one options group;
@@ -74,11 +93,31 @@ export class HttpOptionsSchema {
   @IsOptional() @IsInt() @Min(1) @Max(MAX_JSON_DEPTH_LIMIT) maxJsonDepth?: number;
 }
 
+export class DashboardOptionsSchema {
+  @IsOptional() @IsBoolean() enabled?: boolean;
+  @IsOptional()
+  @IsString()
+  @Matches(/^\/?[A-Za-z0-9._~\-/]+$/, { message: 'path must be a URL path such as "admin/jobs"' })
+  path?: string;
+  @IsOptional() @IsBoolean() readOnly?: boolean;
+  @IsOptional()
+  @IsArray()
+  @IsGuard({ each: true, message: 'each guard must be a guard class or an object with a canActivate method' })
+  guards?: unknown[];
+  @IsOptional() @IsBoolean() hidePayloads?: boolean;
+}
+
+export class HealthOptionsSchema {
+  @IsOptional() @IsInt() @Min(1) @Max(MAX_TIMER_MS) unhandledJobsAfterMs?: number;
+}
+
 export class AsyncEndpointsOptionsSchema {
   @IsOptional() @ValidateNested() @Type(() => WorkerOptionsSchema) worker?: WorkerOptionsSchema;
   @IsOptional() @ValidateNested() @Type(() => JobManagerOptionsSchema) jobManager?: JobManagerOptionsSchema;
   @IsOptional() @ValidateNested() @Type(() => RecoveryOptionsSchema) recovery?: RecoveryOptionsSchema;
   @IsOptional() @ValidateNested() @Type(() => RetentionOptionsSchema) retention?: RetentionOptionsSchema;
   @IsOptional() @ValidateNested() @Type(() => HttpOptionsSchema) http?: HttpOptionsSchema;
+  @IsOptional() @ValidateNested() @Type(() => DashboardOptionsSchema) dashboard?: DashboardOptionsSchema;
+  @IsOptional() @ValidateNested() @Type(() => HealthOptionsSchema) health?: HealthOptionsSchema;
   @IsOptional() @IsBoolean() failFastOnStoreUnavailable?: boolean;
 }

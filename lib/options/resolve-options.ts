@@ -13,6 +13,7 @@ import type {
   StoreConfig,
 } from './async-endpoints-options.js';
 import { AsyncEndpointsOptionsSchema } from './options.schema.js';
+import { defaultPartitions, validateRedisStore } from './redis-store-options.js';
 
 /** Validates the user's options and fills in every default. */
 export function resolveOptions(options: AsyncEndpointsModuleOptions = {}): ResolvedAsyncEndpointsOptions {
@@ -31,9 +32,17 @@ export function resolveOptions(options: AsyncEndpointsModuleOptions = {}): Resol
   }
   if (problems.length > 0) throw new InvalidAsyncEndpointsOptionsError(problems);
 
-  const { worker = {}, jobManager = {}, recovery = {}, retention = {}, http = {} } = options;
+  const {
+    worker = {},
+    jobManager = {},
+    recovery = {},
+    retention = {},
+    http = {},
+    health = {},
+    dashboard = {},
+  } = options;
   return {
-    store: options.store ?? { type: 'memory' },
+    store: resolveStore(options.store),
     worker: {
       enabled: worker.enabled ?? true,
       workerId: worker.workerId ?? randomUUID(),
@@ -73,6 +82,16 @@ export function resolveOptions(options: AsyncEndpointsModuleOptions = {}): Resol
       maxLongPolls: http.maxLongPolls ?? 1000,
       maxJsonDepth: http.maxJsonDepth ?? DEFAULT_MAX_JSON_DEPTH,
     },
+    dashboard: {
+      enabled: dashboard.enabled ?? false,
+      path: (dashboard.path ?? 'admin/jobs').replace(/^\/+|\/+$/g, ''),
+      readOnly: dashboard.readOnly ?? false,
+      guards: dashboard.guards ?? [],
+      hidePayloads: dashboard.hidePayloads ?? false,
+    },
+    health: {
+      unhandledJobsAfterMs: health.unhandledJobsAfterMs ?? 60_000,
+    },
     failFastOnStoreUnavailable: options.failFastOnStoreUnavailable ?? false,
     jobOwner: options.jobOwner ?? null,
   };
@@ -81,12 +100,12 @@ export function resolveOptions(options: AsyncEndpointsModuleOptions = {}): Resol
 /** The keys each store type accepts: adding an option to a store is one entry here. */
 const STORE_KEYS = {
   memory: ['type', 'maxRetainedJobs', 'maxRetainedBytes'],
-  redis: ['type', 'url', 'options', 'client', 'keyPrefix'],
+  redis: ['type', 'url', 'options', 'client', 'cluster', 'keyPrefix', 'partitions', 'waitForReplicas'],
 } as const satisfies {
   [Type in Exclude<StoreConfig, JobStore>['type']]: readonly (keyof Extract<StoreConfig, { type: Type }>)[];
 };
 
-const GROUPS = ['worker', 'jobManager', 'recovery', 'retention', 'http'] as const;
+const GROUPS = ['worker', 'jobManager', 'recovery', 'retention', 'http', 'health', 'dashboard'] as const;
 
 function isGroup(value: unknown): boolean {
   return value === undefined || (typeof value === 'object' && value !== null && !Array.isArray(value));
@@ -107,16 +126,14 @@ function validateStore(store: StoreConfig | undefined): string[] {
     .filter((key) => !allowed.includes(key))
     .map((key) => `store.${key}: there is no such option for the ${store.type} store (allowed: ${allowed.join(', ')})`);
   if (store.type === 'memory') return [...problems, ...validateMemoryStore(store)];
-  if (store.url !== undefined && !/^rediss?:\/\//.test(String(store.url))) {
-    const shown = typeof store.url === 'string' ? maskUrlPassword(store.url) : store.url;
-    problems.push(`store.url = ${describe(shown)}: must start with redis:// or rediss://`);
-  }
-  if (store.keyPrefix !== undefined && !/^[^{}]*\{[^{}]+\}[^{}]*$/.test(String(store.keyPrefix))) {
-    problems.push(
-      `store.keyPrefix = ${describe(store.keyPrefix)}: must hold exactly one non-empty {hash tag}, such as '{async-endpoints}', so that all keys share one Redis Cluster slot`,
-    );
-  }
-  return problems;
+  return [...problems, ...validateRedisStore(store, describe)];
+}
+
+/** The store option with its defaults: a Redis store's partition count (1 on one node, 12 on a Cluster). */
+function resolveStore(store: StoreConfig | undefined): StoreConfig {
+  if (store === undefined) return { type: 'memory' };
+  if (store instanceof JobStore || store.type !== 'redis') return store;
+  return { ...store, partitions: store.partitions ?? defaultPartitions(store) };
 }
 
 function validateMemoryStore(store: MemoryStoreConfig): string[] {

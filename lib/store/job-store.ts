@@ -43,6 +43,11 @@ export interface CreateJobOptions {
 /** Proof of a claim. Every worker transition carries it; a stale token changes nothing. */
 export interface Lease {
   jobId: string;
+  /**
+   * The job's name (its endpoint and handler). A store may keep its indexes per name and needs it to
+   * name them (the Redis store declares every key a script touches).
+   */
+  name: string;
   token: string;
 }
 
@@ -55,6 +60,11 @@ export interface ClaimedJob {
 /** `claimDueJobs`'s options. */
 export interface ClaimOptions {
   workerId: string;
+  /**
+   * The names this worker has handlers for: only jobs of these names are claimed. A job whose name no
+   * worker claims stays waiting (it is never failed for want of a handler); `stats` shows it.
+   */
+  names: readonly string[];
   /** Most jobs to claim in this call (free slots, capped by batchSize). */
   limit: number;
   leaseMs: number;
@@ -135,7 +145,21 @@ export interface RecoveryReport {
   removedEntries: number;
 }
 
-/** Counts for health and metrics (`JobStore.stats`). */
+/**
+ * One name's live jobs, and how many live workers (see `registerWorker`) can run them. (Finished jobs
+ * are counted per status only: a store need not index them per name.)
+ */
+export interface NameStats {
+  /** Queued + Scheduled jobs of this name. */
+  waiting: number;
+  inProgress: number;
+  /** Age of this name's job that has been due the longest; null when none is due. */
+  oldestWaitingAgeMs: number | null;
+  /** Registered workers, not yet expired, whose names include this one. */
+  workers: number;
+}
+
+/** Counts for health, metrics and the dashboard (`JobStore.stats`). */
 export interface JobStats {
   counts: Record<JobStatus, number>;
   /** Queued + Scheduled. */
@@ -143,12 +167,57 @@ export interface JobStats {
   inProgress: number;
   /** Age of the job that has been due the longest; null when none is due. */
   oldestWaitingAgeMs: number | null;
+  /**
+   * Per job name: every name that has a stored job or a live worker. A name with waiting jobs and
+   * `workers: 0` has nobody to run it.
+   */
+  names: Record<string, NameStats>;
 }
 
-/** `listJobs`'s options. */
+/** A worker process's announcement of the names it runs (`registerWorker`), renewed while it lives. */
+export interface WorkerRegistration {
+  workerId: string;
+  names: readonly string[];
+}
+
+/**
+ * Thrown by `listJobs` for a cursor that is not a `nextCursor` the store returned (changed, made up,
+ * from another store). A caller's mistake: the dashboard answers it 400.
+ */
+export class InvalidCursorError extends Error {
+  constructor(readonly cursor: string) {
+    super(
+      `listJobs: cursor '${cursor}' is not one this store returned; pass the nextCursor of the page before as it came, or none for the first page.`,
+    );
+    this.name = 'InvalidCursorError';
+  }
+}
+
+/** `listJobs`'s options: one status, optionally one name and one owner, a page at a time. */
 export interface ListJobsOptions {
   status: JobStatus;
+  /** Only jobs of this name. */
+  name?: string;
+  /** Only jobs of this owner (`jobOwner`). */
+  owner?: string;
+  /** Most jobs in the page. */
   limit: number;
+  /** Where the page starts: the `nextCursor` of the page before; absent or null for the first page. */
+  cursor?: string | null;
+}
+
+/**
+ * A page of `listJobs`, newest first: live jobs (Queued, Scheduled, InProgress) most recently
+ * submitted first, finished ones most recently finished first.
+ */
+export interface JobPage {
+  jobs: Job[];
+  /**
+   * Pass it as `cursor` for the next page; null when there is none. Opaque: a store may encode what it
+   * needs in it. A page never repeats a job of an earlier page of the same listing, and a job that
+   * stays in the status is never skipped.
+   */
+  nextCursor: string | null;
 }
 
 /** What an operator's retry (`retryJob`) did. */
@@ -174,6 +243,8 @@ export function assertPurgeableStatus(status: string): asserts status is Termina
 /** `purgeJobs`'s options. */
 export interface PurgeJobsOptions {
   status: TerminalJobStatus;
+  /** Only jobs of this name. */
+  name?: string;
   /** Jobs whose `completedAt` is before this (ms since the epoch) are deleted. */
   finishedBefore: number;
   /** Most jobs deleted in this call. */
@@ -187,9 +258,11 @@ export interface PurgeJobsOptions {
 export type StoreEvent =
   /**
    * A job was queued (submit, release, recovery) or scheduled for a retry: idle workers should claim.
-   * `dueAt` is set when the job is not due yet (a retry): workers set a timer for it.
+   * `name` is the job's name (workers without a handler for it ignore the event); a store that cannot
+   * tell leaves it out, and then every worker claims. `dueAt` is set when the job is not due yet (a
+   * retry): workers set a timer for it.
    */
-  | { type: 'job-available'; dueAt?: number }
+  | { type: 'job-available'; name?: string; dueAt?: number }
   /** Cancellation of an InProgress job was requested. */
   | { type: 'cancel-requested'; jobId: string }
   /** The job reached a terminal status. */
@@ -218,7 +291,12 @@ export abstract class JobStore {
 
   abstract getJob(id: string): Promise<Job | null>;
 
-  /** Claims up to `limit` due jobs in due-time order, then submission order. */
+  /**
+   * Claims up to `limit` due jobs of `names`, in due-time order, then submission order. A store split
+   * into partitions keeps that order within each partition only: it takes the partitions in turn, so
+   * none waits behind another's backlog (no sharded queue orders across shards, and concurrent workers
+   * interleave anyway). Fewer than `limit` means that nothing more was due when it looked.
+   */
   abstract claimDueJobs(options: ClaimOptions): Promise<ClaimedJob[]>;
 
   /** Extends all given leases in one call. */
@@ -243,10 +321,21 @@ export abstract class JobStore {
   /** Takes back expired or overdue jobs; null when another process holds the sweep lock. */
   abstract recoverJobs(options: RecoverJobsOptions): Promise<RecoveryReport | null>;
 
+  /** Counts per status, in total and per name, with the workers registered per name. */
   abstract stats(now: number): Promise<JobStats>;
 
-  /** Jobs in one status, oldest first (terminal ones: most recently finished first). */
-  abstract listJobs(options: ListJobsOptions): Promise<Job[]>;
+  /**
+   * Announces (and renews) a worker: the names it runs, until `now + ttlMs`. Workers renew well within
+   * the ttl; an expired registration no longer counts in `stats`. Used for visibility only: claims are
+   * routed by `ClaimOptions.names`, not by registrations.
+   */
+  abstract registerWorker(registration: WorkerRegistration, options: { now: number; ttlMs: number }): Promise<void>;
+
+  /** Removes a worker's registration (at shutdown). Unknown ids are ignored. */
+  abstract unregisterWorker(workerId: string): Promise<void>;
+
+  /** A page of the jobs in one status (optionally of one name and one owner), newest first. */
+  abstract listJobs(options: ListJobsOptions): Promise<JobPage>;
 
   /**
    * An operator's retry of a Failed or Canceled job: Queued again and due at once, as a new

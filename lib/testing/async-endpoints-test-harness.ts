@@ -124,8 +124,14 @@ export class AsyncEndpointsTestHarness {
   }
 
   private async jobsIn(status: JobStatus): Promise<Job[]> {
-    const { counts } = await this.store.stats(this.timers.now());
-    return counts[status] === 0 ? [] : this.store.listJobs({ status, limit: counts[status] });
+    const jobs: Job[] = [];
+    let cursor: string | null = null;
+    do {
+      const page = await this.store.listJobs({ status, limit: 1000, cursor });
+      jobs.push(...page.jobs);
+      cursor = page.nextCursor;
+    } while (cursor !== null);
+    return jobs;
   }
 
   private async stuck(cause: string): Promise<DrainError> {

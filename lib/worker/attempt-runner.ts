@@ -49,7 +49,7 @@ export class AttemptRunner {
   ): Promise<void> {
     const { job, lease } = entry;
     const handler = this.handlers.get(job.name);
-    if (!handler) return this.finish(lease, job, this.handlerNotFound(job));
+    if (!handler) return this.foreignJob(entry);
     if (this.lastChance.applies(job) && !(await this.lastChance.waitToRunAlone(entry, outcome))) {
       // Canceled, lease lost or released at shutdown before it could start.
       entry.freeSlot();
@@ -90,12 +90,16 @@ export class AttemptRunner {
     }
   }
 
-  private handlerNotFound(job: Job): AttemptOutcome {
-    const error = new NonRetryableError(
-      `No @AsyncHandler('${job.name}') is registered in worker ${this.options.worker.workerId}; add the provider to a module of this process.`,
-      JobErrorCode.HandlerNotFound,
+  /**
+   * A job of a name this worker did not claim (claims name its handlers): only a custom store that
+   * ignores ClaimOptions.names hands one out. It goes back to the queue, for a worker that has its handler.
+   */
+  private async foreignJob(entry: RunningJob): Promise<void> {
+    entry.freeSlot();
+    new JobLogger(entry.job).error(
+      `The store (${this.store.type}) handed worker ${this.options.worker.workerId} a job of '${entry.job.name}', a name it has no @AsyncHandler for and did not claim: the store ignores ClaimOptions.names (run the conformance suite against it). The job is released to the queue.`,
     );
-    return { kind: 'threw', error };
+    await this.release(entry.lease, entry.job);
   }
 
   private timeoutOf(handler: RegisteredHandler | undefined): number {

@@ -55,6 +55,8 @@ export class ClaimLoop {
   /** For the jobs a claim fails as unreadable (their retention), made once rather than per claim. */
   private readonly retention: Retention;
   private readonly logUnreadable = (report: UnreadableJobReport) => this.logger.error(report.message);
+  /** The names this worker has handlers for: the only ones it claims (see run). */
+  private names: readonly string[] = [];
 
   constructor(
     private readonly store: JobStore,
@@ -79,8 +81,12 @@ export class ClaimLoop {
     return this.claimsInFlight === 0 && !this.claimRequested;
   }
 
-  /** Runs until the host stops claiming; the first claim goes out at once. */
-  run(): Promise<void> {
+  /**
+   * Runs until the host stops claiming, claiming only jobs of `names` (the handlers of this process);
+   * the first claim goes out at once.
+   */
+  run(names: readonly string[]): Promise<void> {
+    this.names = names;
     this.claimRequested = true;
     this.nextDueAt = Number.POSITIVE_INFINITY;
     // The poll is the fallback for a wake-up that got lost: a worker that claimed within the last
@@ -186,15 +192,20 @@ export class ClaimLoop {
     this.claimsInFlight++;
     this.lastClaimAt = Date.now();
     try {
-      const claimed = await this.store.claimDueJobs({
-        workerId: this.options.worker.workerId,
-        limit,
-        leaseMs: this.options.jobManager.jobClaimTimeoutMs,
-        now: this.timers.now(),
-        maxConcurrentJobs: this.options.jobManager.maxConcurrentJobs,
-        retention: this.retention,
-        onUnreadable: this.logUnreadable,
-      });
+      // A worker without handlers has nothing to claim: no store call for it.
+      const claimed =
+        this.names.length === 0
+          ? []
+          : await this.store.claimDueJobs({
+              workerId: this.options.worker.workerId,
+              names: this.names,
+              limit,
+              leaseMs: this.options.jobManager.jobClaimTimeoutMs,
+              now: this.timers.now(),
+              maxConcurrentJobs: this.options.jobManager.maxConcurrentJobs,
+              retention: this.retention,
+              onUnreadable: this.logUnreadable,
+            });
       if (this.storeErrorLogged) this.logger.log('Job store reachable again; worker resumed');
       this.storeErrorLogged = false;
       this.claimBackoffMs = 0;

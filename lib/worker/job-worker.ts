@@ -11,6 +11,7 @@ import { ClaimLoop } from './claim-loop.js';
 import { LastChance } from './last-chance.js';
 import { LeaseKeeper } from './lease-keeper.js';
 import { abortReason, type AttemptOutcome, type RunningJob } from './running-job.js';
+import { WorkerRegistration } from './worker-registration.js';
 import type { WorkerStatus } from './worker-status.js';
 import { libraryLogger } from '../observability/library-logger.js';
 
@@ -36,10 +37,13 @@ export class JobWorker implements OnApplicationBootstrap, BeforeApplicationShutd
   private readonly attempts: AttemptRunner;
   private readonly leases: LeaseKeeper;
   private readonly lastChance: LastChance;
+  private readonly registration: WorkerRegistration;
+  /** The names this process has handlers for: the only jobs it claims (read at start). */
+  private handlerNames: ReadonlySet<string> = new Set();
 
   constructor(
     private readonly store: JobStore,
-    handlers: HandlerRegistry,
+    private readonly handlers: HandlerRegistry,
     private readonly timers: WorkerTimers,
     telemetry: Telemetry,
     @Inject(ASYNC_ENDPOINTS_OPTIONS) private readonly options: ResolvedAsyncEndpointsOptions,
@@ -59,6 +63,7 @@ export class JobWorker implements OnApplicationBootstrap, BeforeApplicationShutd
       this.claims.scheduleWakeAt(retryAt),
     );
     this.leases = new LeaseKeeper(store, timers, options.jobManager.jobClaimTimeoutMs, this.running, this.logger);
+    this.registration = new WorkerRegistration(store, timers, options.worker.workerId, this.logger);
     this.status = workerStatus(options, this.running, this.claims, isClaiming);
   }
 
@@ -71,8 +76,9 @@ export class JobWorker implements OnApplicationBootstrap, BeforeApplicationShutd
     if (!this.options.worker.enabled || this.state !== 'idle') return;
     this.startClaiming();
     const { workerId, maximumConcurrency, batchSize } = this.options.worker;
+    const names = this.handlerNames.size > 0 ? [...this.handlerNames].join(', ') : 'none (it claims no job)';
     this.logger.log(
-      `Worker ${workerId} started: concurrency ${maximumConcurrency}, batch ${batchSize}, store ${this.store.type}`,
+      `Worker ${workerId} started: handlers ${names}; concurrency ${maximumConcurrency}, batch ${batchSize}, store ${this.store.type}`,
     );
   }
 
@@ -83,9 +89,12 @@ export class JobWorker implements OnApplicationBootstrap, BeforeApplicationShutd
   startClaiming(): void {
     if (this.state === 'running' || this.state === 'stopping') return;
     this.state = 'running';
+    this.handlerNames = new Set(this.handlers.names());
     this.unsubscribe = this.store.subscribe(
       (event) => {
         if (event.type === 'job-available') {
+          // Another name's job: this worker would not claim it.
+          if (event.name !== undefined && !this.handlerNames.has(event.name)) return;
           if (event.dueAt !== undefined && event.dueAt > this.timers.now()) this.claims.scheduleWakeAt(event.dueAt);
           else this.claims.requestClaim();
         } else if (event.type === 'cancel-requested') {
@@ -96,7 +105,8 @@ export class JobWorker implements OnApplicationBootstrap, BeforeApplicationShutd
     );
     // Renewal also carries cancellation, so it runs at least every second.
     this.leases.start();
-    this.loop = this.claims.run();
+    this.registration.start([...this.handlerNames]);
+    this.loop = this.claims.run([...this.handlerNames]);
   }
 
   beforeApplicationShutdown(): Promise<void> {
@@ -132,6 +142,7 @@ export class JobWorker implements OnApplicationBootstrap, BeforeApplicationShutd
       }
     }
     this.leases.stop();
+    await this.registration.stop(shutdownTimeoutMs);
     this.unsubscribe();
     this.state = 'stopped';
   }

@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -6,20 +5,13 @@ import { JobStatus } from '../../lib/job/index.js';
 import type { NewJob, Retention } from '../../lib/store/job-store.js';
 import { RedisJobStore } from '../../lib/store/redis/redis-job-store.js';
 import { newJob } from '../store-conformance/job-store.conformance.js';
+import { runCliProcess, type CliRun } from '../support/cli-process.js';
 import { CompiledProcesses } from '../support/node-processes.js';
 import { RecordingLogger } from '../support/recording-logger.js';
 import { freePort, RedisServer } from '../support/redis-server.js';
 
-/**
- * The operator CLI as users run it: the compiled `lib/cli/main.js` in its own `node` process, against
- * a real redis-server, with jobs made through RedisJobStore.
- */
-interface CliRun {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-  ms: number;
-}
+// The operator CLI as users run it: the compiled `lib/cli/main.js` in its own `node` process, against
+// a real redis-server, with jobs made through RedisJobStore.
 
 const DAY = 86_400_000;
 const retention: Retention = { completedTtlMs: 30 * DAY, failedTtlMs: 30 * DAY };
@@ -43,19 +35,7 @@ afterAll(async () => {
 
 /** Runs the CLI; REDIS_URL and REDIS_PASSWORD come only from `env`. */
 function cli(args: readonly string[], env: Record<string, string> = {}): Promise<CliRun> {
-  const { REDIS_URL: _url, REDIS_PASSWORD: _password, ...inherited } = process.env;
-  const started = Date.now();
-  const child = spawn(process.execPath, [cliPath, ...args], {
-    env: { ...inherited, NODE_OPTIONS: '', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  return new Promise((resolve) =>
-    child.on('close', (code) => resolve({ code, stdout, stderr, ms: Date.now() - started })),
-  );
+  return runCliProcess(cliPath, args, env);
 }
 
 /** An empty store of its own (a key prefix of its own), with helpers to put jobs in given states. */
@@ -69,9 +49,10 @@ async function freshStore() {
     await store.createJob(input, { now, maximumQueueSize: 1_000_000 });
     return input.id;
   };
-  const claimOne = async (now = Date.now(), leaseMs = 30_000) => {
+  const claimOne = async (now = Date.now(), leaseMs = 30_000, names = ['Process']) => {
     const [claimed] = await store.claimDueJobs({
       workerId: 'worker-7',
+      names,
       limit: 1,
       leaseMs,
       now,
@@ -116,7 +97,7 @@ describe('usage', () => {
     const run = await cli(['--help']);
     expect(run).toMatchObject({ code: 0, stderr: '' });
     expect(run.stdout).toContain('Usage: nestjs-async-endpoints <command> [options]');
-    for (const command of ['stats', 'list', 'retry', 'cancel', 'recover', 'purge'])
+    for (const command of ['stats', 'list', 'retry', 'cancel', 'recover', 'purge', 'migrate'])
       expect(run.stdout).toContain(`  ${command}`);
   });
 
@@ -148,6 +129,9 @@ describe('usage', () => {
       [['retry', 'a', 'b', ...url], 'retry takes one job id, got 2.'],
       [['retry', randomUUID(), '--all-failed', ...url], 'retry takes either a job id or --all-failed, not both.'],
       [['retry', randomUUID(), '--limit', '3', ...url], 'retry <id> does not take --limit'],
+      [['retry', randomUUID(), '--name', 'Process', ...url], 'retry <id> does not take --name'],
+      [['list', '--status', 'Failed', '--name', ' ', ...url], '--name needs a job name, such as --name Process.'],
+      [['stats', '--name', 'Process', ...url], 'stats does not take --name.'],
       [['cancel', ...url], 'cancel needs a job id: cancel <id>.'],
       [['recover', '--max-recoveries=-1', ...url], "--max-recoveries '-1' must be a whole number of at least 0."],
       [['recover', '--wait', 'soon', ...url], "--wait 'soon' is not a duration"],
@@ -167,6 +151,10 @@ describe('usage', () => {
         'purge takes --dry-run or --yes, not both.',
       ],
       [['stats', '--yes', ...url], 'stats does not take --yes.'],
+      [['migrate', '--partitions', '0', ...url], "--partitions '0' must be a whole number of at least 1."],
+      [['migrate', '--dry-run', '--yes', ...url], 'migrate takes --dry-run or --yes, not both.'],
+      [['migrate', 'now', ...url], "migrate takes no arguments (got 'now')."],
+      [['stats', '--force', ...url], 'stats does not take --force.'],
     ];
     const runs = await Promise.all(cases.map(([args]) => cli(args)));
     runs.forEach((run, i) => {
@@ -279,10 +267,10 @@ describe('list', () => {
     // Most recently failed first.
     expect(lines.slice(1, 4).map((line) => line.split(/\s+/)[0])).toEqual([...ids].reverse());
     expect(lines[1]).toMatch(/Process\s+0\/3\s+\S+Z\s+\S+Z\s+TIMEOUT_C: the downstream service said no to/);
-    expect(lines.at(-1)).toBe('3 Failed job(s).');
+    expect(lines.at(-1)).toBe('3 Failed job(s), newest first.');
 
     const limited = await run(['list', '--status', 'failed', '--limit', '2']);
-    expect(limited.stdout.trim().split('\n').at(-1)).toBe('2 of 3 Failed jobs (--limit 2).');
+    expect(limited.stdout.trim().split('\n').at(-1)).toBe('2 of 3 Failed jobs (--limit 2), newest first.');
 
     const json = await run(['list', '--status', 'Failed', '--json']);
     const documents = JSON.parse(json.stdout) as Record<string, unknown>[];
@@ -319,6 +307,7 @@ describe('retry', () => {
     });
     const [claimed] = await store.claimDueJobs({
       workerId: 'w',
+      names: ['Process'],
       limit: 1,
       leaseMs: 1000,
       now: Date.now(),
@@ -575,6 +564,25 @@ describe('a --key-prefix with nothing under it', () => {
   });
 });
 
+describe('a store written with several partitions', () => {
+  it('is read with the partition count its apps wrote, and a typo prefix still warns on every run', async () => {
+    const keyPrefix = `{cli-${randomUUID()}}`;
+    const store = new RedisJobStore({ url: server.url, keyPrefix, partitions: 4, logger: new RecordingLogger() });
+    await store.init();
+    stores.push(store);
+    for (let i = 0; i < 5; i++) await store.createJob(newJob(), { now: Date.now(), maximumQueueSize: 100 });
+    const result = await cli(['stats', '--json', '--redis-url', server.url, '--key-prefix', keyPrefix]);
+    expect({ code: result.code, stderr: result.stderr }).toEqual({ code: 0, stderr: '' });
+    expect(JSON.parse(result.stdout)).toMatchObject({ waiting: 5, counts: { Queued: 5 } });
+
+    const unused = `{cli-typo-${randomUUID()}}`;
+    for (let run = 0; run < 2; run++) {
+      const typo = await cli(['stats', '--json', '--redis-url', server.url, '--key-prefix', unused]);
+      expect(typo.stderr).toContain(`Warning: nothing is stored under the key prefix '${unused}'`);
+    }
+  });
+});
+
 describe('passwords in --redis-url', () => {
   it('are masked in the user:password@ and ?password= forms, in connection errors and usage errors', async () => {
     const port = await freePort();
@@ -611,7 +619,8 @@ describe('control characters in stored text', () => {
   it('are printed escaped by list, cancel and retry, and kept intact in --json output', async () => {
     const { store, create, claimOne, run } = await freshStore();
     const id = await create(Date.now(), { name: `Evil${hostile}` });
-    const { lease } = await claimOne();
+    // The Redis store claims only the names asked for.
+    const { lease } = await claimOne(Date.now(), 30_000, [`Evil${hostile}`]);
     await store.failJob(
       lease,
       { code: 'BAD\u001b[0m', message: hostile },

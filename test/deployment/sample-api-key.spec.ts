@@ -2,7 +2,7 @@ import type { INestApplication } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import request from 'supertest';
 import { JobStore } from '../../lib/index.js';
-import { SampleModule } from '../../sample/app.module.js';
+import { SAMPLE_DASHBOARD, SampleModule } from '../../sample/app.module.js';
 import { waitFor } from '../support/sample-app.js';
 import { httpAdapter, PLATFORMS, type HttpPlatform } from '../support/test-platforms.js';
 
@@ -10,7 +10,12 @@ const KEY = 'sample-key-8d5e2a';
 
 async function startSample(platform: HttpPlatform, apiKey: string | undefined): Promise<INestApplication> {
   const moduleRef = await Test.createTestingModule({
-    imports: [SampleModule.forRoot({ store: { type: 'memory' }, worker: { maximumConcurrency: 2 } }, apiKey)],
+    imports: [
+      SampleModule.forRoot(
+        { store: { type: 'memory' }, worker: { maximumConcurrency: 2 }, dashboard: SAMPLE_DASHBOARD },
+        apiKey,
+      ),
+    ],
   }).compile();
   const app = moduleRef.createNestApplication(httpAdapter(platform), { logger: ['error'] });
   await app.listen(0, '127.0.0.1');
@@ -25,6 +30,21 @@ describe.each(PLATFORMS)('the sample with API_KEY set (%s)', (platform) => {
   });
   afterAll(async () => {
     await app?.close();
+  });
+
+  it('answers the dashboard (/admin/jobs) without the key 401 with WWW-Authenticate: Basic, so that a browser asks for it', async () => {
+    for (const path of ['/admin/jobs', '/admin/jobs/api/stats']) {
+      const response = await request(app.getHttpServer()).get(path).expect(401);
+      expect(response.headers['content-type']).toMatch(/^application\/problem\+json/);
+      expect(response.headers['www-authenticate']).toBe('Basic realm="jobs dashboard", charset="UTF-8"');
+    }
+    await request(app.getHttpServer()).get('/admin/jobs').auth('admin', 'not-the-key').expect(401);
+  });
+
+  it('serves the dashboard with the key as the Basic password or as X-API-Key', async () => {
+    const page = await request(app.getHttpServer()).get('/admin/jobs').auth('admin', KEY).expect(200);
+    expect(page.headers['content-type']).toMatch(/^text\/html/);
+    await request(app.getHttpServer()).get('/admin/jobs/api/stats').set('X-API-Key', KEY).expect(200);
   });
 
   it.each([
@@ -80,10 +100,11 @@ describe.each(PLATFORMS)('the sample with API_KEY set (%s)', (platform) => {
 });
 
 describe('the sample without API_KEY', () => {
-  it('leaves /api/* open', async () => {
+  it('leaves /api/* and the dashboard open', async () => {
     const app = await startSample('express', undefined);
     try {
       await request(app.getHttpServer()).post('/api/process').send({ data: 'open' }).expect(202);
+      await request(app.getHttpServer()).get('/admin/jobs/api/stats').expect(200);
     } finally {
       await app.close();
     }

@@ -56,24 +56,28 @@ describe('Boot errors', () => {
     await expect(booting).rejects.toThrow(/'Dup'.*FirstDupHandler and SecondDupHandler/);
   });
 
-  it('stops on an endpoint whose name has no handler, in a process that runs workers', async () => {
-    await expect(boot({}, { controllers: [OrphanController] as never[] })).rejects.toThrow(
-      /@AsyncEndpoint\('Nobody'\) on OrphanController \(POST \/orphan\) has no @AsyncHandler\('Nobody'\)/,
-    );
-  });
-
-  it('only warns about it in an API-only process, and still accepts the job', async () => {
-    const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
-    const app = await boot({ worker: { enabled: false } }, { controllers: [OrphanController] as never[] });
-    try {
-      expect(warn).toHaveBeenCalledWith(expect.stringContaining('a worker process must provide it'));
-      const response = await request(app.getHttpServer()).post('/orphan').expect(202);
-      expect(response.body).toMatchObject({ name: 'Nobody', status: 'Queued' });
-    } finally {
-      warn.mockRestore();
-      await app.close();
-    }
-  });
+  it.each([
+    ['runs a worker', {}, "this process's worker does not run its jobs"],
+    ['is API-only', { worker: { enabled: false } }, 'this API-only process does not run its jobs'],
+  ] as const)(
+    'boots with an endpoint whose name has no handler in a process that %s, warns naming it, and queues its job',
+    async (_kind, options, where) => {
+      const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+      const app = await boot(options, { controllers: [OrphanController] as never[] });
+      try {
+        expect(warn).toHaveBeenCalledWith(
+          expect.stringContaining(
+            `@AsyncEndpoint('Nobody') on OrphanController (POST /orphan) has no @AsyncHandler('Nobody') provider, so ${where}: they wait, Queued, until a worker process with that handler claims them`,
+          ),
+        );
+        const response = await request(app.getHttpServer()).post('/orphan').expect(202);
+        expect(response.body).toMatchObject({ name: 'Nobody', status: 'Queued' });
+      } finally {
+        warn.mockRestore();
+        await app.close();
+      }
+    },
+  );
 
   it('stops on an invalid option, naming it', async () => {
     await expect(boot({ worker: { pollingIntervalMs: -1 } })).rejects.toThrow(InvalidAsyncEndpointsOptionsError);

@@ -164,12 +164,16 @@ describe.each(STORE_KINDS)('Metrics and traces (%s store)', (kind) => {
     expect(histogramCount(storeOps, { 'store.operation': 'claimDueJobs' })).toBeGreaterThanOrEqual(1);
     for (const gauge of [
       'asyncendpoints.jobs.waiting',
+      'asyncendpoints.jobs.unhandled',
       'asyncendpoints.jobs.in_progress',
       'asyncendpoints.worker.utilization',
     ]) {
       expect(collected.get(gauge)?.dataPoints.length).toBeGreaterThan(0);
     }
-    expect(collected.get('asyncendpoints.jobs.waiting')!.dataPoints[0]!.attributes).toEqual({ 'store.type': kind });
+    // Per name, and 0 once the name's jobs are done (its series does not stop).
+    for (const gauge of ['asyncendpoints.jobs.waiting', 'asyncendpoints.jobs.unhandled']) {
+      expect(collected.get(gauge)!.dataPoints.map((point) => [point.attributes, point.value])).toEqual([[job, 0]]);
+    }
 
     const spans = exporter.getFinishedSpans();
     const submits = spans.filter((span) => span.name === 'submit Obs');

@@ -25,7 +25,7 @@ describe('OpenAPI with @nestjs/swagger installed', () => {
     (document.paths[path] as Record<string, Operation>)[method]!;
 
   beforeAll(async () => {
-    app = await startSampleApp({ worker: { enabled: false } });
+    app = await startSampleApp({ worker: { enabled: false }, dashboard: { enabled: true } });
     document = SwaggerModule.createDocument(app, new DocumentBuilder().build());
   });
   afterAll(() => app?.close());
@@ -110,6 +110,11 @@ describe('OpenAPI with @nestjs/swagger installed', () => {
     expect(read.responses['404']!.content).toEqual({ 'application/problem+json': { schema: problemDetails } });
     expect(Object.keys(cancel.responses)).toEqual(expect.arrayContaining(['200', '202', '404', '409']));
     expect(cancel.responses['409']!.content).toEqual({ 'application/problem+json': { schema: problemDetails } });
+  });
+
+  it("leaves the dashboard's routes out of the app's document (an operator's page, not the app's API)", () => {
+    expect(Object.keys(document.paths).filter((path) => path.startsWith('/admin'))).toEqual([]);
+    expect(Object.keys(document.paths)).toContain('/api/process');
   });
 
   it('keeps a response a route declares itself', async () => {

@@ -108,6 +108,7 @@ describe('Options at run time', () => {
       const { id } = await service.submit('Ghost', {});
       const [claimed] = await store.claimDueJobs({
         workerId: 'dead',
+        names: ['Ghost'],
         limit: 1,
         leaseMs: 50,
         now: Date.now(),

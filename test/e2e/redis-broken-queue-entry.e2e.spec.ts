@@ -41,7 +41,7 @@ describe('A broken queue entry at the head of the Redis queue', () => {
     const before: string[] = [];
     for (let i = 0; i < 5; i++) before.push(await submit(`before-${i}`));
     await breakJob(admin, `${store.keyPrefix}:job:${broken}`);
-    const [head] = await admin.zrange(`${store.keyPrefix}:waiting`, '0', '0');
+    const [head] = await admin.zrange(`${store.keyPrefix}:waiting:Process`, '0', '0');
     expect(head).toMatch(new RegExp(`:${broken}$`));
 
     // A worker process (recovery off: the claim itself must get past the entry), then more jobs.
@@ -67,7 +67,7 @@ describe('A broken queue entry at the head of the Redis queue', () => {
       expect(done.result).toMatchObject({ processed: expect.stringMatching(/^(BEFORE|AFTER)-\d$/) });
     }
     await http.get(`/jobs/${broken}`).expect(404);
-    expect(await admin.zcard(`${store.keyPrefix}:waiting`)).toBe(0);
+    expect(await admin.zcard(`${store.keyPrefix}:waiting:Process`)).toBe(0);
     const { body: health } = await http.get('/health').expect(200);
     expect(health.info['async-endpoints']).toMatchObject({ waiting: 0, inProgress: 0 });
   });

@@ -1,4 +1,5 @@
-import { Injectable, type INestApplication } from '@nestjs/common';
+import { jest } from '@jest/globals';
+import { Injectable, Logger, type INestApplication } from '@nestjs/common';
 import {
   AsyncEndpointsService,
   AsyncHandler,
@@ -8,6 +9,7 @@ import {
   type ClaimedJob,
   type ClaimOptions,
 } from '../../lib/index.js';
+import { newJob } from '../store-conformance/job-store.conformance.js';
 import { waitFor } from '../support/sample-app.js';
 import { startTestApp } from '../support/test-app.js';
 
@@ -104,6 +106,58 @@ describe('Worker claim loop', () => {
     }
     // One claim per job-available; a slot freed with nothing known to wait claims nothing.
     expect(store.claims - before).toBe(5);
+  });
+
+  it("claims only its handlers' names, and does not claim on job-available for a name it has no handler for", async () => {
+    const store = new ClaimRecordingStore();
+    app = await startTestApp({ store, worker: { pollingIntervalMs: 10_000 } }, { providers: [TickHandler] });
+    const claimed: string[][] = [];
+    const claim = store.claimDueJobs.bind(store);
+    store.claimDueJobs = (options) => {
+      claimed.push([...options.names]);
+      return claim(options);
+    };
+    await sleep(50);
+    const before = store.claims;
+    // Another process submits jobs this worker has no handler for.
+    const others: string[] = [];
+    for (let i = 0; i < 10; i++) {
+      const other = newJob({ name: 'Other' });
+      others.push(other.id);
+      await store.createJob(other, { now: Date.now(), maximumQueueSize: 1000 });
+    }
+    const { id } = await app.get(AsyncEndpointsService).submit('Tick');
+    await waitFor(async () => (runs.get(id) === 1 ? true : undefined), 2000, 2);
+    expect(store.claims - before).toBe(1);
+    expect(claimed).toEqual([['Tick']]);
+    for (const other of others) expect((await store.getJob(other))!.status).toBe('Queued');
+  });
+
+  it('hands a job of a name it has no handler for back to the queue (not Failed) when a store ignores the names', async () => {
+    /** A custom store that breaks the contract: it claims every name. */
+    class NameBlindStore extends ClaimRecordingStore {
+      override claimDueJobs(options: ClaimOptions): Promise<ClaimedJob[]> {
+        return super.claimDueJobs({ ...options, names: ['Tick', 'Other'] });
+      }
+    }
+    const store = new NameBlindStore();
+    const other = newJob({ name: 'Other' });
+    await store.createJob(other, { now: Date.now(), maximumQueueSize: 1000 });
+    const errors: string[] = [];
+    const spy = jest.spyOn(Logger.prototype, 'error').mockImplementation((message: unknown) => {
+      errors.push(String(message));
+    });
+    try {
+      app = await startTestApp({ store, worker: { pollingIntervalMs: 10_000 } }, { providers: [TickHandler] });
+      await waitFor(async () => (errors.length > 0 ? true : undefined), 2000, 5);
+      await waitFor(async () => ((await store.getJob(other.id))!.status === 'Queued' ? true : undefined), 2000, 5);
+    } finally {
+      spy.mockRestore();
+    }
+    expect(await store.getJob(other.id)).toMatchObject({ status: 'Queued', retryCount: 0, error: null });
+    expect(errors[0]).toContain(
+      "a job of 'Other', a name it has no @AsyncHandler for and did not claim: the store ignores ClaimOptions.names",
+    );
   });
 
   it('skips the fallback poll while jobs keep it claiming anyway', async () => {

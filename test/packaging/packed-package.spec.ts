@@ -52,7 +52,7 @@ const NEST_NEW_TSCONFIG = {
   include: ['src'],
 };
 
-/** One async endpoint and its handler, on the default in-memory store. */
+/** One async endpoint and its handler, on the default in-memory store, and the dashboard. */
 const APP_SOURCE = `import 'reflect-metadata';
 import { Body, Controller, Injectable, Module, Post } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
@@ -79,7 +79,7 @@ class GreetHandler implements AsyncEndpointHandler<GreetRequest, { greeting: str
 }
 
 @Module({
-  imports: [ScheduleModule.forRoot(), AsyncEndpointsModule.forRoot()],
+  imports: [ScheduleModule.forRoot(), AsyncEndpointsModule.forRoot({ dashboard: { enabled: true } })],
   controllers: [GreetController],
   providers: [GreetHandler],
 })
@@ -106,7 +106,8 @@ function distIsFresh(): boolean {
   if (!existsSync(join(dist, 'index.js'))) return false;
   const files = (dir: string) =>
     readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((file) => /\.(ts|js|lua)$/.test(file));
-  const sources = files(join(ROOT, 'lib')).filter((file) => !file.endsWith('.js'));
+  // The dashboard's script (lib/dashboard/assets) is copied as it is.
+  const sources = files(join(ROOT, 'lib')).filter((file) => !file.endsWith('.js') || file.includes('assets/'));
   const outputs = files(dist).filter((file) => !file.endsWith('.d.ts'));
   const expected = new Set(sources.map((file) => file.replace(/\.ts$/, '.js')));
   if (outputs.length !== expected.size || !outputs.every((file) => expected.has(file))) return false;
@@ -185,31 +186,43 @@ describe('the packed package', () => {
   it.each<[string, ModuleSystem]>([
     ['a CommonJS', 'commonjs'],
     ['an ESM', 'esm'],
-  ])('loads in %s Nest app, which runs a job to Completed over HTTP', async (_label, moduleSystem) => {
-    const { process: app, ready } = await NodeProcess.start<{ port: number; moduleSystem: string }>(
-      `${moduleSystem}-app`,
-      join(apps[moduleSystem], 'dist', 'main.js'),
-      {},
-    );
-    started.push(app);
-    expect(ready.moduleSystem).toBe(moduleSystem);
-    const base = `http://127.0.0.1:${ready.port}`;
+  ])(
+    'loads in %s Nest app, which runs a job to Completed over HTTP and serves the dashboard',
+    async (_label, moduleSystem) => {
+      const { process: app, ready } = await NodeProcess.start<{ port: number; moduleSystem: string }>(
+        `${moduleSystem}-app`,
+        join(apps[moduleSystem], 'dist', 'main.js'),
+        {},
+      );
+      started.push(app);
+      expect(ready.moduleSystem).toBe(moduleSystem);
+      const base = `http://127.0.0.1:${ready.port}`;
 
-    const submitted = await fetch(`${base}/greet`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ name: moduleSystem }),
-    });
-    expect(submitted.status).toBe(202);
-    const location = submitted.headers.get('location');
-    expect(location).toMatch(/^\/jobs\/[0-9a-f-]{36}$/);
+      const submitted = await fetch(`${base}/greet`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ name: moduleSystem }),
+      });
+      expect(submitted.status).toBe(202);
+      const location = submitted.headers.get('location');
+      expect(location).toMatch(/^\/jobs\/[0-9a-f-]{36}$/);
 
-    const finished = await fetch(`${base}${location}?waitSeconds=20`);
-    expect(finished.status).toBe(200);
-    expect(await finished.json()).toMatchObject({
-      name: 'Greet',
-      status: 'Completed',
-      result: { greeting: `Hello, ${moduleSystem}` },
-    });
-  });
+      const finished = await fetch(`${base}${location}?waitSeconds=20`);
+      expect(finished.status).toBe(200);
+      expect(await finished.json()).toMatchObject({
+        name: 'Greet',
+        status: 'Completed',
+        result: { greeting: `Hello, ${moduleSystem}` },
+      });
+
+      // The dashboard's files are in the package: the page, and the script and style it names.
+      const page = await fetch(`${base}/admin/jobs`);
+      expect(page.status).toBe(200);
+      const html = await page.text();
+      for (const asset of html.match(/assets\/dashboard\.(js|css)\?v=\w+/g) ?? []) {
+        expect((await fetch(`${base}/admin/jobs/${asset}`)).status).toBe(200);
+      }
+      expect(html.match(/assets\/dashboard\.(js|css)\?v=\w+/g)).toHaveLength(2);
+    },
+  );
 });

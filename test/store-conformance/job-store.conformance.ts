@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { fingerprintOf, JobStatus, type JsonValue } from '../../lib/job/index.js';
 import type { JobStore, NewJob, Retention, StoreEvent } from '../../lib/store/job-store.js';
+import { describeRoutingConformance } from './routing.conformance.js';
 
 /**
  * The JobStore contract, as one suite that every store runs unchanged.
@@ -9,6 +10,17 @@ import type { JobStore, NewJob, Retention, StoreEvent } from '../../lib/store/jo
 export interface ConformanceTarget {
   create(): Promise<JobStore>;
   destroy(store: JobStore): Promise<void>;
+  /**
+   * `count` new job ids that the store keeps in one partition. Claims keep due-time, then submission
+   * order within a partition only (partitions take turns), so a case that asserts the order of several
+   * jobs gives them these ids. Without it: random ids (a store that is not partitioned).
+   */
+  idsInOnePartition?(count: number): string[];
+}
+
+/** `count` random job ids, for a store without partitions. */
+function randomIds(count: number): string[] {
+  return Array.from({ length: count }, () => randomUUID());
 }
 
 const retention: Retention = { completedTtlMs: 60_000, failedTtlMs: 120_000 };
@@ -19,6 +31,8 @@ export function newJob(overrides: Partial<NewJob> = {}): NewJob {
   const payload: JsonValue = overrides.payload ?? { data: 'hello' };
   return {
     id: randomUUID(),
+    // As the service marks an id it made up; a partitioned store may draw another (docs/storage.md).
+    idGenerated: overrides.id === undefined,
     name,
     payload,
     headers: { 'content-type': 'application/json' },
@@ -33,7 +47,7 @@ export function newJob(overrides: Partial<NewJob> = {}): NewJob {
   };
 }
 
-async function eventually(check: () => boolean, timeoutMs = 2000): Promise<void> {
+export async function eventually(check: () => boolean, timeoutMs = 2000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!check()) {
     if (Date.now() > deadline) throw new Error('condition not met in time');
@@ -44,11 +58,21 @@ async function eventually(check: () => boolean, timeoutMs = 2000): Promise<void>
 export function describeJobStoreConformance(storeName: string, target: ConformanceTarget): void {
   describe(`JobStore conformance: ${storeName}`, () => {
     let store: JobStore;
+    /** New job ids, and jobs, that share a partition: for the cases that assert an order across jobs. */
+    const idsTogether = (count: number) => target.idsInOnePartition?.(count) ?? randomIds(count);
+    const together = (count: number) => idsTogether(count).map((id) => newJob({ id }));
     const big = { now: 0, maximumQueueSize: 1_000_000 };
-    const create = (job: NewJob, now = Date.now()) => store.createJob(job, { ...big, now });
+    const create = async (job: NewJob, now = Date.now()) => {
+      const result = await store.createJob(job, { ...big, now });
+      // A store may store a generated id as another (a partitioned store draws it into its key's
+      // partition): the cases go on with the stored one.
+      if (result.outcome === 'created') job.id = result.job.id;
+      return result;
+    };
     const claim = (limit = 10, now = Date.now(), extra: { maxConcurrentJobs?: number | null; leaseMs?: number } = {}) =>
       store.claimDueJobs({
         workerId: 'worker-a',
+        names: ['Process'],
         limit,
         leaseMs: extra.leaseMs ?? LEASE,
         now,
@@ -204,14 +228,11 @@ export function describeJobStoreConformance(storeName: string, target: Conforman
     });
 
     describe('claimDueJobs', () => {
-      it('claims due jobs in due-time order, then submission order, up to the limit', async () => {
+      it('claims due jobs of one partition in due-time order, then submission order, up to the limit', async () => {
         const now = Date.now();
-        const ids: string[] = [];
-        for (let i = 0; i < 5; i++) {
-          const job = newJob();
-          ids.push(job.id);
-          await create(job, now + i);
-        }
+        const jobs = together(5);
+        const ids = jobs.map((job) => job.id);
+        for (let i = 0; i < 5; i++) await create(jobs[i]!, now + i);
         const first = await claim(3, now + 10);
         expect(first.map((c) => c.job.id)).toEqual(ids.slice(0, 3));
         const second = await claim(10, now + 10);
@@ -224,7 +245,7 @@ export function describeJobStoreConformance(storeName: string, target: Conforman
         await create(input);
         const now = Date.now() + 5;
         const [claimed] = await claim(1, now);
-        expect(claimed!.lease).toEqual({ jobId: input.id, token: expect.any(String) });
+        expect(claimed!.lease).toEqual({ jobId: input.id, name: 'Process', token: expect.any(String) });
         expect(claimed!.job).toMatchObject({
           id: input.id,
           status: JobStatus.InProgress,
@@ -393,7 +414,7 @@ export function describeJobStoreConformance(storeName: string, target: Conforman
         const input = newJob();
         await create(input);
         const [claimed] = await claim(1);
-        const forged = { jobId: input.id, token: 'not-the-token' };
+        const forged = { jobId: input.id, name: input.name, token: 'not-the-token' };
         const now = Date.now();
         expect(await store.completeJob(forged, 1, { now, retention })).toBe('lease-lost');
         expect(await store.failJob(forged, { code: 'E', message: 'x' }, { now, retryAt: null, retention })).toBe(
@@ -603,33 +624,29 @@ export function describeJobStoreConformance(storeName: string, target: Conforman
 
       it('puts a job taken back or released ahead of the waiting jobs, leaving the oldest waiting age as it was', async () => {
         const now = Date.now();
-        const recovered = newJob();
-        const released = newJob();
-        await create(recovered, now);
-        await create(released, now);
+        const [recovered, released, waiting, later] = together(4);
+        await create(recovered!, now);
+        await create(released!, now);
         const [recoveredClaim, releasedClaim] = await claim(2, now, { leaseMs: 1000 });
-        const waiting = newJob();
-        const later = newJob();
-        await create(waiting, now + 10);
-        await create(later, now + 500);
+        await create(waiting!, now + 10);
+        await create(later!, now + 500);
         expect(await store.releaseJob(releasedClaim!.lease, { now: now + 600, retention })).toBe('released');
         expect((await sweep(now + 1000))!.requeued).toEqual([recoveredClaim!.lease.jobId]);
         // They were due before anything submitted since; the job due the longest still dates from now + 10.
         expect((await store.stats(now + 1000)).oldestWaitingAgeMs).toBe(990);
         expect((await claim(10, now + 1000)).map((c) => c.job.id)).toEqual([
-          recovered.id,
-          released.id,
-          waiting.id,
-          later.id,
+          recovered!.id,
+          released!.id,
+          waiting!.id,
+          later!.id,
         ]);
       });
 
       it('makes a job taken back or released due at once when the head of the queue is not due yet', async () => {
         const now = Date.now();
-        const scheduled = newJob();
-        const recovered = newJob();
-        await create(scheduled, now);
-        await create(recovered, now);
+        const [scheduled, recovered] = together(2);
+        await create(scheduled!, now);
+        await create(recovered!, now);
         const [scheduledClaim] = await claim(1, now);
         await store.failJob(
           scheduledClaim!.lease,
@@ -637,9 +654,9 @@ export function describeJobStoreConformance(storeName: string, target: Conforman
           { now, retryAt: now + 5000, retention },
         );
         await claim(1, now, { leaseMs: 100 });
-        expect((await sweep(now + 100))!.requeued).toEqual([recovered.id]);
+        expect((await sweep(now + 100))!.requeued).toEqual([recovered!.id]);
         expect((await store.stats(now + 100)).oldestWaitingAgeMs).toBe(0);
-        expect((await claim(10, now + 100)).map((c) => c.job.id)).toEqual([recovered.id]);
+        expect((await claim(10, now + 100)).map((c) => c.job.id)).toEqual([recovered!.id]);
       });
 
       it('fails a job with JOB_RECOVERY_EXHAUSTED after maxRecoveries take-backs', async () => {
@@ -684,12 +701,8 @@ export function describeJobStoreConformance(storeName: string, target: Conforman
     describe('stats, listing and retention', () => {
       it('counts jobs per status and the age of the oldest due job', async () => {
         const now = Date.now();
-        const ids: string[] = [];
-        for (let i = 0; i < 4; i++) {
-          const job = newJob();
-          ids.push(job.id);
-          await create(job, now - 1000 + i);
-        }
+        const jobs = together(4);
+        for (let i = 0; i < 4; i++) await create(jobs[i]!, now - 1000 + i);
         const [a, b, c] = await claim(3, now);
         await store.completeJob(a!.lease, 1, { now, retention });
         await store.failJob(b!.lease, { code: 'E', message: 'x' }, { now, retryAt: now + 60_000, retention });
@@ -705,19 +718,20 @@ export function describeJobStoreConformance(storeName: string, target: Conforman
         expect((await store.stats(Date.now())).oldestWaitingAgeMs).toBeNull();
       });
 
-      it('lists jobs by status', async () => {
-        const first = newJob();
-        const second = newJob();
-        await create(first, Date.now());
-        await create(second, Date.now() + 1);
-        expect((await store.listJobs({ status: JobStatus.Queued, limit: 10 })).map((j) => j.id)).toEqual([
-          first.id,
-          second.id,
+      it('lists jobs by status, newest first', async () => {
+        const [first, second] = together(2);
+        await create(first!, Date.now());
+        await create(second!, Date.now() + 1);
+        expect((await store.listJobs({ status: JobStatus.Queued, limit: 10 })).jobs.map((j) => j.id)).toEqual([
+          second!.id,
+          first!.id,
         ]);
-        expect(await store.listJobs({ status: JobStatus.Queued, limit: 1 })).toHaveLength(1);
+        expect((await store.listJobs({ status: JobStatus.Queued, limit: 1 })).jobs).toHaveLength(1);
         const [claimed] = await claim(1, Date.now() + 5);
         await store.failJob(claimed!.lease, { code: 'E', message: 'x' }, { now: Date.now(), retryAt: null, retention });
-        expect((await store.listJobs({ status: JobStatus.Failed, limit: 10 })).map((j) => j.id)).toEqual([first.id]);
+        expect((await store.listJobs({ status: JobStatus.Failed, limit: 10 })).jobs.map((j) => j.id)).toEqual([
+          first!.id,
+        ]);
       });
 
       it('drops terminal jobs and their idempotency keys after the retention period', async () => {
@@ -797,8 +811,10 @@ export function describeJobStoreConformance(storeName: string, target: Conforman
         await eventually(() => events.some((e) => e.type === 'job-available'));
         unsubscribe();
         expect((await store.stats(now)).counts).toMatchObject({ Queued: 1, Failed: 0 });
-        expect((await store.listJobs({ status: JobStatus.Queued, limit: 10 })).map((j) => j.id)).toEqual([input.id]);
-        expect(await store.listJobs({ status: JobStatus.Failed, limit: 10 })).toEqual([]);
+        expect((await store.listJobs({ status: JobStatus.Queued, limit: 10 })).jobs.map((j) => j.id)).toEqual([
+          input.id,
+        ]);
+        expect((await store.listJobs({ status: JobStatus.Failed, limit: 10 })).jobs).toEqual([]);
 
         const [claimed] = await claim(1, now + 1);
         expect(claimed!.job).toMatchObject({ id: input.id, retryCount: 0, recoveryCount: 0 });
@@ -846,28 +862,25 @@ export function describeJobStoreConformance(storeName: string, target: Conforman
       });
 
       it('orders a retried job as a new submission', async () => {
-        const retried = newJob();
-        await failedJob(retried, 1);
-        const waiting = newJob();
+        const [retried, waiting] = together(2);
+        await failedJob(retried!, 1);
         const now = Date.now();
-        await create(waiting, now);
-        await store.retryJob(retried.id, { now });
-        expect((await claim(10, now)).map((c) => c.job.id)).toEqual([waiting.id, retried.id]);
+        await create(waiting!, now);
+        await store.retryJob(retried!.id, { now });
+        expect((await claim(10, now)).map((c) => c.job.id)).toEqual([waiting!.id, retried!.id]);
       });
 
       it('changes nothing for a job that is not Failed or Canceled, and answers not-found for an unknown id', async () => {
-        const queued = newJob();
-        const running = newJob();
-        const done = newJob();
-        await create(done);
-        await create(running);
-        await create(queued);
+        const [done, running, queued] = together(3);
+        await create(done!);
+        await create(running!);
+        await create(queued!);
         const [doneClaim, runningClaim] = await claim(2);
         await store.completeJob(doneClaim!.lease, 1, { now: Date.now(), retention });
         for (const [input, status] of [
-          [queued, JobStatus.Queued],
-          [running, JobStatus.InProgress],
-          [done, JobStatus.Completed],
+          [queued!, JobStatus.Queued],
+          [running!, JobStatus.InProgress],
+          [done!, JobStatus.Completed],
         ] as const) {
           const result = await store.retryJob(input.id, { now: Date.now() });
           expect(result).toMatchObject({ outcome: 'not-retryable', job: { id: input.id, status } });
@@ -924,7 +937,7 @@ export function describeJobStoreConformance(storeName: string, target: Conforman
         expect((await store.getJob(oldFailed.id))!.status).toBe(JobStatus.Failed);
         expect((await store.getJob(queued.id))!.status).toBe(JobStatus.Queued);
         expect((await store.stats(now)).counts).toMatchObject({ Completed: 1, Failed: 1, Queued: 1 });
-        expect((await store.listJobs({ status: JobStatus.Completed, limit: 10 })).map((j) => j.id)).toEqual([
+        expect((await store.listJobs({ status: JobStatus.Completed, limit: 10 })).jobs.map((j) => j.id)).toEqual([
           newDone.id,
         ]);
         expect(await store.purgeJobs({ status: JobStatus.Failed, finishedBefore: now, limit: 100, now })).toEqual([
@@ -1027,5 +1040,7 @@ export function describeJobStoreConformance(storeName: string, target: Conforman
         await expect(store.ping()).resolves.toBeUndefined();
       });
     });
+
+    describeRoutingConformance(() => store, idsTogether);
   });
 }

@@ -26,6 +26,7 @@ describe('memory store caps (maxRetainedJobs, maxRetainedBytes)', () => {
     expect((await store.createJob(input, { ...options, now })).outcome).toBe('created');
     const [claimed] = await store.claimDueJobs({
       workerId: 'w',
+      names: [input.name],
       limit: 1,
       leaseMs: 30_000,
       now,
@@ -128,6 +129,7 @@ describe('memory store caps (maxRetainedJobs, maxRetainedBytes)', () => {
     await store.createJob(input, { ...options, now: t0 });
     const [claimed] = await store.claimDueJobs({
       workerId: 'w',
+      names: [input.name],
       limit: 1,
       leaseMs: 30_000,
       now: t0,
@@ -183,6 +185,7 @@ describe('memory store caps (maxRetainedJobs, maxRetainedBytes)', () => {
     expect(retained(store).retainedBytes).toBeGreaterThan(MiB);
     const [claimed] = await store.claimDueJobs({
       workerId: 'w',
+      names: [input.name],
       limit: 1,
       leaseMs: 30_000,
       now: 1,
@@ -190,5 +193,43 @@ describe('memory store caps (maxRetainedJobs, maxRetainedBytes)', () => {
     });
     await store.completeJob(claimed!.lease, null, { now: 2, retention: { ...retention, dropPayloadOnFinish: true } });
     expect(retained(store).retainedBytes).toBeLessThan(4096);
+  });
+});
+
+describe('memory store listings', () => {
+  const store = new MemoryJobStore();
+  const now = Date.now();
+  const options = { now, maximumQueueSize: 1_000_000 };
+
+  afterAll(() => store.close());
+
+  it('pages every finished job once after thousands of transitions, and refuses a cursor it did not issue', async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 1500; i++) {
+      const input = newJob({ fingerprint: '' });
+      ids.push(input.id);
+      await store.createJob(input, options);
+      const [claimed] = await store.claimDueJobs({
+        workerId: 'w',
+        names: [input.name],
+        limit: 1,
+        leaseMs: 30_000,
+        now,
+        maxConcurrentJobs: null,
+      });
+      await store.completeJob(claimed!.lease, null, { now: now + i, retention });
+    }
+    const listed: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const page = await store.listJobs({ status: 'Completed', limit: 400, cursor });
+      listed.push(...page.jobs.map((job) => job.id));
+      cursor = page.nextCursor;
+    } while (cursor !== null);
+    expect(listed).toEqual([...ids].reverse());
+    expect((await store.listJobs({ status: 'Queued', limit: 10 })).jobs).toEqual([]);
+    await expect(store.listJobs({ status: 'Completed', limit: 10, cursor: 'page-2' })).rejects.toThrow(
+      "cursor 'page-2' is not one this store returned; pass the nextCursor of the page before",
+    );
   });
 });

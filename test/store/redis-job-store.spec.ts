@@ -3,7 +3,8 @@ import type { JsonValue } from '../../lib/job/index.js';
 import type { ClaimOptions, Retention, StoreEvent, UnreadableJobReport } from '../../lib/store/job-store.js';
 import { COMMAND_TIMEOUT_MS } from '../../lib/store/redis/redis-connections.js';
 import { RedisJobStore, type RedisStoreOptions } from '../../lib/store/redis/redis-job-store.js';
-import { RedisKeys } from '../../lib/store/redis/redis-keys.js';
+import { claimScriptSha } from '../../lib/store/redis/redis-scripts.js';
+import { idempotencyDigest, StoreKeys } from '../../lib/store/redis/redis-keys.js';
 import { StoreUnavailableError } from '../../lib/errors/store-unavailable.error.js';
 import { newJob } from '../store-conformance/job-store.conformance.js';
 import { RecordingLogger } from '../support/recording-logger.js';
@@ -18,11 +19,12 @@ const openStores: RedisJobStore[] = [];
 /** A fresh store on its own key prefix, initialised; closed after the test. */
 async function openStore(server: RedisServer, options: RedisStoreOptions = {}) {
   const logger = new RecordingLogger();
-  const keys = new RedisKeys(`{ae-redis-${++prefixes}}`);
-  const store = new RedisJobStore({ url: server.url, keyPrefix: keys.prefix, logger, ...options });
+  const storeKeys = new StoreKeys(`{ae-redis-${++prefixes}}`, options.partitions ?? 1);
+  const store = new RedisJobStore({ url: server.url, keyPrefix: storeKeys.prefix, logger, ...options });
   openStores.push(store);
   await store.init();
-  return { store, keys, logger };
+  // With one partition (the default), its keys are the store's.
+  return { store, keys: storeKeys.partitions[0]!, storeKeys, logger };
 }
 
 afterEach(async () => {
@@ -31,6 +33,7 @@ afterEach(async () => {
 
 const claimOptions = (now: number, limit = 10, leaseMs = 30_000): ClaimOptions => ({
   workerId: 'worker-a',
+  names: ['Process'],
   limit,
   leaseMs,
   now,
@@ -88,29 +91,8 @@ describe('RedisJobStore on a running Redis', () => {
       const claimed = await store.claimDueJobs(claimOptions(now + 10, 1));
 
       expect(claimed.map((c) => c.job.id)).toEqual([next.id]);
-      expect(await admin.zcard(keys.waiting)).toBe(0);
+      expect(await admin.zcard(keys.waiting('Process'))).toBe(0);
       expect((await store.stats(now + 10)).counts).toMatchObject({ Queued: 0, InProgress: 1 });
-    });
-
-    it('counts and drops such an entry in the recovery sweep', async () => {
-      const { store, keys } = await openStore(server);
-      const now = Date.now();
-      const [ghost, next] = [newJob(), newJob()];
-      await store.createJob(ghost, { now, maximumQueueSize: 100 });
-      await store.createJob(next, { now: now + 1, maximumQueueSize: 100 });
-      await admin.del(keys.job(ghost.id));
-
-      const report = await store.recoverJobs({
-        now: now + 10,
-        maxInProgressMs: 3_600_000,
-        maxRecoveries: 2,
-        lockMs: 1,
-        retention,
-      });
-
-      expect(report).toEqual({ requeued: [], exhausted: [], canceled: [], removedEntries: 1 });
-      expect((await store.stats(now + 10)).counts.Queued).toBe(1);
-      expect((await store.claimDueJobs(claimOptions(now + 10))).map((c) => c.job.id)).toEqual([next.id]);
     });
 
     it("claims, runs and completes a job whose payload is nested 1,001 deep, past Lua cjson's limit", async () => {
@@ -197,7 +179,7 @@ describe('RedisJobStore on a running Redis', () => {
         expect(ttl).toBeGreaterThan(0);
         expect(ttl).toBeLessThanOrEqual(retention.failedTtlMs);
         expect(await admin.zscore(keys.statusIndex.Failed, bad.id)).not.toBeNull();
-        expect(await admin.zcard(keys.waiting)).toBe(0);
+        expect(await admin.zcard(keys.waiting('Process'))).toBe(0);
       },
     );
 
@@ -223,7 +205,30 @@ describe('RedisJobStore on a running Redis', () => {
       expect((await store.stats(now + 1000)).counts).toMatchObject({ InProgress: 0, Failed: 1 });
       expect(await store.getJob(broken.id)).toMatchObject({ status: 'Failed', error: { code: 'JOB_UNREADABLE' } });
       expect(await admin.pttl(keys.job(broken.id))).toBeGreaterThan(0);
-      expect(await admin.zcard(keys.leases)).toBe(0);
+      expect(await admin.zcard(keys.leases('Process'))).toBe(0);
+      expect(await admin.zcard(keys.started)).toBe(0);
+    });
+
+    it('fails an InProgress job whose name field is gone and still requeues the other expired job of its partition', async () => {
+      const { store, keys } = await openStore(server);
+      const now = Date.now();
+      const [nameless, other] = [newJob(), newJob()];
+      await store.createJob(nameless, { now, maximumQueueSize: 100 });
+      await store.createJob(other, { now, maximumQueueSize: 100 });
+      await store.claimDueJobs(claimOptions(now, 2, 1000));
+      await admin.hdel(keys.job(nameless.id), 'name');
+
+      const report = await store.recoverJobs({
+        now: now + 1000,
+        maxInProgressMs: 3_600_000,
+        maxRecoveries: 2,
+        lockMs: 1,
+        retention,
+      });
+
+      expect(report).toEqual({ requeued: [other.id], exhausted: [], canceled: [], removedEntries: 1 });
+      expect(await store.getJob(nameless.id)).toMatchObject({ status: 'Failed', error: { code: 'JOB_UNREADABLE' } });
+      expect(await store.getJob(other.id)).toMatchObject({ status: 'Queued' });
       expect(await admin.zcard(keys.started)).toBe(0);
     });
   });
@@ -311,8 +316,9 @@ describe('RedisJobStore on a running Redis', () => {
       });
 
       // The first goes alone at once; the 19 made while it was on its way, together (each script with
-      // its wake-up PUBLISH in one pipelined write).
-      expect(sent).toEqual(['evalsha', 'publish', 'evalsha', 'publish']);
+      // its wake-up PUBLISH in one pipelined write). The replay and the conflict met a key mapped to a job
+      // their call had not declared: they go again together, with its hash declared.
+      expect(sent).toEqual(['evalsha', 'publish', 'evalsha', 'publish', 'evalsha', 'publish']);
       expect(results.map((result) => result.outcome)).toEqual([
         'created',
         'replayed',
@@ -373,6 +379,70 @@ describe('RedisJobStore on a running Redis', () => {
     });
   });
 
+  describe('the layout under the key prefix', () => {
+    it('refuses to start on data of the 0.1.0 layout, naming the migrate command, and leaves it as it is', async () => {
+      const prefix = `{ae-redis-${++prefixes}}`;
+      await admin.zadd(`${prefix}:waiting`, 1, '0000000000000001:old');
+      const store = new RedisJobStore({ url: server.url, keyPrefix: prefix, logger: new RecordingLogger() });
+      openStores.push(store);
+      await expect(store.init()).rejects.toThrow(
+        `The Redis store under key prefix '${prefix}' holds data in the layout of nestjs-async-endpoints 0.1.0. Stop the 0.1.0 processes and run \`npx nestjs-async-endpoints migrate\``,
+      );
+      expect(await admin.exists(`${prefix}:meta`)).toBe(0);
+      expect(await admin.zrange(`${prefix}:waiting`, '0', '-1')).toEqual(['0000000000000001:old']);
+    });
+
+    it('refuses to start with another partition count than the store was written with, naming store.partitions and the migrate command', async () => {
+      const { storeKeys } = await openStore(server);
+      expect(await admin.hgetall(storeKeys.meta)).toEqual({ layout: '2', partitions: '1' });
+      const other = new RedisJobStore({
+        url: server.url,
+        keyPrefix: storeKeys.prefix,
+        partitions: 4,
+        logger: new RecordingLogger(),
+      });
+      openStores.push(other);
+      await expect(other.init()).rejects.toThrow(
+        `store.partitions = 4, but the Redis store under key prefix '${storeKeys.prefix}' was written with 1 partitions. Set store.partitions to 1, or stop every process and run \`npx nestjs-async-endpoints migrate\``,
+      );
+      expect(await admin.hgetall(storeKeys.meta)).toEqual({ layout: '2', partitions: '1' });
+    });
+
+    it('refuses to start while a migrate run is under way or was cut short (<prefix>:migrating), naming the command', async () => {
+      const { storeKeys } = await openStore(server);
+      await admin.set(`${storeKeys.prefix}:migrating`, '4');
+      const again = new RedisJobStore({ url: server.url, keyPrefix: storeKeys.prefix, logger: new RecordingLogger() });
+      openStores.push(again);
+      await expect(again.init()).rejects.toThrow(
+        `A \`npx nestjs-async-endpoints migrate\` run on the Redis store under key prefix '${storeKeys.prefix}' is under way or was cut short`,
+      );
+    });
+  });
+
+  describe('several partitions', () => {
+    it("draws a generated id into its idempotency key's partition, and keeps a chosen id as it is", async () => {
+      const { store, storeKeys } = await openStore(server, { partitions: 4 });
+      const now = Date.now();
+      const options = { now, maximumQueueSize: 100 };
+      for (let i = 0; i < 8; i++) {
+        const generated = { ...newJob({ idempotencyKey: `key-${i}` }), idGenerated: true };
+        const created = await store.createJob(generated, options);
+        expect(created.outcome).toBe('created');
+        const id = (created as { job: { id: string } }).job.id;
+        const digestPartition = storeKeys.partitionIndexOf(idempotencyDigest(generated));
+        expect(storeKeys.partitionIndexOf(id)).toBe(digestPartition);
+        expect(await admin.exists(storeKeys.partitions[digestPartition]!.job(id))).toBe(1);
+        const replay = await store.createJob({ ...newJob({ idempotencyKey: `key-${i}` }), idGenerated: true }, options);
+        expect(replay).toMatchObject({ outcome: 'replayed', job: { id } });
+      }
+      const chosen = newJob({ id: 'client-chosen-id', idempotencyKey: 'chosen-key' });
+      expect(await store.createJob({ ...chosen, idGenerated: false }, options)).toMatchObject({
+        outcome: 'created',
+        job: { id: 'client-chosen-id' },
+      });
+    });
+  });
+
   describe('a client handed in', () => {
     it('is used, connected when lazy, and left open by close()', async () => {
       const client = new Redis(server.url, { lazyConnect: true });
@@ -399,6 +469,32 @@ describe('RedisJobStore on a running Redis', () => {
     });
   });
 
+  it('names the claim script by the SHA1 the server caches it under (the SHA flagged for Dragonfly at startup)', async () => {
+    const { store } = await openStore(server);
+    await store.claimDueJobs(claimOptions(Date.now()));
+    const redis = new Redis(server.url);
+    try {
+      expect(await redis.script('EXISTS', claimScriptSha())).toEqual([1]);
+    } finally {
+      redis.disconnect();
+    }
+  });
+
+  it('claims a job submitted after the sequence counter passed 1e14 (numbered in digits, not 1e+14)', async () => {
+    const { store, keys } = await openStore(server);
+    const redis = new Redis(server.url);
+    try {
+      await redis.set(keys.sequence, '179999999999999');
+    } finally {
+      redis.disconnect();
+    }
+    const now = Date.now();
+    const created = await store.createJob(newJob({ name: 'Process' }), { now, maximumQueueSize: 100 });
+    expect(created.outcome).toBe('created');
+    const claimed = await store.claimDueJobs(claimOptions(now));
+    expect(claimed.map((claim) => claim.job.id)).toEqual([created.outcome === 'created' && created.job.id]);
+  });
+
   it('refuses a key prefix without a hash tag', () => {
     expect(() => new RedisJobStore({ keyPrefix: 'async-endpoints' })).toThrow('hash tag');
     expect(() => new RedisJobStore({ keyPrefix: '{}x' })).toThrow('hash tag');
@@ -413,7 +509,10 @@ describe('RedisJobStore on a running Redis', () => {
     const [claimed] = await store.claimDueJobs(claimOptions(now));
     await store.failJob(claimed!.lease, { code: 'E', message: 'x' }, { now, retryAt: now + 2000, retention });
     await eventually(async () => (events.length >= 2 ? true : undefined));
-    expect(events).toEqual([{ type: 'job-available' }, { type: 'job-available', dueAt: now + 2000 }]);
+    expect(events).toEqual([
+      { type: 'job-available', name: 'Process' },
+      { type: 'job-available', name: 'Process', dueAt: now + 2000 },
+    ]);
   });
 
   it('lets a listener added before a read hear every later event, whichever process makes it', async () => {
@@ -431,7 +530,7 @@ describe('RedisJobStore on a running Redis', () => {
   });
 
   it('spares a listener of worker events the job-finished traffic of every other process', async () => {
-    const { store: worker, keys } = await openStore(server);
+    const { store: worker, storeKeys: keys } = await openStore(server);
     const { store: other } = await openStore(server, { keyPrefix: keys.prefix });
     const subscribers = async (channel: string) => ((await admin.pubsub('NUMSUB', channel)) as [string, number])[1];
     const heard: StoreEvent[] = [];
@@ -445,7 +544,7 @@ describe('RedisJobStore on a running Redis', () => {
     await other.completeJob(claimed!.lease, null, { now: Date.now(), retention });
     await eventually(async () => (heard.length > 0 ? true : undefined));
     await new Promise((resolve) => setTimeout(resolve, 100));
-    expect(heard).toEqual([{ type: 'job-available' }]);
+    expect(heard).toEqual([{ type: 'job-available', name: 'Process' }]);
 
     // A long-poll's listener subscribes to job-finished alone, and leaves it when done.
     const finished: StoreEvent[] = [];
@@ -545,6 +644,39 @@ describe('RedisJobStore when Redis goes away', () => {
     const again = newJob();
     expect((await store.createJob(again, { now: Date.now(), maximumQueueSize: 100 })).outcome).toBe('created');
     expect((await store.claimDueJobs(claimOptions(Date.now()))).map((c) => c.job.id)).toEqual([again.id]);
+  });
+
+  it('a store started while Redis is down serves nothing until it has checked the layout, and nothing at all when the partition count is wrong', async () => {
+    const durable = await RedisServer.start(['--appendonly', 'yes', '--appendfsync', 'always']);
+    try {
+      const storeKeys = new StoreKeys(`{ae-redis-${++prefixes}}`, 1);
+      const first = new RedisJobStore({ url: durable.url, keyPrefix: storeKeys.prefix, logger: new RecordingLogger() });
+      openStores.push(first);
+      await first.init();
+      const job = newJob();
+      await first.createJob(job, { now: Date.now(), maximumQueueSize: 100 });
+      await durable.stop();
+
+      const logger = new RecordingLogger();
+      const wrong = new RedisJobStore({ url: durable.url, keyPrefix: storeKeys.prefix, partitions: 4, logger });
+      openStores.push(wrong);
+      await wrong.init();
+      await durable.start();
+      await eventually(async () => (logger.messages('error').length > 0 ? true : undefined));
+
+      const create = await timed(() => wrong.createJob(newJob(), { now: Date.now(), maximumQueueSize: 100 }));
+      expect(create.error).toBeInstanceOf(StoreUnavailableError);
+      expect((create.error as Error).message).toContain('store.partitions = 4, but the Redis store under key prefix');
+      await expect(wrong.ping()).rejects.toBeInstanceOf(StoreUnavailableError);
+      // The first store, reconnected, still finds the job where it was, and only it.
+      expect(await eventually(async () => (await first.getJob(job.id)) ?? undefined)).toMatchObject({
+        status: 'Queued',
+      });
+      expect((await first.stats(Date.now())).counts.Queued).toBe(1);
+    } finally {
+      await Promise.all(openStores.splice(0).map((store) => store.close()));
+      await durable.dispose();
+    }
   });
 
   it('rejects a call to a hung Redis with StoreUnavailableError at the 1.5 s command timeout (less than 1 s late), its outcome unknown', async () => {

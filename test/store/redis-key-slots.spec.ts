@@ -1,9 +1,10 @@
 import { Redis } from 'ioredis';
 import { RedisJobStore } from '../../lib/store/redis/redis-job-store.js';
-import { DEFAULT_KEY_PREFIX, RedisKeys } from '../../lib/store/redis/redis-keys.js';
+import { DEFAULT_KEY_PREFIX, StoreKeys } from '../../lib/store/redis/redis-keys.js';
 import { describeJobStoreConformance } from '../store-conformance/job-store.conformance.js';
 import { RecordingLogger } from '../support/recording-logger.js';
 import { RedisServer } from '../support/redis-server.js';
+import { idsInOnePartition } from '../support/test-stores.js';
 
 /**
  * Redis Cluster safety, proven on a real cluster node that serves all 16384 slots. Redis itself then
@@ -55,13 +56,51 @@ describeJobStoreConformance('redis on a Redis Cluster node', {
   },
 });
 
+// Four partitions on the same node: each script's keys lie in its partition's slot.
+describeJobStoreConformance('redis on a Redis Cluster node, 4 partitions', {
+  async create() {
+    const store = new RedisJobStore({
+      url: server.url,
+      keyPrefix: `{ae-cluster-${++stores}}`,
+      partitions: 4,
+      logger: new RecordingLogger(),
+    });
+    await store.init();
+    return store;
+  },
+  async destroy(store) {
+    await store.close();
+  },
+  idsInOnePartition: (count) => idsInOnePartition(4, count),
+});
+
 describe('the key layout', () => {
-  it('puts every store key and job key in the slot of the prefix hash tag', async () => {
-    for (const prefix of [DEFAULT_KEY_PREFIX, 'app:{jobs}:v1']) {
-      const keys = new RedisKeys(prefix);
-      const tagSlot = await slotOf(prefix.slice(prefix.indexOf('{') + 1, prefix.indexOf('}')));
-      for (const key of [...keys.store, keys.job('3f0c7a52-0d7e-4b8e-9f55-1c2d3e4f5a6b'), keys.job('{odd}')]) {
-        expect({ key, slot: await slotOf(key) }).toEqual({ key, slot: tagSlot });
+  it("puts every key of a partition in the slot of the partition's hash tag, and the store-wide ones in the prefix's", async () => {
+    for (const [prefix, count] of [
+      [DEFAULT_KEY_PREFIX, 1],
+      ['app:{jobs}:v1', 1],
+      [DEFAULT_KEY_PREFIX, 4],
+    ] as const) {
+      const keys = new StoreKeys(prefix, count);
+      const slotOfTag = (text: string) => slotOf(text.slice(text.indexOf('{') + 1, text.indexOf('}')));
+      for (const key of [keys.meta, keys.workers])
+        expect({ key, slot: await slotOf(key) }).toEqual({ key, slot: await slotOfTag(prefix) });
+      for (const partition of keys.partitions) {
+        const tagSlot = await slotOfTag(partition.prefix);
+        const partitionKeys = [
+          partition.started,
+          partition.idempotency,
+          partition.idempotencyExpiries,
+          partition.sequence,
+          partition.recoveryLock,
+          partition.names,
+          ...Object.values(partition.statusIndex),
+          partition.waiting('Process'),
+          partition.leases('{odd}'),
+          partition.job('3f0c7a52-0d7e-4b8e-9f55-1c2d3e4f5a6b'),
+          partition.job('{odd}'),
+        ];
+        for (const key of partitionKeys) expect({ key, slot: await slotOf(key) }).toEqual({ key, slot: tagSlot });
       }
     }
   });
@@ -69,7 +108,8 @@ describe('the key layout', () => {
   it('left every key the conformance suite wrote in the slot of its prefix', async () => {
     const written = await admin.keys('{ae-cluster-*');
     const prefixes = new Set(written.map((key) => key.slice(0, key.indexOf('}') + 1)));
-    expect(prefixes.size).toBeGreaterThan(30);
+    expect(prefixes.size).toBeGreaterThan(60);
+    expect(written.some((key) => /^\{ae-cluster-\d+:\d+(\.\d+)?\}:job:/.test(key))).toBe(true);
     expect(written.some((key) => key.includes(':job:'))).toBe(true);
     for (const key of written) {
       const prefix = key.slice(0, key.indexOf('}') + 1);

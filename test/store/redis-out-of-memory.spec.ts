@@ -12,6 +12,7 @@ import { startSampleApp } from '../support/sample-app.js';
 const retention: Retention = { completedTtlMs: 60_000, failedTtlMs: 60_000 };
 const claimOptions = (now: number, limit: number): ClaimOptions => ({
   workerId: 'w',
+  names: ['Process'],
   limit,
   leaseMs: 30_000,
   now,

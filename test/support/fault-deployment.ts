@@ -159,7 +159,14 @@ export class FaultDeployment {
 
   /** Jobs InProgress now, all of them. */
   async inProgress(): Promise<Job[]> {
-    return this.jobs.listJobs({ status: JobStatus.InProgress, limit: 100_000 });
+    const jobs: Job[] = [];
+    let cursor: string | null = null;
+    do {
+      const page = await this.jobs.listJobs({ status: JobStatus.InProgress, limit: 1000, cursor });
+      jobs.push(...page.jobs);
+      cursor = page.nextCursor;
+    } while (cursor !== null);
+    return jobs;
   }
 
   /** Waits until every job of `ids` is terminal; returns them (null for a job that is gone). */

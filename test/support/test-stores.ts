@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { MemoryStoreConfig, RedisStoreConfig } from '../../lib/index.js';
+import { partitionOf } from '../../lib/store/redis/redis-partitions.js';
 import { RedisServer } from './redis-server.js';
 
 export type StoreKind = 'memory' | 'redis';
@@ -28,4 +29,18 @@ export class TestStores {
     this.server = null;
     await (await server?.catch(() => null))?.dispose();
   }
+}
+
+/**
+ * `count` new job ids in one partition of a Redis store split into `partitions` (a job's partition
+ * follows from its id, docs/storage.md): claim order holds within a partition only.
+ */
+export function idsInOnePartition(partitions: number, count: number): string[] {
+  const ids = [randomUUID()];
+  const partition = partitionOf(ids[0]!, partitions);
+  while (ids.length < count) {
+    const id = randomUUID();
+    if (partitionOf(id, partitions) === partition) ids.push(id);
+  }
+  return ids;
 }

@@ -97,6 +97,27 @@ describe('AsyncEndpointsTestingModule and AsyncEndpointsTestHarness', () => {
     });
   });
 
+  it('list({ status, name, owner, limit, cursor }) pages newest first, filtered; list(status, limit) stays an array', async () => {
+    const submitted: string[] = [];
+    for (let i = 0; i < 5; i++) submitted.push((await jobs.submit('Chain', { step: 100 + i }, { owner: 'alice' })).id);
+    await jobs.submit('Hangs', {}, { owner: 'alice' });
+    await jobs.submit('Chain', { step: 200 }, { owner: 'bob' });
+    const first = await jobs.list({ status: 'Queued', name: 'Chain', owner: 'alice', limit: 3 });
+    const second = await jobs.list({
+      status: 'Queued',
+      name: 'Chain',
+      owner: 'alice',
+      limit: 3,
+      cursor: first.nextCursor,
+    });
+    const rest =
+      second.nextCursor === null
+        ? []
+        : (await jobs.list({ status: 'Queued', name: 'Chain', owner: 'alice', cursor: second.nextCursor })).jobs;
+    expect([...first.jobs, ...second.jobs, ...rest].map((job) => job.id)).toEqual([...submitted].reverse());
+    expect((await jobs.list('Queued', 2)).map((job) => job.name)).toEqual(['Chain', 'Hangs']);
+  });
+
   it('drain() rejects with a DrainError naming a job whose handler never settles', async () => {
     const { id } = await jobs.submit('Hangs', {});
     const drained = harness.drain({ timeoutMs: 50 });
@@ -125,9 +146,14 @@ describe('AsyncEndpointsTestingModule and AsyncEndpointsTestHarness', () => {
       const service = capped.get(AsyncEndpointsService);
       const held = await service.submit('FailsFirst', { failTimes: 0 });
       // Another process's worker holds the only slot of the deployment.
-      await capped
-        .get(JobStore)
-        .claimDueJobs({ workerId: 'other', limit: 1, leaseMs: 60_000, now: Date.now(), maxConcurrentJobs: 1 });
+      await capped.get(JobStore).claimDueJobs({
+        workerId: 'other',
+        names: ['FailsFirst'],
+        limit: 1,
+        leaseMs: 60_000,
+        now: Date.now(),
+        maxConcurrentJobs: 1,
+      });
       const waiting = await service.submit('FailsFirst', { failTimes: 0 });
       const error = (await capped
         .get(AsyncEndpointsTestHarness)

@@ -42,6 +42,8 @@ describe('resolveOptions', () => {
         maxLongPolls: 1000,
         maxJsonDepth: 64,
       },
+      dashboard: { enabled: false, path: 'admin/jobs', readOnly: false, guards: [], hidePayloads: false },
+      health: { unhandledJobsAfterMs: 60_000 },
       failFastOnStoreUnavailable: false,
       jobOwner: null,
     });
@@ -120,6 +122,13 @@ describe('resolveOptions', () => {
     expect(() => resolveOptions({ workers: {} } as never)).toThrow('workers: there is no such option');
   });
 
+  it.each([
+    [0, 'health.unhandledJobsAfterMs = 0: it must not be less than 1'],
+    [1.5, 'health.unhandledJobsAfterMs = 1.5: it must be an integer number'],
+  ])('refuses health.unhandledJobsAfterMs = %p, naming the option, the value and the rule', (value, expected) => {
+    expect(() => resolveOptions({ health: { unhandledJobsAfterMs: value } })).toThrow(expected);
+  });
+
   it('lists every invalid option at once', () => {
     expect(() => resolveOptions({ worker: { pollingIntervalMs: -1, batchSize: 0 } })).toThrow(
       /pollingIntervalMs = -1[\s\S]*batchSize = 0|batchSize = 0[\s\S]*pollingIntervalMs = -1/,
@@ -129,7 +138,7 @@ describe('resolveOptions', () => {
   it.each([
     [
       { type: 'redis', uri: 'redis://db:6379' },
-      'store.uri: there is no such option for the redis store (allowed: type, url, options, client, keyPrefix)',
+      'store.uri: there is no such option for the redis store (allowed: type, url, options, client, cluster, keyPrefix, partitions, waitForReplicas)',
     ],
     [
       { type: 'memory', url: 'redis://db:6379' },
@@ -139,7 +148,7 @@ describe('resolveOptions', () => {
     expect(() => resolveOptions({ store } as never)).toThrow(expected);
   });
 
-  it.each(['worker', 'jobManager', 'recovery', 'retention', 'http'])(
+  it.each(['worker', 'jobManager', 'recovery', 'retention', 'http', 'health'])(
     'refuses %s: null with the usual message, not a TypeError',
     (group) => {
       expect(() => resolveOptions({ [group]: null } as never)).toThrow(
@@ -164,6 +173,28 @@ describe('resolveOptions', () => {
     expect(error).toBeInstanceOf(InvalidAsyncEndpointsOptionsError);
     expect((error as InvalidAsyncEndpointsOptionsError).problems).toEqual([
       'worker.maximumConcurrency = "4": must be a number, not a string; convert it, e.g. Number(process.env.X)',
+    ]);
+  });
+
+  it('takes the dashboard path without its outer slashes', () => {
+    expect(resolveOptions({ dashboard: { enabled: true, path: '/ops/jobs/' } }).dashboard.path).toBe('ops/jobs');
+  });
+
+  it('names each invalid dashboard option with its value and rule', () => {
+    let error: unknown;
+    try {
+      resolveOptions({
+        dashboard: { enabled: 'yes', path: 'admin/:id', readOnly: 1, guards: [42], hidePayloads: 'no' },
+      } as never);
+    } catch (caught) {
+      error = caught;
+    }
+    expect((error as InvalidAsyncEndpointsOptionsError).problems).toEqual([
+      'dashboard.enabled = "yes": it must be a boolean value',
+      'dashboard.path = "admin/:id": it must be a URL path such as "admin/jobs"',
+      'dashboard.readOnly = 1: it must be a boolean value',
+      'dashboard.guards = [42]: each guard must be a guard class or an object with a canActivate method',
+      'dashboard.hidePayloads = "no": it must be a boolean value',
     ]);
   });
 });

@@ -1,3 +1,4 @@
+import { crc32 } from 'node:zlib';
 import fc from 'fast-check';
 import { JobStatus, type Job } from '../../lib/job/index.js';
 import { newQueuedJob } from '../../lib/job/job-records.js';
@@ -12,7 +13,7 @@ import {
   encodeQueuedJob,
   UnreadableJobError,
 } from '../../lib/store/redis/redis-job-codec.js';
-import { idempotencyDigest, RedisKeys } from '../../lib/store/redis/redis-keys.js';
+import { idempotencyDigest, StoreKeys } from '../../lib/store/redis/redis-keys.js';
 
 const job: Job = {
   id: 'j-1',
@@ -184,12 +185,28 @@ describe('redis job codec', () => {
 });
 
 describe('redis key layout', () => {
-  it('gives the scripts the 13 store keys in a fixed order, all under the prefix', () => {
-    const keys = new RedisKeys('{t}');
-    expect(keys.store).toHaveLength(13);
-    expect(keys.store.slice(0, 2)).toEqual(['{t}:waiting', '{t}:leases']);
-    expect(keys.store.every((key) => key.startsWith('{t}:'))).toBe(true);
+  it('keeps one partition under the prefix itself, as 0.1.0 did, with queues and leases per name', () => {
+    const keys = new StoreKeys('{t}');
+    expect(keys.partitions.map((partition) => partition.prefix)).toEqual(['{t}']);
     expect(keys.job('x')).toBe('{t}:job:x');
+    expect([keys.partitions[0]!.waiting('Process'), keys.partitions[0]!.leases('Process')]).toEqual([
+      '{t}:waiting:Process',
+      '{t}:leases:Process',
+    ]);
+    expect([keys.meta, keys.workers, keys.events]).toEqual(['{t}:meta', '{t}:workers', '{t}:events']);
+  });
+
+  it('puts a job in partition crc32(id) mod N, under that partition prefix', () => {
+    const keys = new StoreKeys('{t}', 4);
+    const id = '3f0c7a52-0d7e-4b8e-9f55-1c2d3e4f5a6b';
+    const index = crc32(id) % 4;
+    expect(keys.partitionIndexOf(id)).toBe(index);
+    expect(keys.job(id)).toBe(`${keys.partitions[index]!.prefix}:job:${id}`);
+    expect(new Set(keys.partitions.map((partition) => partition.prefix)).size).toBe(4);
+  });
+
+  it('refuses a partition count that is not a whole number of at least 1, naming it', () => {
+    expect(() => new StoreKeys('{t}', 0)).toThrow('partitions = 0: must be a whole number of at least 1');
   });
 
   it('scopes idempotency digests by name, owner and key', () => {

@@ -3,10 +3,10 @@ import { JobStatus, type Job } from '../../lib/job/index.js';
 import { newQueuedJob } from '../../lib/job/job-records.js';
 import { CLAIMED_JOB_FIELDS, decodeClaimedJob, encodeJob } from '../../lib/store/redis/redis-job-codec.js';
 
-const dir = new URL('../../lib/store/redis/', import.meta.url);
+const dir = new URL('../../lib/store/redis/commands/', import.meta.url);
 const read = (file: string) => readFileSync(new URL(file, dir), 'utf8').replace(/--.*$/gm, '');
-const common = read('common.lua');
-const claimScript = read('claim-due-jobs.lua');
+const claimScript = read('claimJobs.lua');
+const leaveStatus = read('includes/leave-status.lua');
 
 /** The body of a top-level `local function name(...)` up to its `end` at column 0. */
 function functionBody(source: string, name: string): string {
@@ -64,23 +64,27 @@ describe('the job fields in the Lua scripts agree with the codec (redis-job-code
     expect(['id', ...checked]).toEqual(required);
   });
 
-  it('startLease sets the Job fields a claim sets, and dropLease clears every lease field startLease sets', () => {
-    const startLease = functionBody(common, 'startLease');
-    const hset = /redis\.call\('HSET', key,(.*?)\)\n/s.exec(startLease)?.[1] ?? '';
+  it('the claim sets the Job fields a claim sets, and dropLease clears every lease field the claim sets', () => {
+    const startLease = claimScript;
+    const hset = /redis\.call\('HSET', key,( 'status', 'InProgress'.*?)\)\n/s.exec(startLease)?.[1] ?? '';
     const setFields = quotedNames(hset).filter((name) => name !== JobStatus.InProgress);
     const notAnswered = Object.keys(queued).filter((field) => !(CLAIMED_JOB_FIELDS as string[]).includes(field));
     expect(startLease).toContain("redis.call('HDEL', key, 'retryDelayUntil')");
+    expect(setFields).toContain('startedAt');
     expect([...setFields.filter((name) => name !== 'leaseToken'), 'retryDelayUntil'].sort()).toEqual(
       notAnswered.sort(),
     );
-    const cleared = quotedNames(functionBody(common, 'dropLease').replace("'HDEL'", ''));
+    const cleared = quotedNames(functionBody(leaveStatus, 'dropLease').replace("'HDEL'", ''));
     expect(cleared.sort()).toEqual(['leaseExpiresAt', 'leaseToken', 'workerId']);
   });
 
   it('no script clears a lease field but through dropLease', () => {
-    const scripts = readdirSync(dir).filter((file) => file.endsWith('.lua'));
+    const scripts = [
+      ...readdirSync(dir).filter((file) => file.endsWith('.lua')),
+      ...readdirSync(new URL('includes/', dir)).map((file) => `includes/${file}`),
+    ];
     for (const file of scripts) {
-      const source = read(file).replace(functionBody(common, 'dropLease'), '');
+      const source = read(file).replace(functionBody(leaveStatus, 'dropLease'), '');
       const hdels = [...source.matchAll(/'HDEL'[^)]*\)/g)].map((match) => match[0]);
       for (const hdel of hdels) {
         expect({ file, hdel, clearsLease: /leaseToken|leaseExpiresAt|workerId/.test(hdel) }).toMatchObject({

@@ -1,74 +1,84 @@
-import { readdirSync, readFileSync } from 'node:fs';
-import { commonFor } from '../../lib/store/redis/redis-scripts.js';
+import { resolveIncludes, scriptSources } from '../../lib/store/redis/redis-scripts.js';
 
-const common = `local WAITING = KEYS[1]
+/** A folder of Lua files in memory; a missing file fails as readFileSync does. */
+function reader(files: Record<string, string>) {
+  return (path: string) => {
+    const text = files[path];
+    if (text === undefined) throw Object.assign(new Error(`ENOENT: ${path}`), { code: 'ENOENT' });
+    return text;
+  };
+}
 
--- The index of a status.
-local function statusIndex(status)
-  if status == 'Queued' then return 1 end
-  return nil
-end
-
-local function isReadable(job)
-  return statusIndex(job.status) ~= nil
-end
-
-local function readJob(key)
-  local job = {}
-  if not isReadable(job) then return nil end
-  return job
-end
-
-local function startLease(key)
-  redis.call('HSET', key, 'status', 'InProgress')
-end
-`;
-
-const functionsIn = (source: string) => [...source.matchAll(/^local function (\w+)/gm)].map((match) => match[1]);
-
-describe('the shared Lua each script gets (commonFor)', () => {
-  it('keeps the functions the script calls and those they call, in their order, and drops the rest', () => {
-    const linked = commonFor(common, 'local job = readJob(KEYS[14])\nreturn job');
-    expect(functionsIn(linked)).toEqual(['statusIndex', 'isReadable', 'readJob']);
-    expect(linked).toContain('local WAITING = KEYS[1]');
-    expect(linked).toContain('-- (startLease: not used here)');
+describe('the Lua include loader (resolveIncludes)', () => {
+  it('replaces each include line by the file, its own includes first', () => {
+    const read = reader({
+      'main.lua': '--- @include "b"\nreturn b()\n',
+      'includes/a.lua': 'local function a() return 1 end\n',
+      'includes/b.lua': '--- @include "a"\nlocal function b() return a() end\n',
+    });
+    expect(resolveIncludes('main.lua', read)).toBe(
+      'local function a() return 1 end\nlocal function b() return a() end\nreturn b()\n',
+    );
   });
 
-  it('keeps nothing for a script that calls no shared function, and everything for one that calls all', () => {
-    expect(functionsIn(commonFor(common, 'return 1'))).toEqual([]);
-    expect(functionsIn(commonFor(common, 'startLease(KEYS[14]); return readJob(KEYS[14])'))).toHaveLength(4);
+  it('pulls a file in once, however many files include it', () => {
+    const read = reader({
+      'main.lua': '--- @include "a"\n--- @include "b"\nreturn 1\n',
+      'includes/a.lua': '--- @include "shared"\nlocal A = 1\n',
+      'includes/b.lua': '--- @include "shared"\nlocal B = 2\n',
+      'includes/shared.lua': 'local SHARED = 0\n',
+    });
+    const resolved = resolveIncludes('main.lua', read);
+    expect(resolved.match(/local SHARED = 0/g)).toHaveLength(1);
+    expect(resolved.indexOf('local SHARED')).toBeLessThan(resolved.indexOf('local A'));
   });
 
-  it('does not take a longer name for a shorter one', () => {
-    expect(functionsIn(commonFor(common, 'local readJobs = 1\nreturn readJobs'))).toEqual([]);
+  it('refuses an include cycle, naming the files on it', () => {
+    const read = reader({
+      'main.lua': '--- @include "a"\n',
+      'includes/a.lua': '--- @include "b"\n',
+      'includes/b.lua': '--- @include "a"\n',
+    });
+    expect(() => resolveIncludes('main.lua', read)).toThrow(
+      'Lua include cycle: main.lua -> includes/a.lua -> includes/b.lua -> includes/a.lua',
+    );
   });
 
-  it('refuses a shared function that does not close with an end alone on its line', () => {
-    expect(() => commonFor(`${common}\nlocal function oneLine() return 1 end\n`, 'return oneLine()')).toThrow(
-      'every top-level `local function` must close',
+  it('names the including file and the missing one', () => {
+    const read = reader({ 'main.lua': '--- @include "a"\n', 'includes/a.lua': '--- @include "gone"\n' });
+    expect(() => resolveIncludes('main.lua', read)).toThrow(
+      'includes/a.lua includes "gone", but there is no includes/gone.lua',
     );
   });
 });
 
-describe('the shared Lua of the real scripts', () => {
-  const dir = new URL('../../lib/store/redis/', import.meta.url);
-  const read = (file: string) => readFileSync(new URL(file, dir), 'utf8');
-  const withoutComments = (lua: string) => lua.replace(/--.*$/gm, '');
-  const common = read('common.lua');
-  const shared = functionsIn(common) as string[];
-  const scripts = readdirSync(dir).filter((file) => file.endsWith('.lua') && file !== 'common.lua');
+describe('the real scripts', () => {
+  const sources = [...scriptSources()];
 
-  it('finds every script and every shared function', () => {
-    expect(scripts.length).toBeGreaterThanOrEqual(13);
-    expect(shared.length).toBeGreaterThanOrEqual(15);
+  it('all load, each with the #!lua shebang first and no include line left', () => {
+    expect(sources.length).toBe(12);
+    for (const [name, lua] of sources) {
+      expect({ name, shebang: lua.split('\n')[0]!.startsWith('#!lua') }).toEqual({ name, shebang: true });
+      expect({ name, includes: /@include/.test(lua) }).toEqual({ name, includes: false });
+    }
   });
 
-  it.each(scripts)('%s: every shared function it calls, directly or not, is defined before its body', (file) => {
-    const linked = withoutComments(`${commonFor(common, read(file))}\n${read(file)}`);
-    const defined = new Set(functionsIn(linked));
-    for (const name of shared) {
-      if (new RegExp(`\\b${name}\\s*\\(`).test(linked.replace(new RegExp(`local function ${name}\\(`, 'g'), ''))) {
-        expect({ file, name, defined: defined.has(name) }).toEqual({ file, name, defined: true });
+  it('define each shared function once, before its first call', () => {
+    for (const [name, lua] of sources) {
+      const code = lua.replace(/--.*$/gm, '');
+      for (const [, fn] of code.matchAll(/^local function (\w+)\(/gm)) {
+        const defined = code.indexOf(`local function ${fn}(`);
+        expect({ name, fn, definitions: code.split(`local function ${fn}(`).length - 1 }).toEqual({
+          name,
+          fn,
+          definitions: 1,
+        });
+        const firstCall = code.search(new RegExp(`(?<!function )\\b${fn}\\(`));
+        expect({ name, fn, calledBeforeDefined: firstCall !== -1 && firstCall < defined }).toEqual({
+          name,
+          fn,
+          calledBeforeDefined: false,
+        });
       }
     }
   });

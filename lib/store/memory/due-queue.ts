@@ -10,7 +10,7 @@ interface QueueEntry {
 }
 
 /**
- * The memory store's waiting jobs, in a heap ordered by due time then submission order, so that a
+ * One name's waiting jobs in the memory store, in a heap ordered by due time then submission order, so that a
  * claim never scans all jobs. An entry is stale once its job left the queue or re-entered it (a newer
  * queueVersion): stale entries are dropped when they reach the head.
  */
@@ -34,15 +34,9 @@ export class DueQueue {
     return undefined;
   }
 
-  /** The waiting job at the head of the queue when it is due (left in the queue: see takeHead). */
-  nextDue(now: number): StoredJob | undefined {
-    const head = this.head();
-    return head && head.dueAt <= now ? this.jobs.get(head.id) : undefined;
-  }
-
-  /** Takes the head entry off, once nextDue's job is claimed. */
-  takeHead(): void {
-    this.heap.pop();
+  /** Takes off the head entry (head() found it current) and returns its job. */
+  takeHead(): StoredJob {
+    return this.jobs.get(this.heap.pop()!.id)!;
   }
 
   /** Drops the stale entries at the head; returns how many. */
@@ -51,4 +45,19 @@ export class DueQueue {
     this.head();
     return before - this.heap.size;
   }
+}
+
+/** Of the queues whose head is due, the one whose head is due first (then submitted first): a merge. */
+export function firstDue(queues: readonly DueQueue[], now: number): DueQueue | undefined {
+  let first: DueQueue | undefined;
+  let firstHead: QueueEntry | undefined;
+  for (const queue of queues) {
+    const head = queue.head();
+    if (!head || head.dueAt > now) continue;
+    if (!firstHead || head.dueAt < firstHead.dueAt || (head.dueAt === firstHead.dueAt && head.seq < firstHead.seq)) {
+      first = queue;
+      firstHead = head;
+    }
+  }
+  return first;
 }

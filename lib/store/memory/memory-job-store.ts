@@ -12,6 +12,7 @@ import {
   type CreateJobResult,
   type FailOptions,
   type FailOutcome,
+  type JobPage,
   type JobStats,
   type Lease,
   type ListJobsOptions,
@@ -24,21 +25,24 @@ import {
   type Retention,
   type RetryJobResult,
   type StoreEventListener,
+  type WorkerRegistration,
 } from '../job-store.js';
 import { cloneJson, copyJob, newQueuedJob } from '../../job/job-records.js';
 import { idempotencyScopeKey } from '../idempotency-scope.js';
 import { storeClosedError } from '../store-closed.js';
+import { firstDue, type DueQueue } from './due-queue.js';
 import { JobTable } from './job-table.js';
 import type { MemoryStoreLimits } from './retained-jobs.js';
 import { requestSize } from './retained-size.js';
 import type { StoredJob } from './stored-job.js';
+import { WorkerRegistrations } from './worker-registrations.js';
 
 export type { MemoryStoreLimits } from './retained-jobs.js';
 
 /**
  * The embedded store: one process, nothing durable across restarts. It hands out copies, never the
- * live records. The records and their indexes are a JobTable (job-table.ts); due jobs wait in its
- * DueQueue (due-queue.ts); retention and the caps are RetainedJobs' (retained-jobs.ts): at most
+ * live records. The records and their indexes are a JobTable (job-table.ts); due jobs wait in one
+ * DueQueue per name (due-queue.ts), so a claim looks only at the names it asks for; retention and the caps are RetainedJobs' (retained-jobs.ts): at most
  * maxRetainedJobs jobs and maxRetainedBytes bytes, evicting the oldest finished jobs first; live jobs
  * never are.
  */
@@ -47,6 +51,7 @@ export class MemoryJobStore extends JobStore {
 
   /** The records, their indexes and the transitions between statuses (job-table.ts). */
   private readonly table: JobTable;
+  private readonly workers = new WorkerRegistrations();
   private sequence = 0;
   private recoveryLockUntil = 0;
   private closed = false;
@@ -83,16 +88,15 @@ export class MemoryJobStore extends JobStore {
       leaseToken: null,
       expiresAt: null,
       seq: this.sequence++,
+      statusSeq: 0,
       queueVersion: 0,
       bytes,
       requestBytes: bytes,
     });
-    this.table.jobs.set(job.id, job);
+    this.table.add(job, options.now);
     this.table.retained.added(job);
-    this.table.counts.Queued++;
     if (indexKey !== null) this.table.idempotencyIndex.set(indexKey, job.id);
-    this.table.queue.enqueue(job, options.now);
-    this.table.emit({ type: 'job-available' });
+    this.table.emit({ type: 'job-available', name: job.name });
     // The caller's own payload rather than a second copy of the stored one (a third of a submit's cost).
     return { outcome: 'created', job: { ...copyJob({ ...job, payload: null }), payload: input.payload } };
   }
@@ -111,20 +115,25 @@ export class MemoryJobStore extends JobStore {
     if (options.maxConcurrentJobs !== null) {
       limit = Math.min(limit, options.maxConcurrentJobs - this.table.inProgress.size);
     }
+    const queues: DueQueue[] = [];
+    for (const name of options.names) {
+      const queue = this.table.names.get(name)?.queue;
+      if (queue) queues.push(queue);
+    }
     const claimed: ClaimedJob[] = [];
     while (claimed.length < limit) {
-      const job = this.table.queue.nextDue(options.now);
-      if (!job) break;
-      this.table.queue.takeHead();
+      const next = firstDue(queues, options.now);
+      if (!next) break;
+      const job = next.takeHead();
       const token = randomUUID();
-      this.table.setStatus(job, JobStatus.InProgress);
+      this.table.setStatus(job, JobStatus.InProgress, options.now);
       job.startedAt = options.now;
       job.lastUpdatedAt = options.now;
       job.retryDelayUntil = null;
       job.workerId = options.workerId;
       job.leaseToken = token;
       job.leaseExpiresAt = options.now + options.leaseMs;
-      claimed.push({ job: copyJob(job), lease: { jobId: job.id, token } });
+      claimed.push({ job: copyJob(job), lease: { jobId: job.id, name: job.name, token } });
     }
     return claimed;
   }
@@ -189,8 +198,8 @@ export class MemoryJobStore extends JobStore {
     this.table.leaveProgress(job, JobStatus.Scheduled, options.now);
     job.retryCount++;
     job.retryDelayUntil = options.retryAt;
-    this.table.queue.enqueue(job, options.retryAt);
-    this.table.emit({ type: 'job-available', dueAt: options.retryAt });
+    this.table.nameState(job.name).queue.enqueue(job, options.retryAt);
+    this.table.emit({ type: 'job-available', name: job.name, dueAt: options.retryAt });
     return 'scheduled';
   }
 
@@ -202,9 +211,8 @@ export class MemoryJobStore extends JobStore {
       this.table.finish(job, JobStatus.Canceled, options.now, options.retention);
       return 'canceled';
     }
+    // Announced (requeue): as on Redis, a worker with free slots takes it at once.
     this.table.requeue(job, options.now);
-    // As on Redis: a worker with free slots takes it at once.
-    this.table.emit({ type: 'job-available' });
     return 'released';
   }
 
@@ -254,32 +262,41 @@ export class MemoryJobStore extends JobStore {
         report.requeued.push(id);
       }
     }
-    report.removedEntries = this.table.queue.dropStaleHead();
-    if (report.requeued.length > 0) this.table.emit({ type: 'job-available' });
+    for (const state of this.table.names.values()) report.removedEntries += state.queue.dropStaleHead();
     return report;
   }
 
   async stats(now: number): Promise<JobStats> {
     this.assertOpen();
     this.table.retained.purgeExpired(now);
-    const head = this.table.queue.head();
+    const names = this.table.nameStats(now);
+    this.workers.countInto(names, now);
+    const ages = Object.values(names).map((stats) => stats.oldestWaitingAgeMs ?? -1);
+    const oldest = Math.max(-1, ...ages);
     return {
       counts: { ...this.table.counts },
       waiting: this.table.counts.Queued + this.table.counts.Scheduled,
       inProgress: this.table.counts.InProgress,
-      oldestWaitingAgeMs: head && head.dueAt <= now ? now - head.dueAt : null,
+      oldestWaitingAgeMs: oldest < 0 ? null : oldest,
+      names,
     };
   }
 
-  async listJobs(options: ListJobsOptions): Promise<Job[]> {
+  async registerWorker(registration: WorkerRegistration, options: { now: number; ttlMs: number }): Promise<void> {
+    this.assertOpen();
+    this.workers.register(registration, options);
+  }
+
+  async unregisterWorker(workerId: string): Promise<void> {
+    this.assertOpen();
+    this.workers.unregister(workerId);
+  }
+
+  async listJobs(options: ListJobsOptions): Promise<JobPage> {
     this.assertOpen();
     this.table.retained.purgeExpired(Date.now());
-    const terminal = isTerminal(options.status);
-    return [...this.table.jobs.values()]
-      .filter((job) => job.status === options.status)
-      .sort((a, b) => (terminal ? (b.completedAt ?? 0) - (a.completedAt ?? 0) : a.seq - b.seq))
-      .slice(0, options.limit)
-      .map(copyJob);
+    const page = this.table.byStatus.list(options);
+    return { jobs: page.jobs.map(copyJob), nextCursor: page.nextCursor };
   }
 
   async retryJob(id: string, options: { now: number }): Promise<RetryJobResult> {
@@ -290,7 +307,7 @@ export class MemoryJobStore extends JobStore {
     if (job.status !== JobStatus.Failed && job.status !== JobStatus.Canceled) {
       return { outcome: 'not-retryable', job: copyJob(job) };
     }
-    this.table.setStatus(job, JobStatus.Queued);
+    this.table.setStatus(job, JobStatus.Queued, options.now);
     this.table.retained.revived(job);
     // Ordered as a new submission, as in the Redis store.
     job.seq = this.sequence++;
@@ -303,8 +320,8 @@ export class MemoryJobStore extends JobStore {
     job.startedAt = null;
     job.completedAt = null;
     job.lastUpdatedAt = options.now;
-    this.table.queue.enqueue(job, options.now);
-    this.table.emit({ type: 'job-available' });
+    this.table.nameState(job.name).queue.enqueue(job, options.now);
+    this.table.emit({ type: 'job-available', name: job.name });
     return { outcome: 'requeued', job: copyJob(job) };
   }
 
@@ -312,10 +329,11 @@ export class MemoryJobStore extends JobStore {
     this.assertOpen();
     assertPurgeableStatus(options.status);
     this.table.retained.purgeExpired(options.now);
-    const purged = [...this.table.jobs.values()]
-      .filter((job) => job.status === options.status && (job.completedAt ?? Infinity) < options.finishedBefore)
-      .sort((a, b) => a.completedAt! - b.completedAt!)
-      .slice(0, Math.max(0, options.limit));
+    const purged: StoredJob[] = [];
+    for (const job of this.table.byStatus.oldestFirst(options.status)) {
+      if (purged.length >= options.limit || job.completedAt! >= options.finishedBefore) break;
+      if (options.name === undefined || job.name === options.name) purged.push(job);
+    }
     // Their expiry heap entries go stale: purgeExpired skips entries of missing jobs.
     if (!options.dryRun) for (const job of purged) this.table.retained.forget(job);
     return purged.map((job) => job.id);

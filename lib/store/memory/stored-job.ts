@@ -7,6 +7,8 @@ export interface StoredJob extends Job {
   expiresAt: number | null;
   /** Submission order, the tie-breaker among jobs due at the same time. */
   seq: number;
+  /** Identifies the job's current entry in the status index (status-index.ts); older entries are stale. */
+  statusSeq: number;
   /** Bumped whenever the job (re)enters the queue; heap entries of older versions are stale. */
   queueVersion: number;
   /** What the job counts against maxRetainedBytes: requestBytes, plus outcomeSize once finished. */

@@ -1,28 +1,32 @@
-import type { Redis } from 'ioredis';
 import type { CompleteOutcome } from '../job-store.js';
 import { storeClosedError } from '../store-closed.js';
 import { StoreUnavailableError } from '../../errors/store-unavailable.error.js';
 import { CallBatcher, type BatchOutcome } from './call-batcher.js';
-import { isUnavailableError, neverRan, type StoreLogger } from './redis-connections.js';
-import { JOB_AVAILABLE_MESSAGE, type RedisEventRelay } from './redis-event-relay.js';
-import type { RedisKeys } from './redis-keys.js';
+import { isUnavailableError, neverRan, type RedisClient, type StoreLogger } from './redis-connections.js';
+import { jobAvailableMessage, type RedisEventRelay } from './redis-event-relay.js';
+import type { RedisKeys, StoreKeys } from './redis-keys.js';
+import { ReplicaWaiter, type ReplicaWait } from './redis-replica-wait.js';
 import type { RedisScripts, ScriptArg, ScriptName } from './redis-scripts.js';
 
 const STORE_TYPE = 'redis';
 /** Submissions or completions one script call carries at most (each is a few Redis commands). */
 const MAX_BATCH = 64;
+/** Scripts that write nothing: no replica wait after them. */
+const READ_ONLY_SCRIPTS: ReadonlySet<ScriptName> = new Set<ScriptName>(['jobStats']);
 
-export type CreateReply = ['created'] | ['queue-full', number] | ['existing', string[]];
+export type CreateReply = ['created'] | ['queue-full', number] | ['existing', string[]] | ['mapped', string];
 
-/** One job's part of a batched script call: its hash, then its arguments led by their count. */
+/** One job's part of a batched script call: its keys, then its arguments led by their count. */
 export interface BatchItem {
-  key: string;
+  keys: string[];
   args: string[];
+  /** The job's name, for the job-available event a submission's batch sends. */
+  name: string;
 }
 
-export function batchItem(key: string, args: string[]): BatchItem {
+export function batchItem(keys: string[], name: string, args: string[]): BatchItem {
   args.unshift(String(args.length));
-  return { key, args };
+  return { keys, args, name };
 }
 
 /**
@@ -36,20 +40,54 @@ export class RedisCalls {
   private outOfMemory = false;
   /** Set once the batches still waiting at close() were sent: calls fail from then on. */
   private closed = false;
-  /** Submissions of one moment go to Redis in one script call (see CallBatcher); completions too. */
-  readonly creations = new CallBatcher<BatchItem, CreateReply>((batch) => this.runBatch('createJob', batch), MAX_BATCH);
-  readonly completions = new CallBatcher<BatchItem, CompleteOutcome>(
-    (batch) => this.runBatch('completeJob', batch),
-    MAX_BATCH,
-  );
+  /** Why every call fails at once, until the store has checked the server (see RedisJobStore.init). */
+  private refusal: string | null = null;
+  /**
+   * Per partition, submissions of one moment go to Redis in one script call (see CallBatcher);
+   * completions too. One partition per call: on a Cluster, a script's keys lie in one slot.
+   */
+  private readonly creationBatchers: CallBatcher<BatchItem, CreateReply>[];
+  private readonly completionBatchers: CallBatcher<BatchItem, CompleteOutcome>[];
+
+  /** `store.waitForReplicas`: WAIT after each write; null when off. */
+  private readonly replicas: ReplicaWaiter | null;
 
   constructor(
-    private readonly client: Redis,
+    private readonly client: RedisClient,
     private readonly scripts: RedisScripts,
     private readonly events: RedisEventRelay,
-    private readonly keys: RedisKeys,
+    private readonly keys: StoreKeys,
     private readonly logger: StoreLogger,
-  ) {}
+    replicaWait: ReplicaWait | null = null,
+  ) {
+    this.replicas = replicaWait && new ReplicaWaiter(client, replicaWait, logger);
+    this.creationBatchers = keys.partitions.map(
+      (partition, index) =>
+        new CallBatcher<BatchItem, CreateReply>((batch) => this.runCreations(partition, index, batch), MAX_BATCH),
+    );
+    this.completionBatchers = keys.partitions.map(
+      (partition) =>
+        new CallBatcher<BatchItem, CompleteOutcome>((batch) => this.runCompletions(partition, batch), MAX_BATCH),
+    );
+  }
+
+  /**
+   * Refuses every call with `reason` (a StoreUnavailableError, which never ran), or serves again
+   * (null): a store that could not check the server's layout must not read or write under it.
+   */
+  refuseCalls(reason: string | null): void {
+    this.refusal = reason;
+  }
+
+  /** Stores a submission in partition `index` (createJobs.lua), batched with those of the moment. */
+  create(index: number, item: BatchItem): Promise<CreateReply> {
+    return this.creationBatchers[index]!.push(item);
+  }
+
+  /** Records a completion in partition `index` (completeJobs.lua), batched with those of the moment. */
+  complete(index: number, item: BatchItem): Promise<CompleteOutcome> {
+    return this.completionBatchers[index]!.push(item);
+  }
 
   /** Keeps the command connection's last error, to say why calls fail; returns what stops it. */
   watchConnectionErrors(): () => void {
@@ -63,6 +101,29 @@ export class RedisCalls {
     return () => this.client.off('error', rememberError).off('ready', forgetError);
   }
 
+  /** The names with a stored job in a partition (its names set), read before a script declares their keys. */
+  storedNames(partition: RedisKeys): Promise<string[]> {
+    return this.call(() => this.client.smembers(partition.names), { readOnly: true });
+  }
+
+  /**
+   * The due time of the head of `name`'s queue over the partitions other than `except`, as a script
+   * argument ('' for none): a job requeued in one partition goes ahead of those due in the others.
+   */
+  async headElsewhere(partitions: readonly RedisKeys[], except: number, name: string): Promise<string> {
+    if (partitions.length === 1) return '';
+    const heads = await Promise.all(
+      partitions.map((partition, index) =>
+        index === except
+          ? null
+          : this.call(() => this.client.zrange(partition.waiting(name), '0', '0', 'WITHSCORES'), { readOnly: true }),
+      ),
+    );
+    let head = Infinity;
+    for (const reply of heads) if (reply?.[1] !== undefined) head = Math.min(head, Number(reply[1]));
+    return head === Infinity ? '' : String(head);
+  }
+
   /** A submit went through: Redis has memory again, if it had none. */
   submitAccepted(): void {
     if (this.outOfMemory) {
@@ -74,26 +135,38 @@ export class RedisCalls {
   /** Sends the submissions and completions still waiting; every call fails from then on. */
   async close(): Promise<void> {
     // A submission or completion handed to the store before close() is still written.
-    await Promise.all([this.creations.drain(), this.completions.drain()]);
+    await Promise.all([...this.creationBatchers, ...this.completionBatchers].map((batcher) => batcher.drain()));
     this.closed = true;
   }
 
   /**
    * Runs a script; a SUBSCRIBE under way goes first, so this process's listeners hear its events. With
    * `then`, a PUBLISH follows the script in the same write (RedisScripts.runThenPublish); it goes out
-   * whatever the script did: at worst a wake-up finds nothing to claim.
+   * whatever the script did: at worst a wake-up finds nothing to claim. With `store.waitForReplicas`, a
+   * write resolves once the replicas hold it, or logs that they do not (ReplicaWaiter).
    */
   async run(
     name: ScriptName,
     keys: readonly string[],
     args: readonly ScriptArg[],
-    then?: { publish: string; message: string },
+    then?: { publish: string; messages: readonly string[] },
+  ): Promise<unknown> {
+    const reply = await this.runScript(name, keys, args, then);
+    if (this.replicas && !READ_ONLY_SCRIPTS.has(name)) await this.replicas.confirmWrite(keys[0]!);
+    return reply;
+  }
+
+  private async runScript(
+    name: ScriptName,
+    keys: readonly string[],
+    args: readonly ScriptArg[],
+    then?: { publish: string; messages: readonly string[] },
   ): Promise<unknown> {
     const subscribing = this.events.settled();
     if (subscribing) await subscribing;
     return this.call(() =>
       then
-        ? this.scripts.runThenPublish(name, keys, args, then.publish, then.message)
+        ? this.scripts.runThenPublish(name, keys, args, then.publish, then.messages)
         : this.scripts.run(name, keys, args),
     );
   }
@@ -104,6 +177,10 @@ export class RedisCalls {
    */
   async call<T>(request: () => Promise<T>, { readOnly = false } = {}): Promise<T> {
     if (this.closed) throw storeClosedError(STORE_TYPE);
+    if (this.refusal) {
+      const cause = this.lastConnectionError ? ` (connection error: ${this.lastConnectionError})` : '';
+      throw new StoreUnavailableError(STORE_TYPE, `${this.refusal}${cause}`, { outcomeUnknown: false });
+    }
     try {
       return await request();
     } catch (error) {
@@ -120,18 +197,63 @@ export class RedisCalls {
     }
   }
 
-  /** One script call for a batch: each item's job hash as a key, its arguments after their count. */
-  private async runBatch<R>(name: 'createJob' | 'completeJob', batch: BatchItem[]): Promise<BatchOutcome<R>[]> {
-    const keys = [...this.keys.store];
+  /** One createJobs.lua call for a batch; it wakes the workers of each name once, right after. */
+  private async runCreations(
+    partition: RedisKeys,
+    index: number,
+    batch: BatchItem[],
+  ): Promise<BatchOutcome<CreateReply>[]> {
+    const status = partition.statusIndex;
+    const keys = [
+      status.Queued,
+      status.Scheduled,
+      status.Completed,
+      status.Failed,
+      status.Canceled,
+      partition.idempotency,
+      partition.idempotencyExpiries,
+      partition.sequence,
+      partition.names,
+    ];
     const args: string[] = [];
+    const names = new Set<string>();
     for (const item of batch) {
-      keys.push(item.key);
+      keys.push(...item.keys);
+      args.push(...item.args);
+      names.add(item.name);
+    }
+    const messages = [...names].map((name) => jobAvailableMessage(name, index));
+    const refused = this.replicas?.refusesSubmit(keys[0]!);
+    if (refused) return batch.map(() => ({ ok: false, error: refused }));
+    const replies = (await this.runScript('createJobs', keys, args, {
+      publish: this.keys.events,
+      messages,
+    })) as unknown[];
+    const outcomes = replies.map(batchOutcome<CreateReply>);
+    if (!this.replicas) return outcomes;
+    // A submit is answered 202 only once the replicas hold its job.
+    const unconfirmed = await this.replicas.confirmSubmit(keys[0]!);
+    if (!unconfirmed) return outcomes;
+    return outcomes.map((outcome) =>
+      outcome.ok && outcome.value[0] === 'created' ? { ok: false, error: unconfirmed } : outcome,
+    );
+  }
+
+  /** One completeJobs.lua call for a batch. */
+  private async runCompletions(partition: RedisKeys, batch: BatchItem[]): Promise<BatchOutcome<CompleteOutcome>[]> {
+    const keys = [
+      partition.statusIndex.InProgress,
+      partition.statusIndex.Completed,
+      partition.started,
+      partition.idempotencyExpiries,
+    ];
+    const args: string[] = [this.keys.prefix];
+    for (const item of batch) {
+      keys.push(...item.keys);
       args.push(...item.args);
     }
-    // A batch of submissions wakes the workers once, right after its script.
-    const then = name === 'createJob' ? { publish: this.keys.events, message: JOB_AVAILABLE_MESSAGE } : undefined;
-    const replies = (await this.run(name, keys, args, then)) as unknown[];
-    return replies.map(batchOutcome<R>);
+    const replies = (await this.run('completeJobs', keys, args)) as unknown[];
+    return replies.map(batchOutcome<CompleteOutcome>);
   }
 
   /**

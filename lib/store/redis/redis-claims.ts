@@ -3,56 +3,192 @@ import { JobErrorCode, type Job, type JobError } from '../../job/index.js';
 import type { ClaimedJob, ClaimOptions, FailOptions, FailOutcome, Lease, Retention } from '../job-store.js';
 import { ttlArg, type RedisCalls } from './redis-calls.js';
 import { decodeClaimedJob, UnreadableJobError } from './redis-job-codec.js';
-import type { RedisKeys } from './redis-keys.js';
+import type { RedisKeys, StoreKeys } from './redis-keys.js';
+import type { PartitionCounts } from './redis-partition-counts.js';
 
 /** For a claim told no retention: the defaults of `retention.*`. */
 const DEFAULT_RETENTION: Retention = { completedTtlMs: 86_400_000, failedTtlMs: 604_800_000 };
 
 type FailJob = (lease: Lease, error: JobError, options: FailOptions) => Promise<FailOutcome>;
 
+/** Every partition is claimed from at least this often, so that a lost wake-up costs latency, never a job. */
+const VISIT_ALL_EVERY_MS = 1000;
+/** Partitions a claim visits at once after the first one left part of its limit unfilled. */
+const WAVE = 4;
+
 /**
- * The Redis store's claim: leases due jobs with claim-due-jobs.lua and decodes them on the way to their
- * handlers; a job that does not decode is failed under its lease (with `failJob`) instead of run.
+ * The Redis store's claim: leases due jobs with claimJobs.lua, partition by partition, and decodes them
+ * on the way to their handlers; a job that does not decode is failed under its lease (with `failJob`)
+ * instead of run. With several partitions, a claim visits only those marked as maybe holding due work
+ * (a job-available event for them, a retry's due time passed, or a second passed since all were
+ * visited): the first from a rotating start with the whole limit, then, while the limit is not filled,
+ * the next ones a few at once. Order holds within a partition (due time, then submission); partitions
+ * take turns.
  */
 export class RedisClaims {
+  /**
+   * Per set of names claimed (a worker claims with one), the partitions that may hold due work for
+   * them: a claim whose script says nothing of its names is due there any more unmarks it for those
+   * names only.
+   */
+  private readonly marks = new Map<string, { marked: boolean[]; visitedAt: number }>();
+  /**
+   * Per partition, how often it was marked: a claim unmarks a partition only when no mark came while
+   * its script was on its way (a job stored meanwhile must not lose its wake-up).
+   */
+  private readonly markCount: number[];
+  /** Per partition, the earliest due time of a retry announced there (Infinity when none). */
+  private readonly dueAt: number[];
+  private offset = 0;
+
   constructor(
     private readonly calls: RedisCalls,
-    private readonly keys: RedisKeys,
+    private readonly keys: StoreKeys,
+    private readonly counts: PartitionCounts,
     private readonly failJob: FailJob,
-  ) {}
+  ) {
+    this.dueAt = keys.partitions.map(() => Infinity);
+    this.markCount = keys.partitions.map(() => 0);
+  }
+
+  /** A job-available event for `partition` (with `dueAt` for a retry not due yet). */
+  mark(partition: number, dueAt: number | undefined): void {
+    if (partition < 0 || partition >= this.dueAt.length) return;
+    if (dueAt !== undefined) {
+      this.dueAt[partition] = Math.min(this.dueAt[partition]!, dueAt);
+      return;
+    }
+    this.markCount[partition]!++;
+    for (const { marked } of this.marks.values()) marked[partition] = true;
+  }
 
   async claimDueJobs(options: ClaimOptions): Promise<ClaimedJob[]> {
     const claimed: ClaimedJob[] = [];
-    // A leased job whose fields do not decode is failed, not handed out: its slot is claimed again, as
-    // long as the queue had enough for a full batch.
-    for (let limit = options.limit; limit > 0;) {
-      const { leased, undecodable } = await this.claimBatch(options, limit, claimed);
-      if (undecodable === 0 || leased < limit) break;
-      limit = undecodable;
+    const count = this.keys.partitions.length;
+    if (count === 1) {
+      await this.claimPartition(0, options, options.limit, claimed);
+      return claimed;
+    }
+    const marks = this.marksOf(options.names);
+    if (options.now - marks.visitedAt >= VISIT_ALL_EVERY_MS) {
+      marks.marked.fill(true);
+      marks.visitedAt = options.now;
+      // A claim on its way must not undo this visit's marks.
+      for (let index = 0; index < count; index++) this.markCount[index]!++;
+    }
+    for (let index = 0; index < count; index++) {
+      if (this.dueAt[index]! <= options.now) {
+        this.dueAt[index] = Infinity;
+        this.mark(index, undefined);
+      }
+    }
+    let limit = options.limit;
+    if (options.maxConcurrentJobs != null) {
+      await this.counts.refresh(options.now);
+      limit = Math.min(limit, options.maxConcurrentJobs - this.counts.inProgressTotal());
+    }
+    const start = this.offset;
+    this.offset = (this.offset + 1) % count;
+    let candidates: number[] = [];
+    for (let i = 0; i < count; i++) if (marks.marked[(start + i) % count]) candidates.push((start + i) % count);
+    // The first marked partition gets the whole limit: under load it fills it in one script call. When
+    // it does not, the next ones go a few at once, sharing what is left; those with due jobs left stay
+    // candidates for the next wave.
+    let wave = 1;
+    while (claimed.length < limit && candidates.length > 0) {
+      const want = limit - claimed.length;
+      const visiting = candidates.slice(0, Math.min(wave, want));
+      const results = await Promise.all(
+        visiting.map((index, i) => {
+          const share = Math.floor(want / visiting.length) + (i < want % visiting.length ? 1 : 0);
+          return this.visit(index, options, share, claimed, marks.marked);
+        }),
+      );
+      // Nothing leased and every one still holding due jobs: the concurrency cap holds them back.
+      if (results.every((result) => result.leased === 0 && result.left)) break;
+      candidates = [...visiting.filter((_, i) => results[i]!.left), ...candidates.slice(visiting.length)];
+      wave = WAVE;
     }
     return claimed;
   }
 
-  /** One claim script call; pushes the jobs that decode onto `claimed`. */
-  private async claimBatch(
+  /** One partition's claim; unmarks it when nothing of these names is due there any more. */
+  private async visit(index: number, options: ClaimOptions, want: number, claimed: ClaimedJob[], marked: boolean[]) {
+    const marksBefore = this.markCount[index];
+    const cap = options.maxConcurrentJobs == null ? '' : String(this.counts.inProgressOf(index) + want);
+    const result = await this.claimPartition(index, options, want, claimed, cap);
+    this.counts.noteClaimed(index, result.leased);
+    if (!result.left && this.markCount[index] === marksBefore) marked[index] = false;
+    return result;
+  }
+
+  private marksOf(names: readonly string[]) {
+    const key = names.join('\n');
+    let marks = this.marks.get(key);
+    if (!marks) {
+      // A few sets at most in a process; a caller that varies them (tests, tools) starts afresh.
+      if (this.marks.size >= 16) this.marks.clear();
+      marks = { marked: this.keys.partitions.map(() => true), visitedAt: -Infinity };
+      this.marks.set(key, marks);
+    }
+    return marks;
+  }
+
+  /**
+   * Claims up to `limit` from one partition: how many were leased, and (with several partitions)
+   * whether a job of these names is still due there.
+   */
+  private async claimPartition(
+    index: number,
     options: ClaimOptions,
     limit: number,
     claimed: ClaimedJob[],
-  ): Promise<{ leased: number; undecodable: number }> {
+    cap = options.maxConcurrentJobs == null ? '' : String(options.maxConcurrentJobs),
+  ): Promise<{ leased: number; left: boolean }> {
+    let leased = 0;
+    let left = false;
+    // A leased job whose fields do not decode is failed, not handed out: its slot is claimed again, as
+    // long as the queue had enough for a full batch.
+    while (limit > 0) {
+      const batch = await this.claimBatch(index, options, limit, claimed, cap);
+      leased += batch.leased;
+      left = batch.left;
+      if (batch.undecodable === 0 || batch.leased < limit) break;
+      limit = batch.undecodable;
+    }
+    return { leased, left };
+  }
+
+  /** One claim script call; pushes the jobs that decode onto `claimed`. */
+  private async claimBatch(
+    index: number,
+    options: ClaimOptions,
+    limit: number,
+    claimed: ClaimedJob[],
+    cap: string,
+  ): Promise<{ leased: number; undecodable: number; left: boolean }> {
+    const partition = this.keys.partitions[index]!;
+    const names = options.names;
+    if (names.length === 0) return { leased: 0, undecodable: 0, left: false };
     const retention = options.retention ?? DEFAULT_RETENTION;
     const args = [
+      this.keys.prefix,
       String(options.now),
       String(options.leaseMs),
       options.workerId,
-      String(options.maxConcurrentJobs ?? ''),
+      cap,
       String(ttlArg(retention.failedTtlMs)),
       JobErrorCode.Unreadable,
+      String(names.length),
+      // Whether due jobs are left matters only to a store with partitions to choose from.
+      this.keys.partitions.length > 1 ? '1' : '',
     ];
     const tokensFrom = args.length;
     for (let i = 0; i < limit; i++) args.push(randomUUID());
-    const [reply, unreadable] = (await this.calls.run('claimDueJobs', this.keys.store, args)) as [
+    const [reply, unreadable, left] = (await this.calls.run('claimJobs', claimKeys(partition, names), args)) as [
       (string | null)[][],
       string[],
+      number | undefined,
     ];
     for (let i = 0; i + 2 < unreadable.length; i += 3) {
       const report = { jobId: unreadable[i]!, message: unreadable[i + 1]!, failed: unreadable[i + 2] === '1' };
@@ -66,7 +202,7 @@ export class RedisClaims {
     };
     let undecodable = 0;
     for (let i = 0; i < reply.length; i++) {
-      const lease = { jobId: reply[i]![0]!, token: args[tokensFrom + i]! };
+      const lease = { jobId: reply[i]![0]!, name: reply[i]![1]!, token: args[tokensFrom + i]! };
       let job: Job;
       try {
         job = decodeClaimedJob(reply[i]!, leased);
@@ -78,7 +214,7 @@ export class RedisClaims {
       }
       claimed.push({ job, lease });
     }
-    return { leased: reply.length, undecodable };
+    return { leased: reply.length, undecodable, left: left === 1 };
   }
 
   /** A leased job the codec cannot read: Failed with JOB_UNREADABLE under its lease, and reported. */
@@ -90,4 +226,19 @@ export class RedisClaims {
     const outcome = await this.failJob(lease, error, { now: options.now, retryAt: null, retention });
     options.onUnreadable?.({ jobId: lease.jobId, message, failed: outcome === 'failed' });
   }
+}
+
+/** claimJobs.lua's keys: the partition's, then each name's queue and leases. */
+function claimKeys(partition: RedisKeys, names: readonly string[]): string[] {
+  const status = partition.statusIndex;
+  const keys = [
+    partition.started,
+    status.Queued,
+    status.Scheduled,
+    status.InProgress,
+    status.Failed,
+    partition.idempotencyExpiries,
+  ];
+  for (const name of names) keys.push(partition.waiting(name), partition.leases(name));
+  return keys;
 }

@@ -1,7 +1,10 @@
 import type { LoggerService } from '@nestjs/common';
-import { Redis, type RedisOptions } from 'ioredis';
+import { Cluster, Redis, type ClusterNode, type ClusterOptions, type RedisOptions } from 'ioredis';
 
 export type StoreLogger = Pick<LoggerService, 'log' | 'warn' | 'error'>;
+
+/** A connection the store talks through: one Redis, or a Redis Cluster. */
+export type RedisClient = Redis | Cluster;
 
 /** A call to a Redis that hangs fails after this: well inside the 2 s in which the HTTP layer must answer. */
 export const COMMAND_TIMEOUT_MS = 1500;
@@ -27,27 +30,90 @@ export function createCommandConnection(url: string | undefined, options: RedisO
 }
 
 /**
+ * The command connection to a Redis Cluster, failing fast as createCommandConnection's does: no offline
+ * queue, each node's connection with the same timeouts and nothing resent. ioredis still follows
+ * MOVED and ASK and retries CLUSTERDOWN and TRYAGAIN (Redis ran nothing then), but not a call whose
+ * connection closed under it (`retryDelayOnFailover: 0`): the script may have run, and running it
+ * again could apply a transition twice. The slot map is refreshed every second, so that after a
+ * failover calls reach the promoted replica within about a second. Each of these may be set in
+ * `options` except the offline queue and what is resent.
+ */
+export function createClusterCommandConnection(nodes: readonly ClusterNode[], options: ClusterOptions = {}): Cluster {
+  const cluster = new Cluster([...nodes], {
+    retryDelayOnFailover: 0,
+    slotsRefreshInterval: 1000,
+    ...options,
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    redisOptions: {
+      connectTimeout: CONNECT_TIMEOUT_MS,
+      commandTimeout: COMMAND_TIMEOUT_MS,
+      ...options.redisOptions,
+      maxRetriesPerRequest: 0,
+      autoResendUnfulfilledCommands: false,
+    },
+  });
+  // ioredis connects a node on its first command and, without an offline queue, refuses the calls
+  // made while that connection is under way: each node is connected as soon as the slot map names it.
+  cluster.on('+node', (node: Redis) => {
+    if (node.status === 'wait') node.connect().catch(() => undefined);
+  });
+  return cluster;
+}
+
+/** Where the store's commands go: the `store` options that say which Redis to use. */
+export interface RedisConnectionOptions {
+  url?: string;
+  options?: RedisOptions;
+  client?: RedisClient;
+  cluster?: { nodes: readonly ClusterNode[]; options?: ClusterOptions };
+}
+
+/**
+ * The command connection the options ask for: the client given (`owned: false`, never closed by the
+ * store), else a Cluster connection for `cluster`, else one to `url`.
+ */
+export function createStoreConnection(options: RedisConnectionOptions): { client: RedisClient; owned: boolean } {
+  if (options.client) return { client: options.client, owned: false };
+  if (options.cluster) {
+    return { client: createClusterCommandConnection(options.cluster.nodes, options.cluster.options), owned: true };
+  }
+  return { client: createCommandConnection(options.url, options.options), owned: true };
+}
+
+/**
  * The pub/sub connection: it waits for Redis and reconnects rather than failing, and ioredis subscribes
  * it to its channels again after every reconnect (and resends a SUBSCRIBE the outage cut short). It
- * connects on the first subscription.
+ * connects on the first subscription. On a Cluster, plain PUBLISH reaches every node over the cluster
+ * bus, so one subscription on any node hears the whole store; ioredis moves it to another node when
+ * that one fails.
  */
-export function createSubscriberConnection(commands: Redis): Redis {
-  return commands.duplicate({
-    lazyConnect: true,
-    enableOfflineQueue: true,
+export function createSubscriberConnection<C extends RedisClient>(commands: C): C {
+  const waiting = {
     maxRetriesPerRequest: null,
     autoResubscribe: true,
     autoResendUnfulfilledCommands: true,
     commandTimeout: undefined,
-  });
+  };
+  if (commands instanceof Cluster) {
+    return commands.duplicate([], {
+      lazyConnect: true,
+      enableOfflineQueue: true,
+      redisOptions: { ...commands.options.redisOptions, ...waiting },
+    }) as C;
+  }
+  return (commands as Redis).duplicate({ lazyConnect: true, enableOfflineQueue: true, ...waiting }) as C;
 }
+
+/** A Cluster node that fails is logged at most this often (ioredis reports each failed attempt). */
+const NODE_ERROR_LOG_INTERVAL_MS = 60_000;
 
 /**
  * Logs each outage of a connection once, and its end. Failures before the first connection are left to
  * the store's init() to report. The 'error' listener is also what keeps ioredis' error events (one per
  * failed reconnect) from crashing the process. Returns the function that stops watching.
  */
-export function watchConnection(connection: Redis, role: string, logger: StoreLogger): () => void {
+export function watchConnection(connection: RedisClient, role: string, logger: StoreLogger): () => void {
   let state: 'new' | 'up' | 'down' = connection.status === 'ready' ? 'up' : 'new';
   const onError = (error: Error) => {
     if (state !== 'up') return;
@@ -60,17 +126,44 @@ export function watchConnection(connection: Redis, role: string, logger: StoreLo
   };
   connection.on('error', onError);
   connection.on('ready', onReady);
+  const stopWatchingNodes = connection instanceof Cluster ? watchClusterNodes(connection, role, logger) : () => {};
   return () => {
     connection.off('error', onError);
     connection.off('ready', onReady);
+    stopWatchingNodes();
   };
+}
+
+/**
+ * A Cluster stays ready while one of its nodes fails (its replica takes over): the node's failure is
+ * logged once a minute at most, naming the node.
+ */
+function watchClusterNodes(cluster: Cluster, role: string, logger: StoreLogger): () => void {
+  const lastLogged = new Map<string, number>();
+  const onNodeError = (error: Error, node: string) => {
+    const now = Date.now();
+    if (now - (lastLogged.get(node) ?? -Infinity) < NODE_ERROR_LOG_INTERVAL_MS) return;
+    lastLogged.set(node, now);
+    logger.warn(`Redis Cluster node ${node} (${role} connection) failed: ${error.message}`);
+  };
+  cluster.on('node error', onNodeError);
+  return () => cluster.off('node error', onNodeError);
 }
 
 /**
  * Connects (or waits for a connection under way). Resolves once it is ready; rejects at its first error
  * or after `timeoutMs`, while ioredis keeps reconnecting in the background.
  */
-export function connect(connection: Redis, timeoutMs: number): Promise<void> {
+export async function connect(connection: RedisClient, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  await connectOne(connection, timeoutMs);
+  // A Cluster is ready once it knows the slots; its masters' connections may still be under way.
+  if (connection instanceof Cluster) {
+    await Promise.all(connection.nodes('master').map((node) => connectOne(node, deadline - Date.now())));
+  }
+}
+
+function connectOne(connection: RedisClient, timeoutMs: number): Promise<void> {
   if (connection.status === 'ready') return Promise.resolve();
   if (connection.status === 'end') return Promise.reject(new Error('the connection was closed'));
   return new Promise<void>((resolve, reject) => {
@@ -94,7 +187,7 @@ export function connect(connection: Redis, timeoutMs: number): Promise<void> {
 }
 
 /** QUIT when it can be sent (pending replies arrive first), else drop the socket. */
-export async function closeConnection(connection: Redis): Promise<void> {
+export async function closeConnection(connection: RedisClient): Promise<void> {
   if (connection.status === 'ready') {
     try {
       await connection.quit();

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis-connections.js';
 import type { StoreEvent, StoreEventListener, StoreEventType } from '../job-store.js';
 import type { StoreLogger } from './redis-connections.js';
 
@@ -7,9 +7,16 @@ const SUBSCRIBE_WAIT_MS = 1000;
 
 const ALL_TYPES: readonly StoreEventType[] = ['job-available', 'cancel-requested', 'job-finished'];
 
-/** The message of a job due now, as the store and common.lua (cjson) publish it: the most frequent one. */
-export const JOB_AVAILABLE_MESSAGE = JSON.stringify({ type: 'job-available' });
-const JOB_AVAILABLE: StoreEvent = Object.freeze({ type: 'job-available' });
+/** The message of a job of `name` due now in partition `partition`, as the store publishes it after a submit. */
+export function jobAvailableMessage(name: string, partition: number): string {
+  return JSON.stringify({ type: 'job-available', name, partition });
+}
+
+/** Parsed messages kept for reuse: the same few (job-available per name and partition) come again and again. */
+const PARSED_CACHE_SIZE = 256;
+
+/** Told of the partition of each job-available event (the store's claim targeting). */
+export type PartitionListener = (partition: number, dueAt: number | undefined) => void;
 
 /**
  * Relays the events the scripts PUBLISH, from every process, to this process's listeners. Each event
@@ -22,9 +29,13 @@ export class RedisEventRelay {
   private readonly audience = new Map<string, number>();
   /** The SUBSCRIBE or UNSUBSCRIBE last sent, until Redis confirms it (it confirms those before it too). */
   private channelChange: Promise<void> | null = null;
+  /** Message text -> its event and partition, for the messages that repeat. */
+  private readonly parsed = new Map<string, ParsedEvent | null>();
+  /** Told of the partition of every job-available event heard. */
+  onPartition: PartitionListener | null = null;
 
   constructor(
-    private readonly subscriber: Redis,
+    private readonly subscriber: RedisClient,
     private readonly channels: Readonly<Record<StoreEventType, string>>,
     private readonly logger: StoreLogger,
   ) {
@@ -104,10 +115,19 @@ export class RedisEventRelay {
   }
 
   private dispatch(message: string): void {
-    // Known without parsing: this is on the way from a submit to a waiting worker's claim (~12 µs of
-    // JSON.parse in a worker that was idle).
-    const event = message === JOB_AVAILABLE_MESSAGE ? JOB_AVAILABLE : parseEvent(message);
-    if (!event) return;
+    // Most messages were seen before: this is on the way from a submit to a waiting worker's claim (~12
+    // µs of JSON.parse in a worker that was idle).
+    let parsed = this.parsed.get(message);
+    if (parsed === undefined) {
+      parsed = parseEvent(message);
+      if (parsed?.event.type === 'job-available' && parsed.event.dueAt === undefined) {
+        if (this.parsed.size >= PARSED_CACHE_SIZE) this.parsed.clear();
+        this.parsed.set(message, parsed);
+      }
+    }
+    if (!parsed) return;
+    const { event, partition } = parsed;
+    if (partition !== undefined && event.type === 'job-available') this.onPartition?.(partition, event.dueAt);
     for (const [listener, types] of [...this.listeners]) {
       if (!types.has(event.type)) continue;
       try {
@@ -119,8 +139,14 @@ export class RedisEventRelay {
   }
 }
 
-/** The events common.lua publishes; anything else on the channels (a newer version's event) is skipped. */
-function parseEvent(message: string): StoreEvent | null {
+interface ParsedEvent {
+  event: StoreEvent;
+  /** The partition of a job-available event. */
+  partition?: number;
+}
+
+/** The events the store publishes; anything else on the channels (a newer version's event) is skipped. */
+function parseEvent(message: string): ParsedEvent | null {
   let event: unknown;
   try {
     event = JSON.parse(message);
@@ -128,13 +154,19 @@ function parseEvent(message: string): StoreEvent | null {
     return null;
   }
   if (typeof event !== 'object' || event === null) return null;
-  const { type, jobId, dueAt } = event as Record<string, unknown>;
+  const { type, jobId, dueAt, name, partition } = event as Record<string, unknown>;
   switch (type) {
-    case 'job-available':
-      return typeof dueAt === 'number' ? { type, dueAt } : { type };
+    case 'job-available': {
+      const available: StoreEvent = Object.freeze({
+        type,
+        ...(typeof name === 'string' && { name }),
+        ...(typeof dueAt === 'number' && { dueAt }),
+      });
+      return { event: available, ...(typeof partition === 'number' && { partition }) };
+    }
     case 'cancel-requested':
     case 'job-finished':
-      return typeof jobId === 'string' ? { type, jobId } : null;
+      return typeof jobId === 'string' ? { event: { type, jobId } } : null;
     default:
       return null;
   }

@@ -1,8 +1,8 @@
 import { Logger } from '@nestjs/common';
-import type { Redis, RedisOptions } from 'ioredis';
-import { JOB_STATUSES, JobStatus, type Job, type JobError, type JsonValue } from '../../job/index.js';
+import type { ClusterNode, ClusterOptions, RedisOptions } from 'ioredis';
+import { type Job, type JobError, type JsonValue } from '../../job/index.js';
+import { defaultPartitions } from '../../options/redis-store-options.js';
 import {
-  isReplayOf,
   JobStore,
   type CancelResult,
   type ClaimedJob,
@@ -12,6 +12,7 @@ import {
   type CreateJobResult,
   type FailOptions,
   type FailOutcome,
+  type JobPage,
   type JobStats,
   type Lease,
   type ListJobsOptions,
@@ -25,6 +26,7 @@ import {
   type RetryJobResult,
   type StoreEventListener,
   type StoreEventType,
+  type WorkerRegistration,
 } from '../job-store.js';
 import { batchItem, RedisCalls, ttlArg } from './redis-calls.js';
 import { RedisClaims } from './redis-claims.js';
@@ -33,22 +35,20 @@ import {
   closeConnection,
   connect,
   CONNECT_TIMEOUT_MS,
-  createCommandConnection,
+  createStoreConnection,
   createSubscriberConnection,
+  type RedisClient,
   watchConnection,
   type StoreLogger,
 } from './redis-connections.js';
 import { RedisEventRelay } from './redis-event-relay.js';
-import { newQueuedJob } from '../../job/job-records.js';
-import {
-  decodeJob,
-  decodeJobReply,
-  decodeJobReplyLeniently,
-  encodeQueuedJob,
-  encodeJsonArg,
-  UnreadableJobError,
-} from './redis-job-codec.js';
-import { idempotencyDigest, RedisKeys } from './redis-keys.js';
+import { decodeJob, decodeJobReply, encodeJsonArg, UnreadableJobError } from './redis-job-codec.js';
+import { StoreKeys } from './redis-keys.js';
+import { PartitionCounts } from './redis-partition-counts.js';
+import { checkLayout } from './redis-layout.js';
+import { RedisSubmits } from './redis-submits.js';
+import { encodeRegistration, listJobs, readStats } from './redis-reads.js';
+import type { ReplicaWait } from './redis-replica-wait.js';
 import { RedisScripts } from './redis-scripts.js';
 import { assertNoClientKeyPrefix, inspectServer, type RedisServerFacts } from './redis-server-checks.js';
 
@@ -60,17 +60,25 @@ export interface RedisStoreOptions {
   url?: string;
   /** ioredis options, merged over the URL's. The fail-fast settings are the store's (redis-connections.ts). */
   options?: RedisOptions;
-  /** An existing connection for commands; the store never closes it. Takes precedence over url and options. */
-  client?: Redis;
+  /** An existing connection for commands (a `Redis` or a `Cluster`); the store never closes it. */
+  client?: RedisClient;
+  /** A Redis Cluster: its seed nodes and ioredis cluster options. */
+  cluster?: { nodes: readonly ClusterNode[]; options?: ClusterOptions };
+  /** Wait until this many replicas have each write (Redis `WAIT`), at most `timeoutMs`. Off by default. */
+  waitForReplicas?: ReplicaWait;
   /** Starts every key; must hold a `{hash tag}`. Default `{async-endpoints}`. */
   keyPrefix?: string;
+  /** Partitions the store is split into (docs/storage.md). Default 1, 12 on a Cluster. Fixed once the store holds data. */
+  partitions?: number;
   /** @internal Where connection news goes; the operator CLI passes its own. Default: Nest's Logger. */
   logger?: StoreLogger;
 }
 
-type CancelReply = ['not-found'] | ['canceled' | 'cancel-requested' | 'already-terminal', string[]];
-type RetryReply = ['not-found'] | ['requeued' | 'not-retryable', string[]];
-type StatsReply = [(string | number)[], number | null];
+type CancelReply = ['not-found'] | ['changed'] | ['canceled' | 'cancel-requested' | 'already-terminal', string[]];
+type RetryReply = ['not-found'] | ['changed'] | ['requeued' | 'not-retryable', string[]];
+
+/** Tries of a cancel or retry whose job changed between the read of its name and the script. */
+const CHANGED_TRIES = 3;
 
 /**
  * The production store: jobs in Redis, shared by every process. Each state change is one Lua script
@@ -83,14 +91,16 @@ export class RedisJobStore extends JobStore {
   readonly type = 'redis';
 
   private readonly logger: StoreLogger;
-  private readonly keys: RedisKeys;
-  private readonly client: Redis;
+  private readonly keys: StoreKeys;
+  private readonly counts: PartitionCounts;
+  private readonly client: RedisClient;
   private readonly ownsClient: boolean;
-  private readonly subscriber: Redis;
+  private readonly subscriber: RedisClient;
   private readonly events: RedisEventRelay;
   /** Script calls, batching, and the mapping of failures to reach Redis (redis-calls.ts). */
   private readonly calls: RedisCalls;
   private readonly claims: RedisClaims;
+  private readonly submits: RedisSubmits;
   private readonly stopWatching: (() => void)[];
   private readonly server: RedisServerFacts = { redisVersion: null, evictionPolicy: null };
   private closing: Promise<void> | null = null;
@@ -98,9 +108,10 @@ export class RedisJobStore extends JobStore {
   constructor(options: RedisStoreOptions = {}) {
     super();
     this.logger = options.logger ?? new Logger(RedisJobStore.name);
-    this.keys = new RedisKeys(options.keyPrefix);
-    this.client = options.client ?? createCommandConnection(options.url, options.options);
-    this.ownsClient = options.client === undefined;
+    this.keys = new StoreKeys(options.keyPrefix, options.partitions ?? defaultPartitions(options));
+    const connection = createStoreConnection(options);
+    this.client = connection.client;
+    this.ownsClient = connection.owned;
     assertNoClientKeyPrefix(this.client);
     this.subscriber = createSubscriberConnection(this.client);
     this.events = new RedisEventRelay(
@@ -108,9 +119,24 @@ export class RedisJobStore extends JobStore {
       { 'job-available': this.keys.events, 'cancel-requested': this.keys.events, 'job-finished': this.keys.finished },
       this.logger,
     );
-    this.calls = new RedisCalls(this.client, new RedisScripts(this.client), this.events, this.keys, this.logger);
-    this.claims = new RedisClaims(this.calls, this.keys, (lease, error, options) =>
+    this.calls = new RedisCalls(
+      this.client,
+      new RedisScripts(this.client),
+      this.events,
+      this.keys,
+      this.logger,
+      options.waitForReplicas,
+    );
+    this.counts = new PartitionCounts(
+      (key) => this.calls.call(() => this.client.zcard(key), { readOnly: true }),
+      this.keys,
+    );
+    this.claims = new RedisClaims(this.calls, this.keys, this.counts, (lease, error, options) =>
       this.failJob(lease, error, options),
+    );
+    this.events.onPartition = (partition, dueAt) => this.claims.mark(partition, dueAt);
+    this.submits = new RedisSubmits(this.calls, this.keys, this.counts, this.claims, this.logger, (id) =>
+      this.getJob(id),
     );
     const stopRememberingErrors = this.calls.watchConnectionErrors();
     this.stopWatching = [
@@ -123,7 +149,9 @@ export class RedisJobStore extends JobStore {
   /**
    * Connects and checks the server. Never fails for an unreachable Redis: it logs, keeps reconnecting,
    * and checks the server once it is there; whether to stop the boot is the caller's call (ping()).
-   * Fails for a Redis too old for the scripts.
+   * Until that check has passed, every call fails with StoreUnavailableError (a store on the wrong key
+   * layout or partition count must not write under it); when it fails, calls keep failing with its
+   * message. Fails for a Redis too old for the scripts, or a layout it must not use.
    */
   async init(): Promise<void> {
     try {
@@ -132,48 +160,31 @@ export class RedisJobStore extends JobStore {
       this.logger.warn(
         `Redis is unreachable at startup (${(error as Error).message}); the store keeps reconnecting, and its calls fail with StoreUnavailableError meanwhile.`,
       );
-      this.client.once('ready', () => {
-        this.inspectServer().catch((failure: Error) => this.logger.error(failure.message));
-      });
+      this.calls.refuseCalls(
+        `Redis was unreachable when the store started (${(error as Error).message}); it serves once it has checked the server`,
+      );
+      this.checkWhenReady();
       return;
     }
     await this.inspectServer();
   }
 
-  async createJob(input: NewJob, options: CreateJobOptions): Promise<CreateJobResult> {
-    const job = newQueuedJob(input, options.now);
-    const digest = input.idempotencyKey === null ? '' : idempotencyDigest(input);
-    const reply = await this.calls.creations.push(
-      batchItem(this.keys.job(input.id), [
-        input.id,
-        String(options.now),
-        String(options.maximumQueueSize),
-        digest,
-        ...encodeQueuedJob(job),
-      ]),
-    );
-    this.calls.submitAccepted();
-    switch (reply[0]) {
-      case 'created':
-        return { outcome: 'created', job };
-      case 'queue-full':
-        return { outcome: 'queue-full', waiting: reply[1] };
-      case 'existing': {
-        let existing: Job;
-        try {
-          existing = decodeJobReply(reply[1]);
-        } catch (error) {
-          if (!(error instanceof UnreadableJobError)) throw error;
-          // No replay of a job that cannot be read, and no new job over it: it stays for inspection.
-          const unreadable = decodeJobReplyLeniently(reply[1]);
-          this.logger.warn(
-            `Job ${unreadable.id} cannot be read from Redis; a submission naming it was refused as a conflict: ${error.message}`,
-          );
-          return { outcome: 'conflict', job: unreadable };
-        }
-        return { outcome: isReplayOf(existing, input) ? 'replayed' : 'conflict', job: existing };
-      }
-    }
+  /** Checks the server on the next connection; a check that fails (the layout, or the connection again) waits for the next one. */
+  private checkWhenReady(): void {
+    this.client.once('ready', () => {
+      this.inspectServer().then(
+        () => this.calls.refuseCalls(null),
+        (failure: Error) => {
+          this.logger.error(failure.message);
+          this.calls.refuseCalls(`the store cannot use this Redis: ${failure.message}`);
+          this.checkWhenReady();
+        },
+      );
+    });
+  }
+
+  createJob(input: NewJob, options: CreateJobOptions): Promise<CreateJobResult> {
+    return this.submits.createJob(input, options);
   }
 
   async getJob(id: string): Promise<Job | null> {
@@ -201,20 +212,33 @@ export class RedisJobStore extends JobStore {
 
   async renewLeases(leases: Lease[], options: { now: number; leaseMs: number }): Promise<RenewResult> {
     if (leases.length === 0) return { lost: [], cancelRequested: [] };
-    const [lost, cancelRequested] = (await this.calls.run(
-      'renewLeases',
-      [...this.keys.store, ...leases.map((lease) => this.keys.job(lease.jobId))],
-      [options.now, options.leaseMs, ...leases.flatMap((lease) => [lease.jobId, lease.token])],
-    )) as [string[], string[]];
-    return { lost, cancelRequested };
+    const byPartition = new Map<number, Lease[]>();
+    for (const lease of leases) {
+      const index = this.keys.partitionIndexOf(lease.jobId);
+      byPartition.set(index, [...(byPartition.get(index) ?? []), lease]);
+    }
+    const replies = await Promise.all(
+      [...byPartition].map(([index, group]) => {
+        const partition = this.keys.partitions[index]!;
+        return this.calls.run(
+          'renewLeases',
+          group.flatMap((lease) => [partition.job(lease.jobId), partition.leases(lease.name)]),
+          [options.now, options.leaseMs, ...group.flatMap((lease) => [lease.jobId, lease.token, lease.name])],
+        ) as Promise<[string[], string[]]>;
+      }),
+    );
+    return {
+      lost: replies.flatMap(([lost]) => lost),
+      cancelRequested: replies.flatMap(([, cancelRequested]) => cancelRequested),
+    };
   }
 
   async reportProgress(lease: Lease, progress: JsonValue, now: number): Promise<boolean> {
-    const recorded = await this.calls.run('reportProgress', this.jobKeys(lease.jobId), [
-      now,
-      lease.token,
-      encodeJsonArg(progress),
-    ]);
+    const recorded = await this.calls.run(
+      'reportProgress',
+      [this.keys.job(lease.jobId)],
+      [now, lease.token, lease.name, encodeJsonArg(progress)],
+    );
     return recorded === 1;
   }
 
@@ -223,10 +247,14 @@ export class RedisJobStore extends JobStore {
     result: JsonValue | null,
     options: { now: number; retention: Retention },
   ): Promise<CompleteOutcome> {
-    return this.calls.completions.push(
-      batchItem(this.keys.job(lease.jobId), [
+    const index = this.keys.partitionIndexOf(lease.jobId);
+    const partition = this.keys.partitions[index]!;
+    return this.calls.complete(
+      index,
+      batchItem([partition.job(lease.jobId), partition.leases(lease.name)], lease.name, [
         String(options.now),
         lease.token,
+        lease.name,
         encodeJsonArg(result),
         String(ttlArg(options.retention.completedTtlMs)),
         options.retention.dropPayloadOnFinish ? '1' : '',
@@ -235,67 +263,142 @@ export class RedisJobStore extends JobStore {
   }
 
   async failJob(lease: Lease, error: JobError, options: FailOptions): Promise<FailOutcome> {
-    return (await this.calls.run('failJob', this.jobKeys(lease.jobId), [
-      options.now,
-      lease.token,
-      JSON.stringify(error),
-      options.retryAt ?? '',
-      ttlArg(options.retention.completedTtlMs),
-      ttlArg(options.retention.failedTtlMs),
-    ])) as FailOutcome;
+    const index = this.keys.partitionIndexOf(lease.jobId);
+    const partition = this.keys.partitions[index]!;
+    const status = partition.statusIndex;
+    const outcome = (await this.calls.run(
+      'failJob',
+      [
+        status.InProgress,
+        status.Scheduled,
+        status.Failed,
+        status.Canceled,
+        partition.started,
+        partition.idempotencyExpiries,
+        partition.leases(lease.name),
+        partition.waiting(lease.name),
+        partition.job(lease.jobId),
+      ],
+      [
+        this.keys.prefix,
+        index,
+        options.now,
+        lease.token,
+        lease.name,
+        JSON.stringify(error),
+        options.retryAt ?? '',
+        ttlArg(options.retention.completedTtlMs),
+        ttlArg(options.retention.failedTtlMs),
+      ],
+    )) as FailOutcome;
+    if (outcome === 'scheduled') this.claims.mark(index, options.retryAt ?? undefined);
+    return outcome;
   }
 
   async releaseJob(lease: Lease, options: { now: number; retention: Retention }): Promise<ReleaseOutcome> {
-    return (await this.calls.run('releaseJob', this.jobKeys(lease.jobId), [
-      options.now,
-      lease.token,
-      ttlArg(options.retention.completedTtlMs),
-    ])) as ReleaseOutcome;
+    const index = this.keys.partitionIndexOf(lease.jobId);
+    const partition = this.keys.partitions[index]!;
+    const status = partition.statusIndex;
+    const outcome = (await this.calls.run(
+      'releaseJob',
+      [
+        status.InProgress,
+        status.Queued,
+        status.Canceled,
+        partition.started,
+        partition.idempotencyExpiries,
+        partition.leases(lease.name),
+        partition.waiting(lease.name),
+        partition.job(lease.jobId),
+      ],
+      [
+        this.keys.prefix,
+        index,
+        options.now,
+        lease.token,
+        lease.name,
+        ttlArg(options.retention.completedTtlMs),
+        await this.calls.headElsewhere(this.keys.partitions, index, lease.name),
+      ],
+    )) as ReleaseOutcome;
+    if (outcome === 'released') this.claims.mark(index, undefined);
+    return outcome;
   }
 
   async cancelJob(id: string, options: { now: number; retention: Retention }): Promise<CancelResult> {
-    const reply = (await this.calls.run('cancelJob', this.jobKeys(id), [
-      options.now,
-      ttlArg(options.retention.completedTtlMs),
-    ])) as CancelReply;
+    const partition = this.keys.partitionOf(id);
+    const status = partition.statusIndex;
+    const reply = await this.withNameOf(
+      id,
+      (name) =>
+        this.calls.run(
+          'cancelJob',
+          [
+            status.Queued,
+            status.Scheduled,
+            status.Canceled,
+            partition.idempotencyExpiries,
+            partition.waiting(name),
+            partition.job(id),
+          ],
+          [this.keys.prefix, options.now, ttlArg(options.retention.completedTtlMs), name],
+        ) as Promise<CancelReply>,
+    );
     return reply[0] === 'not-found' ? { outcome: 'not-found' } : { outcome: reply[0], job: decodeJobReply(reply[1]) };
   }
 
-  recoverJobs(options: RecoverJobsOptions): Promise<RecoveryReport | null> {
-    return recoverInBatches(this.calls, this.keys, options);
+  async recoverJobs(options: RecoverJobsOptions): Promise<RecoveryReport | null> {
+    const report = await recoverInBatches(this.calls, this.client, this.keys, options);
+    for (const id of report?.requeued ?? []) this.claims.mark(this.keys.partitionIndexOf(id), undefined);
+    return report;
   }
 
-  async stats(now: number): Promise<JobStats> {
-    const [countReply, oldestWaitingAgeMs] = (await this.calls.run('jobStats', this.keys.store, [now])) as StatsReply;
-    const counts = Object.fromEntries(JOB_STATUSES.map((status) => [status, 0])) as Record<JobStatus, number>;
-    for (let i = 0; i + 1 < countReply.length; i += 2) {
-      counts[countReply[i] as JobStatus] = Number(countReply[i + 1]);
-    }
-    return {
-      counts,
-      waiting: counts.Queued + counts.Scheduled,
-      inProgress: counts.InProgress,
-      oldestWaitingAgeMs,
-    };
+  stats(now: number): Promise<JobStats> {
+    return readStats(this.calls, this.client, this.keys, now);
   }
 
-  async listJobs(options: ListJobsOptions): Promise<Job[]> {
-    if (options.limit <= 0) return [];
-    const reply = (await this.calls.run('listJobs', this.keys.store, [
-      options.status,
-      options.limit,
-      Date.now(),
-    ])) as string[][];
-    return reply.map((fields) => decodeJobReply(fields));
+  async registerWorker(registration: WorkerRegistration, options: { now: number; ttlMs: number }): Promise<void> {
+    const value = encodeRegistration(options.now + options.ttlMs, registration.names);
+    await this.calls.call(() => this.client.hset(this.keys.workers, registration.workerId, value));
+  }
+
+  async unregisterWorker(workerId: string): Promise<void> {
+    await this.calls.call(() => this.client.hdel(this.keys.workers, workerId));
+  }
+
+  listJobs(options: ListJobsOptions): Promise<JobPage> {
+    return listJobs(this.calls, this.client, this.keys, options);
   }
 
   async retryJob(id: string, options: { now: number }): Promise<RetryJobResult> {
-    const reply = (await this.calls.run('retryJob', this.jobKeys(id), [options.now])) as RetryReply;
+    const index = this.keys.partitionIndexOf(id);
+    const partition = this.keys.partitions[index]!;
+    const status = partition.statusIndex;
+    const reply = await this.withNameOf(
+      id,
+      (name) =>
+        this.calls.run(
+          'retryJob',
+          [
+            status.Failed,
+            status.Canceled,
+            status.Queued,
+            partition.idempotency,
+            partition.idempotencyExpiries,
+            partition.sequence,
+            partition.names,
+            partition.waiting(name),
+            partition.job(id),
+          ],
+          [this.keys.prefix, index, options.now, name, this.submits.nextSequence()],
+        ) as Promise<RetryReply>,
+    );
+    if (reply[0] === 'requeued') this.claims.mark(index, undefined);
     return reply[0] === 'not-found' ? { outcome: 'not-found' } : { outcome: reply[0], job: decodeJobReply(reply[1]) };
   }
 
   purgeJobs(options: PurgeJobsOptions): Promise<string[]> {
-    return purgeInBatches(this.calls, this.keys, options);
+    return purgeInBatches(this.calls, this.client, this.keys, options);
   }
 
   async ping(): Promise<void> {
@@ -329,8 +432,31 @@ export class RedisJobStore extends JobStore {
     for (const stop of this.stopWatching) stop();
   }
 
-  private jobKeys(id: string): string[] {
-    return [...this.keys.store, this.keys.job(id)];
+  /**
+   * Runs a script that needs the keys of the job's name: reads the name, then runs it; when the job
+   * changed meanwhile (the script answers 'changed'), reads again.
+   */
+  private async withNameOf<R extends [string, ...unknown[]]>(
+    id: string,
+    script: (name: string) => Promise<R | ['changed']>,
+  ): Promise<Exclude<R, ['changed']> | ['not-found']> {
+    for (let tries = 0; tries < CHANGED_TRIES; tries++) {
+      let fields: (string | null)[];
+      try {
+        fields = await this.calls.call(() => this.client.hmget(this.keys.job(id), 'status', 'name'), {
+          readOnly: true,
+        });
+      } catch (error) {
+        if (!isWrongType(error)) throw error;
+        return ['not-found'];
+      }
+      if (fields[0] === null && fields[1] === null) return ['not-found'];
+      // A hash without its name (changed outside the store) is still answered, as Failed if it was failed.
+      const name = fields[1] ?? '';
+      const reply = await script(name);
+      if (reply[0] !== 'changed') return reply as Exclude<R, ['changed']>;
+    }
+    throw new Error(`Redis job store: job ${id} kept changing while it was read; try again.`);
   }
 
   private unreadable(id: string, error: Error): null {
@@ -338,8 +464,9 @@ export class RedisJobStore extends JobStore {
     return null;
   }
 
-  private inspectServer(): Promise<void> {
-    return inspectServer(this.client, this.logger, this.server);
+  private async inspectServer(): Promise<void> {
+    await inspectServer(this.client, this.logger, this.server);
+    await checkLayout(this.client, this.keys);
   }
 }
 

@@ -1,21 +1,25 @@
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis-connections.js';
 
-/** One Lua script per state transition (and one each for stats and listing), beside this file. */
+/**
+ * One Lua script per state transition (and one each for stats, recovery and purge), in commands/.
+ * A file's name ends with its key count when that is fixed; else its header gives the rule.
+ */
 const SCRIPT_FILES = {
-  createJob: 'create-job.lua',
-  claimDueJobs: 'claim-due-jobs.lua',
-  renewLeases: 'renew-leases.lua',
-  reportProgress: 'report-progress.lua',
-  completeJob: 'complete-job.lua',
-  failJob: 'fail-job.lua',
-  releaseJob: 'release-job.lua',
-  cancelJob: 'cancel-job.lua',
-  recoverJobs: 'recover-jobs.lua',
-  jobStats: 'job-stats.lua',
-  listJobs: 'list-jobs.lua',
-  retryJob: 'retry-job.lua',
-  purgeJobs: 'purge-jobs.lua',
+  createJobs: 'createJobs.lua',
+  claimJobs: 'claimJobs.lua',
+  renewLeases: 'renewLeases.lua',
+  reportProgress: 'reportProgress-1.lua',
+  completeJobs: 'completeJobs.lua',
+  failJob: 'failJob-9.lua',
+  releaseJob: 'releaseJob-8.lua',
+  cancelJob: 'cancelJob-6.lua',
+  recoverJobs: 'recoverJobs.lua',
+  jobStats: 'jobStats.lua',
+  retryJob: 'retryJob-9.lua',
+  purgeJobs: 'purgeJobs.lua',
 } as const;
 
 export type ScriptName = keyof typeof SCRIPT_FILES;
@@ -24,103 +28,114 @@ export type ScriptName = keyof typeof SCRIPT_FILES;
  * Scripts Redis runs even when it is out of memory (`maxmemory` reached under `noeviction`): those that
  * drain the queue, finish jobs or free memory, so that workers keep working while submits are refused.
  * Without the flag, Redis refuses any script that declares `#!lua` once memory is full. Left out: the
- * ones that add data (createJob, retryJob, reportProgress).
+ * ones that add data (createJobs, retryJob, reportProgress).
  */
 const ALLOW_OOM: ReadonlySet<ScriptName> = new Set<ScriptName>([
-  'claimDueJobs',
+  'claimJobs',
   'renewLeases',
-  'completeJob',
+  'completeJobs',
   'failJob',
   'releaseJob',
   'cancelJob',
   'recoverJobs',
   'jobStats',
-  'listJobs',
   'purgeJobs',
 ]);
 export type ScriptArg = string | number;
 
 type ScriptCommand = (numberOfKeys: string, ...keysAndArgs: string[]) => Promise<unknown>;
 
+const COMMANDS_DIR = new URL('commands/', import.meta.url);
+
+/** `--- @include "name"`: the whole line, which pulls in commands/includes/<name>.lua. */
+const INCLUDE_LINE = /^--- @include "([\w-]+)"[ \t]*$/gm;
+
+/** Reads a file of the scripts' folder, relative to it. */
+export type LuaReader = (path: string) => string;
+
+/**
+ * A script with its includes resolved: each `--- @include "name"` line is replaced by
+ * includes/<name>.lua (itself resolved first), except where that file was already pulled in, directly or
+ * through another include: each file's locals are defined once. An include cycle, or a missing include,
+ * is an error naming the files.
+ */
+export function resolveIncludes(file: string, read: LuaReader): string {
+  const included = new Set<string>();
+  const expand = (path: string, chain: readonly string[]): string => {
+    const source = read(path);
+    return source.replace(INCLUDE_LINE, (_line, name: string) => {
+      const target = `includes/${name}.lua`;
+      if (chain.includes(target)) {
+        throw new Error(`Lua include cycle: ${[...chain, target].join(' -> ')}`);
+      }
+      if (included.has(target)) return `-- (${name}: included above)`;
+      included.add(target);
+      let text: string;
+      try {
+        text = expand(target, [...chain, target]);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+        throw new Error(`${path} includes "${name}", but there is no ${target} in the Lua scripts' folder.`);
+      }
+      return text.replace(/\n$/, '');
+    });
+  };
+  return expand(file, [file]);
+}
+
+function readLua(path: string): string {
+  return readFileSync(new URL(path, COMMANDS_DIR), 'utf8');
+}
+
 let sources: ReadonlyMap<ScriptName, string> | undefined;
 
 /**
- * Each script is `#!lua` (with `flags=allow-oom` for those in ALLOW_OOM), then common.lua, then its own
- * body. The shebang (Redis >= 7) leaves the compatibility mode in which Redis Cluster lets a script reach
- * keys of any slot: with it, a key outside the slot of the declared keys fails the script instead of
- * silently working on one node only.
+ * Each script is `#!lua` (with `flags=allow-oom` for those in ALLOW_OOM), then its source with its
+ * includes. The shebang (Redis >= 7) leaves the compatibility mode in which Redis Cluster lets a script
+ * reach keys of any slot: with it, a key outside the slot of the declared keys fails the script instead
+ * of silently working on one node only.
  */
-function scriptSources(): ReadonlyMap<ScriptName, string> {
+export function scriptSources(): ReadonlyMap<ScriptName, string> {
   if (!sources) {
-    const common = readLua('common.lua');
     sources = new Map(
       (Object.entries(SCRIPT_FILES) as [ScriptName, string][]).map(([name, file]) => {
-        const body = readLua(file);
-        return [name, `${shebang(name)}\n${commonFor(common, body)}\n${body}`];
+        let body: string;
+        try {
+          body = resolveIncludes(file, readLua);
+        } catch (error) {
+          throw new Error(
+            `Redis job store script ${file} cannot be loaded (${(error as Error).message}); the build copies lib/**/*.lua next to the compiled files.`,
+          );
+        }
+        return [name, `${ALLOW_OOM.has(name) ? '#!lua flags=allow-oom' : '#!lua'}\n${body}`];
       }),
     );
   }
   return sources;
 }
 
-function shebang(name: ScriptName): string {
-  return ALLOW_OOM.has(name) ? '#!lua flags=allow-oom' : '#!lua';
-}
-
-/** A top-level `local function` of common.lua: from its first line to the `end` at column 0. */
-const FUNCTION_BLOCK = /^local function (\w+)\(.*?^end$/gms;
-
 /**
- * common.lua without the functions `body` does not use, directly or through the functions it keeps.
- * Each `local function` runs on every call of the script (it makes a closure): defining all of them
- * cost every call about 5 µs on an idle Redis. Everything else in common.lua stays as it is.
+ * The SHA1 of the claim script, as the server caches it. Dragonfly forbids undeclared keys unless a
+ * script is flagged; the claim's `--!df` line does it in the source, and `SCRIPT FLAGS <sha>` (sent at
+ * startup on Dragonfly) does it whatever line Dragonfly reads the flag from.
  */
-export function commonFor(common: string, body: string): string {
-  const blocks = [...common.matchAll(FUNCTION_BLOCK)].map((match) => ({ name: match[1]!, text: match[0] }));
-  const declared = common.match(/^local function /gm)?.length ?? 0;
-  if (blocks.some((block) => block.text.match(/^local function /gm)!.length !== 1) || blocks.length !== declared) {
-    throw new Error('common.lua: every top-level `local function` must close with an `end` alone on its line');
-  }
-  const uses = (text: string, name: string) => new RegExp(`\\b${name}\\b`).test(text);
-  const kept = new Set(blocks.filter((block) => uses(body, block.name)).map((block) => block.name));
-  for (let grew = true; grew;) {
-    grew = false;
-    for (const block of blocks) {
-      if (kept.has(block.name)) continue;
-      if (blocks.some((user) => kept.has(user.name) && uses(user.text, block.name))) {
-        kept.add(block.name);
-        grew = true;
-      }
-    }
-  }
-  return common.replace(FUNCTION_BLOCK, (text, name: string) =>
-    kept.has(name) ? text : `-- (${name}: not used here)`,
-  );
-}
-
-function readLua(file: string): string {
-  const url = new URL(file, import.meta.url);
-  try {
-    return readFileSync(url, 'utf8');
-  } catch (error) {
-    throw new Error(
-      `Redis job store script ${url.pathname} cannot be read (${(error as Error).message}); the build copies lib/**/*.lua next to the compiled files.`,
-    );
-  }
+export function claimScriptSha(): string {
+  return createHash('sha1').update(scriptSources().get('claimJobs')!).digest('hex');
 }
 
 /** Named so that it cannot clash with commands of an application that shares its client with us. */
 function commandName(name: ScriptName): string {
-  return `asyncEndpoints${name[0]!.toUpperCase()}${name.slice(1)}`;
+  return `asyncEndpoints${name[0]!.toUpperCase()}${name.slice(1)}V2`;
 }
 
 /**
  * The store's scripts as ioredis custom commands. ioredis sends EVALSHA, and EVAL when the script is
  * not cached on the server yet (a new connection, or a Redis that restarted empty and answers NOSCRIPT),
- * so scripts come back by themselves after a restart.
+ * so scripts come back by themselves after a restart. A Cluster client sends each to the node of its
+ * first key: every script's keys lie in one partition, so in one slot.
  */
 export class RedisScripts {
-  constructor(private readonly client: Redis) {
+  constructor(private readonly client: RedisClient) {
     for (const [name, lua] of scriptSources()) client.defineCommand(commandName(name), { lua });
   }
 
@@ -132,26 +147,27 @@ export class RedisScripts {
   }
 
   /**
-   * Runs a script, then PUBLISHes, in one write (one round trip). Redis sends the subscribers' message
-   * before the script's reply this way (a PUBLISH inside the script would go out after it): a worker
-   * hears of a new job before the submitting process reads its answer, which matters most when both
-   * share a process. The socket is corked around the two commands, which ioredis writes at once when
-   * connected: a pipeline would do the same at about twice the client CPU. Resolves to the
-   * script's reply, or rejects with its error; the PUBLISH's own outcome is not waited for.
+   * Runs a script, then PUBLISHes each message, in one write (one round trip). Redis sends the
+   * subscribers' messages before the script's reply this way (a PUBLISH inside the script would go out
+   * after it): a worker hears of a new job before the submitting process reads its answer, which matters
+   * most when both share a process. The socket is corked around the commands, which ioredis writes at
+   * once when connected: a pipeline would do the same at about twice the client CPU. Resolves to the
+   * script's reply, or rejects with its error; the PUBLISHes' own outcomes are not waited for.
    */
   runThenPublish(
     name: ScriptName,
     keys: readonly string[],
     args: readonly ScriptArg[],
     channel: string,
-    message: string,
+    messages: readonly string[],
   ): Promise<unknown> {
-    const stream = this.client.stream as { cork?: () => void; uncork?: () => void } | undefined;
+    // A Cluster has no stream of its own (undefined here): its calls are written as they come.
+    const stream = (this.client as Redis).stream as { cork?: () => void; uncork?: () => void } | undefined;
     stream?.cork?.();
     try {
       const reply = this.run(name, keys, args);
-      // Its failure is the script's failure too (same connection), reported by the script's promise.
-      this.client.publish(channel, message).catch(() => undefined);
+      // Their failure is the script's failure too (same connection), reported by the script's promise.
+      for (const message of messages) this.client.publish(channel, message).catch(() => undefined);
       return reply;
     } finally {
       stream?.uncork?.();

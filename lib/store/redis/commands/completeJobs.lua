@@ -1,0 +1,46 @@
+-- completeJobs: attempts that succeeded, one or more in one partition in one round trip (the store
+-- sends the completions of one moment together). Completion wins over a cancellation requested meanwhile.
+-- KEYS (4 + 2 per completion): the partition's status:InProgress, status:Completed, started,
+--   idempotency-expiries; then per completion its job's hash and leases:<its name>.
+-- ARGV: channel prefix, then per completion, in KEYS order: 6, now, token, name, result JSON ('' for
+--   null), completedTtlMs, dropPayload ('1' with retention.dropPayloadOnFinish, else '').
+-- Returns per completion 'completed' | 'lease-lost' | 'error:<message>'.
+--- @include "leased-job"
+--- @include "finish"
+local K = {
+  InProgress = KEYS[1], Completed = KEYS[2], started = KEYS[3], idempotencyExpiries = KEYS[4], channels = ARGV[1],
+}
+local FIXED_KEYS = 4
+
+local function complete(key, leasesKey, now, token, name, result, completedTtlMs, dropPayload)
+  local job = leasedJob(key, token, name)
+  if not job then return 'lease-lost' end
+  K.leases = leasesKey
+  -- The payload stays a field (JSON null): a job without one is unreadable.
+  if dropPayload == '1' then
+    redis.call('HSET', key, 'payload', 'null')
+    redis.call('HDEL', key, 'headers', 'queryParams')
+  end
+  -- A null result is an absent field; an earlier attempt's error goes (finish clears both with its HDEL).
+  if result == '' then
+    finish(K, key, job, 'Completed', now, completedTtlMs, 'result', 'error')
+  else
+    redis.call('HSET', key, 'result', result)
+    finish(K, key, job, 'Completed', now, completedTtlMs, 'error')
+  end
+  return 'completed'
+end
+
+-- A Lua error in one completion (a key of the wrong type, tampered with) answers 'error:<message>' for
+-- it and leaves the others to run.
+local outcomes = {}
+local from = 2
+for i = 1, (#KEYS - FIXED_KEYS) / 2 do
+  local at = FIXED_KEYS + 2 * (i - 1)
+  local a = from + 1
+  local ok, outcome = pcall(complete, KEYS[at + 1], KEYS[at + 2], tonumber(ARGV[a]), ARGV[a + 1], ARGV[a + 2],
+    ARGV[a + 3], tonumber(ARGV[a + 4]), ARGV[a + 5])
+  outcomes[i] = ok and outcome or ('error:' .. (type(outcome) == 'table' and tostring(outcome.err) or tostring(outcome)))
+  from = from + 1 + tonumber(ARGV[from])
+end
+return outcomes

@@ -1,0 +1,39 @@
+import type { RedisClient } from './redis-connections.js';
+import { LAYOUT_VERSION, layoutV1Keys, migratingKey, type StoreKeys } from './redis-keys.js';
+
+/**
+ * The layout under the key prefix: written by the first store that starts on it; a later start
+ * with another partition count, or on 0.1.0's layout, is refused (the migrate command converts).
+ */
+export async function checkLayout(client: RedisClient, keys: StoreKeys): Promise<void> {
+  const count = String(keys.partitions.length);
+  if ((await client.exists(migratingKey(keys.prefix))) > 0) {
+    throw new Error(
+      `A \`npx nestjs-async-endpoints migrate\` run on the Redis store under key prefix '${keys.prefix}' is under way or was cut short: jobs may be half moved. ` +
+        'Let it finish, or run it again with the same --partitions to finish it, then start again.',
+    );
+  }
+  let meta = await client.hgetall(keys.meta);
+  if (Object.keys(meta).length === 0) {
+    if ((await client.exists(...layoutV1Keys(keys.prefix))) > 0) {
+      throw new Error(
+        `The Redis store under key prefix '${keys.prefix}' holds data in the layout of nestjs-async-endpoints 0.1.0. ` +
+          'Stop the 0.1.0 processes and run `npx nestjs-async-endpoints migrate` to convert it, then start again.',
+      );
+    }
+    await client.hsetnx(keys.meta, 'layout', LAYOUT_VERSION);
+    await client.hsetnx(keys.meta, 'partitions', count);
+    meta = await client.hgetall(keys.meta);
+  }
+  if (meta.layout !== LAYOUT_VERSION) {
+    throw new Error(
+      `The Redis store under key prefix '${keys.prefix}' has layout '${meta.layout}', which this version does not read (it reads layout ${LAYOUT_VERSION}).`,
+    );
+  }
+  if (meta.partitions !== count) {
+    throw new Error(
+      `store.partitions = ${count}, but the Redis store under key prefix '${keys.prefix}' was written with ${meta.partitions} partitions. ` +
+        `Set store.partitions to ${meta.partitions}, or stop every process and run \`npx nestjs-async-endpoints migrate\` to move the jobs to ${count} partitions.`,
+    );
+  }
+}

@@ -1,0 +1,135 @@
+import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
+import type { ClaimedJob, ClaimOptions } from '../../lib/store/job-store.js';
+import { RedisJobStore } from '../../lib/store/redis/redis-job-store.js';
+import { partitionOf } from '../../lib/store/redis/redis-partitions.js';
+import { newJob } from '../store-conformance/job-store.conformance.js';
+import { RecordingLogger } from '../support/recording-logger.js';
+import { RedisServer } from '../support/redis-server.js';
+
+/**
+ * Claims of a store split into partitions (docs/storage.md, Claims): a claim runs the claim script on
+ * one marked partition after the other, from a rotating start, with what is left of its limit; order
+ * holds within a partition, and partitions take turns.
+ */
+let server: RedisServer;
+let prefixes = 0;
+const cleanup: (() => Promise<unknown>)[] = [];
+
+beforeAll(async () => {
+  server = await RedisServer.start();
+});
+
+afterEach(async () => {
+  for (const step of cleanup.splice(0).reverse()) await step();
+});
+
+afterAll(async () => {
+  await server?.dispose();
+});
+
+const claimOptions = (now: number, limit: number): ClaimOptions => ({
+  workerId: 'worker-a',
+  names: ['Process'],
+  limit,
+  leaseMs: 30_000,
+  now,
+  maxConcurrentJobs: null,
+});
+
+/** `count` new job ids in partition `partition` of `partitions`. */
+function idsIn(partition: number, partitions: number, count: number): string[] {
+  const ids: string[] = [];
+  while (ids.length < count) {
+    const id = randomUUID();
+    if (partitionOf(id, partitions) === partition) ids.push(id);
+  }
+  return ids;
+}
+
+/**
+ * A store on its own client, which records the name of every command it sends and can run `before`
+ * once, right before its next claim script goes out.
+ */
+async function openStore(partitions: number, keyPrefix = `{ae-claims-${++prefixes}}`) {
+  const client = new Redis(server.url, { lazyConnect: true });
+  const store = new RedisJobStore({ client, keyPrefix, partitions, logger: new RecordingLogger() });
+  cleanup.push(
+    () => client.quit(),
+    () => store.close(),
+  );
+  await store.init();
+  const sent: string[] = [];
+  const send = client.sendCommand.bind(client);
+  client.sendCommand = (command, stream) => {
+    sent.push(command.name);
+    return send(command, stream);
+  };
+  let before: (() => Promise<unknown>) | null = null;
+  const claimScript = 'asyncEndpointsClaimJobsV2';
+  const runClaim = (client as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>)[claimScript]!;
+  (client as unknown as Record<string, unknown>)[claimScript] = async (...args: unknown[]) => {
+    const run = before;
+    before = null;
+    if (run) await run();
+    return runClaim.apply(client, args);
+  };
+  return {
+    store,
+    keyPrefix,
+    sent,
+    beforeNextClaimScript: (action: () => Promise<unknown>) => (before = action),
+  };
+}
+
+async function createAll(store: RedisJobStore, ids: readonly string[], now: number): Promise<void> {
+  for (const id of ids) await store.createJob(newJob({ id }), { now, maximumQueueSize: 1000 });
+}
+
+const idsOf = (claimed: ClaimedJob[]) => claimed.map((claim) => claim.job.id);
+
+describe('Redis store with several partitions, claims', () => {
+  it('sends one claim script and no reads when the first partition it visits fills the limit', async () => {
+    const { store, sent } = await openStore(4);
+    const now = Date.now();
+    for (let partition = 0; partition < 4; partition++) await createAll(store, idsIn(partition, 4, 10), now);
+    // The first call of a script on a connection may be an EVAL: one claim first.
+    expect(await store.claimDueJobs(claimOptions(now, 1))).toHaveLength(1);
+    sent.length = 0;
+    expect(await store.claimDueJobs(claimOptions(now, 10))).toHaveLength(10);
+    expect(sent).toEqual(['evalsha']);
+  });
+
+  it('goes on to the other partitions when a concurrent claim took the jobs of the first: together they claim every due job once', async () => {
+    const worker = await openStore(2);
+    const other = await openStore(2, worker.keyPrefix);
+    const now = Date.now();
+    const older = idsIn(0, 2, 3);
+    const newer = idsIn(1, 2, 3);
+    await createAll(worker.store, older, now - 100);
+    await createAll(worker.store, newer, now);
+    let otherClaimed: ClaimedJob[] = [];
+    worker.beforeNextClaimScript(async () => {
+      otherClaimed = await other.store.claimDueJobs(claimOptions(now, 3));
+    });
+    const claimed = await worker.store.claimDueJobs(claimOptions(now, 3));
+    expect(otherClaimed).toHaveLength(3);
+    expect(claimed).toHaveLength(3);
+    expect(new Set([...idsOf(claimed), ...idsOf(otherClaimed)])).toEqual(new Set([...older, ...newer]));
+  });
+
+  it('takes the partitions in turn: a job alone in its partition is claimed within one claim per partition, ahead of an older backlog in another', async () => {
+    const { store } = await openStore(4);
+    const now = Date.now();
+    const backlog = idsIn(2, 4, 12);
+    for (const [i, id] of backlog.entries()) await createAll(store, [id], now - 1000 + i);
+    const [alone] = idsIn(1, 4, 1);
+    await createAll(store, [alone!], now);
+    const claimed: string[] = [];
+    for (let claim = 0; claim < 4; claim++) claimed.push(...idsOf(await store.claimDueJobs(claimOptions(now, 1))));
+    expect(claimed).toContain(alone);
+    // Within a partition, due-time order holds.
+    const fromBacklog = claimed.filter((id) => id !== alone);
+    expect(fromBacklog).toEqual(backlog.slice(0, fromBacklog.length));
+  });
+});

@@ -1,0 +1,176 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { Redis } from 'ioredis';
+import { RedisServer } from './redis-server.js';
+
+const run = promisify(execFile);
+const READY_TIMEOUT_MS = 20_000;
+const FAILOVER_TIMEOUT_MS = 20_000;
+
+/** One node of the cluster as CLUSTER NODES describes it. */
+export interface ClusterNodeInfo {
+  id: string;
+  port: number;
+  role: 'master' | 'replica';
+  /** The id of its master, for a replica. */
+  masterId: string | null;
+  server: RedisServer;
+}
+
+/**
+ * A throw-away Redis Cluster for one test file: `masters` masters with one replica each, every node a
+ * redis-server from PATH on a free port, nothing persisted, formed by `redis-cli --cluster create`.
+ * A short cluster-node-timeout (1 s) makes a killed master's replica take over within a few seconds.
+ * stop() kills every node and removes their directories; call it in afterAll, so it runs when a test fails.
+ */
+export class RedisCluster {
+  private constructor(private readonly servers: RedisServer[]) {}
+
+  /** `replicas`: per master, 1 (the tests) or 0 (the benchmark, which measures the masters alone). */
+  static async start(masters = 3, { replicas = 1 }: { replicas?: 0 | 1 } = {}): Promise<RedisCluster> {
+    const servers: RedisServer[] = [];
+    const cluster = new RedisCluster(servers);
+    try {
+      const started = await Promise.all(
+        Array.from({ length: masters * (1 + replicas) }, () =>
+          RedisServer.start([
+            '--cluster-enabled',
+            'yes',
+            '--cluster-config-file',
+            'nodes.conf',
+            '--cluster-node-timeout',
+            '1000',
+            // A replica may take over however stale it is: the tests kill masters on purpose.
+            '--cluster-replica-validity-factor',
+            '0',
+          ]),
+        ),
+      );
+      servers.push(...started);
+      await run('redis-cli', [
+        '--cluster',
+        'create',
+        ...servers.map((server) => `127.0.0.1:${server.port}`),
+        '--cluster-replicas',
+        String(replicas),
+        '--cluster-yes',
+      ]);
+      await cluster.waitUntilHealthy(masters * replicas);
+      return cluster;
+    } catch (error) {
+      await cluster.stop();
+      throw error;
+    }
+  }
+
+  /** Seed nodes for `store.cluster.nodes`: every node, as `host:port`. */
+  get nodes(): string[] {
+    return this.servers.filter((server) => server.running).map((server) => `127.0.0.1:${server.port}`);
+  }
+
+  /** The nodes as CLUSTER NODES on a live node tells them (failed ones left out). */
+  async topology(): Promise<ClusterNodeInfo[]> {
+    const live = this.servers.find((server) => server.running);
+    if (!live) throw new Error('Every node of the test cluster is stopped.');
+    const text = await this.command(live.port, ['cluster', 'nodes']);
+    return String(text)
+      .trim()
+      .split('\n')
+      .map((line) => line.split(' '))
+      .filter(([, , flags]) => !flags!.includes('fail') && !flags!.includes('noaddr'))
+      .map(([id, address, flags, masterId]) => {
+        const port = Number(/:(\d+)@/.exec(address!)![1]);
+        return {
+          id: id!,
+          port,
+          role: flags!.includes('master') ? 'master' : 'replica',
+          masterId: masterId === '-' ? null : masterId!,
+          server: this.servers.find((server) => server.port === port)!,
+        } as ClusterNodeInfo;
+      });
+  }
+
+  async masters(): Promise<ClusterNodeInfo[]> {
+    return (await this.topology()).filter((node) => node.role === 'master');
+  }
+
+  /** Runs one command on one node (not through the cluster's routing). */
+  async command(port: number, args: string[]): Promise<unknown> {
+    const client = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0 });
+    client.on('error', () => undefined);
+    try {
+      await client.connect();
+      return await client.call(args[0]!, ...args.slice(1));
+    } finally {
+      client.disconnect();
+    }
+  }
+
+  /**
+   * Kills a master with SIGKILL (a crash) and resolves once its replica has been promoted and the
+   * cluster answers again on every live node. Returns the promoted node.
+   */
+  async killMaster(master: ClusterNodeInfo): Promise<ClusterNodeInfo> {
+    const replica = (await this.topology()).find((node) => node.masterId === master.id);
+    if (!replica) throw new Error(`Master ${master.port} has no replica to take over.`);
+    await master.server.kill();
+    const deadline = Date.now() + FAILOVER_TIMEOUT_MS;
+    for (;;) {
+      const role = (await this.command(replica.port, ['role'])) as [string];
+      if (role[0] === 'master' && (await this.allSay('cluster_state:ok'))) return { ...replica, role: 'master' };
+      if (Date.now() > deadline)
+        throw new Error(`Replica ${replica.port} was not promoted within ${FAILOVER_TIMEOUT_MS} ms.`);
+      await sleep(100);
+    }
+  }
+
+  /** Kills every node and removes their directories. */
+  async stop(): Promise<void> {
+    await Promise.all(this.servers.map((server) => server.dispose()));
+  }
+
+  /** cluster_state:ok on every node, and every replica in sync with its master (WAIT counts it). */
+  private async waitUntilHealthy(replicas: number): Promise<void> {
+    const deadline = Date.now() + READY_TIMEOUT_MS;
+    for (;;) {
+      if (
+        (await this.allSay('cluster_state:ok')) &&
+        (await this.replicasInSync()) === replicas &&
+        (await this.allLinked())
+      ) {
+        return;
+      }
+      if (Date.now() > deadline) throw new Error(`The test cluster was not ready within ${READY_TIMEOUT_MS} ms.`);
+      await sleep(50);
+    }
+  }
+
+  /** Every node sees every other one connected over the cluster bus (which carries PUBLISH between nodes). */
+  private async allLinked(): Promise<boolean> {
+    const views = await Promise.all(this.servers.map((server) => this.command(server.port, ['cluster', 'nodes'])));
+    return views.every((view) => {
+      const lines = String(view).trim().split('\n');
+      return (
+        lines.length === this.servers.length &&
+        lines.every((line) => / connected/.test(line) && !/handshake/.test(line))
+      );
+    });
+  }
+
+  private async allSay(line: string): Promise<boolean> {
+    const live = this.servers.filter((server) => server.running);
+    const infos = await Promise.all(live.map((server) => this.command(server.port, ['cluster', 'info'])));
+    return infos.every((info) => String(info).includes(line));
+  }
+
+  private async replicasInSync(): Promise<number> {
+    const infos = await Promise.all(
+      this.servers.map((server) => this.command(server.port, ['info', 'replication']).then(String)),
+    );
+    return infos.filter((info) => info.includes('role:slave') && info.includes('master_link_status:up')).length;
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
