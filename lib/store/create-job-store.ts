@@ -9,5 +9,5 @@ export function createJobStore(options: ResolvedAsyncEndpointsOptions): JobStore
   if (store instanceof JobStore) return store;
   if (store.type === 'memory') return new MemoryJobStore(store);
   const { type: _type, ...config } = store;
-  return new RedisJobStore(config as ConstructorParameters<typeof RedisJobStore>[0]); // TRANSITIONAL (v2-contract): Cluster options come with Store v2
+  return new RedisJobStore(config);
 }
