@@ -43,7 +43,7 @@ import {
 } from './redis-connections.js';
 import { RedisEventRelay } from './redis-event-relay.js';
 import { decodeJob, decodeJobReply, encodeJsonArg, UnreadableJobError } from './redis-job-codec.js';
-import { StoreKeys } from './redis-keys.js';
+import { StoreKeys, type RedisKeys } from './redis-keys.js';
 import { PartitionCounts } from './redis-partition-counts.js';
 import { checkLayout } from './redis-layout.js';
 import { RedisSubmits } from './redis-submits.js';
@@ -268,17 +268,7 @@ export class RedisJobStore extends JobStore {
     const status = partition.statusIndex;
     const outcome = (await this.calls.run(
       'failJob',
-      [
-        status.InProgress,
-        status.Scheduled,
-        status.Failed,
-        status.Canceled,
-        partition.started,
-        partition.idempotencyExpiries,
-        partition.leases(lease.name),
-        partition.waiting(lease.name),
-        partition.job(lease.jobId),
-      ],
+      [status.InProgress, status.Scheduled, status.Failed, status.Canceled, ...leasedJobKeys(partition, lease)],
       [
         this.keys.prefix,
         index,
@@ -301,16 +291,7 @@ export class RedisJobStore extends JobStore {
     const status = partition.statusIndex;
     const outcome = (await this.calls.run(
       'releaseJob',
-      [
-        status.InProgress,
-        status.Queued,
-        status.Canceled,
-        partition.started,
-        partition.idempotencyExpiries,
-        partition.leases(lease.name),
-        partition.waiting(lease.name),
-        partition.job(lease.jobId),
-      ],
+      [status.InProgress, status.Queued, status.Canceled, ...leasedJobKeys(partition, lease)],
       [
         this.keys.prefix,
         index,
@@ -468,6 +449,17 @@ export class RedisJobStore extends JobStore {
     await inspectServer(this.client, this.logger, this.server);
     await checkLayout(this.client, this.keys);
   }
+}
+
+/** The keys of a leased job that failJob and releaseJob move it between, after their status indexes. */
+function leasedJobKeys(partition: RedisKeys, lease: Lease): string[] {
+  return [
+    partition.started,
+    partition.idempotencyExpiries,
+    partition.leases(lease.name),
+    partition.waiting(lease.name),
+    partition.job(lease.jobId),
+  ];
 }
 
 function isWrongType(error: unknown): boolean {
