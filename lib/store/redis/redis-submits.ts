@@ -118,7 +118,7 @@ export class RedisSubmits {
    * one, so that, with several partitions, the job lands where it is cheapest: with an idempotency key,
    * in the key's partition (the mapping and the job share a partition and the create stays one script);
    * without, in the partition of this moment's other submissions, so that a burst makes one batched
-   * script call rather than one per partition (on a 3-master Cluster, a fifth of the Redis CPU per
+   * script call rather than one per partition (on a 3-master Cluster, about a third less Redis CPU per
    * submit). The moments' partitions take turns, which spreads the jobs evenly. A chosen id decides.
    */
   private idFor(input: NewJob, digest: string): string {
@@ -151,5 +151,4 @@ export class RedisSubmits {
       if (spares.length < SPARE_IDS_PER_PARTITION) spares.push(drawn);
     }
   }
-
 }
