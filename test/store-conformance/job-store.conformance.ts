@@ -1,6 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { fingerprintOf, JobStatus, type JsonValue } from '../../lib/job/index.js';
-import type { CreateJobOptions, CreateJobResult, JobStore, NewJob, Retention, StoreEvent } from '../../lib/store/job-store.js';
+import type {
+  CreateJobOptions,
+  CreateJobResult,
+  JobStore,
+  NewJob,
+  Retention,
+  StoreEvent,
+} from '../../lib/store/job-store.js';
 import { describeRoutingConformance } from './routing.conformance.js';
 
 /**
