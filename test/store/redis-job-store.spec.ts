@@ -427,6 +427,21 @@ describe('RedisJobStore on a running Redis', () => {
       expect(await admin.hgetall(storeKeys.meta)).toEqual({ layout: '2', partitions: '1' });
     });
 
+    it('starts every one of 8 stores started at the same moment on an empty prefix, 20 times over', async () => {
+      for (let round = 0; round < 20; round++) {
+        const prefix = `{ae-redis-${++prefixes}}`;
+        const stores = Array.from(
+          { length: 8 },
+          () => new RedisJobStore({ url: server.url, keyPrefix: prefix, partitions: 4, logger: new RecordingLogger() }),
+        );
+        openStores.push(...stores);
+        // A store that read the layout between another's two writes refused: "written with undefined partitions".
+        const started = await Promise.allSettled(stores.map((store) => store.init()));
+        expect(started.filter((outcome) => outcome.status === 'rejected')).toEqual([]);
+        expect(await admin.hgetall(`${prefix}:meta`)).toEqual({ layout: '2', partitions: '4' });
+      }
+    });
+
     it('refuses to start while a migrate run is under way or was cut short (<prefix>:migrating), naming the command', async () => {
       const { storeKeys } = await openStore(server);
       await admin.set(`${storeKeys.prefix}:migrating`, '4');
