@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { Cluster } from 'ioredis';
 import { StoreUnavailableError } from '../../lib/index.js';
 import { StoreKeys } from '../../lib/store/redis/redis-keys.js';
@@ -5,7 +6,7 @@ import { RedisJobStore } from '../../lib/store/redis/redis-job-store.js';
 import { RecordingLogger } from '../support/recording-logger.js';
 import { RedisCluster } from '../support/redis-cluster.js';
 import { idsInOnePartition } from '../support/test-stores.js';
-import { describeJobStoreConformance, newJob } from './job-store.conformance.js';
+import { createStored, describeJobStoreConformance, newJob } from './job-store.conformance.js';
 
 // One 3-master cluster for the file; each test gets its own key prefix, so an empty store.
 let cluster: RedisCluster;
@@ -44,7 +45,7 @@ describe('The Redis store on a Cluster client of the application', () => {
       const store = new RedisJobStore({ client, keyPrefix: `{ae-cluster-${++stores}}`, logger: new RecordingLogger() });
       await store.init();
       const input = newJob();
-      await store.createJob(input, { now: Date.now(), maximumQueueSize: 100 });
+      await createStored(store, input, { now: Date.now(), maximumQueueSize: 100 });
       expect((await store.getJob(input.id))?.id).toBe(input.id);
       await store.close();
       expect(client.status).toBe('ready');
@@ -75,7 +76,8 @@ describe('store.waitForReplicas on a Cluster', () => {
         (await cluster.command(master!.port, ['exists', keys.job(id)]).catch(() => 0)) === 1;
       const outcomes = await Promise.all(
         Array.from({ length: 24 }, async () => {
-          const input = newJob();
+          // Chosen ids, spread over the partitions (generated ones of one moment would share one).
+          const input = newJob({ id: randomUUID() });
           const refused = await store.createJob(input, { now: Date.now(), maximumQueueSize: 1000 }).then(
             () => null,
             (error: Error) => error,

@@ -300,6 +300,25 @@ describe('RedisJobStore on a running Redis', () => {
       expect(read).toEqual(['hgetall']);
     });
 
+    it('sends a burst of 12 generated-id submissions to a 4-partition store in two script calls, all in one partition', async () => {
+      const { store, storeKeys } = await openStore(server, { partitions: 4 });
+      const now = Date.now();
+      // One script call per partition first (EVAL), so that the counts below show EVALSHA.
+      for (let i = 0; i < 8; i++) await store.createJob(newJob(), { now, maximumQueueSize: 100 });
+      let results: Awaited<ReturnType<typeof store.createJob>>[] = [];
+      const sent = await commandsSentBy(async () => {
+        results = await Promise.all(
+          Array.from({ length: 12 }, () => store.createJob(newJob(), { now, maximumQueueSize: 100 })),
+        );
+      });
+      // The first goes alone at once, the 11 made meanwhile together: with ids of their own, they would
+      // have gone to 4 partitions in up to 8 calls.
+      expect(sent).toEqual(['evalsha', 'publish', 'evalsha', 'publish']);
+      const ids = results.map((result) => (result as { job: { id: string } }).job.id);
+      expect(new Set(ids.map((id) => storeKeys.partitionIndexOf(id))).size).toBe(1);
+      for (const id of ids) expect((await store.getJob(id))!.status).toBe('Queued');
+    });
+
     it('sends the submissions of one moment in one script call, each answered as if it ran alone', async () => {
       const { store } = await openStore(server);
       const now = Date.now();
@@ -408,6 +427,21 @@ describe('RedisJobStore on a running Redis', () => {
       expect(await admin.hgetall(storeKeys.meta)).toEqual({ layout: '2', partitions: '1' });
     });
 
+    it('starts every one of 8 stores started at the same moment on an empty prefix, 20 times over', async () => {
+      for (let round = 0; round < 20; round++) {
+        const prefix = `{ae-redis-${++prefixes}}`;
+        const stores = Array.from(
+          { length: 8 },
+          () => new RedisJobStore({ url: server.url, keyPrefix: prefix, partitions: 4, logger: new RecordingLogger() }),
+        );
+        openStores.push(...stores);
+        // A store that read the layout between another's two writes refused: "written with undefined partitions".
+        const started = await Promise.allSettled(stores.map((store) => store.init()));
+        expect(started.filter((outcome) => outcome.status === 'rejected')).toEqual([]);
+        expect(await admin.hgetall(`${prefix}:meta`)).toEqual({ layout: '2', partitions: '4' });
+      }
+    });
+
     it('refuses to start while a migrate run is under way or was cut short (<prefix>:migrating), naming the command', async () => {
       const { storeKeys } = await openStore(server);
       await admin.set(`${storeKeys.prefix}:migrating`, '4');
@@ -440,6 +474,30 @@ describe('RedisJobStore on a running Redis', () => {
         outcome: 'created',
         job: { id: 'client-chosen-id' },
       });
+    });
+
+    it('spreads generated-id submissions evenly: the moments of submission take turns over the partitions', async () => {
+      const { store, storeKeys } = await openStore(server, { partitions: 4 });
+      const options = { now: Date.now(), maximumQueueSize: 1000 };
+      const perPartition = [0, 0, 0, 0];
+      const ids = new Set<string>();
+      for (let moment = 0; moment < 20; moment++) {
+        const results = await Promise.all(Array.from({ length: 7 }, () => store.createJob(newJob(), options)));
+        const partitions = new Set<number>();
+        for (const result of results) {
+          const id = (result as { job: { id: string } }).job.id;
+          ids.add(id);
+          partitions.add(storeKeys.partitionIndexOf(id));
+        }
+        expect(partitions.size).toBe(1);
+        perPartition[[...partitions][0]!]! += results.length;
+      }
+      // 20 moments in turn over 4 partitions: 5 moments of 7 jobs each.
+      expect(perPartition).toEqual([35, 35, 35, 35]);
+      // The ids drawn are distinct random UUIDs, each naming its job.
+      expect(ids.size).toBe(140);
+      for (const id of ids) expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+      expect((await store.stats(options.now)).counts.Queued).toBe(140);
     });
   });
 
