@@ -83,10 +83,11 @@ export function createStoreConnection(options: RedisConnectionOptions): { client
 
 /**
  * The pub/sub connection: it waits for Redis and reconnects rather than failing, and ioredis subscribes
- * it to its channels again after every reconnect (and resends a SUBSCRIBE the outage cut short). It
- * connects on the first subscription. On a Cluster, plain PUBLISH reaches every node over the cluster
- * bus, so one subscription on any node hears the whole store; ioredis moves it to another node when
- * that one fails.
+ * it to its shard channels again after every reconnect (and resends a SSUBSCRIBE the outage cut short).
+ * It connects on the first subscription. On a Cluster, a shard channel's messages stay on the shard
+ * that holds its slot, so ioredis' sharded subscribers hold one connection per master, each
+ * SSUBSCRIBEd to the channels of its slots; when a master fails or slots move, ioredis refreshes the
+ * slot map and subscribes again on the node that now holds them.
  */
 export function createSubscriberConnection<C extends RedisClient>(commands: C): C {
   const waiting = {
@@ -99,6 +100,7 @@ export function createSubscriberConnection<C extends RedisClient>(commands: C): 
     return commands.duplicate([], {
       lazyConnect: true,
       enableOfflineQueue: true,
+      shardedSubscribers: true,
       redisOptions: { ...commands.options.redisOptions, ...waiting },
     }) as C;
   }
