@@ -108,11 +108,12 @@ describe('Store events on a Cluster (a shard channel per partition)', () => {
   const keys = new StoreKeys(keyPrefix, 12);
   const heard: StoreEvent[] = [];
   let listening: RedisJobStore;
+  const listeningLogger = new RecordingLogger();
   let writing: RedisJobStore;
 
   beforeAll(async () => {
     [listening, writing] = [
-      new RedisJobStore({ cluster: { nodes: cluster.nodes }, keyPrefix, logger: new RecordingLogger() }),
+      new RedisJobStore({ cluster: { nodes: cluster.nodes }, keyPrefix, logger: listeningLogger }),
       new RedisJobStore({ cluster: { nodes: cluster.nodes }, keyPrefix, logger: new RecordingLogger() }),
     ];
     // One after the other: two stores starting at once on an empty prefix may race on its layout meta.
@@ -178,7 +179,7 @@ describe('Store events on a Cluster (a shard channel per partition)', () => {
     expect((await broadcastsSent()) - broadcastsBefore).toBe(0);
   }, 60_000);
 
-  it('still lets it hear them, from the partitions of a killed master, once its replica is promoted', async () => {
+  it('still lets it hear them, from the partitions of a killed master, once its replica is promoted, and logs the failure of that node alone', async () => {
     const topology = await cluster.topology();
     const victim = topology.find((node) => node.role === 'master' && topology.some((n) => n.masterId === node.id))!;
     const moved = (await masterOfPartitions()).flatMap((port, k) => (port === victim.port ? [k] : []));
@@ -187,6 +188,12 @@ describe('Store events on a Cluster (a shard channel per partition)', () => {
     const after = await masterOfPartitions();
     expect(moved.map((k) => after[k])).toEqual(moved.map(() => promoted.port));
     for (const k of moved) await heardFromPartition(k, `After-${k}`);
+    // The killed node is named; the subscriber as a whole did not fail (nor will it say it is back).
+    const warnings = listeningLogger.messages('warn');
+    expect(warnings).toContainEqual(
+      expect.stringContaining(`Redis Cluster node 127.0.0.1:${victim.port} (subscriber connection) failed`),
+    );
+    expect(warnings.filter((warning) => warning.startsWith('Redis subscriber connection failed'))).toEqual([]);
   }, 60_000);
 });
 

@@ -117,8 +117,11 @@ const NODE_ERROR_LOG_INTERVAL_MS = 60_000;
  */
 export function watchConnection(connection: RedisClient, role: string, logger: StoreLogger): () => void {
   let state: 'new' | 'up' | 'down' = connection.status === 'ready' ? 'up' : 'new';
+  // Sharded subscribers report each failed connection to one node as an error of the whole Cluster,
+  // which stays ready: logged per node below instead, rather than as an outage that never ends.
+  const perNodeOnly = connection instanceof Cluster && connection.options.shardedSubscribers === true;
   const onError = (error: Error) => {
-    if (state !== 'up') return;
+    if (state !== 'up' || perNodeOnly) return;
     state = 'down';
     logger.warn(`Redis ${role} connection failed (${error.message}); reconnecting.`);
   };
@@ -138,7 +141,7 @@ export function watchConnection(connection: RedisClient, role: string, logger: S
 
 /**
  * A Cluster stays ready while one of its nodes fails (its replica takes over): the node's failure is
- * logged once a minute at most, naming the node.
+ * logged once a minute at most, naming the node. Sharded subscribers name the event `nodeError`.
  */
 function watchClusterNodes(cluster: Cluster, role: string, logger: StoreLogger): () => void {
   const lastLogged = new Map<string, number>();
@@ -149,7 +152,11 @@ function watchClusterNodes(cluster: Cluster, role: string, logger: StoreLogger):
     logger.warn(`Redis Cluster node ${node} (${role} connection) failed: ${error.message}`);
   };
   cluster.on('node error', onNodeError);
-  return () => cluster.off('node error', onNodeError);
+  cluster.on('nodeError', onNodeError);
+  return () => {
+    cluster.off('node error', onNodeError);
+    cluster.off('nodeError', onNodeError);
+  };
 }
 
 /**
