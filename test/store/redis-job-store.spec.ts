@@ -289,8 +289,8 @@ describe('RedisJobStore on a running Redis', () => {
       const complete = await commandsSentBy(() => store.completeJob(claimed[0]!.lease, 'done', { now, retention }));
       const read = await commandsSentBy(() => store.getJob(jobs[0]!.id));
 
-      // The wake-up PUBLISH rides in the same pipelined write as the script: one round trip.
-      expect(submit).toEqual(['evalsha', 'publish']);
+      // The wake-up SPUBLISH rides in the same pipelined write as the script: one round trip.
+      expect(submit).toEqual(['evalsha', 'spublish']);
       expect(claim).toEqual(['evalsha']);
       expect(claimed).toHaveLength(10);
       // The claim reply carries whole jobs: the worker needs no second read.
@@ -335,9 +335,9 @@ describe('RedisJobStore on a running Redis', () => {
       });
 
       // The first goes alone at once; the 19 made while it was on its way, together (each script with
-      // its wake-up PUBLISH in one pipelined write). The replay and the conflict met a key mapped to a job
+      // its wake-up SPUBLISH in one pipelined write). The replay and the conflict met a key mapped to a job
       // their call had not declared: they go again together, with its hash declared.
-      expect(sent).toEqual(['evalsha', 'publish', 'evalsha', 'publish', 'evalsha', 'publish']);
+      expect(sent).toEqual(['evalsha', 'spublish', 'evalsha', 'spublish', 'evalsha', 'spublish']);
       expect(results.map((result) => result.outcome)).toEqual([
         'created',
         'replayed',
@@ -588,9 +588,10 @@ describe('RedisJobStore on a running Redis', () => {
   });
 
   it('spares a listener of worker events the job-finished traffic of every other process', async () => {
-    const { store: worker, storeKeys: keys } = await openStore(server);
+    const { store: worker, keys } = await openStore(server);
     const { store: other } = await openStore(server, { keyPrefix: keys.prefix });
-    const subscribers = async (channel: string) => ((await admin.pubsub('NUMSUB', channel)) as [string, number])[1];
+    const subscribers = async (channel: string) =>
+      ((await admin.call('PUBSUB', 'SHARDNUMSUB', channel)) as [string, number])[1];
     const heard: StoreEvent[] = [];
     const stop = worker.subscribe((event) => heard.push(event), ['job-available', 'cancel-requested']);
     await eventually(async () => ((await subscribers(keys.events)) === 1 ? true : undefined));
@@ -786,7 +787,7 @@ describe('RedisJobStore when Redis goes away', () => {
   });
 
   it("wakes a worker of the submitting process before the submit's answer is read", async () => {
-    // Redis sends a PUBLISH made inside the script after the script's reply; the store pipelines it
+    // Redis sends a SPUBLISH made inside the script after the script's reply; the store pipelines it
     // after the script instead, so that a worker beside the producer claims before the producer
     // goes on with its answer.
     const { store: worker, keys } = await openStore(server);

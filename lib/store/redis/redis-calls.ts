@@ -151,8 +151,8 @@ export class RedisCalls {
   }
 
   /**
-   * Runs a script; a SUBSCRIBE under way goes first, so this process's listeners hear its events. With
-   * `then`, a PUBLISH follows the script in the same write (RedisScripts.runThenPublish); it goes out
+   * Runs a script; a SSUBSCRIBE under way goes first, so this process's listeners hear its events. With
+   * `then`, a SPUBLISH follows the script in the same write (RedisScripts.runThenPublish); it goes out
    * whatever the script did: at worst a wake-up finds nothing to claim. With `store.waitForReplicas`, a
    * write resolves once the replicas hold it, or logs that they do not (ReplicaWaiter).
    */
@@ -237,7 +237,7 @@ export class RedisCalls {
     const refused = this.replicas?.refusesSubmit(keys[0]!);
     if (refused) return batch.map(() => ({ ok: false, error: refused }));
     const replies = (await this.runScript('createJobs', keys, args, {
-      publish: this.keys.events,
+      publish: partition.events,
       messages,
     })) as unknown[];
     const outcomes = replies.map(batchOutcome<CreateReply>);
@@ -258,7 +258,7 @@ export class RedisCalls {
       partition.started,
       partition.idempotencyExpiries,
     ];
-    const args: string[] = [this.keys.prefix];
+    const args: string[] = [partition.prefix];
     for (const item of batch) {
       keys.push(...item.keys);
       args.push(...item.args);
