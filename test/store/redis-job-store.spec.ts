@@ -313,7 +313,7 @@ describe('RedisJobStore on a running Redis', () => {
       });
       // The first goes alone at once, the 11 made meanwhile together: with ids of their own, they would
       // have gone to 4 partitions in up to 8 calls.
-      expect(sent).toEqual(['evalsha', 'publish', 'evalsha', 'publish']);
+      expect(sent).toEqual(['evalsha', 'spublish', 'evalsha', 'spublish']);
       const ids = results.map((result) => (result as { job: { id: string } }).job.id);
       expect(new Set(ids.map((id) => storeKeys.partitionIndexOf(id))).size).toBe(1);
       for (const id of ids) expect((await store.getJob(id))!.status).toBe('Queued');
