@@ -499,6 +499,21 @@ describe('RedisJobStore on a running Redis', () => {
       for (const id of ids) expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
       expect((await store.stats(options.now)).counts.Queued).toBe(140);
     });
+
+    it('keeps the partitions within one moment of each other when moments differ in size (a burst, then lone submits)', async () => {
+      const { store, storeKeys } = await openStore(server, { partitions: 4 });
+      const options = { now: Date.now(), maximumQueueSize: 1000 };
+      const perPartition = [0, 0, 0, 0];
+      // In turn, every burst of 10 would land in the same partition: 60 jobs there, 6 in each other.
+      for (let moment = 0; moment < 24; moment++) {
+        const size = moment % 4 === 0 ? 10 : 1;
+        const results = await Promise.all(Array.from({ length: size }, () => store.createJob(newJob(), options)));
+        for (const result of results)
+          perPartition[storeKeys.partitionIndexOf((result as { job: { id: string } }).job.id)]!++;
+      }
+      expect(perPartition.reduce((sum, count) => sum + count, 0)).toBe(78);
+      expect(Math.max(...perPartition) - Math.min(...perPartition)).toBeLessThanOrEqual(10);
+    });
   });
 
   describe('a client handed in', () => {

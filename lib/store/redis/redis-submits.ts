@@ -22,7 +22,9 @@ export class RedisSubmits {
   private lastSequence = 0;
   /** The partition that the generated ids of this moment's submissions go to; null between moments. */
   private batchPartition: number | null = null;
-  /** The partition of the next moment: the partitions take turns, from a random one in each process. */
+  /** Per partition, the generated ids drawn into it by this process: the next moment goes to the fewest. */
+  private readonly drawnInto: number[];
+  /** Where the search for the fewest starts (it moves on each moment), from a random partition per process. */
   private nextBatchPartition: number;
   /** Per partition, random ids drawn for another partition that fell in this one. */
   private readonly spareIds: string[][];
@@ -36,6 +38,7 @@ export class RedisSubmits {
     private readonly getJob: (id: string) => Promise<Job | null>,
   ) {
     this.spareIds = keys.partitions.map(() => []);
+    this.drawnInto = keys.partitions.map(() => 0);
     this.nextBatchPartition = Math.floor(Math.random() * keys.partitions.length);
   }
 
@@ -119,20 +122,37 @@ export class RedisSubmits {
    * in the key's partition (the mapping and the job share a partition and the create stays one script);
    * without, in the partition of this moment's other submissions, so that a burst makes one batched
    * script call rather than one per partition (on a 3-master Cluster, about a third less Redis CPU per
-   * submit). The moments' partitions take turns, which spreads the jobs evenly. A chosen id decides.
+   * submit). Each moment goes to the partition with the fewest such jobs, which spreads them evenly. A
+   * chosen id decides.
    */
   private idFor(input: NewJob, digest: string): string {
     if (!input.idGenerated || this.keys.partitions.length === 1) return input.id;
     if (digest !== '') return this.idIn(this.keys.partitionIndexOf(digest), input.id);
     if (this.batchPartition === null) {
-      this.batchPartition = this.nextBatchPartition;
-      this.nextBatchPartition = (this.nextBatchPartition + 1) % this.keys.partitions.length;
+      this.batchPartition = this.fewestDrawn();
       // The moment ends with the event loop's round of I/O, when the submissions' batches go out.
       setImmediate(() => {
         this.batchPartition = null;
       });
     }
+    this.drawnInto[this.batchPartition]!++;
     return this.idIn(this.batchPartition, input.id);
+  }
+
+  /**
+   * The partition with the fewest ids drawn into it so far, ties taken in turn: moments differ in size
+   * (a lone submit, then a burst), so plain turns could heap the bursts on a few partitions; this keeps
+   * every partition within one moment's submissions of the others.
+   */
+  private fewestDrawn(): number {
+    const count = this.drawnInto.length;
+    let fewest = this.nextBatchPartition;
+    for (let i = 1; i < count; i++) {
+      const partition = (this.nextBatchPartition + i) % count;
+      if (this.drawnInto[partition]! < this.drawnInto[fewest]!) fewest = partition;
+    }
+    this.nextBatchPartition = (fewest + 1) % count;
+    return fewest;
   }
 
   /**
