@@ -15,6 +15,8 @@ const config: Config = {
   roots: ['<rootDir>/test'],
   testMatch: ['**/*.spec.ts'],
   testTimeout: 30_000,
+  globalSetup: '<rootDir>/test/support/test-run-dir.ts',
+  globalTeardown: '<rootDir>/test/support/test-run-dir-teardown.ts',
   maxWorkers: 2,
 };
 

@@ -38,7 +38,7 @@ let redis: Redis;
 let cliPath: string;
 
 beforeAll(async () => {
-  compiled = CompiledProcesses.compile();
+  compiled = await CompiledProcesses.compile();
   cliPath = join(compiled.outDir, 'lib', 'cli', 'main.js');
   server = await RedisServer.start();
   redis = new Redis(server.url);
@@ -47,7 +47,6 @@ beforeAll(async () => {
 afterAll(async () => {
   redis?.disconnect();
   await server?.dispose();
-  compiled?.dispose();
 });
 
 /**

@@ -22,7 +22,7 @@ let cliPath: string;
 const stores: RedisJobStore[] = [];
 
 beforeAll(async () => {
-  compiled = CompiledProcesses.compile();
+  compiled = await CompiledProcesses.compile();
   cliPath = join(compiled.outDir, 'lib', 'cli', 'main.js');
   server = await RedisServer.start();
 });
@@ -30,7 +30,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await Promise.all(stores.map((store) => store.close()));
   await server?.dispose();
-  compiled?.dispose();
 });
 
 /** Runs the CLI; REDIS_URL and REDIS_PASSWORD come only from `env`. */

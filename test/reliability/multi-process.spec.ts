@@ -35,7 +35,7 @@ describe('Three worker processes and one API process on one Redis', () => {
   const ids: string[] = [];
 
   beforeAll(async () => {
-    compiled = CompiledProcesses.compile();
+    compiled = await CompiledProcesses.compile();
     server = await RedisServer.start();
     admin = new Redis(server.url);
     store = new RedisJobStore({ url: server.url, keyPrefix, logger: new RecordingLogger() });
@@ -60,7 +60,6 @@ describe('Three worker processes and one API process on one Redis', () => {
     await store?.close();
     await admin?.quit();
     await server?.dispose();
-    compiled?.dispose();
   });
 
   /** Each process's last lines, for a failure message. */

@@ -63,7 +63,7 @@ export class FaultDeployment {
   ) {}
 
   static async start(settings: WorkerSettings, redisArgs: readonly string[] = []): Promise<FaultDeployment> {
-    const compiled = CompiledProcesses.compile();
+    const compiled = await CompiledProcesses.compile();
     let server: RedisServer | undefined;
     try {
       server = await RedisServer.start(redisArgs);
@@ -75,7 +75,6 @@ export class FaultDeployment {
       return new FaultDeployment(server, compiled, admin, jobs, keyPrefix, settings);
     } catch (error) {
       await server?.dispose();
-      compiled.dispose();
       throw error;
     }
   }
@@ -196,7 +195,6 @@ export class FaultDeployment {
     await this.jobs.close();
     this.admin.disconnect();
     await this.server.dispose();
-    this.compiled.dispose();
   }
 }
 
