@@ -17,6 +17,7 @@ const config: Config = {
   testTimeout: 30_000,
   globalSetup: '<rootDir>/test/support/test-run-dir.ts',
   globalTeardown: '<rootDir>/test/support/test-run-dir-teardown.ts',
+  testSequencer: '<rootDir>/test/support/slow-first-sequencer.mjs',
   maxWorkers: 2,
 };
 
