@@ -102,6 +102,9 @@ export class RedisServer {
         '',
         '--appendonly',
         'no',
+        // A replica gets its first full sync at once, not after Redis's default 5 s wait for more replicas.
+        '--repl-diskless-sync-delay',
+        '0',
         '--dir',
         this.directory,
         ...this.extraArgs,
