@@ -102,9 +102,10 @@ export class RedisServer {
         '',
         '--appendonly',
         'no',
-        // A replica gets its first full sync at once, not after Redis's default 5 s wait for more replicas.
-        '--repl-diskless-sync-delay',
-        '0',
+        // A replica's full sync goes through a file (tiny here) and starts at once: a diskless one waits
+        // 5 s for more replicas first (Redis's default repl-diskless-sync-delay).
+        '--repl-diskless-sync',
+        'no',
         '--dir',
         this.directory,
         ...this.extraArgs,
