@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { RedisJobStore } from '../../lib/store/redis/redis-job-store.js';
+import { getJobs } from '../support/fault-deployment.js';
 import { CompiledProcesses, NodeProcess } from '../support/node-processes.js';
 import { RecordingLogger } from '../support/recording-logger.js';
 import { RedisServer } from '../support/redis-server.js';
@@ -104,7 +105,7 @@ describe('Three worker processes and one API process on one Redis', () => {
     const callsAfter = await commandCalls(admin!);
 
     expect(counts).toEqual({ Queued: 0, Scheduled: 0, InProgress: 0, Completed: JOBS, Failed: 0, Canceled: 0 });
-    const jobs = await Promise.all(ids.map((id) => store!.getJob(id)));
+    const jobs = await getJobs(store!, ids);
     const perWorker = new Map<string, number>();
     for (const job of jobs) {
       expect(job).toMatchObject({ status: 'Completed', retryCount: 0, recoveryCount: 0, result: { runs: 1 } });

@@ -172,7 +172,7 @@ export class FaultDeployment {
   async waitUntilTerminal(ids: readonly string[], timeoutMs: number): Promise<(Job | null)[]> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const jobs = await Promise.all(ids.map((id) => this.jobs.getJob(id)));
+      const jobs = await getJobs(this.jobs, ids);
       const pending = jobs.filter((job) => job !== null && !['Completed', 'Failed', 'Canceled'].includes(job.status));
       if (pending.length === 0 || Date.now() > deadline) return jobs;
       await sleep(100);
@@ -196,6 +196,17 @@ export class FaultDeployment {
     this.admin.disconnect();
     await this.server.dispose();
   }
+}
+
+/**
+ * The jobs of `ids`, read 200 at a time: thousands of reads at once can outlast the store's command
+ * deadline on a loaded machine (a "Command timed out" that is the test's doing, not the store's).
+ */
+export async function getJobs(store: RedisJobStore, ids: readonly string[]): Promise<(Job | null)[]> {
+  const jobs: (Job | null)[] = [];
+  for (let i = 0; i < ids.length; i += 200)
+    jobs.push(...(await Promise.all(ids.slice(i, i + 200).map((id) => store.getJob(id)))));
+  return jobs;
 }
 
 export function sleep(ms: number): Promise<void> {
