@@ -6,22 +6,22 @@
 import TestSequencer from '@jest/test-sequencer';
 
 const SLOWEST_FIRST = [
-  'test/reliability/redis-cluster.spec.ts',
-  'test/reliability/poison-job.spec.ts',
-  'test/packaging/packed-package.spec.ts',
-  'test/reliability/worker-kill.spec.ts',
   'test/deployment/split-topology.spec.ts',
+  'test/reliability/redis-cluster.spec.ts',
   'test/reliability/multi-process.spec.ts',
   'test/reliability/cluster-mixed-pools.spec.ts',
-  'test/reliability/worker-sigterm.spec.ts',
-  'test/reliability/redis-restart.spec.ts',
+  'test/packaging/packed-package.spec.ts',
+  'test/reliability/poison-job.spec.ts',
   'test/deployment/deployment-docs.spec.ts',
-  'test/reliability/event-loop-block.spec.ts',
+  'test/reliability/worker-kill.spec.ts',
+  'test/reliability/worker-sigterm.spec.ts',
   'test/dashboard/dashboard-browser.spec.ts',
-  'test/store-conformance/redis-cluster-store.spec.ts',
-  'test/reliability/redis-replica-wait.spec.ts',
-  'test/store/redis-declared-keys.spec.ts',
+  'test/reliability/redis-restart.spec.ts',
   'test/e2e/sample-lifecycle.e2e.spec.ts',
+  'test/api/public-api.spec.ts',
+  'test/e2e/long-poll.e2e.spec.ts',
+  'test/dashboard/dashboard-api.e2e.spec.ts',
+  'test/reliability/redis-outage.spec.ts',
 ];
 
 export default class SlowFirstSequencer extends TestSequencer {
