@@ -102,6 +102,10 @@ export class RedisServer {
         '',
         '--appendonly',
         'no',
+        // A replica's full sync goes through a file (tiny here) and starts at once: a diskless one waits
+        // 5 s for more replicas first (Redis's default repl-diskless-sync-delay).
+        '--repl-diskless-sync',
+        'no',
         '--dir',
         this.directory,
         ...this.extraArgs,
