@@ -63,6 +63,11 @@ export class RedisCluster {
     }
   }
 
+  /** The process ids of the running nodes. */
+  get pids(): number[] {
+    return this.servers.flatMap((server) => (server.pid === null ? [] : [server.pid]));
+  }
+
   /** Seed nodes for `store.cluster.nodes`: every node, as `host:port`. */
   get nodes(): string[] {
     return this.servers.filter((server) => server.running).map((server) => `127.0.0.1:${server.port}`);

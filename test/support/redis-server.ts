@@ -42,6 +42,11 @@ export class RedisServer {
     return this.process !== null;
   }
 
+  /** The redis-server's process id while it runs (the benchmark pins it to a CPU). */
+  get pid(): number | null {
+    return this.process?.pid ?? null;
+  }
+
   /** Starts it again on the same port, after stop(). */
   async start(): Promise<void> {
     if (this.process) return;
