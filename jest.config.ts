@@ -15,6 +15,9 @@ const config: Config = {
   roots: ['<rootDir>/test'],
   testMatch: ['**/*.spec.ts'],
   testTimeout: 30_000,
+  globalSetup: '<rootDir>/test/support/test-run-dir.ts',
+  globalTeardown: '<rootDir>/test/support/test-run-dir-teardown.ts',
+  testSequencer: '<rootDir>/test/support/slow-first-sequencer.mjs',
   maxWorkers: 2,
 };
 

@@ -21,8 +21,9 @@ export interface NewJob extends Pick<
    */
   fingerprint: string;
   /**
-   * True when the id was generated (no `X-Async-Request-Id`): a store may draw another one (the
-   * partitioned Redis store puts a job with an idempotency key in its key's partition).
+   * True when the id was generated (no `X-Async-Request-Id`): a store may draw another one, and the
+   * caller must go on with the stored job's id (the partitioned Redis store puts a job with an
+   * idempotency key in its key's partition, and the other jobs of one moment in one partition).
    */
   idGenerated?: boolean;
 }

@@ -6,8 +6,7 @@ import { migrateLayout } from '../../lib/store/redis/migrate/layout-migration.js
 import { layoutV1Keys, StoreKeys } from '../../lib/store/redis/redis-keys.js';
 import { encodeRegistration } from '../../lib/store/redis/redis-reads.js';
 import { FIXTURE_IDS as ID, loadFixture, readFixture, type FixtureKey } from '../fixtures/redis-0.1.0/fixture-file.js';
-import { runCli } from '../../lib/cli/cli.js';
-import { runCliProcess } from '../support/cli-process.js';
+import { runCliInProcess as cli, runCliProcess } from '../support/cli-process.js';
 import { CompiledProcesses } from '../support/node-processes.js';
 import { RedisServer } from '../support/redis-server.js';
 
@@ -38,7 +37,7 @@ let redis: Redis;
 let cliPath: string;
 
 beforeAll(async () => {
-  compiled = CompiledProcesses.compile();
+  compiled = await CompiledProcesses.compile();
   cliPath = join(compiled.outDir, 'lib', 'cli', 'main.js');
   server = await RedisServer.start();
   redis = new Redis(server.url);
@@ -47,7 +46,6 @@ beforeAll(async () => {
 afterAll(async () => {
   redis?.disconnect();
   await server?.dispose();
-  compiled?.dispose();
 });
 
 /**
@@ -61,18 +59,6 @@ async function loaded(tag = `mig-${randomUUID()}`) {
   const migrate = (...more: string[]) => cli(args(more));
   const migrateProcess = (...more: string[]) => runCliProcess(cliPath, args(more));
   return { keyPrefix, migrate, migrateProcess, contents: () => contents(tag) };
-}
-
-/** runCli in this process, its output as the command prints it (a line per call). */
-async function cli(args: readonly string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let [stdout, stderr] = ['', ''];
-  const io = {
-    stdout: (text: string) => (stdout += `${text}\n`),
-    stderr: (text: string) => (stderr += `${text}\n`),
-    env: {},
-  };
-  const code = await runCli(args, io);
-  return { code, stdout, stderr };
 }
 
 /**

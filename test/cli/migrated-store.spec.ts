@@ -7,7 +7,7 @@ import { decodeJob } from '../../lib/store/redis/redis-job-codec.js';
 import { RedisJobStore } from '../../lib/store/redis/redis-job-store.js';
 import { StoreKeys } from '../../lib/store/redis/redis-keys.js';
 import { FIXTURE_IDS as ID, loadFixture, readFixture } from '../fixtures/redis-0.1.0/fixture-file.js';
-import { newJob } from '../store-conformance/job-store.conformance.js';
+import { createStored, newJob } from '../store-conformance/job-store.conformance.js';
 import { RecordingLogger } from '../support/recording-logger.js';
 import { RedisServer } from '../support/redis-server.js';
 
@@ -225,12 +225,12 @@ it('moved from 4 partitions to 1, the jobs that store numbered by time and a job
   await before.init();
   const due = T + 1000;
   const moved = [newJob({ name: 'Resize' }), newJob({ name: 'Resize' })];
-  for (const job of moved) await before.createJob(job, { now: due, maximumQueueSize: 100 });
+  for (const job of moved) await createStored(before, job, { now: due, maximumQueueSize: 100 });
   await before.close();
 
   const store = await migratedStore(keyPrefix, 1);
   const later = newJob({ name: 'Resize' });
-  await store.createJob(later, { now: due, maximumQueueSize: 100 });
+  await createStored(store, later, { now: due, maximumQueueSize: 100 });
   const claimed = await store.claimDueJobs({
     workerId: 'worker-2',
     names: ['Resize'],

@@ -52,7 +52,7 @@ describe('Mixed worker pools on a Redis Cluster (real processes)', () => {
     }, 20_000);
 
   beforeAll(async () => {
-    compiled = CompiledProcesses.compile();
+    compiled = await CompiledProcesses.compile();
     cluster = await RedisCluster.start();
     const api = await NodeProcess.start<Ready>('api', compiled.entry('pool-app'), {
       ROLE: 'api',
@@ -68,7 +68,6 @@ describe('Mixed worker pools on a Redis Cluster (real processes)', () => {
   afterAll(async () => {
     await Promise.all([...running.values()].map((child) => child.stop(5000)));
     await cluster?.stop();
-    compiled?.dispose();
   }, 60_000);
 
   it('runs Y jobs only on worker B ({X, Y}), X jobs on either', async () => {

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { RedisJobStore } from '../../lib/store/redis/redis-job-store.js';
+import { getJobs } from '../support/fault-deployment.js';
 import { CompiledProcesses, NodeProcess } from '../support/node-processes.js';
 import { RecordingLogger } from '../support/recording-logger.js';
 import { RedisServer } from '../support/redis-server.js';
@@ -35,7 +36,7 @@ describe('Three worker processes and one API process on one Redis', () => {
   const ids: string[] = [];
 
   beforeAll(async () => {
-    compiled = CompiledProcesses.compile();
+    compiled = await CompiledProcesses.compile();
     server = await RedisServer.start();
     admin = new Redis(server.url);
     store = new RedisJobStore({ url: server.url, keyPrefix, logger: new RecordingLogger() });
@@ -60,7 +61,6 @@ describe('Three worker processes and one API process on one Redis', () => {
     await store?.close();
     await admin?.quit();
     await server?.dispose();
-    compiled?.dispose();
   });
 
   /** Each process's last lines, for a failure message. */
@@ -105,7 +105,7 @@ describe('Three worker processes and one API process on one Redis', () => {
     const callsAfter = await commandCalls(admin!);
 
     expect(counts).toEqual({ Queued: 0, Scheduled: 0, InProgress: 0, Completed: JOBS, Failed: 0, Canceled: 0 });
-    const jobs = await Promise.all(ids.map((id) => store!.getJob(id)));
+    const jobs = await getJobs(store!, ids);
     const perWorker = new Map<string, number>();
     for (const job of jobs) {
       expect(job).toMatchObject({ status: 'Completed', retryCount: 0, recoveryCount: 0, result: { runs: 1 } });

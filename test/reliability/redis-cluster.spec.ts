@@ -99,8 +99,14 @@ describe('The Redis store on a Redis Cluster, through the API', () => {
    * other statuses. With `retryUnavailable`, a 503 is sent again with the same X-Async-Request-Id, as a
    * client does (on a loaded machine a replica may not confirm within waitForReplicas.timeoutMs).
    */
-  async function submit(count: number, concurrency: number, during?: () => boolean, retryUnavailable = false) {
-    const accepted: string[] = [];
+  /** `accepted`: where the ids answered 202 go as they come (a case may look at them on the way). */
+  async function submit(
+    count: number,
+    concurrency: number,
+    during?: () => boolean,
+    retryUnavailable = false,
+    accepted: string[] = [],
+  ) {
     const refused: number[] = [];
     let next = 0;
     let retried = 0;
@@ -171,16 +177,19 @@ describe('The Redis store on a Redis Cluster, through the API', () => {
   it('with waitForReplicas 1, completes every job answered 202 while a master is killed and its replica promoted: lost 0', async () => {
     const [victim] = await cluster.masters();
     let submitting = true;
-    const submitted = submit(Number.MAX_SAFE_INTEGER, 8, () => submitting);
+    const accepted: string[] = [];
+    const submitted = submit(Number.MAX_SAFE_INTEGER, 8, () => submitting, false, accepted);
     // Submissions flow, then a master crashes under them.
     const before = runs.size;
     await waitFor(async () => (runs.size >= before + 300 ? true : undefined), 30_000);
+    const acceptedBeforeKill = accepted.length;
     await cluster.killMaster(victim!);
     // After the promotion, jobs are submitted and run again.
     const promotedAt = runs.size;
+    const acceptedBeforePromotion = accepted.length;
     await waitFor(async () => (runs.size >= promotedAt + 300 ? true : undefined), 30_000);
     submitting = false;
-    const { accepted } = await submitted;
+    await submitted;
 
     const unfinished = await waitFor(
       async () => {
@@ -197,6 +206,9 @@ describe('The Redis store on a Redis Cluster, through the API', () => {
       500,
     ).catch(() => ['some jobs answered 202 never completed']);
     expect(unfinished).toEqual([]);
-    expect(accepted.length).toBeGreaterThan(600);
+    // Jobs were answered 202 before the crash and after the promotion. (Counting them against the 600
+    // runs fails now and then: a submit answered 503 during the failover may still have been stored.)
+    expect(acceptedBeforeKill).toBeGreaterThan(0);
+    expect(accepted.length).toBeGreaterThan(acceptedBeforePromotion);
   }, 150_000);
 });

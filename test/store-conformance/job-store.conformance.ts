@@ -1,6 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { fingerprintOf, JobStatus, type JsonValue } from '../../lib/job/index.js';
-import type { JobStore, NewJob, Retention, StoreEvent } from '../../lib/store/job-store.js';
+import type {
+  CreateJobOptions,
+  CreateJobResult,
+  JobStore,
+  NewJob,
+  Retention,
+  StoreEvent,
+} from '../../lib/store/job-store.js';
 import { describeRoutingConformance } from './routing.conformance.js';
 
 /**
@@ -47,6 +54,16 @@ export function newJob(overrides: Partial<NewJob> = {}): NewJob {
   };
 }
 
+/**
+ * Creates `job` and, as a store may store a generated id as another (a partitioned store draws one in
+ * the partition it batches into, or in its idempotency key's), sets `job.id` to the stored one.
+ */
+export async function createStored(store: JobStore, job: NewJob, options: CreateJobOptions): Promise<CreateJobResult> {
+  const result = await store.createJob(job, options);
+  if (result.outcome === 'created') job.id = result.job.id;
+  return result;
+}
+
 export async function eventually(check: () => boolean, timeoutMs = 2000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!check()) {
@@ -62,13 +79,8 @@ export function describeJobStoreConformance(storeName: string, target: Conforman
     const idsTogether = (count: number) => target.idsInOnePartition?.(count) ?? randomIds(count);
     const together = (count: number) => idsTogether(count).map((id) => newJob({ id }));
     const big = { now: 0, maximumQueueSize: 1_000_000 };
-    const create = async (job: NewJob, now = Date.now()) => {
-      const result = await store.createJob(job, { ...big, now });
-      // A store may store a generated id as another (a partitioned store draws it into its key's
-      // partition): the cases go on with the stored one.
-      if (result.outcome === 'created') job.id = result.job.id;
-      return result;
-    };
+    // The cases go on with the id the store stored (createStored).
+    const create = (job: NewJob, now = Date.now()) => createStored(store, job, { ...big, now });
     const claim = (limit = 10, now = Date.now(), extra: { maxConcurrentJobs?: number | null; leaseMs?: number } = {}) =>
       store.claimDueJobs({
         workerId: 'worker-a',
@@ -303,8 +315,8 @@ export function describeJobStoreConformance(storeName: string, target: Conforman
         const ids = new Set<string>();
         for (let i = 0; i < 60; i++) {
           const job = newJob();
-          ids.add(job.id);
           await create(job);
+          ids.add(job.id);
         }
         const batches = await Promise.all(Array.from({ length: 12 }, () => claim(7)));
         const claimed = batches.flat().map((c) => c.job.id);

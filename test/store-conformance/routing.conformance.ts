@@ -1,7 +1,7 @@
 import { JobStatus } from '../../lib/job/index.js';
 import type { Job } from '../../lib/job/index.js';
 import type { JobStore, ListJobsOptions, NewJob, Retention, StoreEvent } from '../../lib/store/job-store.js';
-import { eventually, newJob } from './job-store.conformance.js';
+import { createStored, eventually, newJob } from './job-store.conformance.js';
 
 const retention: Retention = { completedTtlMs: 60_000, failedTtlMs: 120_000 };
 const LEASE = 30_000;
@@ -12,7 +12,7 @@ const LEASE = 30_000;
  * `idsTogether` gives new job ids that share a partition (for the cases that assert an order across jobs).
  */
 export function describeRoutingConformance(current: () => JobStore, idsTogether: (count: number) => string[]): void {
-  const create = (job: NewJob, now = Date.now()) => current().createJob(job, { now, maximumQueueSize: 1_000_000 });
+  const create = (job: NewJob, now = Date.now()) => createStored(current(), job, { now, maximumQueueSize: 1_000_000 });
   const claim = (names: string[], limit = 10, now = Date.now()) =>
     current().claimDueJobs({ workerId: 'worker-r', names, limit, leaseMs: LEASE, now, maxConcurrentJobs: null });
   const ids = (jobs: { id: string }[]) => jobs.map((job) => job.id);

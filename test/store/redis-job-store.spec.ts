@@ -289,8 +289,8 @@ describe('RedisJobStore on a running Redis', () => {
       const complete = await commandsSentBy(() => store.completeJob(claimed[0]!.lease, 'done', { now, retention }));
       const read = await commandsSentBy(() => store.getJob(jobs[0]!.id));
 
-      // The wake-up PUBLISH rides in the same pipelined write as the script: one round trip.
-      expect(submit).toEqual(['evalsha', 'publish']);
+      // The wake-up SPUBLISH rides in the same pipelined write as the script: one round trip.
+      expect(submit).toEqual(['evalsha', 'spublish']);
       expect(claim).toEqual(['evalsha']);
       expect(claimed).toHaveLength(10);
       // The claim reply carries whole jobs: the worker needs no second read.
@@ -298,6 +298,25 @@ describe('RedisJobStore on a running Redis', () => {
       expect(renew).toEqual(['evalsha']);
       expect(complete).toEqual(['evalsha']);
       expect(read).toEqual(['hgetall']);
+    });
+
+    it('sends a burst of 12 generated-id submissions to a 4-partition store in two script calls, all in one partition', async () => {
+      const { store, storeKeys } = await openStore(server, { partitions: 4 });
+      const now = Date.now();
+      // One script call per partition first (EVAL), so that the counts below show EVALSHA.
+      for (let i = 0; i < 8; i++) await store.createJob(newJob(), { now, maximumQueueSize: 100 });
+      let results: Awaited<ReturnType<typeof store.createJob>>[] = [];
+      const sent = await commandsSentBy(async () => {
+        results = await Promise.all(
+          Array.from({ length: 12 }, () => store.createJob(newJob(), { now, maximumQueueSize: 100 })),
+        );
+      });
+      // The first goes alone at once, the 11 made meanwhile together: with ids of their own, they would
+      // have gone to 4 partitions in up to 8 calls.
+      expect(sent).toEqual(['evalsha', 'spublish', 'evalsha', 'spublish']);
+      const ids = results.map((result) => (result as { job: { id: string } }).job.id);
+      expect(new Set(ids.map((id) => storeKeys.partitionIndexOf(id))).size).toBe(1);
+      for (const id of ids) expect((await store.getJob(id))!.status).toBe('Queued');
     });
 
     it('sends the submissions of one moment in one script call, each answered as if it ran alone', async () => {
@@ -316,9 +335,9 @@ describe('RedisJobStore on a running Redis', () => {
       });
 
       // The first goes alone at once; the 19 made while it was on its way, together (each script with
-      // its wake-up PUBLISH in one pipelined write). The replay and the conflict met a key mapped to a job
+      // its wake-up SPUBLISH in one pipelined write). The replay and the conflict met a key mapped to a job
       // their call had not declared: they go again together, with its hash declared.
-      expect(sent).toEqual(['evalsha', 'publish', 'evalsha', 'publish', 'evalsha', 'publish']);
+      expect(sent).toEqual(['evalsha', 'spublish', 'evalsha', 'spublish', 'evalsha', 'spublish']);
       expect(results.map((result) => result.outcome)).toEqual([
         'created',
         'replayed',
@@ -408,6 +427,21 @@ describe('RedisJobStore on a running Redis', () => {
       expect(await admin.hgetall(storeKeys.meta)).toEqual({ layout: '2', partitions: '1' });
     });
 
+    it('starts every one of 8 stores started at the same moment on an empty prefix, 20 times over', async () => {
+      for (let round = 0; round < 20; round++) {
+        const prefix = `{ae-redis-${++prefixes}}`;
+        const stores = Array.from(
+          { length: 8 },
+          () => new RedisJobStore({ url: server.url, keyPrefix: prefix, partitions: 4, logger: new RecordingLogger() }),
+        );
+        openStores.push(...stores);
+        // A store that read the layout between another's two writes refused: "written with undefined partitions".
+        const started = await Promise.allSettled(stores.map((store) => store.init()));
+        expect(started.filter((outcome) => outcome.status === 'rejected')).toEqual([]);
+        expect(await admin.hgetall(`${prefix}:meta`)).toEqual({ layout: '2', partitions: '4' });
+      }
+    });
+
     it('refuses to start while a migrate run is under way or was cut short (<prefix>:migrating), naming the command', async () => {
       const { storeKeys } = await openStore(server);
       await admin.set(`${storeKeys.prefix}:migrating`, '4');
@@ -440,6 +474,45 @@ describe('RedisJobStore on a running Redis', () => {
         outcome: 'created',
         job: { id: 'client-chosen-id' },
       });
+    });
+
+    it('spreads generated-id submissions evenly: the moments of submission take turns over the partitions', async () => {
+      const { store, storeKeys } = await openStore(server, { partitions: 4 });
+      const options = { now: Date.now(), maximumQueueSize: 1000 };
+      const perPartition = [0, 0, 0, 0];
+      const ids = new Set<string>();
+      for (let moment = 0; moment < 20; moment++) {
+        const results = await Promise.all(Array.from({ length: 7 }, () => store.createJob(newJob(), options)));
+        const partitions = new Set<number>();
+        for (const result of results) {
+          const id = (result as { job: { id: string } }).job.id;
+          ids.add(id);
+          partitions.add(storeKeys.partitionIndexOf(id));
+        }
+        expect(partitions.size).toBe(1);
+        perPartition[[...partitions][0]!]! += results.length;
+      }
+      // 20 moments in turn over 4 partitions: 5 moments of 7 jobs each.
+      expect(perPartition).toEqual([35, 35, 35, 35]);
+      // The ids drawn are distinct random UUIDs, each naming its job.
+      expect(ids.size).toBe(140);
+      for (const id of ids) expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+      expect((await store.stats(options.now)).counts.Queued).toBe(140);
+    });
+
+    it('keeps the partitions within one moment of each other when moments differ in size (a burst, then lone submits)', async () => {
+      const { store, storeKeys } = await openStore(server, { partitions: 4 });
+      const options = { now: Date.now(), maximumQueueSize: 1000 };
+      const perPartition = [0, 0, 0, 0];
+      // In turn, every burst of 10 would land in the same partition: 60 jobs there, 6 in each other.
+      for (let moment = 0; moment < 24; moment++) {
+        const size = moment % 4 === 0 ? 10 : 1;
+        const results = await Promise.all(Array.from({ length: size }, () => store.createJob(newJob(), options)));
+        for (const result of results)
+          perPartition[storeKeys.partitionIndexOf((result as { job: { id: string } }).job.id)]!++;
+      }
+      expect(perPartition.reduce((sum, count) => sum + count, 0)).toBe(78);
+      expect(Math.max(...perPartition) - Math.min(...perPartition)).toBeLessThanOrEqual(10);
     });
   });
 
@@ -530,9 +603,10 @@ describe('RedisJobStore on a running Redis', () => {
   });
 
   it('spares a listener of worker events the job-finished traffic of every other process', async () => {
-    const { store: worker, storeKeys: keys } = await openStore(server);
+    const { store: worker, keys } = await openStore(server);
     const { store: other } = await openStore(server, { keyPrefix: keys.prefix });
-    const subscribers = async (channel: string) => ((await admin.pubsub('NUMSUB', channel)) as [string, number])[1];
+    const subscribers = async (channel: string) =>
+      ((await admin.call('PUBSUB', 'SHARDNUMSUB', channel)) as [string, number])[1];
     const heard: StoreEvent[] = [];
     const stop = worker.subscribe((event) => heard.push(event), ['job-available', 'cancel-requested']);
     await eventually(async () => ((await subscribers(keys.events)) === 1 ? true : undefined));
@@ -728,7 +802,7 @@ describe('RedisJobStore when Redis goes away', () => {
   });
 
   it("wakes a worker of the submitting process before the submit's answer is read", async () => {
-    // Redis sends a PUBLISH made inside the script after the script's reply; the store pipelines it
+    // Redis sends a SPUBLISH made inside the script after the script's reply; the store pipelines it
     // after the script instead, so that a worker beside the producer claims before the producer
     // goes on with its answer.
     const { store: worker, keys } = await openStore(server);

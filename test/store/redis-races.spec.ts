@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 import type { Retention } from '../../lib/store/job-store.js';
 import { RedisJobStore } from '../../lib/store/redis/redis-job-store.js';
-import { newJob } from '../store-conformance/job-store.conformance.js';
+import { createStored, newJob } from '../store-conformance/job-store.conformance.js';
 import { RecordingLogger } from '../support/recording-logger.js';
 import { RedisServer } from '../support/redis-server.js';
 
@@ -74,7 +74,7 @@ describe.each([1, 4])('Redis store with %i partition(s), changes between the rea
   it('recovery leaves a job whose lease was renewed after it was read as expired', async () => {
     const { store, race } = await storeWithRaceAfter('zrangebyscore', partitions);
     const job = newJob();
-    await store.createJob(job, { now: Date.now(), maximumQueueSize: 100 });
+    await createStored(store, job, { now: Date.now(), maximumQueueSize: 100 });
     const now = Date.now();
     const [claimed] = await store.claimDueJobs(claimOptions(now, 1000));
     race(() => store.renewLeases([claimed!.lease], { now: now + 1000, leaseMs: 30_000 }));
@@ -93,7 +93,7 @@ describe.each([1, 4])('Redis store with %i partition(s), changes between the rea
   it('purge keeps a job that an operator retried after it was read as finished', async () => {
     const { store, race } = await storeWithRaceAfter('zrange', partitions);
     const job = newJob();
-    await store.createJob(job, { now: Date.now(), maximumQueueSize: 100 });
+    await createStored(store, job, { now: Date.now(), maximumQueueSize: 100 });
     const now = Date.now();
     const [claimed] = await store.claimDueJobs(claimOptions(now, 30_000));
     await store.failJob(claimed!.lease, { code: 'E', message: 'x' }, { now, retryAt: null, retention });

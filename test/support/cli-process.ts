@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
+import { runCli } from '../../lib/cli/cli.js';
 
-/** One run of the operator CLI in its own `node` process. */
+/** One run of the operator CLI. */
 export interface CliRun {
   code: number | null;
   stdout: string;
@@ -30,4 +31,20 @@ export function runCliProcess(
   return new Promise((resolve) =>
     child.on('close', (code) => resolve({ code, stdout, stderr, ms: Date.now() - started })),
   );
+}
+
+/**
+ * Runs the CLI's entry point (runCli, which lib/cli/main.ts calls) in this process, its output as
+ * main.ts prints it (a line per call): the command's exit code and output without starting `node`
+ * for each run. REDIS_URL and REDIS_PASSWORD come only from `env`.
+ */
+export async function runCliInProcess(args: readonly string[], env: Record<string, string> = {}): Promise<CliRun> {
+  let [stdout, stderr] = ['', ''];
+  const started = Date.now();
+  const code = await runCli(args, {
+    stdout: (text) => (stdout += `${text}\n`),
+    stderr: (text) => (stderr += `${text}\n`),
+    env,
+  });
+  return { code, stdout, stderr, ms: Date.now() - started };
 }

@@ -63,7 +63,7 @@ export class FaultDeployment {
   ) {}
 
   static async start(settings: WorkerSettings, redisArgs: readonly string[] = []): Promise<FaultDeployment> {
-    const compiled = CompiledProcesses.compile();
+    const compiled = await CompiledProcesses.compile();
     let server: RedisServer | undefined;
     try {
       server = await RedisServer.start(redisArgs);
@@ -75,7 +75,6 @@ export class FaultDeployment {
       return new FaultDeployment(server, compiled, admin, jobs, keyPrefix, settings);
     } catch (error) {
       await server?.dispose();
-      compiled.dispose();
       throw error;
     }
   }
@@ -173,7 +172,7 @@ export class FaultDeployment {
   async waitUntilTerminal(ids: readonly string[], timeoutMs: number): Promise<(Job | null)[]> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const jobs = await Promise.all(ids.map((id) => this.jobs.getJob(id)));
+      const jobs = await getJobs(this.jobs, ids);
       const pending = jobs.filter((job) => job !== null && !['Completed', 'Failed', 'Canceled'].includes(job.status));
       if (pending.length === 0 || Date.now() > deadline) return jobs;
       await sleep(100);
@@ -196,8 +195,18 @@ export class FaultDeployment {
     await this.jobs.close();
     this.admin.disconnect();
     await this.server.dispose();
-    this.compiled.dispose();
   }
+}
+
+/**
+ * The jobs of `ids`, read 200 at a time: thousands of reads at once can outlast the store's command
+ * deadline on a loaded machine (a "Command timed out" that is the test's doing, not the store's).
+ */
+export async function getJobs(store: RedisJobStore, ids: readonly string[]): Promise<(Job | null)[]> {
+  const jobs: (Job | null)[] = [];
+  for (let i = 0; i < ids.length; i += 200)
+    jobs.push(...(await Promise.all(ids.slice(i, i + 200).map((id) => store.getJob(id)))));
+  return jobs;
 }
 
 export function sleep(ms: number): Promise<void> {

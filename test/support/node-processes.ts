@@ -1,64 +1,48 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import {
   copyFileSync,
+  existsSync,
   mkdirSync,
   mkdtempSync,
   readdirSync,
   readFileSync,
+  renameSync,
   rmSync,
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import ts from 'typescript';
+import type ts from 'typescript';
+import { RUN_DIR_VARIABLE } from './test-run-dir.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const READY_PREFIX = 'READY ';
 const STOP_TIMEOUT_MS = 15_000;
 
 /**
- * lib/ and the test process entries (test/support/processes/) compiled for plain `node`, into a
- * temporary directory. Transpiled file by file, as ts-jest does for the tests (type checking is
- * `npm run lint`'s job): about a second, against several for a full `tsc`.
+ * lib/ and the test process entries (test/support/processes/) compiled for plain `node`, once per
+ * `npm test` run, into the run's directory (test/support/test-run-dir.mjs makes it, and removes it at
+ * the end): the first test file that needs it compiles it (seconds on a busy machine), the others
+ * reuse it. Transpiled file by file, as ts-jest does for the tests (type checking is `npm run lint`'s job).
  */
 export class CompiledProcesses {
   private constructor(readonly outDir: string) {}
 
-  static compile(): CompiledProcesses {
-    const outDir = mkdtempSync(join(tmpdir(), 'ae-processes-'));
-    // ESM output, and the project's node_modules for its imports.
-    writeFileSync(join(outDir, 'package.json'), JSON.stringify({ type: 'module' }));
-    symlinkSync(join(ROOT, 'node_modules'), join(outDir, 'node_modules'), 'dir');
-    const compilerOptions: ts.CompilerOptions = {
-      ...ts.convertCompilerOptionsFromJson(
-        JSON.parse(readFileSync(join(ROOT, 'tsconfig.json'), 'utf8')).compilerOptions,
-        ROOT,
-      ).options,
-      module: ts.ModuleKind.ES2022,
-      moduleResolution: ts.ModuleResolutionKind.Bundler,
-      declaration: false,
-      sourceMap: false,
-      inlineSourceMap: true,
-    };
-    for (const directory of ['lib', 'test/support/processes']) {
-      for (const file of readdirSync(join(ROOT, directory), { recursive: true, encoding: 'utf8' })) {
-        const source = join(ROOT, directory, file);
-        const target = join(outDir, relative(ROOT, source));
-        if (file.endsWith('.ts')) {
-          const { outputText } = ts.transpileModule(readFileSync(source, 'utf8'), {
-            compilerOptions,
-            fileName: source,
-          });
-          mkdirSync(dirname(target), { recursive: true });
-          writeFileSync(target.replace(/\.ts$/, '.js'), outputText);
-        } else if (file.endsWith('.lua')) {
-          // The Redis store reads its scripts beside its compiled module.
-          mkdirSync(dirname(target), { recursive: true });
-          copyFileSync(source, target);
-        }
-      }
+  static async compile(): Promise<CompiledProcesses> {
+    const runDir = process.env[RUN_DIR_VARIABLE];
+    if (!runDir) throw new Error(`${RUN_DIR_VARIABLE} is not set: run the tests with jest (jest.config.ts).`);
+    const outDir = join(runDir, 'compiled');
+    if (existsSync(outDir)) return new CompiledProcesses(outDir);
+    // Two test workers may compile at once: each into a directory of its own, then renamed into place
+    // (atomic); the one that comes second keeps the first one's and drops its own.
+    const building = mkdtempSync(join(runDir, 'compiling-'));
+    await transpileInto(building);
+    try {
+      renameSync(building, outDir);
+    } catch (error) {
+      if (!existsSync(outDir)) throw error;
+      rmSync(building, { recursive: true, force: true });
     }
     return new CompiledProcesses(outDir);
   }
@@ -67,9 +51,42 @@ export class CompiledProcesses {
   entry(name: string): string {
     return join(this.outDir, 'test', 'support', 'processes', `${name}.js`);
   }
+}
 
-  dispose(): void {
-    rmSync(this.outDir, { recursive: true, force: true });
+async function transpileInto(outDir: string): Promise<void> {
+  // Loaded only by the file that compiles: the compiler is a large module.
+  const { default: typescript } = await import('typescript');
+  // ESM output, and the project's node_modules for its imports.
+  writeFileSync(join(outDir, 'package.json'), JSON.stringify({ type: 'module' }));
+  symlinkSync(join(ROOT, 'node_modules'), join(outDir, 'node_modules'), 'dir');
+  const compilerOptions: ts.CompilerOptions = {
+    ...typescript.convertCompilerOptionsFromJson(
+      JSON.parse(readFileSync(join(ROOT, 'tsconfig.json'), 'utf8')).compilerOptions,
+      ROOT,
+    ).options,
+    module: typescript.ModuleKind.ES2022,
+    moduleResolution: typescript.ModuleResolutionKind.Bundler,
+    declaration: false,
+    sourceMap: false,
+    inlineSourceMap: true,
+  };
+  for (const directory of ['lib', 'test/support/processes']) {
+    for (const file of readdirSync(join(ROOT, directory), { recursive: true, encoding: 'utf8' })) {
+      const source = join(ROOT, directory, file);
+      const target = join(outDir, relative(ROOT, source));
+      if (file.endsWith('.ts')) {
+        const { outputText } = typescript.transpileModule(readFileSync(source, 'utf8'), {
+          compilerOptions,
+          fileName: source,
+        });
+        mkdirSync(dirname(target), { recursive: true });
+        writeFileSync(target.replace(/\.ts$/, '.js'), outputText);
+      } else if (file.endsWith('.lua')) {
+        // The Redis store reads its scripts beside its compiled module.
+        mkdirSync(dirname(target), { recursive: true });
+        copyFileSync(source, target);
+      }
+    }
   }
 }
 

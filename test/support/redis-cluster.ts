@@ -63,12 +63,20 @@ export class RedisCluster {
     }
   }
 
+  /** The process ids of the running nodes. */
+  get pids(): number[] {
+    return this.servers.flatMap((server) => (server.pid === null ? [] : [server.pid]));
+  }
+
   /** Seed nodes for `store.cluster.nodes`: every node, as `host:port`. */
   get nodes(): string[] {
     return this.servers.filter((server) => server.running).map((server) => `127.0.0.1:${server.port}`);
   }
 
-  /** The nodes as CLUSTER NODES on a live node tells them (failed ones left out). */
+  /**
+   * The nodes as CLUSTER NODES on a live node tells them, without the failed ones and without those
+   * this cluster stopped (a node killed a moment ago is not flagged failed yet).
+   */
   async topology(): Promise<ClusterNodeInfo[]> {
     const live = this.servers.find((server) => server.running);
     if (!live) throw new Error('Every node of the test cluster is stopped.');
@@ -87,7 +95,8 @@ export class RedisCluster {
           masterId: masterId === '-' ? null : masterId!,
           server: this.servers.find((server) => server.port === port)!,
         } as ClusterNodeInfo;
-      });
+      })
+      .filter((node) => node.server.running);
   }
 
   async masters(): Promise<ClusterNodeInfo[]> {

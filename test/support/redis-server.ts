@@ -42,6 +42,11 @@ export class RedisServer {
     return this.process !== null;
   }
 
+  /** The redis-server's process id while it runs (the benchmark pins it to a CPU). */
+  get pid(): number | null {
+    return this.process?.pid ?? null;
+  }
+
   /** Starts it again on the same port, after stop(). */
   async start(): Promise<void> {
     if (this.process) return;
@@ -101,6 +106,10 @@ export class RedisServer {
         '--save',
         '',
         '--appendonly',
+        'no',
+        // A replica's full sync goes through a file (tiny here) and starts at once: a diskless one waits
+        // 5 s for more replicas first (Redis's default repl-diskless-sync-delay).
+        '--repl-diskless-sync',
         'no',
         '--dir',
         this.directory,

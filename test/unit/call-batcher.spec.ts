@@ -1,4 +1,4 @@
-import { CallBatcher, type BatchOutcome } from '../../lib/store/redis/call-batcher.js';
+import { BatchGroup, CallBatcher, type BatchOutcome } from '../../lib/store/redis/call-batcher.js';
 
 /** A request that answers when told to, recording the batches it was sent. */
 function controlledSend() {
@@ -100,5 +100,34 @@ describe('CallBatcher', () => {
     answerAll(1);
     await draining;
     expect(drained).toBe(true);
+  });
+
+  it("holds a call for the turn's end while another batcher of its group has a request on its way", async () => {
+    const group = new BatchGroup();
+    const first = controlledSend();
+    const second = controlledSend();
+    const partitionA = new CallBatcher(first.send, 10, group);
+    const partitionB = new CallBatcher(second.send, 10, group);
+    const a = partitionA.push(1);
+    const b = [partitionB.push(2), partitionB.push(3)];
+    expect(second.batches).toEqual([]);
+    await nextTurn();
+    expect(second.batches).toEqual([[2, 3]]);
+    first.answerAll(0);
+    second.answerAll(0);
+    await expect(Promise.all([a, ...b])).resolves.toEqual(['done 1', 'done 2', 'done 3']);
+    // The group is quiet again: a lone call goes at once.
+    const lone = partitionB.push(4);
+    expect(second.batches).toEqual([[2, 3], [4]]);
+    second.answerAll(1);
+    await expect(lone).resolves.toBe('done 4');
+  });
+
+  it('sends a lone call at once when only batchers of other groups have requests on their way', () => {
+    const busy = controlledSend();
+    const idle = controlledSend();
+    void new CallBatcher(busy.send, 10).push(1);
+    void new CallBatcher(idle.send, 10).push(2);
+    expect(idle.batches).toEqual([[2]]);
   });
 });

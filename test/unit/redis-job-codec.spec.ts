@@ -185,7 +185,7 @@ describe('redis job codec', () => {
 });
 
 describe('redis key layout', () => {
-  it('keeps one partition under the prefix itself, as 0.1.0 did, with queues and leases per name', () => {
+  it('keeps one partition under the prefix itself, as 0.1.0 did, with queues and leases per name, and its event channels under it', () => {
     const keys = new StoreKeys('{t}');
     expect(keys.partitions.map((partition) => partition.prefix)).toEqual(['{t}']);
     expect(keys.job('x')).toBe('{t}:job:x');
@@ -193,15 +193,22 @@ describe('redis key layout', () => {
       '{t}:waiting:Process',
       '{t}:leases:Process',
     ]);
-    expect([keys.meta, keys.workers, keys.events]).toEqual(['{t}:meta', '{t}:workers', '{t}:events']);
+    expect([keys.meta, keys.workers, keys.partitions[0]!.events, keys.partitions[0]!.finished]).toEqual([
+      '{t}:meta',
+      '{t}:workers',
+      '{t}:events',
+      '{t}:finished',
+    ]);
   });
 
-  it('puts a job in partition crc32(id) mod N, under that partition prefix', () => {
+  it('puts a job in partition crc32(id) mod N, under that partition prefix, and names the partition\'s event channel under it', () => {
     const keys = new StoreKeys('{t}', 4);
     const id = '3f0c7a52-0d7e-4b8e-9f55-1c2d3e4f5a6b';
     const index = crc32(id) % 4;
     expect(keys.partitionIndexOf(id)).toBe(index);
     expect(keys.job(id)).toBe(`${keys.partitions[index]!.prefix}:job:${id}`);
+    // Each partition's shard channels lie in its slot: named under its prefix.
+    expect(keys.partitions[index]!.events).toBe(`${keys.partitions[index]!.prefix}:events`);
     expect(new Set(keys.partitions.map((partition) => partition.prefix)).size).toBe(4);
   });
 

@@ -2,26 +2,40 @@
 export type BatchOutcome<R> = { ok: true; value: R } | { ok: false; error: Error };
 
 /**
- * Coalesces the calls of one moment into one request. A call made while no request of this batcher is
- * on its way goes out at once, alone: a lone call waits for nothing. Calls made while one is on its way
- * (a burst of submits, the completions of a claimed batch) go out together when the event loop ends its
- * current round of I/O (`setImmediate`), or as soon as `maxBatch` are waiting. Each caller gets its own
- * item's outcome; a failure of the whole request (Redis unreachable) rejects every item of it.
+ * The batchers of one kind of call, one per partition, that count their requests on the way together:
+ * a call goes out alone at once only while none of them has one on its way. Otherwise, with many
+ * partitions, the first call of a burst to each partition would go alone, and a burst spread over 12
+ * partitions would cost 12 lone requests before any batching (measured on a 3-master Cluster: 1.6 times
+ * the completion requests of one partition).
+ */
+export class BatchGroup {
+  /** Requests of the group's batchers on their way. */
+  inFlight = 0;
+}
+
+/**
+ * Coalesces the calls of one moment into one request. A call made while no request of this batcher's
+ * group is on its way goes out at once, alone: a lone call waits for nothing. Calls made while one is
+ * on its way (a burst of submits, the completions of a claimed batch) go out together when the event
+ * loop ends its current round of I/O (`setImmediate`), or as soon as `maxBatch` are waiting. Each caller
+ * gets its own item's outcome; a failure of the whole request (Redis unreachable) rejects every item of it.
  */
 export class CallBatcher<T, R> {
   private pending: { item: T; resolve: (value: R) => void; reject: (error: Error) => void }[] = [];
   private scheduled: NodeJS.Immediate | null = null;
   private readonly inFlight = new Set<Promise<void>>();
 
+  /** `group`: shared with the batchers of the same calls to other partitions (default: its own). */
   constructor(
     private readonly send: (items: T[]) => Promise<BatchOutcome<R>[]>,
     private readonly maxBatch: number,
+    private readonly group = new BatchGroup(),
   ) {}
 
   push(item: T): Promise<R> {
     return new Promise<R>((resolve, reject) => {
       this.pending.push({ item, resolve, reject });
-      if (this.pending.length >= this.maxBatch || this.inFlight.size === 0) this.flush();
+      if (this.pending.length >= this.maxBatch || this.group.inFlight === 0) this.flush();
       else this.scheduled ??= setImmediate(() => this.flush());
     });
   }
@@ -41,7 +55,11 @@ export class CallBatcher<T, R> {
       const batch = this.pending.splice(0, this.maxBatch);
       const request = this.dispatch(batch);
       this.inFlight.add(request);
-      void request.finally(() => this.inFlight.delete(request));
+      this.group.inFlight++;
+      void request.finally(() => {
+        this.inFlight.delete(request);
+        this.group.inFlight--;
+      });
     }
   }
 

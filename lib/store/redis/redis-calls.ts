@@ -1,7 +1,7 @@
 import type { CompleteOutcome } from '../job-store.js';
 import { storeClosedError } from '../store-closed.js';
 import { StoreUnavailableError } from '../../errors/store-unavailable.error.js';
-import { CallBatcher, type BatchOutcome } from './call-batcher.js';
+import { BatchGroup, CallBatcher, type BatchOutcome } from './call-batcher.js';
 import { isUnavailableError, neverRan, type RedisClient, type StoreLogger } from './redis-connections.js';
 import { jobAvailableMessage, type RedisEventRelay } from './redis-event-relay.js';
 import type { RedisKeys, StoreKeys } from './redis-keys.js';
@@ -44,7 +44,8 @@ export class RedisCalls {
   private refusal: string | null = null;
   /**
    * Per partition, submissions of one moment go to Redis in one script call (see CallBatcher);
-   * completions too. One partition per call: on a Cluster, a script's keys lie in one slot.
+   * completions too. One partition per call: on a Cluster, a script's keys lie in one slot. The
+   * partitions' batchers of each kind share a BatchGroup, so that only a call of a quiet moment goes alone.
    */
   private readonly creationBatchers: CallBatcher<BatchItem, CreateReply>[];
   private readonly completionBatchers: CallBatcher<BatchItem, CompleteOutcome>[];
@@ -61,13 +62,23 @@ export class RedisCalls {
     replicaWait: ReplicaWait | null = null,
   ) {
     this.replicas = replicaWait && new ReplicaWaiter(client, replicaWait, logger);
+    const creations = new BatchGroup();
+    const completions = new BatchGroup();
     this.creationBatchers = keys.partitions.map(
       (partition, index) =>
-        new CallBatcher<BatchItem, CreateReply>((batch) => this.runCreations(partition, index, batch), MAX_BATCH),
+        new CallBatcher<BatchItem, CreateReply>(
+          (batch) => this.runCreations(partition, index, batch),
+          MAX_BATCH,
+          creations,
+        ),
     );
     this.completionBatchers = keys.partitions.map(
       (partition) =>
-        new CallBatcher<BatchItem, CompleteOutcome>((batch) => this.runCompletions(partition, batch), MAX_BATCH),
+        new CallBatcher<BatchItem, CompleteOutcome>(
+          (batch) => this.runCompletions(partition, batch),
+          MAX_BATCH,
+          completions,
+        ),
     );
   }
 
@@ -140,8 +151,8 @@ export class RedisCalls {
   }
 
   /**
-   * Runs a script; a SUBSCRIBE under way goes first, so this process's listeners hear its events. With
-   * `then`, a PUBLISH follows the script in the same write (RedisScripts.runThenPublish); it goes out
+   * Runs a script; a SSUBSCRIBE under way goes first, so this process's listeners hear its events. With
+   * `then`, a SPUBLISH follows the script in the same write (RedisScripts.runThenPublish); it goes out
    * whatever the script did: at worst a wake-up finds nothing to claim. With `store.waitForReplicas`, a
    * write resolves once the replicas hold it, or logs that they do not (ReplicaWaiter).
    */
@@ -226,7 +237,7 @@ export class RedisCalls {
     const refused = this.replicas?.refusesSubmit(keys[0]!);
     if (refused) return batch.map(() => ({ ok: false, error: refused }));
     const replies = (await this.runScript('createJobs', keys, args, {
-      publish: this.keys.events,
+      publish: partition.events,
       messages,
     })) as unknown[];
     const outcomes = replies.map(batchOutcome<CreateReply>);
@@ -247,7 +258,7 @@ export class RedisCalls {
       partition.started,
       partition.idempotencyExpiries,
     ];
-    const args: string[] = [this.keys.prefix];
+    const args: string[] = [partition.prefix];
     for (const item of batch) {
       keys.push(...item.keys);
       args.push(...item.args);

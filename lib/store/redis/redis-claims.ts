@@ -172,7 +172,7 @@ export class RedisClaims {
     if (names.length === 0) return { leased: 0, undecodable: 0, left: false };
     const retention = options.retention ?? DEFAULT_RETENTION;
     const args = [
-      this.keys.prefix,
+      partition.prefix,
       String(options.now),
       String(options.leaseMs),
       options.workerId,

@@ -83,10 +83,11 @@ export function createStoreConnection(options: RedisConnectionOptions): { client
 
 /**
  * The pub/sub connection: it waits for Redis and reconnects rather than failing, and ioredis subscribes
- * it to its channels again after every reconnect (and resends a SUBSCRIBE the outage cut short). It
- * connects on the first subscription. On a Cluster, plain PUBLISH reaches every node over the cluster
- * bus, so one subscription on any node hears the whole store; ioredis moves it to another node when
- * that one fails.
+ * it to its shard channels again after every reconnect (and resends a SSUBSCRIBE the outage cut short).
+ * It connects on the first subscription. On a Cluster, a shard channel's messages stay on the shard
+ * that holds its slot, so ioredis' sharded subscribers hold one connection per master, each
+ * SSUBSCRIBEd to the channels of its slots; when a master fails or slots move, ioredis refreshes the
+ * slot map and subscribes again on the node that now holds them.
  */
 export function createSubscriberConnection<C extends RedisClient>(commands: C): C {
   const waiting = {
@@ -99,6 +100,7 @@ export function createSubscriberConnection<C extends RedisClient>(commands: C): 
     return commands.duplicate([], {
       lazyConnect: true,
       enableOfflineQueue: true,
+      shardedSubscribers: true,
       redisOptions: { ...commands.options.redisOptions, ...waiting },
     }) as C;
   }
@@ -115,8 +117,11 @@ const NODE_ERROR_LOG_INTERVAL_MS = 60_000;
  */
 export function watchConnection(connection: RedisClient, role: string, logger: StoreLogger): () => void {
   let state: 'new' | 'up' | 'down' = connection.status === 'ready' ? 'up' : 'new';
+  // Sharded subscribers report each failed connection to one node as an error of the whole Cluster,
+  // which stays ready: logged per node below instead, rather than as an outage that never ends.
+  const perNodeOnly = connection instanceof Cluster && connection.options.shardedSubscribers === true;
   const onError = (error: Error) => {
-    if (state !== 'up') return;
+    if (state !== 'up' || perNodeOnly) return;
     state = 'down';
     logger.warn(`Redis ${role} connection failed (${error.message}); reconnecting.`);
   };
@@ -136,7 +141,7 @@ export function watchConnection(connection: RedisClient, role: string, logger: S
 
 /**
  * A Cluster stays ready while one of its nodes fails (its replica takes over): the node's failure is
- * logged once a minute at most, naming the node.
+ * logged once a minute at most, naming the node. Sharded subscribers name the event `nodeError`.
  */
 function watchClusterNodes(cluster: Cluster, role: string, logger: StoreLogger): () => void {
   const lastLogged = new Map<string, number>();
@@ -147,7 +152,11 @@ function watchClusterNodes(cluster: Cluster, role: string, logger: StoreLogger):
     logger.warn(`Redis Cluster node ${node} (${role} connection) failed: ${error.message}`);
   };
   cluster.on('node error', onNodeError);
-  return () => cluster.off('node error', onNodeError);
+  cluster.on('nodeError', onNodeError);
+  return () => {
+    cluster.off('node error', onNodeError);
+    cluster.off('nodeError', onNodeError);
+  };
 }
 
 /**

@@ -2,7 +2,7 @@ import type { RedisClient } from './redis-connections.js';
 import type { StoreEvent, StoreEventListener, StoreEventType } from '../job-store.js';
 import type { StoreLogger } from './redis-connections.js';
 
-/** How long a store call waits for a SUBSCRIBE under way before it goes ahead anyway. */
+/** How long a store call waits for a SSUBSCRIBE under way before it goes ahead anyway. */
 const SUBSCRIBE_WAIT_MS = 1000;
 
 const ALL_TYPES: readonly StoreEventType[] = ['job-available', 'cancel-requested', 'job-finished'];
@@ -18,17 +18,24 @@ const PARSED_CACHE_SIZE = 256;
 /** Told of the partition of each job-available event (the store's claim targeting). */
 export type PartitionListener = (partition: number, dueAt: number | undefined) => void;
 
+/** The shard channel of each event type in one partition (RedisKeys.events, RedisKeys.finished). */
+export type PartitionChannels = Readonly<Record<StoreEventType, string>>;
+
 /**
- * Relays the events the scripts PUBLISH, from every process, to this process's listeners. Each event
- * type has its channel (common.lua: publish); a channel is subscribed while at least one listener
- * wants one of its types, so a worker never hears of the jobs finished elsewhere.
+ * Relays the events the scripts SPUBLISH, from every process, to this process's listeners. Each
+ * partition has a shard channel per event type (includes/publish.lua); a channel is subscribed while
+ * at least one listener wants one of its types, so a worker never hears of the jobs finished
+ * elsewhere. One SSUBSCRIBE per channel: channels of different slots may not share one.
  */
 export class RedisEventRelay {
   private readonly listeners = new Map<StoreEventListener, ReadonlySet<StoreEventType>>();
   /** Listeners per channel, while subscribed. */
   private readonly audience = new Map<string, number>();
-  /** The SUBSCRIBE or UNSUBSCRIBE last sent, until Redis confirms it (it confirms those before it too). */
-  private channelChange: Promise<void> | null = null;
+  /**
+   * The SSUBSCRIBEs and SUNSUBSCRIBEs sent and not yet confirmed. On a Cluster they go to different
+   * nodes, which confirm in any order: the store waits for all of them.
+   */
+  private readonly channelChanges = new Set<Promise<void>>();
   /** Message text -> its event and partition, for the messages that repeat. */
   private readonly parsed = new Map<string, ParsedEvent | null>();
   /** Told of the partition of every job-available event heard. */
@@ -36,11 +43,11 @@ export class RedisEventRelay {
 
   constructor(
     private readonly subscriber: RedisClient,
-    private readonly channels: Readonly<Record<StoreEventType, string>>,
+    private readonly partitions: readonly PartitionChannels[],
     private readonly logger: StoreLogger,
   ) {
-    const known = new Set(Object.values(channels));
-    subscriber.on('message', (from: string, message: string) => {
+    const known = new Set(partitions.flatMap((channels) => Object.values(channels)));
+    subscriber.on('smessage', (from: string, message: string) => {
       if (known.has(from)) this.dispatch(message);
     });
   }
@@ -53,7 +60,7 @@ export class RedisEventRelay {
     for (const channel of channels) {
       const count = (this.audience.get(channel) ?? 0) + 1;
       this.audience.set(channel, count);
-      if (count === 1) this.track(this.subscriber.subscribe(channel), 'subscribe to', channel);
+      if (count === 1) this.track(this.subscriber.ssubscribe(channel), 'subscribe to', channel);
     }
     return () => {
       if (this.listeners.get(listener) !== wanted) return;
@@ -64,33 +71,32 @@ export class RedisEventRelay {
           this.audience.set(channel, count);
         } else {
           this.audience.delete(channel);
-          this.track(this.subscriber.unsubscribe(channel), 'unsubscribe from', channel);
+          this.track(this.subscriber.sunsubscribe(channel), 'unsubscribe from', channel);
         }
       }
     };
   }
 
   /**
-   * Store calls wait for a SUBSCRIBE under way first, so that a listener added before a call hears
+   * Store calls wait for the SSUBSCRIBEs under way first, so that a listener added before a call hears
    * that call's event, as with the memory store. A no-op once subscribed. When Redis does not confirm
-   * in time (an outage), later calls stop waiting for it.
+   * in time (an outage), later calls stop waiting for them.
    */
   settled(): Promise<void> | null {
-    const channelChange = this.channelChange;
     // Null once subscribed, so that callers need not wait a turn for nothing.
-    if (!channelChange) return null;
-    return this.waitFor(channelChange);
+    if (this.channelChanges.size === 0) return null;
+    return this.waitFor([...this.channelChanges]);
   }
 
-  private async waitFor(channelChange: Promise<void>): Promise<void> {
+  private async waitFor(channelChanges: Promise<void>[]): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
     const giveUp = new Promise<void>((resolve) => {
       timer = setTimeout(() => {
-        if (this.channelChange === channelChange) this.channelChange = null;
+        for (const change of channelChanges) this.channelChanges.delete(change);
         resolve();
       }, SUBSCRIBE_WAIT_MS);
     });
-    await Promise.race([channelChange, giveUp]);
+    await Promise.race([Promise.all(channelChanges), giveUp]);
     clearTimeout(timer);
   }
 
@@ -100,7 +106,7 @@ export class RedisEventRelay {
   }
 
   private channelsOf(types: ReadonlySet<StoreEventType>): string[] {
-    return [...new Set([...types].map((type) => this.channels[type]))];
+    return [...new Set(this.partitions.flatMap((channels) => [...types].map((type) => channels[type])))];
   }
 
   private track(command: Promise<unknown>, action: string, channel: string): void {
@@ -108,10 +114,8 @@ export class RedisEventRelay {
       () => undefined,
       (error: Error) => this.logger.warn(`Could not ${action} Redis channel ${channel}: ${error.message}`),
     );
-    this.channelChange = tracked;
-    void tracked.then(() => {
-      if (this.channelChange === tracked) this.channelChange = null;
-    });
+    this.channelChanges.add(tracked);
+    void tracked.then(() => this.channelChanges.delete(tracked));
   }
 
   private dispatch(message: string): void {

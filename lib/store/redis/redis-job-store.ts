@@ -116,7 +116,11 @@ export class RedisJobStore extends JobStore {
     this.subscriber = createSubscriberConnection(this.client);
     this.events = new RedisEventRelay(
       this.subscriber,
-      { 'job-available': this.keys.events, 'cancel-requested': this.keys.events, 'job-finished': this.keys.finished },
+      this.keys.partitions.map((partition) => ({
+        'job-available': partition.events,
+        'cancel-requested': partition.events,
+        'job-finished': partition.finished,
+      })),
       this.logger,
     );
     this.calls = new RedisCalls(
@@ -270,7 +274,7 @@ export class RedisJobStore extends JobStore {
       'failJob',
       [status.InProgress, status.Scheduled, status.Failed, status.Canceled, ...leasedJobKeys(partition, lease)],
       [
-        this.keys.prefix,
+        partition.prefix,
         index,
         options.now,
         lease.token,
@@ -293,7 +297,7 @@ export class RedisJobStore extends JobStore {
       'releaseJob',
       [status.InProgress, status.Queued, status.Canceled, ...leasedJobKeys(partition, lease)],
       [
-        this.keys.prefix,
+        partition.prefix,
         index,
         options.now,
         lease.token,
@@ -322,7 +326,7 @@ export class RedisJobStore extends JobStore {
             partition.waiting(name),
             partition.job(id),
           ],
-          [this.keys.prefix, options.now, ttlArg(options.retention.completedTtlMs), name],
+          [partition.prefix, options.now, ttlArg(options.retention.completedTtlMs), name],
         ) as Promise<CancelReply>,
     );
     return reply[0] === 'not-found' ? { outcome: 'not-found' } : { outcome: reply[0], job: decodeJobReply(reply[1]) };
@@ -371,7 +375,7 @@ export class RedisJobStore extends JobStore {
             partition.waiting(name),
             partition.job(id),
           ],
-          [this.keys.prefix, index, options.now, name, this.submits.nextSequence()],
+          [partition.prefix, index, options.now, name, this.submits.nextSequence()],
         ) as Promise<RetryReply>,
     );
     if (reply[0] === 'requeued') this.claims.mark(index, undefined);

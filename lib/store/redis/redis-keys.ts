@@ -31,6 +31,14 @@ export class RedisKeys {
    * ones by the end of their retention (so the same index serves listing, counting and pruning).
    */
   readonly statusIndex: Readonly<Record<JobStatus, string>>;
+  /**
+   * Shard channel (SPUBLISH) of the partition's events that workers need: job-available,
+   * cancel-requested. A channel is no key, but is hashed like one: this one lies in the partition's
+   * slot, so a message stays on the shard that holds the partition.
+   */
+  readonly events: string;
+  /** Shard channel of the partition's job-finished events, which only waiting readers (long-polls) need. */
+  readonly finished: string;
 
   constructor(readonly prefix: string) {
     this.started = `${prefix}:started`;
@@ -39,6 +47,8 @@ export class RedisKeys {
     this.sequence = `${prefix}:sequence`;
     this.recoveryLock = `${prefix}:recovery-lock`;
     this.names = `${prefix}:names`;
+    this.events = `${prefix}:events`;
+    this.finished = `${prefix}:finished`;
     this.statusIndex = Object.fromEntries(
       JOB_STATUSES.map((status) => [status, `${prefix}:status:${status}`]),
     ) as Record<JobStatus, string>;
@@ -69,10 +79,6 @@ export class StoreKeys {
   readonly meta: string;
   /** Hash workerId -> `<expiresAt> <names as JSON>` (registerWorker). */
   readonly workers: string;
-  /** Pub/sub channel of the events workers need: job-available, cancel-requested (no key: no slot). */
-  readonly events: string;
-  /** Pub/sub channel of job-finished events, which only waiting readers (long-polls) need. */
-  readonly finished: string;
   /** Partition k's keys at index k. */
   readonly partitions: readonly RedisKeys[];
 
@@ -86,8 +92,6 @@ export class StoreKeys {
     }
     this.meta = `${prefix}:meta`;
     this.workers = `${prefix}:workers`;
-    this.events = `${prefix}:events`;
-    this.finished = `${prefix}:finished`;
     this.partitions = partitionPrefixes(prefix, partitionCount).map(
       (partitionPrefix) => new RedisKeys(partitionPrefix),
     );

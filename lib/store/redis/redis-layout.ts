@@ -21,9 +21,17 @@ export async function checkLayout(client: RedisClient, keys: StoreKeys): Promise
           'Stop the 0.1.0 processes and run `npx nestjs-async-endpoints migrate` to convert it, then start again.',
       );
     }
-    await client.hsetnx(keys.meta, 'layout', LAYOUT_VERSION);
-    await client.hsetnx(keys.meta, 'partitions', count);
-    meta = await client.hgetall(keys.meta);
+    // Both fields in one transaction: a store starting at the same moment reads both or neither, never
+    // a layout without its partition count (which it would refuse).
+    const written = await client
+      .multi()
+      .hsetnx(keys.meta, 'layout', LAYOUT_VERSION)
+      .hsetnx(keys.meta, 'partitions', count)
+      .hgetall(keys.meta)
+      .exec();
+    const [error, stored] = written?.[2] ?? [new Error('the transaction was discarded'), null];
+    if (error) throw error;
+    meta = stored as Record<string, string>;
   }
   if (meta.layout !== LAYOUT_VERSION) {
     throw new Error(

@@ -147,12 +147,14 @@ export class RedisScripts {
   }
 
   /**
-   * Runs a script, then PUBLISHes each message, in one write (one round trip). Redis sends the
-   * subscribers' messages before the script's reply this way (a PUBLISH inside the script would go out
-   * after it): a worker hears of a new job before the submitting process reads its answer, which matters
-   * most when both share a process. The socket is corked around the commands, which ioredis writes at
-   * once when connected: a pipeline would do the same at about twice the client CPU. Resolves to the
-   * script's reply, or rejects with its error; the PUBLISHes' own outcomes are not waited for.
+   * Runs a script, then SPUBLISHes each message on `channel` (a shard channel in the slot of the
+   * script's keys), in one write (one round trip). Redis sends the subscribers' messages before the
+   * script's reply this way (a publish inside the script would go out after it): a worker hears of a new
+   * job before the submitting process reads its answer, which matters most when both share a process.
+   * The socket is corked around the commands, which ioredis writes at once when connected: a pipeline
+   * would do the same at about twice the client CPU. A Cluster client sends the SPUBLISH by its channel,
+   * so to the script's node. Resolves to the script's reply, or rejects with its error; the publishes'
+   * own outcomes are not waited for.
    */
   runThenPublish(
     name: ScriptName,
@@ -167,7 +169,7 @@ export class RedisScripts {
     try {
       const reply = this.run(name, keys, args);
       // Their failure is the script's failure too (same connection), reported by the script's promise.
-      for (const message of messages) this.client.publish(channel, message).catch(() => undefined);
+      for (const message of messages) this.client.spublish(channel, message).catch(() => undefined);
       return reply;
     } finally {
       stream?.uncork?.();

@@ -106,7 +106,7 @@ async function recoverPartition(
         ...ids.map((id) => partition.job(id)),
       ],
       [
-        keys.prefix,
+        partition.prefix,
         index,
         options.now,
         options.maxInProgressMs,

@@ -4,7 +4,7 @@
 -- another), the answer is 'changed' and the store reads again.
 -- KEYS: the partition's status:Queued, status:Scheduled, status:Canceled, idempotency-expiries;
 --   waiting:<name>; the job's hash. (An InProgress job keeps its lease: its worker finishes it.)
--- ARGV: channel prefix, now, completedTtlMs, name.
+-- ARGV: the partition's prefix (its event channels'), now, completedTtlMs, name.
 -- Returns {'canceled' | 'cancel-requested' | 'already-terminal', <fields>} | {'not-found'} | {'changed'}.
 --- @include "read-job"
 --- @include "finish"

@@ -7,7 +7,7 @@
 -- Dragonfly's flag line above allows it there; on Redis Cluster the keys share the declared slot.
 -- KEYS (6 + 2 per name): the partition's started, status:Queued, status:Scheduled, status:InProgress,
 --   status:Failed, idempotency-expiries; then per name waiting:<name>, leases:<name>.
--- ARGV: channel prefix, now, leaseMs, workerId, concurrency cap ('' for none; maxConcurrentJobs less
+-- ARGV: the partition's prefix (its event channels'), now, leaseMs, workerId, concurrency cap ('' for none; maxConcurrentJobs less
 --   the other partitions' InProgress jobs), failedTtlMs, the JOB_UNREADABLE error code, the number of
 --   names, '1' to be told whether due jobs are left ('' not to: one partition needs no answer), then
 --   one fresh lease token per slot.

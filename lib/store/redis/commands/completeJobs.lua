@@ -2,7 +2,7 @@
 -- sends the completions of one moment together). Completion wins over a cancellation requested meanwhile.
 -- KEYS (4 + 2 per completion): the partition's status:InProgress, status:Completed, started,
 --   idempotency-expiries; then per completion its job's hash and leases:<its name>.
--- ARGV: channel prefix, then per completion, in KEYS order: 6, now, token, name, result JSON ('' for
+-- ARGV: the partition's prefix (its event channels'), then per completion, in KEYS order: 6, now, token, name, result JSON ('' for
 --   null), completedTtlMs, dropPayload ('1' with retention.dropPayloadOnFinish, else '').
 -- Returns per completion 'completed' | 'lease-lost' | 'error:<message>'.
 --- @include "leased-job"

@@ -2,7 +2,7 @@
 -- retryAt, or Failed for good when there is none.
 -- KEYS: the partition's status:InProgress, status:Scheduled, status:Failed, status:Canceled, started,
 --   idempotency-expiries; leases:<name>, waiting:<name>; the job's hash.
--- ARGV: channel prefix, partition, now, token, name, error JSON, retryAt ('' for none), completedTtlMs,
+-- ARGV: the partition's prefix (its event channels'), partition, now, token, name, error JSON, retryAt ('' for none), completedTtlMs,
 --   failedTtlMs.
 -- Returns 'scheduled' | 'failed' | 'canceled' | 'lease-lost'.
 --- @include "leased-job"

@@ -9,7 +9,7 @@
 -- KEYS (10 + 2 per name + 1 per job): the partition's recovery-lock, started, status:Queued,
 --   status:InProgress, status:Completed, status:Failed, status:Canceled, idempotency,
 --   idempotency-expiries, status:Scheduled; then per name waiting:<name>, leases:<name>; then per job its hash.
--- ARGV: channel prefix, partition, now, maxInProgressMs, maxRecoveries, lockMs, lock token,
+-- ARGV: the partition's prefix (its event channels'), partition, now, maxInProgressMs, maxRecoveries, lockMs, lock token,
 --   completedTtlMs, failedTtlMs, the JOB_RECOVERY_EXHAUSTED and JOB_UNREADABLE error codes, the number
 --   of names, then per job (in KEYS order) its id and the number of its name (0 when it has none),
 --   then the names, then per name the due time of its head in the other partitions ('' for none).

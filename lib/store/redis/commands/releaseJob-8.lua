@@ -2,7 +2,7 @@
 -- Canceled instead when cancellation was requested.
 -- KEYS: the partition's status:InProgress, status:Queued, status:Canceled, started,
 --   idempotency-expiries; leases:<name>, waiting:<name>; the job's hash.
--- ARGV: channel prefix, partition, now, token, name, completedTtlMs, the due time of the name's head in
+-- ARGV: the partition's prefix (its event channels'), partition, now, token, name, completedTtlMs, the due time of the name's head in
 --   the other partitions ('' for none).
 -- Returns 'released' | 'canceled' | 'lease-lost'.
 --- @include "leased-job"

@@ -5,7 +5,7 @@
 -- declare that name's keys; 'changed' when the job is no longer of that name, and the store reads again.
 -- KEYS: the partition's status:Failed, status:Canceled, status:Queued, idempotency,
 --   idempotency-expiries, sequence, names; waiting:<name>; the job's hash.
--- ARGV: channel prefix, partition, now, name, sequence number ('' to take the partition's next).
+-- ARGV: the partition's prefix (its event channels'), partition, now, name, sequence number ('' to take the partition's next).
 -- Returns {'requeued' | 'not-retryable', <fields>} | {'not-found'} | {'changed'}.
 --- @include "read-job"
 --- @include "waiting-entry"

@@ -3,7 +3,7 @@
 
 -- Any live status -> Completed, Failed or Canceled. The job, and its idempotency key, stay readable for
 -- ttlMs: the hash expires by itself, the index entries go with the pruning. Further fields to clear may
--- follow ttlMs, so that they go in the same HDEL. K.channels is the prefix of the event channels.
+-- follow ttlMs, so that they go in the same HDEL. K.channels is the partition's prefix (publish).
 local function finish(K, key, job, status, now, ttlMs, ...)
   leaveStatus(K, job)
   dropLease(key, 'retryDelayUntil', 'seq', 'lastUpdatedAt', ...)
