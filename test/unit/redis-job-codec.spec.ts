@@ -201,7 +201,7 @@ describe('redis key layout', () => {
     ]);
   });
 
-  it('puts a job in partition crc32(id) mod N, under that partition prefix, and names the partition\'s event channel under it', () => {
+  it("puts a job in partition crc32(id) mod N, under that partition prefix, and names the partition's event channel under it", () => {
     const keys = new StoreKeys('{t}', 4);
     const id = '3f0c7a52-0d7e-4b8e-9f55-1c2d3e4f5a6b';
     const index = crc32(id) % 4;
