@@ -1,7 +1,7 @@
 // `npm run bench -- --cluster [--quick] [--rounds=N]`: the throughput scenario of nestjs-async-endpoints
 // on one redis-server and on a 3-master Redis Cluster (no replicas) that it starts, alternating, every
 // round on emptied nodes, under each CPU placement the machine allows (bench/support/cpu-placement.ts:
-// `shared`, and `split` with the app on one CPU and Redis on the others). Prints jobs/s side by side
+// `shared`, and `split` with the app on CPU 0 and Redis on CPU 1). Prints jobs/s side by side
 // and each master's share of the commands, judges the targets per placement (cluster >= 0.8x single
 // node, as the median of the rounds' paired ratios; each master within 0.2 of a third) and writes
 // bench/results/cluster.json.
@@ -71,9 +71,9 @@ export async function runClusterBench(options: { quick: boolean; rounds: number;
       }
     }
   } finally {
-    place('shared', []);
     await cluster.stop();
     await single.dispose();
+    place('shared', []);
   }
   const byPlacement = Object.fromEntries(runs.map((placement) => [placement, summary(rounds.get(placement)!)]));
   const results = {

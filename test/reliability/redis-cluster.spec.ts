@@ -98,8 +98,8 @@ describe('The Redis store on a Redis Cluster, through the API', () => {
    * Submits `count` jobs over the routes, `concurrency` at a time; returns the ids answered 202 and the
    * other statuses. With `retryUnavailable`, a 503 is sent again with the same X-Async-Request-Id, as a
    * client does (on a loaded machine a replica may not confirm within waitForReplicas.timeoutMs).
+   * `accepted`: where the ids answered 202 go as they come (a case may look at them on the way).
    */
-  /** `accepted`: where the ids answered 202 go as they come (a case may look at them on the way). */
   async function submit(
     count: number,
     concurrency: number,
@@ -182,7 +182,6 @@ describe('The Redis store on a Redis Cluster, through the API', () => {
     // Submissions flow, then a master crashes under them.
     const before = runs.size;
     await waitFor(async () => (runs.size >= before + 300 ? true : undefined), 30_000);
-    const acceptedBeforeKill = accepted.length;
     await cluster.killMaster(victim!);
     // After the promotion, jobs are submitted and run again.
     const promotedAt = runs.size;
@@ -206,9 +205,8 @@ describe('The Redis store on a Redis Cluster, through the API', () => {
       500,
     ).catch(() => ['some jobs answered 202 never completed']);
     expect(unfinished).toEqual([]);
-    // Jobs were answered 202 before the crash and after the promotion. (Counting them against the 600
-    // runs fails now and then: a submit answered 503 during the failover may still have been stored.)
-    expect(acceptedBeforeKill).toBeGreaterThan(0);
+    // Jobs were answered 202 after the promotion too. (Counting them against the 600 runs failed now
+    // and then: a submit answered 503 during the failover may still have been stored and run.)
     expect(accepted.length).toBeGreaterThan(acceptedBeforePromotion);
   }, 150_000);
 });

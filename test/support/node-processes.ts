@@ -22,8 +22,8 @@ const STOP_TIMEOUT_MS = 15_000;
 
 /**
  * lib/ and the test process entries (test/support/processes/) compiled for plain `node`, once per
- * `npm test` run, into the run's directory (test/support/test-run-dir.mjs makes it, and removes it at
- * the end): the first test file that needs it compiles it (seconds on a busy machine), the others
+ * `npm test` run, into the run's directory (test/support/test-run-dir.ts makes it, test-run-dir-teardown.ts
+ * removes it at the end): the first test file that needs it compiles it (seconds on a busy machine), the others
  * reuse it. Transpiled file by file, as ts-jest does for the tests (type checking is `npm run lint`'s job).
  */
 export class CompiledProcesses {

@@ -115,11 +115,18 @@ const NODE_ERROR_LOG_INTERVAL_MS = 60_000;
  * the store's init() to report. The 'error' listener is also what keeps ioredis' error events (one per
  * failed reconnect) from crashing the process. Returns the function that stops watching.
  */
-export function watchConnection(connection: RedisClient, role: string, logger: StoreLogger): () => void {
+export function watchConnection(
+  connection: RedisClient,
+  role: string,
+  logger: StoreLogger,
+  { shardedSubscriber = false }: { shardedSubscriber?: boolean } = {},
+): () => void {
   let state: 'new' | 'up' | 'down' = connection.status === 'ready' ? 'up' : 'new';
-  // Sharded subscribers report each failed connection to one node as an error of the whole Cluster,
-  // which stays ready: logged per node below instead, rather than as an outage that never ends.
-  const perNodeOnly = connection instanceof Cluster && connection.options.shardedSubscribers === true;
+  // The store's Cluster subscriber (createSubscriberConnection) reports each failed connection to one
+  // node as an error of the whole Cluster, which stays ready: logged per node below instead, rather than
+  // as an outage that never ends. Told by the store, not read from the options: a Cluster client an
+  // application hands in may have shardedSubscribers set, and its outages are logged as such.
+  const perNodeOnly = shardedSubscriber && connection instanceof Cluster;
   const onError = (error: Error) => {
     if (state !== 'up' || perNodeOnly) return;
     state = 'down';

@@ -4,6 +4,8 @@ import type { StoreLogger } from './redis-connections.js';
 
 /** How long a store call waits for a SSUBSCRIBE under way before it goes ahead anyway. */
 const SUBSCRIBE_WAIT_MS = 1000;
+/** A SSUBSCRIBE that failed is sent again this much later, for as long as a listener wants the channel. */
+export const RESUBSCRIBE_DELAY_MS = 1000;
 
 const ALL_TYPES: readonly StoreEventType[] = ['job-available', 'cancel-requested', 'job-finished'];
 
@@ -32,10 +34,13 @@ export class RedisEventRelay {
   /** Listeners per channel, while subscribed. */
   private readonly audience = new Map<string, number>();
   /**
-   * The SSUBSCRIBEs and SUNSUBSCRIBEs sent and not yet confirmed. On a Cluster they go to different
-   * nodes, which confirm in any order: the store waits for all of them.
+   * The SSUBSCRIBEs sent and not yet confirmed. On a Cluster they go to different nodes, which confirm
+   * in any order: the store waits for all of them (not for SUNSUBSCRIBEs: nobody waits on those).
    */
   private readonly channelChanges = new Set<Promise<void>>();
+  /** Channels whose SSUBSCRIBE failed, until one goes through; each has a retry timer. */
+  private readonly failing = new Map<string, NodeJS.Timeout>();
+  private closed = false;
   /** Message text -> its event and partition, for the messages that repeat. */
   private readonly parsed = new Map<string, ParsedEvent | null>();
   /** Told of the partition of every job-available event heard. */
@@ -60,7 +65,7 @@ export class RedisEventRelay {
     for (const channel of channels) {
       const count = (this.audience.get(channel) ?? 0) + 1;
       this.audience.set(channel, count);
-      if (count === 1) this.track(this.subscriber.ssubscribe(channel), 'subscribe to', channel);
+      if (count === 1) this.subscribe(channel);
     }
     return () => {
       if (this.listeners.get(listener) !== wanted) return;
@@ -71,7 +76,7 @@ export class RedisEventRelay {
           this.audience.set(channel, count);
         } else {
           this.audience.delete(channel);
-          this.track(this.subscriber.sunsubscribe(channel), 'unsubscribe from', channel);
+          this.unsubscribe(channel);
         }
       }
     };
@@ -101,21 +106,58 @@ export class RedisEventRelay {
   }
 
   close(): void {
+    this.closed = true;
     this.listeners.clear();
     this.audience.clear();
+    for (const timer of this.failing.values()) clearTimeout(timer);
+    this.failing.clear();
   }
 
   private channelsOf(types: ReadonlySet<StoreEventType>): string[] {
     return [...new Set(this.partitions.flatMap((channels) => [...types].map((type) => channels[type])))];
   }
 
-  private track(command: Promise<unknown>, action: string, channel: string): void {
-    const tracked: Promise<void> = command.then(
-      () => undefined,
-      (error: Error) => this.logger.warn(`Could not ${action} Redis channel ${channel}: ${error.message}`),
+  /**
+   * SSUBSCRIBE, which store calls wait for (settled). A failure (a Cluster that has no subscriber for
+   * the slot yet, a node that fails under the command) is logged once and the command sent again
+   * RESUBSCRIBE_DELAY_MS later while a listener wants the channel: until then this process hears of
+   * that partition's jobs only at its polls.
+   */
+  private subscribe(channel: string): void {
+    const tracked: Promise<void> = this.subscriber.ssubscribe(channel).then(
+      () => {
+        if (!this.failing.has(channel)) return;
+        clearTimeout(this.failing.get(channel));
+        this.failing.delete(channel);
+        this.logger.log(`Subscribed to Redis channel ${channel} again.`);
+      },
+      (error: Error) => {
+        if (this.closed || !this.audience.has(channel)) return;
+        if (!this.failing.has(channel)) {
+          this.logger.warn(
+            `Could not subscribe to Redis channel ${channel}: ${error.message}. Trying again every ${RESUBSCRIBE_DELAY_MS} ms; meanwhile this process hears of that partition's jobs only at its polls (worker.pollingIntervalMs).`,
+          );
+        }
+        clearTimeout(this.failing.get(channel));
+        const retry = setTimeout(() => {
+          if (!this.closed && this.audience.has(channel)) this.subscribe(channel);
+          else this.failing.delete(channel);
+        }, RESUBSCRIBE_DELAY_MS);
+        retry.unref();
+        this.failing.set(channel, retry);
+      },
     );
     this.channelChanges.add(tracked);
     void tracked.then(() => this.channelChanges.delete(tracked));
+  }
+
+  /** SUNSUBSCRIBE; nothing waits for it: a message that still comes finds no listener. */
+  private unsubscribe(channel: string): void {
+    this.subscriber
+      .sunsubscribe(channel)
+      .catch((error: Error) =>
+        this.logger.warn(`Could not unsubscribe from Redis channel ${channel}: ${error.message}`),
+      );
   }
 
   private dispatch(message: string): void {

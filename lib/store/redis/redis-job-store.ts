@@ -145,7 +145,7 @@ export class RedisJobStore extends JobStore {
     const stopRememberingErrors = this.calls.watchConnectionErrors();
     this.stopWatching = [
       watchConnection(this.client, 'command', this.logger),
-      watchConnection(this.subscriber, 'subscriber', this.logger),
+      watchConnection(this.subscriber, 'subscriber', this.logger, { shardedSubscriber: true }),
       stopRememberingErrors,
     ];
   }
