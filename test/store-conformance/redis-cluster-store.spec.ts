@@ -6,7 +6,7 @@ import { StoreKeys } from '../../lib/store/redis/redis-keys.js';
 import { RedisJobStore } from '../../lib/store/redis/redis-job-store.js';
 import { RecordingLogger } from '../support/recording-logger.js';
 import { RedisCluster } from '../support/redis-cluster.js';
-import { idsInOnePartition } from '../support/test-stores.js';
+import { redisConformanceTarget } from '../support/test-stores.js';
 import { createStored, describeJobStoreConformance, newJob } from './job-store.conformance.js';
 
 // One 3-master cluster for the file; each test gets its own key prefix, so an empty store.
@@ -21,22 +21,11 @@ afterAll(async () => {
   await cluster?.stop();
 });
 
-describeJobStoreConformance('redis cluster', {
-  async create() {
-    const store = new RedisJobStore({
-      cluster: { nodes: cluster.nodes },
-      keyPrefix: `{ae-cluster-${++stores}}`,
-      logger: new RecordingLogger(),
-    });
-    await store.init();
-    return store;
-  },
-  async destroy(store) {
-    await store.close();
-  },
-  // 12 partitions: a Cluster's default.
-  idsInOnePartition: (count) => idsInOnePartition(12, count),
-});
+// 12 partitions: a Cluster's default.
+describeJobStoreConformance(
+  'redis cluster',
+  redisConformanceTarget('ae-cluster-conformance', () => ({ cluster: { nodes: cluster.nodes } }), 12),
+);
 
 describe('The Redis store on a Cluster client of the application', () => {
   it('works through the given Cluster and leaves it open at close()', async () => {

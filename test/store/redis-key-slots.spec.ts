@@ -1,10 +1,8 @@
 import { Redis } from 'ioredis';
-import { RedisJobStore } from '../../lib/store/redis/redis-job-store.js';
 import { DEFAULT_KEY_PREFIX, StoreKeys } from '../../lib/store/redis/redis-keys.js';
 import { describeJobStoreConformance } from '../store-conformance/job-store.conformance.js';
-import { RecordingLogger } from '../support/recording-logger.js';
 import { RedisServer } from '../support/redis-server.js';
-import { idsInOnePartition } from '../support/test-stores.js';
+import { redisConformanceTarget } from '../support/test-stores.js';
 
 /**
  * Redis Cluster safety, proven on a real cluster node that serves all 16384 slots. Redis itself then
@@ -14,7 +12,6 @@ import { idsInOnePartition } from '../support/test-stores.js';
  */
 let server: RedisServer;
 let admin: Redis;
-let stores = 0;
 
 const slotOf = async (key: string) => Number(await admin.call('CLUSTER', 'KEYSLOT', key));
 
@@ -41,38 +38,16 @@ describe('a single-node Redis Cluster', () => {
   });
 });
 
-describeJobStoreConformance('redis on a Redis Cluster node', {
-  async create() {
-    const store = new RedisJobStore({
-      url: server.url,
-      keyPrefix: `{ae-cluster-${++stores}}`,
-      logger: new RecordingLogger(),
-    });
-    await store.init();
-    return store;
-  },
-  async destroy(store) {
-    await store.close();
-  },
-});
+describeJobStoreConformance(
+  'redis on a Redis Cluster node',
+  redisConformanceTarget('ae-cluster', () => ({ url: server.url })),
+);
 
 // Four partitions on the same node: each script's keys lie in its partition's slot.
-describeJobStoreConformance('redis on a Redis Cluster node, 4 partitions', {
-  async create() {
-    const store = new RedisJobStore({
-      url: server.url,
-      keyPrefix: `{ae-cluster-${++stores}}`,
-      partitions: 4,
-      logger: new RecordingLogger(),
-    });
-    await store.init();
-    return store;
-  },
-  async destroy(store) {
-    await store.close();
-  },
-  idsInOnePartition: (count) => idsInOnePartition(4, count),
-});
+describeJobStoreConformance(
+  'redis on a Redis Cluster node, 4 partitions',
+  redisConformanceTarget('ae-cluster', () => ({ url: server.url, partitions: 4 }), 4),
+);
 
 describe('the key layout', () => {
   it("puts every key of a partition in the slot of the partition's hash tag, and the store-wide ones in the prefix's", async () => {

@@ -1,11 +1,10 @@
-import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import type { ClaimedJob, ClaimOptions } from '../../lib/store/job-store.js';
 import { RedisJobStore } from '../../lib/store/redis/redis-job-store.js';
-import { partitionOf } from '../../lib/store/redis/redis-partitions.js';
 import { newJob } from '../store-conformance/job-store.conformance.js';
 import { RecordingLogger } from '../support/recording-logger.js';
 import { RedisServer } from '../support/redis-server.js';
+import { idsInOnePartition } from '../support/test-stores.js';
 
 /**
  * Claims of a store split into partitions (docs/storage.md, Claims): a claim runs the claim script on
@@ -36,16 +35,6 @@ const claimOptions = (now: number, limit: number): ClaimOptions => ({
   now,
   maxConcurrentJobs: null,
 });
-
-/** `count` new job ids in partition `partition` of `partitions`. */
-function idsIn(partition: number, partitions: number, count: number): string[] {
-  const ids: string[] = [];
-  while (ids.length < count) {
-    const id = randomUUID();
-    if (partitionOf(id, partitions) === partition) ids.push(id);
-  }
-  return ids;
-}
 
 /**
  * A store on its own client, which records the name of every command it sends and can run `before`
@@ -92,7 +81,8 @@ describe('Redis store with several partitions, claims', () => {
   it('sends one claim script and no reads when the first partition it visits fills the limit', async () => {
     const { store, sent } = await openStore(4);
     const now = Date.now();
-    for (let partition = 0; partition < 4; partition++) await createAll(store, idsIn(partition, 4, 10), now);
+    for (let partition = 0; partition < 4; partition++)
+      await createAll(store, idsInOnePartition(4, 10, partition), now);
     // The first call of a script on a connection may be an EVAL: one claim first.
     expect(await store.claimDueJobs(claimOptions(now, 1))).toHaveLength(1);
     sent.length = 0;
@@ -104,8 +94,8 @@ describe('Redis store with several partitions, claims', () => {
     const worker = await openStore(2);
     const other = await openStore(2, worker.keyPrefix);
     const now = Date.now();
-    const older = idsIn(0, 2, 3);
-    const newer = idsIn(1, 2, 3);
+    const older = idsInOnePartition(2, 3, 0);
+    const newer = idsInOnePartition(2, 3, 1);
     await createAll(worker.store, older, now - 100);
     await createAll(worker.store, newer, now);
     let otherClaimed: ClaimedJob[] = [];
@@ -121,9 +111,9 @@ describe('Redis store with several partitions, claims', () => {
   it('takes the partitions in turn: a job alone in its partition is claimed within one claim per partition, ahead of an older backlog in another', async () => {
     const { store } = await openStore(4);
     const now = Date.now();
-    const backlog = idsIn(2, 4, 12);
+    const backlog = idsInOnePartition(4, 12, 2);
     for (const [i, id] of backlog.entries()) await createAll(store, [id], now - 1000 + i);
-    const [alone] = idsIn(1, 4, 1);
+    const [alone] = idsInOnePartition(4, 1, 1);
     await createAll(store, [alone!], now);
     const claimed: string[] = [];
     for (let claim = 0; claim < 4; claim++) claimed.push(...idsOf(await store.claimDueJobs(claimOptions(now, 1))));
