@@ -334,6 +334,34 @@ describe('RedisJobStore on a running Redis', () => {
       expect((await store.getJob(jobs[9]!.id))!.status).toBe('Queued');
     });
 
+    it("answers completions that a failing claim rode on as written, and fails only the claim, with Redis's error", async () => {
+      const { store, keys } = await openStore(server);
+      const now = Date.now();
+      const jobs = Array.from({ length: 5 }, () => newJob());
+      for (const job of jobs) await store.createJob(job, { now, maximumQueueSize: 100 });
+      const [warmUp, ...first] = await store.claimDueJobs(claimOptions(now, 4));
+      // A script's first call on a connection is an EVAL: one completion first.
+      await store.completeJob(warmUp!.lease, null, { now, retention });
+      const admin = new Redis(server.url);
+      try {
+        // The queue's key tampered with: the claim's read of it fails.
+        await admin.del(keys.waiting('Process'));
+        await admin.set(keys.waiting('Process'), 'not a zset');
+        let claim: Promise<unknown> = Promise.resolve();
+        const sent = await commandsSentBy(async () => {
+          const completions = first.map((c) => store.completeJob(c.lease, null, { now, retention }));
+          claim = store.claimDueJobs(claimOptions(now, 3));
+          claim.catch(() => undefined);
+          await expect(Promise.all(completions)).resolves.toEqual(['completed', 'completed', 'completed']);
+        });
+        expect(sent).toEqual(['evalsha', 'evalsha']);
+        await expect(claim).rejects.toThrow('WRONGTYPE');
+        for (const c of first) expect((await store.getJob(c.job.id))!.status).toBe('Completed');
+      } finally {
+        admin.disconnect();
+      }
+    });
+
     it('sends a burst of 12 generated-id submissions to a 4-partition store in two script calls, all in one partition', async () => {
       const { store, storeKeys } = await openStore(server, { partitions: 4 });
       const now = Date.now();

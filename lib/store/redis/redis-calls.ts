@@ -116,7 +116,13 @@ export class RedisCalls {
   claim(index: number, call: ClaimCall): Promise<unknown> {
     const partition = this.keys.partitions[index]!;
     const riding = this.completionBatchers[index]!.ride((batch) => this.runCompletions(partition, batch, call));
-    if (riding) return riding;
+    if (riding) {
+      return riding.then((reply) => {
+        const outcome = batchOutcome<unknown>(reply);
+        if (!outcome.ok) throw outcome.error;
+        return outcome.value;
+      });
+    }
     const status = partition.statusIndex;
     const keys = [
       partition.started,

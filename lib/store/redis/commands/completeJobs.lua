@@ -13,7 +13,7 @@
 --   with retention.dropPayloadOnFinish, else ''); then, with a claim, its arguments as claimJobs takes
 --   them after the prefix (claimArgs in claim-due.lua).
 -- Returns per completion 'completed' | 'lease-lost' | 'error:<message>'; with a claim,
---   {<those outcomes>, <claimDue's answer>}.
+--   {<those outcomes>, <claimDue's answer, or 'error:<message>' when the claim failed>}.
 --- @include "leased-job"
 --- @include "finish"
 --- @include "claim-due"
@@ -55,6 +55,10 @@ for i = 1, count do
   from = from + 1 + tonumber(ARGV[from])
 end
 if from > #ARGV then return outcomes end
+-- The claim's Lua error (an index key of the wrong type, tampered with) is its own: the completions
+-- above were written and are answered as such.
 local claimKeysFrom = FIXED_KEYS + 2 * count + 1
 K.Queued, K.Scheduled, K.Failed = KEYS[claimKeysFrom], KEYS[claimKeysFrom + 1], KEYS[claimKeysFrom + 2]
-return { outcomes, claimDue(K, claimArgs(claimKeysFrom + 3, from)) }
+local ok, claim = pcall(claimDue, K, claimArgs(claimKeysFrom + 3, from))
+if not ok then claim = 'error:' .. (type(claim) == 'table' and tostring(claim.err) or tostring(claim)) end
+return { outcomes, claim }
