@@ -96,13 +96,13 @@ async function undeclaredKeys(): Promise<{ claim: string[]; other: string[] }> {
   const found = { claim: [] as string[], other: [] as string[] };
   for (const call of calls) {
     // A claim's undeclared keys must be hashes of jobs it popped: every entry it looks at leaves a
-    // declared waiting zset, by ZREM of `<seq>:<id>`.
+    // declared waiting zset, by a ZREM of its `<seq>:<id>` entries.
     const popped = new Set(
       call.commands
         .filter(
           ([command, key]) => command!.toLowerCase() === 'zrem' && call.keys.has(key!) && key!.includes(':waiting:'),
         )
-        .map(([, , entry]) => entry!.slice(entry!.indexOf(':') + 1)),
+        .flatMap(([, , ...entries]) => entries.map((entry) => entry.slice(entry.indexOf(':') + 1))),
     );
     // A claim (claimJobs, or one riding on completeJobs) declares its partition's `started` key and
     // the waiting keys of the names it claims.

@@ -34,10 +34,9 @@ local function complete(key, leasesKey, now, token, name, result, completedTtlMs
   end
   -- A null result is an absent field; an earlier attempt's error goes (finish clears both with its HDEL).
   if result == '' then
-    finish(K, key, job, 'Completed', now, completedTtlMs, 'result', 'error')
+    finish(K, key, job, 'Completed', now, completedTtlMs, nil, 'result', 'error')
   else
-    redis.call('HSET', key, 'result', result)
-    finish(K, key, job, 'Completed', now, completedTtlMs, 'error')
+    finish(K, key, job, 'Completed', now, completedTtlMs, { 'result', result }, 'error')
   end
   return 'completed'
 end
@@ -49,8 +48,9 @@ local from = 3
 for i = 1, count do
   local at = FIXED_KEYS + 2 * (i - 1)
   local a = from + 1
-  local ok, outcome = pcall(complete, KEYS[at + 1], KEYS[at + 2], tonumber(ARGV[a]), ARGV[a + 1], ARGV[a + 2],
-    ARGV[a + 3], tonumber(ARGV[a + 4]), ARGV[a + 5])
+  -- now and completedTtlMs stay strings: finish sends them as they are.
+  local ok, outcome = pcall(complete, KEYS[at + 1], KEYS[at + 2], ARGV[a], ARGV[a + 1], ARGV[a + 2],
+    ARGV[a + 3], ARGV[a + 4], ARGV[a + 5])
   outcomes[i] = ok and outcome or ('error:' .. (type(outcome) == 'table' and tostring(outcome.err) or tostring(outcome)))
   from = from + 1 + tonumber(ARGV[from])
 end

@@ -1,4 +1,5 @@
 --- @include "read-job"
+--- @include "waiting-entry"
 --- @include "fail-unreadable"
 
 -- The claim: leases up to a limit of due jobs of the given names in one partition, in due-time then
@@ -65,6 +66,14 @@ local function dueEntries(C, want)
   return picked
 end
 
+-- COMMAND key <values...>, in slices of at most 1,000 values (unpack's stack is bounded; even, for
+-- ZADD's score/member pairs); nothing when there are none.
+local function callMany(command, key, values)
+  for i = 1, #values, 1000 do
+    redis.call(command, key, unpack(values, i, math.min(i + 999, #values)))
+  end
+end
+
 -- Claims in the partition of K (its started, Queued, Scheduled, InProgress, Failed and
 -- idempotency-expiries keys, and channels: its prefix). C: waiting and leases (the names' keys, in the
 -- same order), now, leaseMs, workerId, cap ('' for none), failedTtlMs, unreadableCode, tellLeft, and
@@ -80,7 +89,9 @@ end
 local function claimDue(K, C)
   -- Job hashes are <partition prefix>:job:<id>; the prefix is taken from a declared key.
   local jobPrefix = string.sub(K.started, 1, -(string.len('started') + 1)) .. 'job:'
-  local now, leaseMs, workerId = C.now, C.leaseMs, C.workerId
+  -- Times go to Redis as the strings they came as: a Lua number is formatted anew by every call.
+  local now, nowArg, workerId = C.now, C.nowArg, C.workerId
+  local expiresAt = string.format('%.17g', now + C.leaseMs)
   local limit = #C.tokens
   if C.cap ~= '' then limit = math.min(limit, tonumber(C.cap) - redis.call('ZCARD', K.InProgress)) end
 
@@ -99,6 +110,10 @@ local function claimDue(K, C)
       drained = true
       break
     end
+    -- The index changes of the jobs this wave leases, made once for the wave: one command per index
+    -- instead of five per job. Each job's own hash is written as it is leased, so an entry met twice
+    -- finds it leased.
+    local waitingDone, statusDone, leased, leases = {}, { Queued = {}, Scheduled = {} }, {}, {}
     for _, picked in ipairs(entries) do
       local entry, n = picked[1], picked[2]
       K.waiting, K.leases = C.waiting[n], C.leases[n]
@@ -110,14 +125,22 @@ local function claimDue(K, C)
       if missing then cause, job = "field '" .. missing .. "' is missing", nil end
       if job and isWaiting(job.status) then
         local token = C.tokens[#claimed + 1]
-        leaveStatus(K, job)
-        local expiresAt = now + leaseMs
+        -- Out of its waiting status (see leaveStatus), with the entry read, should the hash's seq say another.
+        local done = waitingDone[n] or {}
+        waitingDone[n] = done
+        done[#done + 1] = entry
+        local own = waitingEntry(job)
+        if own ~= entry then done[#done + 1] = own end
+        table.insert(statusDone[job.status], job.id)
         if job.retryDelayUntil then redis.call('HDEL', key, 'retryDelayUntil') end
-        redis.call('HSET', key, 'status', 'InProgress', 'startedAt', now, 'lastUpdatedAt', now,
+        redis.call('HSET', key, 'status', 'InProgress', 'startedAt', nowArg, 'lastUpdatedAt', nowArg,
           'workerId', workerId, 'leaseToken', token, 'leaseExpiresAt', expiresAt)
-        redis.call('ZADD', K.InProgress, now, job.id)
-        redis.call('ZADD', K.leases, expiresAt, job.id)
-        redis.call('ZADD', K.started, now, job.id)
+        leased[#leased + 1] = nowArg
+        leased[#leased + 1] = job.id
+        local expiring = leases[n] or {}
+        leases[n] = expiring
+        expiring[#expiring + 1] = expiresAt
+        expiring[#expiring + 1] = job.id
         claimed[#claimed + 1] = claimedValues(job)
       elseif cause and cause ~= 'the key is not a hash' then
         redis.call('ZREM', K.waiting, entry)
@@ -133,6 +156,11 @@ local function claimDue(K, C)
         if cause then report(id, cause .. '; its queue entry was dropped and the key left as it is', false) end
       end
     end
+    for n, done in pairs(waitingDone) do callMany('ZREM', C.waiting[n], done) end
+    for status, ids in pairs(statusDone) do callMany('ZREM', K[status], ids) end
+    callMany('ZADD', K.InProgress, leased)
+    callMany('ZADD', K.started, leased)
+    for n, expiring in pairs(leases) do callMany('ZADD', C.leases[n], expiring) end
   end
   if not C.tellLeft then return { claimed, unreadable } end
   -- A claim that stopped at its limit (or its cap) looks for one more due entry, one per name at most.
@@ -155,7 +183,7 @@ end
 -- answer), the number of tokens, then one fresh lease token per slot.
 local function claimArgs(keysFrom, argsFrom)
   local C = {
-    now = tonumber(ARGV[argsFrom]), leaseMs = tonumber(ARGV[argsFrom + 1]), workerId = ARGV[argsFrom + 2],
+    now = tonumber(ARGV[argsFrom]), nowArg = ARGV[argsFrom], leaseMs = tonumber(ARGV[argsFrom + 1]), workerId = ARGV[argsFrom + 2],
     cap = ARGV[argsFrom + 3], failedTtlMs = tonumber(ARGV[argsFrom + 4]), unreadableCode = ARGV[argsFrom + 5],
     tellLeft = ARGV[argsFrom + 7] == '1', waiting = {}, leases = {}, tokens = {},
   }
