@@ -24,12 +24,13 @@ const WAVE = 4;
 export const STICKY_CLAIMS = 8;
 
 /**
- * The Redis store's claim: leases due jobs with claimJobs.lua, partition by partition, and decodes them
+ * The Redis store's claim: leases due jobs partition by partition (claim-due.lua, run alone by
+ * claimJobs.lua or riding on the partition's waiting completions: RedisCalls.claim), and decodes them
  * on the way to their handlers; a job that does not decode is failed under its lease (with `failJob`)
  * instead of run. With several partitions, a claim visits only those marked as maybe holding due work
  * (a job-available event for them, a retry's due time passed, or a second passed since all were
- * visited): the first from a rotating start with the whole limit, then, while the limit is not filled,
- * the next ones a few at once. Order holds within a partition (due time, then submission); partitions
+ * visited): the first from its start (which stays while it fills claims, see STICKY_CLAIMS) with the
+ * whole limit, then, while the limit is not filled, the next ones a few at once. Order holds within a partition (due time, then submission); partitions
  * take turns.
  */
 export class RedisClaims {
