@@ -14,7 +14,9 @@ import { idsInOnePartition } from '../support/test-stores.js';
  * 4 partitions.
  */
 const COMMANDS = new URL('../../lib/store/redis/commands/', import.meta.url);
-const CLAIM_SCRIPT = 'claimJobs.lua';
+/** Where the claim builds job keys, and the scripts that include it (a claim may ride on completions). */
+const CLAIM_INCLUDE = 'includes/claim-due.lua';
+const CLAIMING_SCRIPTS = ['claimJobs.lua', 'completeJobs.lua'];
 
 describe('the Lua scripts, read as text', () => {
   const files = [
@@ -23,12 +25,15 @@ describe('the Lua scripts, read as text', () => {
   ];
   const sources = files.map((file) => ({ file, text: readFileSync(new URL(file, COMMANDS), 'utf8') }));
 
-  it('build key names only in the claim, which says why and carries the Dragonfly flag', () => {
+  it('build key names only in the claim, which says why, and every script that includes it carries the Dragonfly flag', () => {
     const building = sources.filter(({ text }) => /:job:|'job:'|jobPrefix/.test(text.replace(/--.*$/gm, '')));
-    expect(building.map(({ file }) => file)).toEqual([CLAIM_SCRIPT]);
-    const claim = sources.find(({ file }) => file === CLAIM_SCRIPT)!.text;
-    expect(claim.split('\n')[0]).toBe('--!df flags=allow-undeclared-keys');
-    expect(claim).toContain('The one script that touches keys it does not declare');
+    expect(building.map(({ file }) => file)).toEqual([CLAIM_INCLUDE]);
+    expect(sources.find(({ file }) => file === CLAIM_INCLUDE)!.text).toContain(
+      'The one place that touches keys the script does not declare',
+    );
+    const including = sources.filter(({ text }) => text.includes('--- @include "claim-due"'));
+    expect(including.map(({ file }) => file).sort()).toEqual(CLAIMING_SCRIPTS);
+    for (const { text } of including) expect(text.split('\n')[0]).toBe('--!df flags=allow-undeclared-keys');
   });
 
   it('name every key of a Redis command by a variable, never by a string or a concatenation', () => {
@@ -90,18 +95,19 @@ async function undeclaredKeys(): Promise<{ claim: string[]; other: string[] }> {
   await seen;
   const found = { claim: [] as string[], other: [] as string[] };
   for (const call of calls) {
-    // A claim declares its partition's `started` key first and ARGV[1] is the store prefix; its
-    // undeclared keys must be hashes of jobs it popped: every entry it looks at leaves a declared
-    // waiting zset, by ZREM of `<seq>:<id>`.
+    // A claim's undeclared keys must be hashes of jobs it popped: every entry it looks at leaves a
+    // declared waiting zset, by a ZREM of its `<seq>:<id>` entries.
     const popped = new Set(
       call.commands
         .filter(
           ([command, key]) => command!.toLowerCase() === 'zrem' && call.keys.has(key!) && key!.includes(':waiting:'),
         )
-        .map(([, , entry]) => entry!.slice(entry!.indexOf(':') + 1)),
+        .flatMap(([, , ...entries]) => entries.map((entry) => entry.slice(entry.indexOf(':') + 1))),
     );
-    const started = [...call.keys][0] ?? '';
-    const isClaim = started.endsWith(':started') && [...call.keys].some((key) => key.includes(':waiting:'));
+    // A claim (claimJobs, or one riding on completeJobs) declares its partition's `started` key and
+    // the waiting keys of the names it claims.
+    const started = [...call.keys].find((key) => key.endsWith(':started')) ?? '';
+    const isClaim = started !== '' && [...call.keys].some((key) => key.includes(':waiting:'));
     for (const command of call.commands) {
       for (const key of await keysOf(command)) {
         if (call.keys.has(key)) continue;

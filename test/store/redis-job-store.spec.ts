@@ -3,7 +3,7 @@ import type { JsonValue } from '../../lib/job/index.js';
 import type { ClaimOptions, Retention, StoreEvent, UnreadableJobReport } from '../../lib/store/job-store.js';
 import { COMMAND_TIMEOUT_MS } from '../../lib/store/redis/redis-connections.js';
 import { RedisJobStore, type RedisStoreOptions } from '../../lib/store/redis/redis-job-store.js';
-import { claimScriptSha } from '../../lib/store/redis/redis-scripts.js';
+import { undeclaredKeysScriptShas } from '../../lib/store/redis/redis-scripts.js';
 import { idempotencyDigest, StoreKeys } from '../../lib/store/redis/redis-keys.js';
 import { StoreUnavailableError } from '../../lib/errors/store-unavailable.error.js';
 import { newJob } from '../store-conformance/job-store.conformance.js';
@@ -300,6 +300,68 @@ describe('RedisJobStore on a running Redis', () => {
       expect(read).toEqual(['hgetall']);
     });
 
+    it('sends a claim made while completions of its partition wait for their batch with them: one script call completes them and claims', async () => {
+      const { store } = await openStore(server);
+      const now = Date.now();
+      const warmUp = newJob();
+      await store.createJob(warmUp, { now, maximumQueueSize: 100 });
+      const [warm] = await store.claimDueJobs(claimOptions(now, 1));
+      await store.completeJob(warm!.lease, null, { now, retention });
+      const jobs = Array.from({ length: 10 }, () => newJob());
+      for (const job of jobs) await store.createJob(job, { now, maximumQueueSize: 100 });
+      const first = await store.claimDueJobs(claimOptions(now, 5));
+      // The worker's first claim after the warm-up took the 5 oldest.
+      expect(first.map((c) => c.job.id)).toEqual(jobs.slice(0, 5).map((job) => job.id));
+      // A lease that no longer holds: its completion rides too, and is told so.
+      await store.releaseJob(first[4]!.lease, { now, retention });
+      let outcomes: string[] = [];
+      let next: Awaited<ReturnType<typeof store.claimDueJobs>> = [];
+      const sent = await commandsSentBy(async () => {
+        // The first completion goes alone at once; the others wait for the moment's batch, and the
+        // claim made in the same moment goes with them.
+        const completions = first.map((c, i) => store.completeJob(c.lease, { n: i }, { now, retention }));
+        const claim = store.claimDueJobs(claimOptions(now, 5));
+        [outcomes, next] = await Promise.all([Promise.all(completions), claim]);
+      });
+      expect(sent).toEqual(['evalsha', 'evalsha']);
+      expect(outcomes).toEqual(['completed', 'completed', 'completed', 'completed', 'lease-lost']);
+      // The released job went back to the head of the queue: the riding claim took it, and the next 4.
+      expect(next.map((c) => c.job.id)).toEqual([jobs[4]!.id, ...jobs.slice(5, 9).map((job) => job.id)]);
+      for (const c of next) expect((await store.getJob(c.job.id))!.status).toBe('InProgress');
+      for (const [i, c] of first.slice(0, 4).entries()) {
+        expect(await store.getJob(c.job.id)).toMatchObject({ status: 'Completed', result: { n: i } });
+      }
+      expect((await store.getJob(jobs[9]!.id))!.status).toBe('Queued');
+    });
+
+    it("answers completions that a failing claim rode on as written, and fails only the claim, with Redis's error", async () => {
+      const { store, keys } = await openStore(server);
+      const now = Date.now();
+      const jobs = Array.from({ length: 5 }, () => newJob());
+      for (const job of jobs) await store.createJob(job, { now, maximumQueueSize: 100 });
+      const [warmUp, ...first] = await store.claimDueJobs(claimOptions(now, 4));
+      // A script's first call on a connection is an EVAL: one completion first.
+      await store.completeJob(warmUp!.lease, null, { now, retention });
+      const admin = new Redis(server.url);
+      try {
+        // The queue's key tampered with: the claim's read of it fails.
+        await admin.del(keys.waiting('Process'));
+        await admin.set(keys.waiting('Process'), 'not a zset');
+        let claim: Promise<unknown> = Promise.resolve();
+        const sent = await commandsSentBy(async () => {
+          const completions = first.map((c) => store.completeJob(c.lease, null, { now, retention }));
+          claim = store.claimDueJobs(claimOptions(now, 3));
+          claim.catch(() => undefined);
+          await expect(Promise.all(completions)).resolves.toEqual(['completed', 'completed', 'completed']);
+        });
+        expect(sent).toEqual(['evalsha', 'evalsha']);
+        await expect(claim).rejects.toThrow('WRONGTYPE');
+        for (const c of first) expect((await store.getJob(c.job.id))!.status).toBe('Completed');
+      } finally {
+        admin.disconnect();
+      }
+    });
+
     it('sends a burst of 12 generated-id submissions to a 4-partition store in two script calls, all in one partition', async () => {
       const { store, storeKeys } = await openStore(server, { partitions: 4 });
       const now = Date.now();
@@ -542,12 +604,17 @@ describe('RedisJobStore on a running Redis', () => {
     });
   });
 
-  it('names the claim script by the SHA1 the server caches it under (the SHA flagged for Dragonfly at startup)', async () => {
+  it('names the two scripts that claim (claimJobs, completeJobs) by the SHA1s the server caches them under (those flagged for Dragonfly at startup)', async () => {
     const { store } = await openStore(server);
-    await store.claimDueJobs(claimOptions(Date.now()));
+    const now = Date.now();
+    await store.createJob(newJob(), { now, maximumQueueSize: 100 });
+    const [claimed] = await store.claimDueJobs(claimOptions(now));
+    await store.completeJob(claimed!.lease, null, { now, retention });
     const redis = new Redis(server.url);
     try {
-      expect(await redis.script('EXISTS', claimScriptSha())).toEqual([1]);
+      const shas = undeclaredKeysScriptShas();
+      expect(shas).toHaveLength(2);
+      expect(await redis.script('EXISTS', ...shas)).toEqual([1, 1]);
     } finally {
       redis.disconnect();
     }

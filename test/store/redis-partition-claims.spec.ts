@@ -1,6 +1,8 @@
 import { Redis } from 'ioredis';
 import type { ClaimedJob, ClaimOptions } from '../../lib/store/job-store.js';
+import { STICKY_CLAIMS } from '../../lib/store/redis/redis-claims.js';
 import { RedisJobStore } from '../../lib/store/redis/redis-job-store.js';
+import { StoreKeys } from '../../lib/store/redis/redis-keys.js';
 import { newJob } from '../store-conformance/job-store.conformance.js';
 import { RecordingLogger } from '../support/recording-logger.js';
 import { RedisServer } from '../support/redis-server.js';
@@ -8,8 +10,8 @@ import { idsInOnePartition } from '../support/test-stores.js';
 
 /**
  * Claims of a store split into partitions (docs/storage.md, Claims): a claim runs the claim script on
- * one marked partition after the other, from a rotating start, with what is left of its limit; order
- * holds within a partition, and partitions take turns.
+ * one marked partition after the other, from a start that stays while it fills claims (STICKY_CLAIMS in
+ * a row at most), with what is left of its limit; order holds within a partition, and partitions take turns.
  */
 let server: RedisServer;
 let prefixes = 0;
@@ -66,6 +68,7 @@ async function openStore(partitions: number, keyPrefix = `{ae-claims-${++prefixe
   return {
     store,
     keyPrefix,
+    storeKeys: new StoreKeys(keyPrefix, partitions),
     sent,
     beforeNextClaimScript: (action: () => Promise<unknown>) => (before = action),
   };
@@ -82,8 +85,9 @@ describe('Redis store with several partitions, claims', () => {
     const { store, sent } = await openStore(4);
     const now = Date.now();
     for (let partition = 0; partition < 4; partition++)
-      await createAll(store, idsInOnePartition(4, 10, partition), now);
-    // The first call of a script on a connection may be an EVAL: one claim first.
+      await createAll(store, idsInOnePartition(4, 11, partition), now);
+    // The first call of a script on a connection may be an EVAL: one claim first (the next starts where
+    // it did, which has 10 left).
     expect(await store.claimDueJobs(claimOptions(now, 1))).toHaveLength(1);
     sent.length = 0;
     expect(await store.claimDueJobs(claimOptions(now, 10))).toHaveLength(10);
@@ -108,7 +112,7 @@ describe('Redis store with several partitions, claims', () => {
     expect(new Set([...idsOf(claimed), ...idsOf(otherClaimed)])).toEqual(new Set([...older, ...newer]));
   });
 
-  it('takes the partitions in turn: a job alone in its partition is claimed within one claim per partition, ahead of an older backlog in another', async () => {
+  it(`takes the partitions in turn: a job alone in its partition is claimed within ${STICKY_CLAIMS + 1} claims, ahead of an older backlog in another`, async () => {
     const { store } = await openStore(4);
     const now = Date.now();
     const backlog = idsInOnePartition(4, 12, 2);
@@ -116,10 +120,28 @@ describe('Redis store with several partitions, claims', () => {
     const [alone] = idsInOnePartition(4, 1, 1);
     await createAll(store, [alone!], now);
     const claimed: string[] = [];
-    for (let claim = 0; claim < 4; claim++) claimed.push(...idsOf(await store.claimDueJobs(claimOptions(now, 1))));
+    for (let claim = 0; claim <= STICKY_CLAIMS; claim++)
+      claimed.push(...idsOf(await store.claimDueJobs(claimOptions(now, 1))));
     expect(claimed).toContain(alone);
     // Within a partition, due-time order holds.
     const fromBacklog = claimed.filter((id) => id !== alone);
     expect(fromBacklog).toEqual(backlog.slice(0, fromBacklog.length));
+  });
+
+  it(`starts ${STICKY_CLAIMS} claims in a row at a partition that fills them, then the next partition`, async () => {
+    const { store, storeKeys } = await openStore(4);
+    const now = Date.now();
+    for (let partition = 0; partition < 4; partition++)
+      await createAll(store, idsInOnePartition(4, 3 * STICKY_CLAIMS, partition), now);
+    const partitions: number[] = [];
+    for (let claim = 0; claim < 3 * STICKY_CLAIMS; claim++) {
+      const [one] = await store.claimDueJobs(claimOptions(now, 1));
+      partitions.push(storeKeys.partitionIndexOf(one!.job.id));
+    }
+    const first = partitions[0]!;
+    const runs = [first, (first + 1) % 4, (first + 2) % 4].flatMap((partition) =>
+      Array.from({ length: STICKY_CLAIMS }, () => partition),
+    );
+    expect(partitions).toEqual(runs);
   });
 });

@@ -130,4 +130,84 @@ describe('CallBatcher', () => {
     void new CallBatcher(idle.send, 10).push(2);
     expect(idle.batches).toEqual([[2]]);
   });
+
+  describe('ride (another call sent with the items waiting)', () => {
+    /** A rider's send: records the items it carried, answers them and its own value when told to. */
+    function riderSend() {
+      const carried: number[][] = [];
+      let answer: ((reply: Error | 'ok') => void) | undefined;
+      const send = (items: number[]) => {
+        carried.push(items);
+        return new Promise<{ outcomes: BatchOutcome<string>[]; value: string }>((resolve, reject) => {
+          answer = (reply) =>
+            reply instanceof Error
+              ? reject(reply)
+              : resolve({ outcomes: items.map((item) => ({ ok: true, value: `rode ${item}` })), value: 'claimed' });
+        });
+      };
+      return { carried, send, answer: (reply: Error | 'ok') => answer!(reply) };
+    }
+
+    it('is null when no item waits, so that the rider goes alone', () => {
+      const { send } = controlledSend();
+      const batcher = new CallBatcher(send, 10);
+      expect(batcher.ride(riderSend().send)).toBeNull();
+      void batcher.push(1);
+      // The lone call went at once: nothing waits.
+      expect(batcher.ride(riderSend().send)).toBeNull();
+    });
+
+    it("takes the waiting items at once, settles each with its outcome and answers the rider's value", async () => {
+      const { batches, send, answerAll } = controlledSend();
+      const batcher = new CallBatcher(send, 10);
+      const first = batcher.push(1);
+      const waiting = [batcher.push(2), batcher.push(3)];
+      const rider = riderSend();
+      const value = batcher.ride(rider.send);
+      expect(rider.carried).toEqual([[2, 3]]);
+      rider.answer('ok');
+      await expect(value).resolves.toBe('claimed');
+      await expect(Promise.all(waiting)).resolves.toEqual(['rode 2', 'rode 3']);
+      // Nothing is left for the end of the turn.
+      await nextTurn();
+      expect(batches).toEqual([[1]]);
+      answerAll(0);
+      await expect(first).resolves.toBe('done 1');
+    });
+
+    it('rejects the carried items and the rider when the request fails as a whole', async () => {
+      const { send } = controlledSend();
+      const batcher = new CallBatcher(send, 10);
+      void batcher.push(0);
+      const waiting = batcher.push(1);
+      const rider = riderSend();
+      const value = batcher.ride(rider.send);
+      rider.answer(new Error('Connection is closed.'));
+      await expect(value).rejects.toThrow('Connection is closed.');
+      await expect(waiting).rejects.toThrow('Connection is closed.');
+    });
+
+    it('counts as a request of the batcher and its group: drain() waits for it, and calls of the group wait for the turn', async () => {
+      const group = new BatchGroup();
+      const { batches, send, answerAll } = controlledSend();
+      const other = controlledSend();
+      const batcher = new CallBatcher(send, 10, group);
+      const partitionB = new CallBatcher(other.send, 10, group);
+      void batcher.push(0);
+      void batcher.push(1);
+      const rider = riderSend();
+      void batcher.ride(rider.send);
+      answerAll(0);
+      await nextTurn();
+      let drained = false;
+      const draining = batcher.drain().then(() => (drained = true));
+      void partitionB.push(2);
+      expect(other.batches).toEqual([]);
+      await nextTurn();
+      expect(drained).toBe(false);
+      rider.answer('ok');
+      await draining;
+      expect(batches).toEqual([[0]]);
+    });
+  });
 });

@@ -5,7 +5,7 @@ import { CLAIMED_JOB_FIELDS, decodeClaimedJob, encodeJob } from '../../lib/store
 
 const dir = new URL('../../lib/store/redis/commands/', import.meta.url);
 const read = (file: string) => readFileSync(new URL(file, dir), 'utf8').replace(/--.*$/gm, '');
-const claimScript = read('claimJobs.lua');
+const claimScript = read('includes/claim-due.lua');
 const leaveStatus = read('includes/leave-status.lua');
 
 /** The body of a top-level `local function name(...)` up to its `end` at column 0. */
@@ -46,18 +46,18 @@ const codecAllowsAbsent = (() => {
 })();
 
 describe('the job fields in the Lua scripts agree with the codec (redis-job-codec.ts FIELDS)', () => {
-  it('claim-due-jobs.lua answers the fields of CLAIMED_JOB_FIELDS, in its order', () => {
+  it('claim-due.lua answers the fields of CLAIMED_JOB_FIELDS, in its order', () => {
     const values = [...functionBody(claimScript, 'claimedValues').matchAll(/job\.(\w+)/g)].map((match) => match[1]);
     expect(values).toEqual(CLAIMED_JOB_FIELDS);
   });
 
-  it('claim-due-jobs.lua answers false (nil) for an absent field exactly where the codec accepts one', () => {
+  it('claim-due.lua answers false (nil) for an absent field exactly where the codec accepts one', () => {
     const claimedValues = functionBody(claimScript, 'claimedValues');
     const orFalse = [...claimedValues.matchAll(/job\.(\w+) or false/g)].map((match) => match[1]);
     expect(orFalse).toEqual(codecAllowsAbsent);
   });
 
-  it('claim-due-jobs.lua refuses a job that lacks a field the codec requires (id is checked by readJob)', () => {
+  it('claim-due.lua refuses a job that lacks a field the codec requires (id is checked by readJob)', () => {
     const missingField = functionBody(claimScript, 'missingField');
     const checked = [...missingField.matchAll(/not job\.(\w+)/g)].map((match) => match[1]);
     const required = CLAIMED_JOB_FIELDS.filter((field) => !codecAllowsAbsent.includes(field));

@@ -46,6 +46,21 @@ export class CallBatcher<T, R> {
     while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
   }
 
+  /**
+   * Sends the items waiting now at once, in one request with another call that rides
+   * on them: `send` gets the items and answers their outcomes and the rider's value. Null when no item
+   * is waiting (the rider then goes alone). The request counts as this batcher's: drain() waits for it.
+   */
+  ride<V>(send: (items: T[]) => Promise<{ outcomes: BatchOutcome<R>[]; value: V }>): Promise<V> | null {
+    if (this.pending.length === 0) return null;
+    if (this.scheduled) {
+      clearImmediate(this.scheduled);
+      this.scheduled = null;
+    }
+    // Fewer than maxBatch wait (push sends a full batch at once): they all go.
+    return this.dispatch(this.pending.splice(0), send);
+  }
+
   private flush(): void {
     if (this.scheduled) {
       clearImmediate(this.scheduled);
@@ -53,30 +68,46 @@ export class CallBatcher<T, R> {
     }
     while (this.pending.length > 0) {
       const batch = this.pending.splice(0, this.maxBatch);
-      const request = this.dispatch(batch);
-      this.inFlight.add(request);
-      this.group.inFlight++;
-      void request.finally(() => {
-        this.inFlight.delete(request);
-        this.group.inFlight--;
-      });
+      void this.dispatch(batch, async (items) => ({ outcomes: await this.send(items), value: undefined })).catch(
+        () => undefined,
+      );
     }
   }
 
-  private async dispatch(batch: CallBatcher<T, R>['pending']): Promise<void> {
-    let outcomes: BatchOutcome<R>[];
-    try {
-      outcomes = await this.send(batch.map((entry) => entry.item));
-    } catch (error) {
-      for (const entry of batch) entry.reject(error as Error);
-      return;
-    }
-    batch.forEach((entry, i) => {
-      const outcome = outcomes[i];
-      if (!outcome)
-        entry.reject(new Error(`The batched call answered ${outcomes.length} outcomes for ${batch.length} items.`));
-      else if (outcome.ok) entry.resolve(outcome.value);
-      else entry.reject(outcome.error);
+  /**
+   * Sends one request for `batch` and settles each item with its own outcome; resolves to the request's
+   * other value, or rejects (as every item does) when the whole request failed.
+   */
+  private dispatch<V>(
+    batch: CallBatcher<T, R>['pending'],
+    send: (items: T[]) => Promise<{ outcomes: BatchOutcome<R>[]; value: V }>,
+  ): Promise<V> {
+    const reply = send(batch.map((entry) => entry.item));
+    const request = reply.then(
+      ({ outcomes }) => settle(batch, outcomes),
+      (error: unknown) => {
+        for (const entry of batch) entry.reject(error as Error);
+      },
+    );
+    this.inFlight.add(request);
+    this.group.inFlight++;
+    void request.finally(() => {
+      this.inFlight.delete(request);
+      this.group.inFlight--;
     });
+    return reply.then(({ value }) => value);
   }
+}
+
+function settle<R>(
+  batch: { resolve: (value: R) => void; reject: (error: Error) => void }[],
+  outcomes: BatchOutcome<R>[],
+): void {
+  batch.forEach((entry, i) => {
+    const outcome = outcomes[i];
+    if (!outcome)
+      entry.reject(new Error(`The batched call answered ${outcomes.length} outcomes for ${batch.length} items.`));
+    else if (outcome.ok) entry.resolve(outcome.value);
+    else entry.reject(outcome.error);
+  });
 }

@@ -24,6 +24,12 @@ export interface BatchItem {
   name: string;
 }
 
+/** A claim's part of a script call: the names claimed, and its arguments (claimArgs in claim-due.lua). */
+export interface ClaimCall {
+  names: readonly string[];
+  args: readonly string[];
+}
+
 export function batchItem(keys: string[], name: string, args: string[]): BatchItem {
   args.unshift(String(args.length));
   return { keys, args, name };
@@ -75,7 +81,7 @@ export class RedisCalls {
     this.completionBatchers = keys.partitions.map(
       (partition) =>
         new CallBatcher<BatchItem, CompleteOutcome>(
-          (batch) => this.runCompletions(partition, batch),
+          async (batch) => (await this.runCompletions(partition, batch)).outcomes,
           MAX_BATCH,
           completions,
         ),
@@ -98,6 +104,36 @@ export class RedisCalls {
   /** Records a completion in partition `index` (completeJobs.lua), batched with those of the moment. */
   complete(index: number, item: BatchItem): Promise<CompleteOutcome> {
     return this.completionBatchers[index]!.push(item);
+  }
+
+  /**
+   * Runs a claim in partition `index` (its reply as claimJobs.lua answers it). When completions of that
+   * partition are waiting for their batch, the claim rides on them: one completeJobs.lua call records
+   * them and then claims, one round trip instead of two. That is the common case under load: a worker's
+   * attempts free their slots, their completions wait for the moment's batch, and the claim for the
+   * freed slots follows at once.
+   */
+  claim(index: number, call: ClaimCall): Promise<unknown> {
+    const partition = this.keys.partitions[index]!;
+    const riding = this.completionBatchers[index]!.ride((batch) => this.runCompletions(partition, batch, call));
+    if (riding) {
+      return riding.then((reply) => {
+        const outcome = batchOutcome<unknown>(reply);
+        if (!outcome.ok) throw outcome.error;
+        return outcome.value;
+      });
+    }
+    const status = partition.statusIndex;
+    const keys = [
+      partition.started,
+      status.Queued,
+      status.Scheduled,
+      status.InProgress,
+      status.Failed,
+      partition.idempotencyExpiries,
+    ];
+    for (const name of call.names) keys.push(partition.waiting(name), partition.leases(name));
+    return this.run('claimJobs', keys, [partition.prefix, ...call.args]);
   }
 
   /** Keeps the command connection's last error, to say why calls fail; returns what stops it. */
@@ -250,21 +286,35 @@ export class RedisCalls {
     );
   }
 
-  /** One completeJobs.lua call for a batch. */
-  private async runCompletions(partition: RedisKeys, batch: BatchItem[]): Promise<BatchOutcome<CompleteOutcome>[]> {
+  /**
+   * One completeJobs.lua call for a batch; with `claim`, the claim rides on it (see claim()) and its
+   * reply comes back as the value.
+   */
+  private async runCompletions(
+    partition: RedisKeys,
+    batch: BatchItem[],
+    claim?: ClaimCall,
+  ): Promise<{ outcomes: BatchOutcome<CompleteOutcome>[]; value: unknown }> {
     const keys = [
       partition.statusIndex.InProgress,
       partition.statusIndex.Completed,
       partition.started,
       partition.idempotencyExpiries,
     ];
-    const args: string[] = [partition.prefix];
+    const args: string[] = [partition.prefix, String(batch.length)];
     for (const item of batch) {
       keys.push(...item.keys);
       args.push(...item.args);
     }
-    const replies = (await this.run('completeJobs', keys, args)) as unknown[];
-    return replies.map(batchOutcome<CompleteOutcome>);
+    if (claim) {
+      const status = partition.statusIndex;
+      keys.push(status.Queued, status.Scheduled, status.Failed);
+      for (const name of claim.names) keys.push(partition.waiting(name), partition.leases(name));
+      args.push(...claim.args);
+    }
+    const reply = (await this.run('completeJobs', keys, args)) as unknown[];
+    const [replies, value] = claim ? (reply as [unknown[], unknown]) : [reply, undefined];
+    return { outcomes: replies.map(batchOutcome<CompleteOutcome>), value };
   }
 
   /**

@@ -1,9 +1,9 @@
-import { randomUUID } from 'node:crypto';
+import { randomInt, randomUUID } from 'node:crypto';
 import { JobErrorCode, type Job, type JobError } from '../../job/index.js';
 import type { ClaimedJob, ClaimOptions, FailOptions, FailOutcome, Lease, Retention } from '../job-store.js';
 import { ttlArg, type RedisCalls } from './redis-calls.js';
 import { decodeClaimedJob, UnreadableJobError } from './redis-job-codec.js';
-import type { RedisKeys, StoreKeys } from './redis-keys.js';
+import type { StoreKeys } from './redis-keys.js';
 import type { PartitionCounts } from './redis-partition-counts.js';
 
 /** For a claim told no retention: the defaults of `retention.*`. */
@@ -15,14 +15,22 @@ type FailJob = (lease: Lease, error: JobError, options: FailOptions) => Promise<
 const VISIT_ALL_EVERY_MS = 1000;
 /** Partitions a claim visits at once after the first one left part of its limit unfilled. */
 const WAVE = 4;
+/**
+ * Claims in a row that start at the same partition while it fills them. Under a backlog a worker's next
+ * claim then goes where its completions wait for their batch, and rides on them (RedisCalls.claim): one
+ * round trip for both, and the partitions' masters are not all woken for every batch. Partitions still
+ * take turns, every STICKY_CLAIMS claims at most.
+ */
+export const STICKY_CLAIMS = 8;
 
 /**
- * The Redis store's claim: leases due jobs with claimJobs.lua, partition by partition, and decodes them
+ * The Redis store's claim: leases due jobs partition by partition (claim-due.lua, run alone by
+ * claimJobs.lua or riding on the partition's waiting completions: RedisCalls.claim), and decodes them
  * on the way to their handlers; a job that does not decode is failed under its lease (with `failJob`)
  * instead of run. With several partitions, a claim visits only those marked as maybe holding due work
  * (a job-available event for them, a retry's due time passed, or a second passed since all were
- * visited): the first from a rotating start with the whole limit, then, while the limit is not filled,
- * the next ones a few at once. Order holds within a partition (due time, then submission); partitions
+ * visited): the first from its start (which stays while it fills claims, see STICKY_CLAIMS) with the
+ * whole limit, then, while the limit is not filled, the next ones a few at once. Order holds within a partition (due time, then submission); partitions
  * take turns.
  */
 export class RedisClaims {
@@ -39,7 +47,12 @@ export class RedisClaims {
   private readonly markCount: number[];
   /** Per partition, the earliest due time of a retry announced there (Infinity when none). */
   private readonly dueAt: number[];
-  private offset = 0;
+  /**
+   * The partition the next claim visits first (from a random one per process, so that a deployment's
+   * workers do not all start on one partition), and how many claims in a row have started there.
+   */
+  private offset: number;
+  private claimsFromStart = 0;
 
   constructor(
     private readonly calls: RedisCalls,
@@ -49,6 +62,7 @@ export class RedisClaims {
   ) {
     this.dueAt = keys.partitions.map(() => Infinity);
     this.markCount = keys.partitions.map(() => 0);
+    this.offset = randomInt(keys.partitions.length);
   }
 
   /** A job-available event for `partition` (with `dueAt` for a retry not due yet). */
@@ -87,13 +101,17 @@ export class RedisClaims {
       await this.counts.refresh(options.now);
       limit = Math.min(limit, options.maxConcurrentJobs - this.counts.inProgressTotal());
     }
-    const start = this.offset;
-    this.offset = (this.offset + 1) % count;
     let candidates: number[] = [];
-    for (let i = 0; i < count; i++) if (marks.marked[(start + i) % count]) candidates.push((start + i) % count);
-    // The first marked partition gets the whole limit: under load it fills it in one script call. When
-    // it does not, the next ones go a few at once, sharing what is left; those with due jobs left stay
+    for (let i = 0; i < count; i++) {
+      const index = (this.offset + i) % count;
+      if (marks.marked[index]) candidates.push(index);
+    }
+    // The first marked partition from the start gets the whole limit: under load it fills it in one
+    // script call, and stays the start while it does (STICKY_CLAIMS). When it does not, the start moves
+    // on, and the next ones go a few at once, sharing what is left; those with due jobs left stay
     // candidates for the next wave.
+    const first = candidates[0];
+    if (first !== undefined) this.startAt(first);
     let wave = 1;
     while (claimed.length < limit && candidates.length > 0) {
       const want = limit - claimed.length;
@@ -104,12 +122,29 @@ export class RedisClaims {
           return this.visit(index, options, share, claimed, marks.marked);
         }),
       );
+      if (wave === 1 && results[0]!.leased < want) this.moveStart(first!);
       // Nothing leased and every one still holding due jobs: the concurrency cap holds them back.
       if (results.every((result) => result.leased === 0 && result.left)) break;
       candidates = [...visiting.filter((_, i) => results[i]!.left), ...candidates.slice(visiting.length)];
       wave = WAVE;
     }
     return claimed;
+  }
+
+  /** A claim starts at partition `index`: the next ones do too, until STICKY_CLAIMS have. */
+  private startAt(index: number): void {
+    if (this.offset !== index) {
+      this.offset = index;
+      this.claimsFromStart = 0;
+    }
+    if (++this.claimsFromStart >= STICKY_CLAIMS) this.moveStart(index);
+  }
+
+  /** The next claim starts at the partition after `from`, unless another claim moved the start already. */
+  private moveStart(from: number): void {
+    if (this.offset !== from) return;
+    this.offset = (from + 1) % this.keys.partitions.length;
+    this.claimsFromStart = 0;
   }
 
   /** One partition's claim; unmarks it when nothing of these names is due there any more. */
@@ -167,12 +202,10 @@ export class RedisClaims {
     claimed: ClaimedJob[],
     cap: string,
   ): Promise<{ leased: number; undecodable: number; left: boolean }> {
-    const partition = this.keys.partitions[index]!;
     const names = options.names;
     if (names.length === 0) return { leased: 0, undecodable: 0, left: false };
     const retention = options.retention ?? DEFAULT_RETENTION;
     const args = [
-      partition.prefix,
       String(options.now),
       String(options.leaseMs),
       options.workerId,
@@ -182,10 +215,11 @@ export class RedisClaims {
       String(names.length),
       // Whether due jobs are left matters only to a store with partitions to choose from.
       this.keys.partitions.length > 1 ? '1' : '',
+      String(limit),
     ];
     const tokensFrom = args.length;
     for (let i = 0; i < limit; i++) args.push(randomUUID());
-    const [reply, unreadable, left] = (await this.calls.run('claimJobs', claimKeys(partition, names), args)) as [
+    const [reply, unreadable, left] = (await this.calls.claim(index, { names, args })) as [
       (string | null)[][],
       string[],
       number | undefined,
@@ -226,19 +260,4 @@ export class RedisClaims {
     const outcome = await this.failJob(lease, error, { now: options.now, retryAt: null, retention });
     options.onUnreadable?.({ jobId: lease.jobId, message, failed: outcome === 'failed' });
   }
-}
-
-/** claimJobs.lua's keys: the partition's, then each name's queue and leases. */
-function claimKeys(partition: RedisKeys, names: readonly string[]): string[] {
-  const status = partition.statusIndex;
-  const keys = [
-    partition.started,
-    status.Queued,
-    status.Scheduled,
-    status.InProgress,
-    status.Failed,
-    partition.idempotencyExpiries,
-  ];
-  for (const name of names) keys.push(partition.waiting(name), partition.leases(name));
-  return keys;
 }

@@ -114,13 +114,19 @@ export function scriptSources(): ReadonlyMap<ScriptName, string> {
   return sources;
 }
 
+/** The first line of a script that touches keys it does not declare (the claim's job hashes). */
+const UNDECLARED_KEYS_FLAG = '--!df flags=allow-undeclared-keys';
+
 /**
- * The SHA1 of the claim script, as the server caches it. Dragonfly forbids undeclared keys unless a
- * script is flagged; the claim's `--!df` line does it in the source, and `SCRIPT FLAGS <sha>` (sent at
- * startup on Dragonfly) does it whatever line Dragonfly reads the flag from.
+ * The SHA1s of the scripts that claim (claimJobs, and completeJobs, on which a claim may ride), as the
+ * server caches them. Dragonfly forbids undeclared keys unless a script is flagged; their `--!df` line
+ * does it in the source, and `SCRIPT FLAGS <sha>` (sent at startup on Dragonfly) does it whatever line
+ * Dragonfly reads the flag from.
  */
-export function claimScriptSha(): string {
-  return createHash('sha1').update(scriptSources().get('claimJobs')!).digest('hex');
+export function undeclaredKeysScriptShas(): string[] {
+  return [...scriptSources().values()]
+    .filter((source) => source.split('\n')[1] === UNDECLARED_KEYS_FLAG)
+    .map((source) => createHash('sha1').update(source).digest('hex'));
 }
 
 /** Named so that it cannot clash with commands of an application that shares its client with us. */

@@ -1,6 +1,6 @@
 import { Cluster } from 'ioredis';
 import type { RedisClient, StoreLogger } from './redis-connections.js';
-import { claimScriptSha } from './redis-scripts.js';
+import { undeclaredKeysScriptShas } from './redis-scripts.js';
 
 const MIN_REDIS_MAJOR = 7;
 
@@ -20,7 +20,7 @@ export async function inspectServer(client: RedisClient, logger: StoreLogger, fa
   const redisVersion = /^redis_version:(\S+)/m.exec(serverInfo)?.[1] ?? null;
   // Dragonfly refuses undeclared keys: the claim's one exception (docs/storage.md) is flagged for it.
   if (/^dragonfly_version:/m.test(serverInfo))
-    await client.call('SCRIPT', 'FLAGS', claimScriptSha(), 'allow-undeclared-keys');
+    for (const sha of undeclaredKeysScriptShas()) await client.call('SCRIPT', 'FLAGS', sha, 'allow-undeclared-keys');
   facts.redisVersion = redisVersion;
   const major = redisVersion === null ? NaN : Number.parseInt(redisVersion, 10);
   if (major < MIN_REDIS_MAJOR) {

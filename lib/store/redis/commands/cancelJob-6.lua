@@ -29,7 +29,7 @@ elseif job.status == 'InProgress' then
   end
   outcome = 'cancel-requested'
 else
-  finish(K, key, job, 'Canceled', now, completedTtlMs)
+  finish(K, key, job, 'Canceled', now, completedTtlMs, nil)
   outcome = 'canceled'
 end
 return { outcome, redis.call('HGETALL', key) }

@@ -20,11 +20,11 @@ if not job then return 'lease-lost' end
 redis.call('HSET', key, 'error', errorJson)
 
 if job.cancelRequested == '1' then
-  finish(K, key, job, 'Canceled', now, completedTtlMs)
+  finish(K, key, job, 'Canceled', now, completedTtlMs, nil)
   return 'canceled'
 end
 if not retryAt then
-  finish(K, key, job, 'Failed', now, failedTtlMs)
+  finish(K, key, job, 'Failed', now, failedTtlMs, nil)
   return 'failed'
 end
 

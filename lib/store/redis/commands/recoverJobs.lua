@@ -87,11 +87,11 @@ for i = 1, #KEYS - jobsFrom do
     removed = removed + 1
   elseif job.name == name and dueForRecovery(job) then
     if job.cancelRequested == '1' then
-      finish(K, key, job, 'Canceled', now, completedTtlMs)
+      finish(K, key, job, 'Canceled', now, completedTtlMs, nil)
       canceled[#canceled + 1] = id
     elseif recoveriesOf(job) >= maxRecoveries then
       redis.call('HSET', key, 'error', exhaustedError(job))
-      finish(K, key, job, 'Failed', now, failedTtlMs)
+      finish(K, key, job, 'Failed', now, failedTtlMs, nil)
       exhausted[#exhausted + 1] = id
     else
       redis.call('HINCRBY', key, 'recoveryCount', 1)

@@ -18,7 +18,7 @@ local partition, now, token, name, completedTtlMs = tonumber(ARGV[2]), tonumber(
 local job = leasedJob(key, token, name)
 if not job then return 'lease-lost' end
 if job.cancelRequested == '1' then
-  finish(K, key, job, 'Canceled', now, completedTtlMs)
+  finish(K, key, job, 'Canceled', now, completedTtlMs, nil)
   return 'canceled'
 end
 requeue(K, key, job, now, ARGV[7])
