@@ -46,6 +46,41 @@ describe('The Redis store on a Cluster client of the application', () => {
   });
 });
 
+describe('Submissions on a Cluster', () => {
+  it("writes a batch's script and its job-available SPUBLISH to the master's socket in one write", async () => {
+    const client = new Cluster(cluster.nodes, { lazyConnect: true });
+    await client.connect();
+    try {
+      const store = new RedisJobStore({ client, keyPrefix: `{ae-cluster-${++stores}}`, logger: new RecordingLogger() });
+      await store.init();
+      await createStored(store, newJob(), { now: Date.now(), maximumQueueSize: 100 });
+      // Each socket write of the masters' connections, with the commands it carried.
+      const writes: number[] = [];
+      for (const node of client.nodes('master')) {
+        const socket = node.stream as unknown as {
+          _write: (chunk: unknown, encoding: string, callback: () => void) => void;
+          _writev: (chunks: unknown[], callback: () => void) => void;
+        };
+        const [write, writev] = [socket._write.bind(socket), socket._writev.bind(socket)];
+        socket._write = (chunk, encoding, callback) => {
+          writes.push(1);
+          write(chunk, encoding, callback);
+        };
+        socket._writev = (chunks, callback) => {
+          writes.push(chunks.length);
+          writev(chunks, callback);
+        };
+      }
+      await createStored(store, newJob(), { now: Date.now(), maximumQueueSize: 100 });
+      // One write of two commands: EVALSHA, then SPUBLISH (one command each would be two writes).
+      expect(writes).toEqual([2]);
+      await store.close();
+    } finally {
+      client.disconnect();
+    }
+  });
+});
+
 describe('store.waitForReplicas on a Cluster', () => {
   it('waits on the master of each job: with one replica killed, only the jobs stored on its master are refused', async () => {
     const keyPrefix = `{ae-cluster-${++stores}}`;

@@ -411,6 +411,33 @@ describe('RedisJobStore on a running Redis', () => {
       expect((await store.stats(now)).counts.Queued).toBe(19);
     });
 
+    it("holds the queue limit for each submission of one script call, and records each of the batch's names", async () => {
+      const { store, keys } = await openStore(server);
+      const now = Date.now();
+      let results: Awaited<ReturnType<typeof store.createJob>>[] = [];
+      const sent = await commandsSentBy(async () => {
+        // The first goes alone at once, the other four together in one script call.
+        results = await Promise.all(
+          ['Process', 'Process', 'Report', 'Process', 'Report'].map((name) =>
+            store.createJob(newJob({ name }), { now, maximumQueueSize: 3 }),
+          ),
+        );
+      });
+      expect(sent.filter((command) => command.startsWith('eval'))).toHaveLength(2);
+      expect(results.map((result) => result.outcome)).toEqual([
+        'created',
+        'created',
+        'created',
+        'queue-full',
+        'queue-full',
+      ]);
+      expect(results.slice(3)).toEqual([
+        { outcome: 'queue-full', waiting: 3 },
+        { outcome: 'queue-full', waiting: 3 },
+      ]);
+      expect((await admin.smembers(keys.names)).sort()).toEqual(['Process', 'Report']);
+    });
+
     it('answers a failing submission with its own error and stores the others of its batch', async () => {
       const { store, keys } = await openStore(server);
       const now = Date.now();

@@ -1,5 +1,6 @@
 import { Redis } from 'ioredis';
 import { DEFAULT_KEY_PREFIX, StoreKeys } from '../../lib/store/redis/redis-keys.js';
+import { slotOfKey } from '../../lib/store/redis/redis-partitions.js';
 import { describeJobStoreConformance } from '../store-conformance/job-store.conformance.js';
 import { RedisServer } from '../support/redis-server.js';
 import { redisConformanceTarget } from '../support/test-stores.js';
@@ -48,6 +49,22 @@ describeJobStoreConformance(
   'redis on a Redis Cluster node, 4 partitions',
   redisConformanceTarget('ae-cluster', () => ({ url: server.url, partitions: 4 }), 4),
 );
+
+describe('slotOfKey (the slot a Cluster client writes a store call to)', () => {
+  it('agrees with CLUSTER KEYSLOT for keys with a hash tag, without one, and with an empty one', async () => {
+    const keys = [
+      '{async-endpoints}:status:Queued',
+      '{async-endpoints:3.1}:events',
+      'app:{jobs}:v1:job:5f0c',
+      'no-tag-at-all',
+      'empty-tag-{}-{real}',
+      '{}',
+      'open-{only',
+      'ünïcode-{täg}',
+    ];
+    for (const key of keys) expect({ key, slot: slotOfKey(key) }).toEqual({ key, slot: await slotOf(key) });
+  });
+});
 
 describe('the key layout', () => {
   it("puts every key of a partition in the slot of the partition's hash tag, and the store-wide ones in the prefix's", async () => {

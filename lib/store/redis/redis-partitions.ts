@@ -21,6 +21,13 @@ export function slotOfTag(tag: string): number {
   return crc % SLOTS;
 }
 
+/** The Cluster slot of a key: of its hash tag (the text between the first `{` and the next `}`) when it has one. */
+export function slotOfKey(key: string): number {
+  const open = key.indexOf('{');
+  const close = open === -1 ? -1 : key.indexOf('}', open + 1);
+  return slotOfTag(close > open + 1 ? key.slice(open + 1, close) : key);
+}
+
 /**
  * The key prefix of each of `count` partitions of the store under `keyPrefix` (which holds one
  * `{tag}`). One partition keeps `keyPrefix` as it is (0.1.0's layout used it). With more, partition k's

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import type { Redis } from 'ioredis';
+import { Cluster } from 'ioredis';
+import { slotOfKey } from './redis-partitions.js';
 import type { RedisClient } from './redis-connections.js';
 
 /**
@@ -159,7 +160,7 @@ export class RedisScripts {
    * job before the submitting process reads its answer, which matters most when both share a process.
    * The socket is corked around the commands, which ioredis writes at once when connected: a pipeline
    * would do the same at about twice the client CPU. A Cluster client sends the SPUBLISH by its channel,
-   * so to the script's node. Resolves to the script's reply, or rejects with its error; the publishes'
+   * so to the script's node, whose connection is corked the same way. Resolves to the script's reply, or rejects with its error; the publishes'
    * own outcomes are not waited for.
    */
   runThenPublish(
@@ -169,8 +170,7 @@ export class RedisScripts {
     channel: string,
     messages: readonly string[],
   ): Promise<unknown> {
-    // A Cluster has no stream of its own (undefined here): its calls are written as they come.
-    const stream = (this.client as Redis).stream as { cork?: () => void; uncork?: () => void } | undefined;
+    const stream = socketFor(this.client, keys[0]!);
     stream?.cork?.();
     try {
       const reply = this.run(name, keys, args);
@@ -181,4 +181,19 @@ export class RedisScripts {
       stream?.uncork?.();
     }
   }
+}
+
+type Corkable = { cork?: () => void; uncork?: () => void };
+
+/**
+ * The socket a command on `key` is written to: the client's own, or on a Cluster the connection of the
+ * master that serves the key's slot, as the client's slot map says. Undefined when that is not known
+ * (no slot map yet, a master not connected): the commands are then written as they come, one write each.
+ */
+function socketFor(client: RedisClient, key: string): Corkable | undefined {
+  if (!(client instanceof Cluster)) return client.stream as Corkable | undefined;
+  const master = client.slots[slotOfKey(key)]?.[0];
+  if (master === undefined) return undefined;
+  const node = client.nodes('master').find(({ options }) => `${options.host}:${options.port}` === master);
+  return node?.stream as Corkable | undefined;
 }

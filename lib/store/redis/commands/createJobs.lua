@@ -22,9 +22,15 @@ local K = {
 }
 local FIXED_KEYS = 9
 local pruneAt = nil
+-- The partition's waiting jobs, counted once per call (nil until a submission needs it) and kept up to
+-- date as this call adds jobs; and the names this call has added to K.names.
+local waiting = nil
+local namesAdded = {}
 
 local function create(newJobKey, waitingKey, mappedJobKey, from)
-  local jobId, name, now = ARGV[from], ARGV[from + 1], tonumber(ARGV[from + 2])
+  -- nowArg goes to Redis as the string it came as (a Lua number is formatted anew by every call).
+  local jobId, name, nowArg = ARGV[from], ARGV[from + 1], ARGV[from + 2]
+  local now = tonumber(nowArg)
   local queueLimit, digest, mappedHint, seq = tonumber(ARGV[from + 3]), ARGV[from + 4], ARGV[from + 5], ARGV[from + 6]
   local fieldsFrom, fieldsTo = from + 7, from + tonumber(ARGV[from - 1]) - 1
 
@@ -42,7 +48,7 @@ local function create(newJobKey, waitingKey, mappedJobKey, from)
   local _, existing, leftover = readJob(newJobKey)
   if existing then return { 'existing', existing } end
 
-  local waiting = redis.call('ZCARD', K.Queued) + redis.call('ZCARD', K.Scheduled)
+  if not waiting then waiting = redis.call('ZCARD', K.Queued) + redis.call('ZCARD', K.Scheduled) end
   if waiting >= queueLimit then return { 'queue-full', waiting } end
 
   -- %d, not tostring: past 1e14, tostring writes exponent notation (1.0e+14), which no entry parser reads.
@@ -57,9 +63,13 @@ local function create(newJobKey, waitingKey, mappedJobKey, from)
     -- An earlier job's retention with this key must not delete the new mapping.
     redis.call('ZREM', K.idempotencyExpiries, digest)
   end
-  redis.call('ZADD', K.Queued, now, jobId)
-  redis.call('ZADD', waitingKey, now, waitingEntry(job))
-  redis.call('SADD', K.names, name)
+  redis.call('ZADD', K.Queued, nowArg, jobId)
+  redis.call('ZADD', waitingKey, nowArg, waitingEntry(job))
+  waiting = waiting + 1
+  if not namesAdded[name] then
+    redis.call('SADD', K.names, name)
+    namesAdded[name] = true
+  end
   -- Every 16th submission prunes the terminal indexes: that bounds them between the reads (stats,
   -- listing), which prune before they count, at a fraction of the cost of pruning on every submit.
   if tonumber(job.seq) % 16 == 0 then pruneAt = now end
