@@ -77,7 +77,7 @@ end
 -- Claims in the partition of K (its started, Queued, Scheduled, InProgress, Failed and
 -- idempotency-expiries keys, and channels: its prefix). C: waiting and leases (the names' keys, in the
 -- same order), now, leaseMs, workerId, cap ('' for none), failedTtlMs, unreadableCode, tellLeft, and
--- tokens (one fresh lease token per slot: their count is the limit).
+-- where in ARGV the fresh lease tokens start (one per slot: their count is the limit).
 -- Returns {{<values>, ...}, {<id>, <cause>, <'1' when failed, '0' when dropped>, ...}, <left>}: the
 --   claimed jobs, the i-th under the i-th token, so the worker needs no second read; then the
 --   unreadable jobs met on the way (see failUnreadable), which do not count against the limit; then,
@@ -89,10 +89,11 @@ end
 local function claimDue(K, C)
   -- Job hashes are <partition prefix>:job:<id>; the prefix is taken from a declared key.
   local jobPrefix = string.sub(K.started, 1, -(string.len('started') + 1)) .. 'job:'
-  -- Times go to Redis as the strings they came as: a Lua number is formatted anew by every call.
+  -- now goes to Redis as the string it came as; expiresAt as a number (a string.format here would cost
+  -- more than Redis's own formatting of it).
   local now, nowArg, workerId = C.now, C.nowArg, C.workerId
-  local expiresAt = string.format('%.17g', now + C.leaseMs)
-  local limit = #C.tokens
+  local expiresAt = now + C.leaseMs
+  local limit = C.tokenCount
   if C.cap ~= '' then limit = math.min(limit, tonumber(C.cap) - redis.call('ZCARD', K.InProgress)) end
 
   local claimed, unreadable = {}, {}
@@ -113,7 +114,7 @@ local function claimDue(K, C)
     -- The index changes of the jobs this wave leases, made once for the wave: one command per index
     -- instead of five per job. Each job's own hash is written as it is leased, so an entry met twice
     -- finds it leased.
-    local waitingDone, statusDone, leased, leases = {}, { Queued = {}, Scheduled = {} }, {}, {}
+    local waitingDone, statusDone, leased, leases = {}, {}, {}, {}
     for _, picked in ipairs(entries) do
       local entry, n = picked[1], picked[2]
       K.waiting, K.leases = C.waiting[n], C.leases[n]
@@ -124,14 +125,16 @@ local function claimDue(K, C)
       local missing = job and isWaiting(job.status) and missingField(job)
       if missing then cause, job = "field '" .. missing .. "' is missing", nil end
       if job and isWaiting(job.status) then
-        local token = C.tokens[#claimed + 1]
+        local token = ARGV[C.tokensFrom + #claimed]
         -- Out of its waiting status (see leaveStatus), with the entry read, should the hash's seq say another.
         local done = waitingDone[n] or {}
         waitingDone[n] = done
         done[#done + 1] = entry
         local own = waitingEntry(job)
         if own ~= entry then done[#done + 1] = own end
-        table.insert(statusDone[job.status], job.id)
+        local ids = statusDone[job.status] or {}
+        statusDone[job.status] = ids
+        ids[#ids + 1] = job.id
         if job.retryDelayUntil then redis.call('HDEL', key, 'retryDelayUntil') end
         redis.call('HSET', key, 'status', 'InProgress', 'startedAt', nowArg, 'lastUpdatedAt', nowArg,
           'workerId', workerId, 'leaseToken', token, 'leaseExpiresAt', expiresAt)
@@ -185,13 +188,12 @@ local function claimArgs(keysFrom, argsFrom)
   local C = {
     now = tonumber(ARGV[argsFrom]), nowArg = ARGV[argsFrom], leaseMs = tonumber(ARGV[argsFrom + 1]), workerId = ARGV[argsFrom + 2],
     cap = ARGV[argsFrom + 3], failedTtlMs = tonumber(ARGV[argsFrom + 4]), unreadableCode = ARGV[argsFrom + 5],
-    tellLeft = ARGV[argsFrom + 7] == '1', waiting = {}, leases = {}, tokens = {},
+    tellLeft = ARGV[argsFrom + 7] == '1', waiting = {}, leases = {},
+    tokenCount = tonumber(ARGV[argsFrom + 8]), tokensFrom = argsFrom + 9,
   }
   for n = 1, tonumber(ARGV[argsFrom + 6]) do
     C.waiting[n] = KEYS[keysFrom + 2 * n - 2]
     C.leases[n] = KEYS[keysFrom + 2 * n - 1]
   end
-  local tokensFrom = argsFrom + 9
-  for i = 1, tonumber(ARGV[argsFrom + 8]) do C.tokens[i] = ARGV[tokensFrom + i - 1] end
   return C
 end

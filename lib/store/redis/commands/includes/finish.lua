@@ -4,8 +4,8 @@
 -- Any live status -> Completed, Failed or Canceled. The job, and its idempotency key, stay readable for
 -- ttlMs: the hash expires by itself, the index entries go with the pruning. `set` (a list of fields and
 -- values, or nil) goes in the same HSET as the status; further fields to clear may follow it, so that
--- they go in the same HDEL. now and ttlMs may be numbers or the argument strings they came as (sent as
--- they are: a Lua number is formatted anew by every call). K.channels is the partition's prefix (publish).
+-- they go in the same HDEL. now and ttlMs may be numbers or the argument strings they came as (strings
+-- are sent as they are). K.channels is the partition's prefix (publish).
 local function finish(K, key, job, status, now, ttlMs, set, ...)
   leaveStatus(K, job)
   dropLease(key, 'retryDelayUntil', 'seq', 'lastUpdatedAt', ...)
@@ -15,7 +15,7 @@ local function finish(K, key, job, status, now, ttlMs, set, ...)
     redis.call('HSET', key, 'status', status, 'completedAt', now)
   end
   redis.call('PEXPIRE', key, ttlMs)
-  local expiresAt = string.format('%.17g', now + ttlMs)
+  local expiresAt = now + ttlMs
   redis.call('ZADD', K[status], expiresAt, job.id)
   if job.idempotencyDigest then
     redis.call('ZADD', K.idempotencyExpiries, expiresAt, job.idempotencyDigest)
