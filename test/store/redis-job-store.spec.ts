@@ -647,6 +647,22 @@ describe('RedisJobStore on a running Redis', () => {
     }
   });
 
+  it('claims 600 jobs in one call: each leased once, every index changed (the index writes go in slices of 1,000 values)', async () => {
+    const { store, keys } = await openStore(server);
+    const now = Date.now();
+    const jobs = Array.from({ length: 600 }, () => newJob());
+    await Promise.all(jobs.map((job) => store.createJob(job, { now, maximumQueueSize: 1000 })));
+    const claimed = await store.claimDueJobs(claimOptions(now, 600));
+    expect(new Set(claimed.map((c) => c.job.id))).toEqual(new Set(jobs.map((job) => job.id)));
+    const { counts } = await store.stats(now);
+    expect(counts).toMatchObject({ Queued: 0, InProgress: 600 });
+    expect(await store.claimDueJobs(claimOptions(now, 10))).toEqual([]);
+    // The indexes recovery reads hold every job: lease expiries and start times.
+    expect(await admin.zcard(keys.leases('Process'))).toBe(600);
+    expect(await admin.zcard(keys.started)).toBe(600);
+    expect(await admin.zcard(keys.waiting('Process'))).toBe(0);
+  });
+
   it('claims a job submitted after the sequence counter passed 1e14 (numbered in digits, not 1e+14)', async () => {
     const { store, keys } = await openStore(server);
     const redis = new Redis(server.url);

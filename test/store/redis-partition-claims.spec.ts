@@ -112,20 +112,23 @@ describe('Redis store with several partitions, claims', () => {
     expect(new Set([...idsOf(claimed), ...idsOf(otherClaimed)])).toEqual(new Set([...older, ...newer]));
   });
 
-  it(`takes the partitions in turn: a job alone in its partition is claimed within ${STICKY_CLAIMS + 1} claims, ahead of an older backlog in another`, async () => {
+  it(`takes the partitions in turn: a job alone in its partition is claimed within ${STICKY_CLAIMS} claims per backlogged partition (+1), ahead of the older backlogs`, async () => {
     const { store } = await openStore(4);
     const now = Date.now();
-    const backlog = idsInOnePartition(4, 12, 2);
-    for (const [i, id] of backlog.entries()) await createAll(store, [id], now - 1000 + i);
+    const backlogs = [0, 2, 3].map((partition) => idsInOnePartition(4, 3 * STICKY_CLAIMS, partition));
+    for (const backlog of backlogs)
+      for (const [i, id] of backlog.entries()) await createAll(store, [id], now - 1000 + i);
     const [alone] = idsInOnePartition(4, 1, 1);
     await createAll(store, [alone!], now);
     const claimed: string[] = [];
-    for (let claim = 0; claim <= STICKY_CLAIMS; claim++)
+    for (let claim = 0; claim < 3 * STICKY_CLAIMS + 1; claim++)
       claimed.push(...idsOf(await store.claimDueJobs(claimOptions(now, 1))));
     expect(claimed).toContain(alone);
     // Within a partition, due-time order holds.
-    const fromBacklog = claimed.filter((id) => id !== alone);
-    expect(fromBacklog).toEqual(backlog.slice(0, fromBacklog.length));
+    for (const backlog of backlogs) {
+      const fromBacklog = claimed.filter((id) => backlog.includes(id));
+      expect(fromBacklog).toEqual(backlog.slice(0, fromBacklog.length));
+    }
   });
 
   it(`starts ${STICKY_CLAIMS} claims in a row at a partition that fills them, then the next partition`, async () => {
@@ -137,6 +140,27 @@ describe('Redis store with several partitions, claims', () => {
     for (let claim = 0; claim < 3 * STICKY_CLAIMS; claim++) {
       const [one] = await store.claimDueJobs(claimOptions(now, 1));
       partitions.push(storeKeys.partitionIndexOf(one!.job.id));
+    }
+    const first = partitions[0]!;
+    const runs = [first, (first + 1) % 4, (first + 2) % 4].flatMap((partition) =>
+      Array.from({ length: STICKY_CLAIMS }, () => partition),
+    );
+    expect(partitions).toEqual(runs);
+  });
+
+  it("keeps the start of each set of names apart: another worker's claims do not hold this one on a partition", async () => {
+    const { store, storeKeys } = await openStore(4);
+    const now = Date.now();
+    for (let partition = 0; partition < 4; partition++)
+      await createAll(store, idsInOnePartition(4, 3 * STICKY_CLAIMS, partition), now);
+    // Another worker, of another name, whose jobs all sit in partition 0.
+    const others = idsInOnePartition(4, 3 * STICKY_CLAIMS, 0);
+    for (const id of others) await store.createJob(newJob({ id, name: 'Report' }), { now, maximumQueueSize: 1000 });
+    const partitions: number[] = [];
+    for (let claim = 0; claim < 3 * STICKY_CLAIMS; claim++) {
+      const [one] = await store.claimDueJobs(claimOptions(now, 1));
+      partitions.push(storeKeys.partitionIndexOf(one!.job.id));
+      expect(await store.claimDueJobs({ ...claimOptions(now, 1), names: ['Report'] })).toHaveLength(1);
     }
     const first = partitions[0]!;
     const runs = [first, (first + 1) % 4, (first + 2) % 4].flatMap((partition) =>

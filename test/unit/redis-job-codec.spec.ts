@@ -131,7 +131,7 @@ describe('redis job codec', () => {
 
   describe('a claimed job, from its values in CLAIMED_JOB_FIELDS order', () => {
     const lease = { startedAt: job.startedAt!, workerId: job.workerId!, leaseExpiresAt: job.leaseExpiresAt! };
-    /** What claim-due-jobs.lua answers for a job: its hash's values in order, nil for an absent field. */
+    /** What claim-due.lua answers for a job: its hash's values in order, nil for an absent field. */
     const claimValues = (stored: Job) => {
       const record: Record<string, string> = Object.fromEntries(chunks(encodeJob(stored)));
       return CLAIMED_JOB_FIELDS.map((field): string | null => record[field] ?? null);

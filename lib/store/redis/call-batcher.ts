@@ -17,7 +17,8 @@ export class BatchGroup {
  * Coalesces the calls of one moment into one request. A call made while no request of this batcher's
  * group is on its way goes out at once, alone: a lone call waits for nothing. Calls made while one is
  * on its way (a burst of submits, the completions of a claimed batch) go out together when the event
- * loop ends its current round of I/O (`setImmediate`), or as soon as `maxBatch` are waiting. Each caller
+ * loop ends its current round of I/O (`setImmediate`), or as soon as `maxBatch` are waiting, or when
+ * another call rides on them (ride()). Each caller
  * gets its own item's outcome; a failure of the whole request (Redis unreachable) rejects every item of it.
  */
 export class CallBatcher<T, R> {

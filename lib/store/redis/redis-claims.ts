@@ -36,10 +36,10 @@ export const STICKY_CLAIMS = 8;
 export class RedisClaims {
   /**
    * Per set of names claimed (a worker claims with one), the partitions that may hold due work for
-   * them: a claim whose script says nothing of its names is due there any more unmarks it for those
-   * names only.
+   * them (a claim whose script says nothing of its names is due there any more unmarks it for those
+   * names only), and where its claims start.
    */
-  private readonly marks = new Map<string, { marked: boolean[]; visitedAt: number }>();
+  private readonly marks = new Map<string, ClaimMarks>();
   /**
    * Per partition, how often it was marked: a claim unmarks a partition only when no mark came while
    * its script was on its way (a job stored meanwhile must not lose its wake-up).
@@ -47,12 +47,6 @@ export class RedisClaims {
   private readonly markCount: number[];
   /** Per partition, the earliest due time of a retry announced there (Infinity when none). */
   private readonly dueAt: number[];
-  /**
-   * The partition the next claim visits first (from a random one per process, so that a deployment's
-   * workers do not all start on one partition), and how many claims in a row have started there.
-   */
-  private offset: number;
-  private claimsFromStart = 0;
 
   constructor(
     private readonly calls: RedisCalls,
@@ -62,7 +56,6 @@ export class RedisClaims {
   ) {
     this.dueAt = keys.partitions.map(() => Infinity);
     this.markCount = keys.partitions.map(() => 0);
-    this.offset = randomInt(keys.partitions.length);
   }
 
   /** A job-available event for `partition` (with `dueAt` for a retry not due yet). */
@@ -103,7 +96,7 @@ export class RedisClaims {
     }
     let candidates: number[] = [];
     for (let i = 0; i < count; i++) {
-      const index = (this.offset + i) % count;
+      const index = (marks.start + i) % count;
       if (marks.marked[index]) candidates.push(index);
     }
     // The first marked partition from the start gets the whole limit: under load it fills it in one
@@ -111,7 +104,7 @@ export class RedisClaims {
     // on, and the next ones go a few at once, sharing what is left; those with due jobs left stay
     // candidates for the next wave.
     const first = candidates[0];
-    if (first !== undefined) this.startAt(first);
+    if (first !== undefined) startAt(marks, first);
     let wave = 1;
     while (claimed.length < limit && candidates.length > 0) {
       const want = limit - claimed.length;
@@ -122,29 +115,13 @@ export class RedisClaims {
           return this.visit(index, options, share, claimed, marks.marked);
         }),
       );
-      if (wave === 1 && results[0]!.leased < want) this.moveStart(first!);
+      if (wave === 1 && results[0]!.leased < want) moveStart(marks, first!, count);
       // Nothing leased and every one still holding due jobs: the concurrency cap holds them back.
       if (results.every((result) => result.leased === 0 && result.left)) break;
       candidates = [...visiting.filter((_, i) => results[i]!.left), ...candidates.slice(visiting.length)];
       wave = WAVE;
     }
     return claimed;
-  }
-
-  /** A claim starts at partition `index`: the next ones do too, until STICKY_CLAIMS have. */
-  private startAt(index: number): void {
-    if (this.offset !== index) {
-      this.offset = index;
-      this.claimsFromStart = 0;
-    }
-    if (++this.claimsFromStart >= STICKY_CLAIMS) this.moveStart(index);
-  }
-
-  /** The next claim starts at the partition after `from`, unless another claim moved the start already. */
-  private moveStart(from: number): void {
-    if (this.offset !== from) return;
-    this.offset = (from + 1) % this.keys.partitions.length;
-    this.claimsFromStart = 0;
   }
 
   /** One partition's claim; unmarks it when nothing of these names is due there any more. */
@@ -163,7 +140,13 @@ export class RedisClaims {
     if (!marks) {
       // A few sets at most in a process; a caller that varies them (tests, tools) starts afresh.
       if (this.marks.size >= 16) this.marks.clear();
-      marks = { marked: this.keys.partitions.map(() => true), visitedAt: -Infinity };
+      marks = {
+        marked: this.keys.partitions.map(() => true),
+        visitedAt: -Infinity,
+        // A random start, so that a deployment's workers do not all start on one partition.
+        start: randomInt(this.keys.partitions.length),
+        claimsFromStart: 0,
+      };
       this.marks.set(key, marks);
     }
     return marks;
@@ -260,4 +243,32 @@ export class RedisClaims {
     const outcome = await this.failJob(lease, error, { now: options.now, retryAt: null, retention });
     options.onUnreadable?.({ jobId: lease.jobId, message, failed: outcome === 'failed' });
   }
+}
+
+/**
+ * Per set of names claimed: the partitions that may hold due work for them, when all were last visited,
+ * and where the next claim starts (how many claims in a row have started there). Kept per set of names,
+ * so that claims of other names (another worker of the process, a tool) do not move this start.
+ */
+interface ClaimMarks {
+  marked: boolean[];
+  visitedAt: number;
+  start: number;
+  claimsFromStart: number;
+}
+
+/** A claim starts at partition `index`: the next ones do too, until STICKY_CLAIMS have. */
+function startAt(marks: ClaimMarks, index: number): void {
+  if (marks.start !== index) {
+    marks.start = index;
+    marks.claimsFromStart = 0;
+  }
+  if (++marks.claimsFromStart >= STICKY_CLAIMS) moveStart(marks, index, marks.marked.length);
+}
+
+/** The next claim starts at the partition after `from`, unless another claim moved the start already. */
+function moveStart(marks: ClaimMarks, from: number, count: number): void {
+  if (marks.start !== from) return;
+  marks.start = (from + 1) % count;
+  marks.claimsFromStart = 0;
 }

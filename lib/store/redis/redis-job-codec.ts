@@ -129,7 +129,7 @@ const SET_BY_CLAIM: ReadonlySet<keyof Job> = new Set<keyof Job>([
 ]);
 
 /**
- * The fields of a claimed job in the order claim-due-jobs.lua answers them (claimedValues), null for an
+ * The fields of a claimed job in the order claim-due.lua answers them (claimedValues), null for an
  * absent field: every Job field but those the claim itself sets or clears, in FIELDS order.
  */
 export const CLAIMED_JOB_FIELDS: readonly (keyof Job)[] = FIELD_LIST.map(([field]) => field).filter(

@@ -115,7 +115,7 @@ export function scriptSources(): ReadonlyMap<ScriptName, string> {
   return sources;
 }
 
-/** The first line of a script that touches keys it does not declare (the claim's job hashes). */
+/** The first line of the source of a script that touches keys it does not declare (the claim's job hashes), after `#!lua`. */
 const UNDECLARED_KEYS_FLAG = '--!df flags=allow-undeclared-keys';
 
 /**

@@ -18,7 +18,7 @@ export interface RedisServerFacts {
 export async function inspectServer(client: RedisClient, logger: StoreLogger, facts: RedisServerFacts): Promise<void> {
   const serverInfo = await readServerInfo(client);
   const redisVersion = /^redis_version:(\S+)/m.exec(serverInfo)?.[1] ?? null;
-  // Dragonfly refuses undeclared keys: the claim's one exception (docs/storage.md) is flagged for it.
+  // Dragonfly refuses undeclared keys: the scripts that claim (the one exception, docs/storage.md) are flagged for it.
   if (/^dragonfly_version:/m.test(serverInfo))
     for (const sha of undeclaredKeysScriptShas()) await client.call('SCRIPT', 'FLAGS', sha, 'allow-undeclared-keys');
   facts.redisVersion = redisVersion;

@@ -59,6 +59,6 @@ if from > #ARGV then return outcomes end
 -- above were written and are answered as such.
 local claimKeysFrom = FIXED_KEYS + 2 * count + 1
 K.Queued, K.Scheduled, K.Failed = KEYS[claimKeysFrom], KEYS[claimKeysFrom + 1], KEYS[claimKeysFrom + 2]
-local ok, claim = pcall(claimDue, K, claimArgs(claimKeysFrom + 3, from))
+local ok, claim = pcall(function() return claimDue(K, claimArgs(claimKeysFrom + 3, from)) end)
 if not ok then claim = 'error:' .. (type(claim) == 'table' and tostring(claim.err) or tostring(claim)) end
 return { outcomes, claim }

@@ -63,9 +63,9 @@ local function create(newJobKey, waitingKey, mappedJobKey, from)
     -- An earlier job's retention with this key must not delete the new mapping.
     redis.call('ZREM', K.idempotencyExpiries, digest)
   end
-  redis.call('ZADD', K.Queued, nowArg, jobId)
+  -- ZADD answers how many it added: a leftover still indexed under this id is not counted twice.
+  waiting = waiting + redis.call('ZADD', K.Queued, nowArg, jobId)
   redis.call('ZADD', waitingKey, nowArg, waitingEntry(job))
-  waiting = waiting + 1
   if not namesAdded[name] then
     redis.call('SADD', K.names, name)
     namesAdded[name] = true

@@ -159,11 +159,13 @@ local function claimDue(K, C)
         if cause then report(id, cause .. '; its queue entry was dropped and the key left as it is', false) end
       end
     end
-    for n, done in pairs(waitingDone) do callMany('ZREM', C.waiting[n], done) end
-    for status, ids in pairs(statusDone) do callMany('ZREM', K[status], ids) end
-    callMany('ZADD', K.InProgress, leased)
+    -- The indexes recovery reads first (started, leases), so that a failing write (a key tampered with)
+    -- leaves the wave's leased jobs where the recovery sweep finds them.
     callMany('ZADD', K.started, leased)
     for n, expiring in pairs(leases) do callMany('ZADD', C.leases[n], expiring) end
+    callMany('ZADD', K.InProgress, leased)
+    for n, done in pairs(waitingDone) do callMany('ZREM', C.waiting[n], done) end
+    for status, ids in pairs(statusDone) do callMany('ZREM', K[status], ids) end
   end
   if not C.tellLeft then return { claimed, unreadable } end
   -- A claim that stopped at its limit (or its cap) looks for one more due entry, one per name at most.
