@@ -23,10 +23,13 @@ const MAX_CACHED_ATTRIBUTES = 1000;
 /** What the observable gauges read at collection time. */
 export interface GaugeSources {
   /**
-   * From the store (cached by the caller): the in-progress count, and per job name its waiting jobs
-   * and whether any worker is registered for it.
+   * From the store (cached by the caller): the in-progress count, and per job name its waiting jobs,
+   * how long its longest-due job has waited and whether any worker is registered for it.
    */
-  counts(): { inProgress: number; names: Record<string, { waiting: number; workers: number }> } | null;
+  counts(): {
+    inProgress: number;
+    names: Record<string, { waiting: number; oldestWaitingAgeMs: number | null; workers: number }>;
+  } | null;
   /** Busy slots / maximumConcurrency of this process's worker; null when workers are off. */
   utilization(): number | null;
 }
@@ -54,6 +57,7 @@ export class Telemetry {
     inProgress: ObservableGauge,
     utilization: ObservableGauge,
     unhandled: ObservableGauge,
+    oldestWaitingAge: ObservableGauge,
   ];
 
   constructor(private readonly storeType: string) {
@@ -82,6 +86,10 @@ export class Telemetry {
       description: 'Jobs Queued or Scheduled of a job.name that no live worker registers a handler for',
       unit: '{job}',
     });
+    const oldestWaitingAge = this.meter.createObservableGauge('asyncendpoints.jobs.oldest_waiting_age', {
+      description: 'How long the job of a job.name that has been due the longest has waited (0 when none is due)',
+      unit: 's',
+    });
     const inProgress = this.meter.createObservableGauge('asyncendpoints.jobs.in_progress', {
       description: 'Jobs InProgress across the deployment',
       unit: '{job}',
@@ -90,12 +98,12 @@ export class Telemetry {
       description: "Busy share of this process's worker slots",
       unit: '1',
     });
-    this.gauges = [waiting, inProgress, utilization, unhandled];
+    this.gauges = [waiting, inProgress, utilization, unhandled, oldestWaitingAge];
   }
 
   /** Starts reporting the observable gauges from these sources. */
   observe(sources: GaugeSources): void {
-    const [waiting, inProgress, utilization, unhandled] = this.gauges;
+    const [waiting, inProgress, utilization, unhandled, oldestWaitingAge] = this.gauges;
     this.meter.addBatchObservableCallback((result) => {
       const counts = sources.counts();
       if (counts) {
@@ -104,6 +112,7 @@ export class Telemetry {
           const attributes = this.jobAttributes(name);
           result.observe(waiting, stats.waiting, attributes);
           result.observe(unhandled, stats.workers === 0 ? stats.waiting : 0, attributes);
+          result.observe(oldestWaitingAge, (stats.oldestWaitingAgeMs ?? 0) / 1000, attributes);
         }
       }
       const busy = sources.utilization();

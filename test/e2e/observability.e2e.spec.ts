@@ -61,6 +61,11 @@ class ObsController {
   @Post()
   @AsyncEndpoint('Obs')
   submit(@Body() _body: ObsRequest) {}
+
+  /** No process of the test runs 'Ghost': its jobs wait. */
+  @Post('ghost')
+  @AsyncEndpoint('Ghost')
+  ghost(@Body() _body: unknown) {}
 }
 
 /** Sum of a counter's points whose attributes include `attributes`. */
@@ -201,5 +206,40 @@ describe.each(STORE_KINDS)('Metrics and traces (%s store)', (kind) => {
     expect(httpSubmit.parentSpanContext?.spanId).toBe(parentSpanId);
     const failedAttempt = attempts.find((span) => span.attributes['job.id'] === failed.id)!;
     expect(failedAttempt.attributes['error.code']).toBe('BAD');
+  });
+
+  it('reports a name no worker runs: its waiting jobs as waiting and as unhandled, and how long the oldest has waited', async () => {
+    const server = api.getHttpServer();
+    const first = await request(server).post('/obs/ghost').send({}).expect(202);
+    await request(server).post('/obs/ghost').send({}).expect(202);
+    const ghost = { 'job.name': 'Ghost', 'store.type': kind };
+    const pointOf = (metrics: Map<string, MetricData>, gauge: string) =>
+      metrics.get(gauge)?.dataPoints.find((point) => point.attributes['job.name'] === 'Ghost')?.value as
+        number | undefined;
+    // The gauges read the store at most every 5 s: wait for a read that saw both jobs.
+    const collected = await waitFor(
+      async () => {
+        const metrics = await reader.metricsByName();
+        return pointOf(metrics, 'asyncendpoints.jobs.waiting') === 2 ? metrics : undefined;
+      },
+      10_000,
+      100,
+    );
+    expect(pointOf(collected, 'asyncendpoints.jobs.unhandled')).toBe(2);
+    const age = pointOf(collected, 'asyncendpoints.jobs.oldest_waiting_age')!;
+    const waitedSeconds = (Date.now() - Date.parse(first.body.createdAt)) / 1000;
+    expect(age).toBeGreaterThan(0);
+    expect(age).toBeLessThanOrEqual(waitedSeconds);
+    // The names that are run are not unhandled, and have no waiting job left.
+    const obs = { 'job.name': 'Obs', 'store.type': kind };
+    for (const gauge of ['asyncendpoints.jobs.unhandled', 'asyncendpoints.jobs.oldest_waiting_age']) {
+      const points = [...collected.get(gauge)!.dataPoints].sort((a, b) =>
+        String(a.attributes['job.name']).localeCompare(String(b.attributes['job.name'])),
+      );
+      expect(points.map((point) => [point.attributes, point.value])).toEqual([
+        [ghost, gauge.endsWith('unhandled') ? 2 : age],
+        [obs, 0],
+      ]);
+    }
   });
 });
