@@ -1,11 +1,14 @@
-// Tests need two programs from PATH: redis-server (Redis-backed tests start their own) and Debian's
-// chromium (the dashboard's browser tests drive it with playwright-core, which downloads no browser).
+// Tests need three programs from PATH: redis-server (Redis-backed tests start their own), redis-cli
+// (the Cluster tests form their Cluster with `redis-cli --cluster create`; Debian's redis-server
+// package brings it, redis-tools alone also has it) and Debian's chromium (the dashboard's browser
+// tests drive it with playwright-core, which downloads no browser).
 // When one is missing, install it where that is possible (root with apt-get), else stop with a
 // one-line instruction: never skip silently.
 import { execFileSync, spawnSync } from 'node:child_process';
 
 const TOOLS = [
   { command: 'redis-server', packageName: 'redis-server', needs: 'Redis 7', usedBy: 'Redis-backed tests' },
+  { command: 'redis-cli', packageName: 'redis-tools', needs: 'redis-cli (Redis 7)', usedBy: 'the Redis Cluster tests' },
   { command: 'chromium', packageName: 'chromium', needs: 'Chromium', usedBy: "the dashboard's browser tests" },
 ];
 
