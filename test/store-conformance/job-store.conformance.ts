@@ -208,6 +208,36 @@ export function describeJobStoreConformance(storeName: string, target: Conforman
         expect((await create(newJob({ id, owner: 'mallory' }))).outcome).toBe('conflict');
       });
 
+      it('with both a chosen id and an idempotency key: a repeat of both replays the job, and another payload is a conflict', async () => {
+        const id = randomUUID();
+        expect((await create(newJob({ id, idempotencyKey: 'both-1' }))).outcome).toBe('created');
+        expect(await create(newJob({ id, idempotencyKey: 'both-1' }))).toMatchObject({
+          outcome: 'replayed',
+          job: { id },
+        });
+        const other = await create(newJob({ id, idempotencyKey: 'both-1', payload: { data: 'other' } }));
+        expect(other).toMatchObject({ outcome: 'conflict', job: { id } });
+        expect((await store.stats(Date.now())).counts.Queued).toBe(1);
+      });
+
+      // With several partitions, a key sent with a chosen id lives in the id's partition (storage.md,
+      // Partitions): a repeat must send the same id. On one partition the key alone finds its job.
+      if (!target.idsInOnePartition) {
+        it("with both a chosen id and an idempotency key: a repeat with the key and another chosen id, or none, gets the key's job", async () => {
+          const id = randomUUID();
+          await create(newJob({ id, idempotencyKey: 'both-2' }));
+          expect(await create(newJob({ id: randomUUID(), idempotencyKey: 'both-2' }))).toMatchObject({
+            outcome: 'replayed',
+            job: { id },
+          });
+          expect(await create(newJob({ idempotencyKey: 'both-2' }))).toMatchObject({
+            outcome: 'replayed',
+            job: { id },
+          });
+          expect((await store.stats(Date.now())).counts.Queued).toBe(1);
+        });
+      }
+
       it('tells a replay from a conflict when the job was stored without a fingerprint', async () => {
         // The service skips the hash for a submission that cannot be replayed (no key, its own id);
         // a later submit that names that id still gets a replay for the same payload.

@@ -565,6 +565,31 @@ describe('RedisJobStore on a running Redis', () => {
       });
     });
 
+    it("keeps a key sent with a chosen id in the id's partition: a repeat with the same id replays, the key with an id of another partition is another job (storage.md)", async () => {
+      const { store, storeKeys } = await openStore(server, { partitions: 4 });
+      const options = { now: Date.now(), maximumQueueSize: 100 };
+      const [id, sameId, elsewhere] = ['a', 'b', 'c'].map((suffix) => {
+        for (let i = 0; ; i++) {
+          const candidate = `chosen-${suffix}-${i}`;
+          // The first two ids in partition 0, the third in partition 1.
+          if (storeKeys.partitionIndexOf(candidate) === (suffix === 'c' ? 1 : 0)) return candidate;
+        }
+      });
+      const chosen = (jobId: string) => ({
+        ...newJob({ id: jobId, idempotencyKey: 'chosen-key' }),
+        idGenerated: false,
+      });
+      expect(await store.createJob(chosen(id!), options)).toMatchObject({ outcome: 'created', job: { id } });
+      expect(await store.createJob(chosen(id!), options)).toMatchObject({ outcome: 'replayed', job: { id } });
+      // Another id in the same partition finds the key there: the key's job wins, as on one partition.
+      expect(await store.createJob(chosen(sameId!), options)).toMatchObject({ outcome: 'replayed', job: { id } });
+      // An id of another partition looks the key up there, where it is not.
+      expect(await store.createJob(chosen(elsewhere!), options)).toMatchObject({
+        outcome: 'created',
+        job: { id: elsewhere },
+      });
+    });
+
     it('spreads generated-id submissions evenly: the moments of submission take turns over the partitions', async () => {
       const { store, storeKeys } = await openStore(server, { partitions: 4 });
       const options = { now: Date.now(), maximumQueueSize: 1000 };
