@@ -1,4 +1,10 @@
-import { resolveIncludes, scriptSources } from '../../lib/store/redis/redis-scripts.js';
+import {
+  FIXED_KEY_COUNTS,
+  RedisScripts,
+  resolveIncludes,
+  scriptFiles,
+  scriptSources,
+} from '../../lib/store/redis/redis-scripts.js';
 
 /** A folder of Lua files in memory; a missing file fails as readFileSync does. */
 function reader(files: Record<string, string>) {
@@ -61,6 +67,41 @@ describe('the real scripts', () => {
       expect({ name, shebang: lua.split('\n')[0]!.startsWith('#!lua') }).toEqual({ name, shebang: true });
       expect({ name, includes: /@include/.test(lua) }).toEqual({ name, includes: false });
     }
+  });
+
+  it("use exactly the key count in a file's name (failJob-9.lua: KEYS[1] to KEYS[9], by number only); the others state their rule in a `-- KEYS (...)` header", () => {
+    const files = scriptFiles();
+    for (const [name, lua] of sources) {
+      const code = lua.replace(/--.*$/gm, '');
+      const fixed = FIXED_KEY_COUNTS[name];
+      if (fixed === undefined) {
+        expect({ name, header: /^-- KEYS \(/m.test(lua) }).toEqual({ name, header: true });
+        continue;
+      }
+      expect(files[name]).toBe(`${name}-${fixed}.lua`);
+      const indexes = [...code.matchAll(/KEYS\[([^\]]*)\]/g)].map(([, index]) => index!);
+      expect({ name, computed: indexes.filter((index) => !/^\d+$/.test(index)) }).toEqual({ name, computed: [] });
+      const used = new Set(indexes.map(Number));
+      expect({ name, used: [...used].sort((a, b) => a - b) }).toEqual({
+        name,
+        used: Array.from({ length: fixed }, (_, i) => i + 1),
+      });
+      expect({ name, countsKeys: /#KEYS/.test(code) }).toEqual({ name, countsKeys: false });
+    }
+    expect(Object.keys(FIXED_KEY_COUNTS).sort()).toEqual([
+      'cancelJob',
+      'failJob',
+      'releaseJob',
+      'reportProgress',
+      'retryJob',
+    ]);
+  });
+
+  it('refuses to run a script of a fixed key count with another number of keys, naming the script', async () => {
+    const client = { defineCommand: () => undefined } as unknown as ConstructorParameters<typeof RedisScripts>[0];
+    await expect(new RedisScripts(client).run('failJob', ['k1', 'k2'], [])).rejects.toThrow(
+      'script failJob-9.lua takes 9 keys, and was given 2',
+    );
   });
 
   it('define each shared function once, before its first call', () => {

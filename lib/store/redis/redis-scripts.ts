@@ -25,6 +25,19 @@ const SCRIPT_FILES = {
 
 export type ScriptName = keyof typeof SCRIPT_FILES;
 
+/** The key count in a script file's name (`failJob-9.lua`), for the scripts whose count is fixed. */
+export const FIXED_KEY_COUNTS: Readonly<Partial<Record<ScriptName, number>>> = Object.fromEntries(
+  Object.entries(SCRIPT_FILES)
+    .map(([name, file]) => [name, /-(\d+)\.lua$/.exec(file)?.[1]] as const)
+    .filter((entry): entry is readonly [string, string] => entry[1] !== undefined)
+    .map(([name, count]) => [name, Number(count)]),
+);
+
+/** The script files, by script: for the tests that read them. */
+export function scriptFiles(): Readonly<Record<ScriptName, string>> {
+  return SCRIPT_FILES;
+}
+
 /**
  * Scripts Redis runs even when it is out of memory (`maxmemory` reached under `noeviction`): those that
  * drain the queue, finish jobs or free memory, so that workers keep working while submits are refused.
@@ -147,6 +160,13 @@ export class RedisScripts {
   }
 
   run(name: ScriptName, keys: readonly string[], args: readonly ScriptArg[]): Promise<unknown> {
+    const fixed = FIXED_KEY_COUNTS[name];
+    if (fixed !== undefined && keys.length !== fixed) {
+      // A programming error of the store: the script would read keys it was not given, or ignore some.
+      return Promise.reject(
+        new Error(`Redis job store: script ${SCRIPT_FILES[name]} takes ${fixed} keys, and was given ${keys.length}.`),
+      );
+    }
     const command = (this.client as unknown as Record<string, ScriptCommand>)[commandName(name)]!;
     // All strings: ioredis builds a command from an array of only strings about twice as fast as from
     // one that mixes in numbers (measured: ~4 µs instead of ~8 µs for a 38-argument create-job).
