@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
-import { RedisServer } from './redis-server.js';
+import { freePorts, RedisServer } from './redis-server.js';
 
 const run = promisify(execFile);
 const READY_TIMEOUT_MS = 20_000;
@@ -19,7 +19,8 @@ export interface ClusterNodeInfo {
 
 /**
  * A throw-away Redis Cluster for one test file: `masters` masters with one replica each, every node a
- * redis-server from PATH on a free port, nothing persisted, formed by `redis-cli --cluster create`.
+ * redis-server from PATH on a free port with its cluster bus on another free port (RedisServer.startClusterNode),
+ * nothing persisted, formed by `redis-cli --cluster create`.
  * A short cluster-node-timeout (1 s) makes a killed master's replica take over within a few seconds.
  * stop() kills every node and removes their directories; call it in afterAll, so it runs when a test fails.
  */
@@ -31,19 +32,23 @@ export class RedisCluster {
     const servers: RedisServer[] = [];
     const cluster = new RedisCluster(servers);
     try {
+      // Every node's client and bus ports at once, so that no two nodes draw the same port.
+      const count = masters * (1 + replicas);
+      const ports = await freePorts(2 * count);
       const started = await Promise.all(
-        Array.from({ length: masters * (1 + replicas) }, () =>
-          RedisServer.start([
-            '--cluster-enabled',
-            'yes',
-            '--cluster-config-file',
-            'nodes.conf',
-            '--cluster-node-timeout',
-            '1000',
-            // A replica may take over however stale it is: the tests kill masters on purpose.
-            '--cluster-replica-validity-factor',
-            '0',
-          ]),
+        Array.from({ length: count }, (_, i) =>
+          RedisServer.startClusterNode(
+            [
+              '--cluster-config-file',
+              'nodes.conf',
+              '--cluster-node-timeout',
+              '1000',
+              // A replica may take over however stale it is: the tests kill masters on purpose.
+              '--cluster-replica-validity-factor',
+              '0',
+            ],
+            [ports[2 * i]!, ports[2 * i + 1]!],
+          ),
         ),
       );
       servers.push(...started);
