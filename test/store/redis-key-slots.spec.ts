@@ -17,7 +17,7 @@ let admin: Redis;
 const slotOf = async (key: string) => Number(await admin.call('CLUSTER', 'KEYSLOT', key));
 
 beforeAll(async () => {
-  server = await RedisServer.start(['--cluster-enabled', 'yes']);
+  server = await RedisServer.startClusterNode();
   admin = new Redis(server.url);
   await admin.call('CLUSTER', 'ADDSLOTSRANGE', '0', '16383');
   const deadline = Date.now() + 10_000;

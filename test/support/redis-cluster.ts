@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
-import { RedisServer } from './redis-server.js';
+import { freePorts, RedisServer } from './redis-server.js';
 
 const run = promisify(execFile);
 const READY_TIMEOUT_MS = 20_000;
@@ -19,7 +19,8 @@ export interface ClusterNodeInfo {
 
 /**
  * A throw-away Redis Cluster for one test file: `masters` masters with one replica each, every node a
- * redis-server from PATH on a free port, nothing persisted, formed by `redis-cli --cluster create`.
+ * redis-server from PATH on a free port with its cluster bus on another free port (RedisServer.startClusterNode),
+ * nothing persisted, formed by `redis-cli --cluster create`.
  * A short cluster-node-timeout (1 s) makes a killed master's replica take over within a few seconds.
  * stop() kills every node and removes their directories; call it in afterAll, so it runs when a test fails.
  */
@@ -31,19 +32,23 @@ export class RedisCluster {
     const servers: RedisServer[] = [];
     const cluster = new RedisCluster(servers);
     try {
+      // Every node's client and bus ports at once, so that no two nodes draw the same port.
+      const count = masters * (1 + replicas);
+      const ports = await freePorts(2 * count);
       const started = await Promise.all(
-        Array.from({ length: masters * (1 + replicas) }, () =>
-          RedisServer.start([
-            '--cluster-enabled',
-            'yes',
-            '--cluster-config-file',
-            'nodes.conf',
-            '--cluster-node-timeout',
-            '1000',
-            // A replica may take over however stale it is: the tests kill masters on purpose.
-            '--cluster-replica-validity-factor',
-            '0',
-          ]),
+        Array.from({ length: count }, (_, i) =>
+          RedisServer.startClusterNode(
+            [
+              '--cluster-config-file',
+              'nodes.conf',
+              '--cluster-node-timeout',
+              '1000',
+              // A replica may take over however stale it is: the tests kill masters on purpose.
+              '--cluster-replica-validity-factor',
+              '0',
+            ],
+            [ports[2 * i]!, ports[2 * i + 1]!],
+          ),
         ),
       );
       servers.push(...started);
@@ -115,20 +120,104 @@ export class RedisCluster {
     }
   }
 
-  /**
-   * Kills a master with SIGKILL (a crash) and resolves once its replica has been promoted and the
-   * cluster answers again on every live node. Returns the promoted node.
-   */
-  async killMaster(master: ClusterNodeInfo): Promise<ClusterNodeInfo> {
+  /** Runs commands on one node in one pipeline (not through the cluster's routing); their replies, in order. */
+  async pipeline(port: number, commands: readonly string[][]): Promise<unknown[]> {
+    const client = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0 });
+    client.on('error', () => undefined);
+    try {
+      await client.connect();
+      const pipeline = client.pipeline();
+      for (const [name, ...args] of commands) pipeline.call(name!, ...args);
+      return (await pipeline.exec())!.map(([error, reply]) => {
+        if (error) throw error;
+        return reply;
+      });
+    } finally {
+      client.disconnect();
+    }
+  }
+
+  /** The live replica of a master. */
+  async replicaOf(master: ClusterNodeInfo): Promise<ClusterNodeInfo> {
     const replica = (await this.topology()).find((node) => node.masterId === master.id);
-    if (!replica) throw new Error(`Master ${master.port} has no replica to take over.`);
+    if (!replica) throw new Error(`Master ${master.port} has no replica.`);
+    return replica;
+  }
+
+  /**
+   * Resolves once the replica holds everything its master has written so far: a probe key written on
+   * the master after all that, then WAIT for one replica (which asks it for its offset at once).
+   */
+  async waitUntilReplicated(master: ClusterNodeInfo): Promise<void> {
+    const client = new Redis({ port: master.port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0 });
+    client.on('error', () => undefined);
+    try {
+      await client.connect();
+      // A key of one of this master's slots: the others answer MOVED.
+      let probe = '';
+      for (let i = 0; !probe; i++) {
+        const key = `replication-probe:${i}`;
+        if (
+          await client.set(key, '1').then(
+            () => true,
+            () => false,
+          )
+        )
+          probe = key;
+        if (i > 1000) throw new Error(`No key of master ${master.port}'s slots among 1000 tried.`);
+      }
+      const acknowledged = await client.wait(1, READY_TIMEOUT_MS);
+      await client.del(probe);
+      if (acknowledged < 1)
+        throw new Error(`No replica of master ${master.port} caught up within ${READY_TIMEOUT_MS} ms.`);
+    } finally {
+      client.disconnect();
+    }
+  }
+
+  /**
+   * Stops replication from a master to its replica for good, until the master dies: the replica is frozen
+   * (SIGSTOP), so it cannot reconnect, and the master drops its link to it, so that nothing more is sent.
+   * (SIGSTOP alone is not enough: what the master sends still lands in the frozen replica's socket buffer,
+   * and the replica applies it when it resumes, even after the master died.) killMaster resumes it.
+   */
+  async cutReplication(master: ClusterNodeInfo, replica: ClusterNodeInfo): Promise<void> {
+    replica.server.pause();
+    const dropped = Number(await this.command(master.port, ['client', 'kill', 'type', 'replica']));
+    if (dropped < 1) throw new Error(`Master ${master.port} had no replica link to drop.`);
+  }
+
+  /**
+   * Kills a master with SIGKILL (a crash), resumes its replica (`replica`, found in the topology if not
+   * given: give it when it is frozen, as the topology may flag it failed), and resolves once that replica
+   * has been promoted and the cluster answers again on every live node. Returns the promoted node. A
+   * replica not promoted by itself within `takeoverAfterMs` is told to take over (CLUSTER FAILOVER
+   * TAKEOVER, which needs no vote of the masters).
+   */
+  async killMaster(
+    master: ClusterNodeInfo,
+    { replica, takeoverAfterMs }: { replica?: ClusterNodeInfo; takeoverAfterMs?: number } = {},
+  ): Promise<ClusterNodeInfo> {
+    const successor = replica ?? (await this.replicaOf(master));
     await master.server.kill();
-    const deadline = Date.now() + FAILOVER_TIMEOUT_MS;
+    successor.server.resume();
+    const started = Date.now();
+    const deadline = started + FAILOVER_TIMEOUT_MS;
+    let tookOver = false;
     for (;;) {
-      const role = (await this.command(replica.port, ['role'])) as [string];
-      if (role[0] === 'master' && (await this.allSay('cluster_state:ok'))) return { ...replica, role: 'master' };
+      const role = (await this.command(successor.port, ['role'])) as [string];
+      if (role[0] === 'master' && (await this.allSay('cluster_state:ok'))) return { ...successor, role: 'master' };
+      if (
+        role[0] !== 'master' &&
+        !tookOver &&
+        takeoverAfterMs !== undefined &&
+        Date.now() - started > takeoverAfterMs
+      ) {
+        await this.command(successor.port, ['cluster', 'failover', 'takeover']);
+        tookOver = true;
+      }
       if (Date.now() > deadline)
-        throw new Error(`Replica ${replica.port} was not promoted within ${FAILOVER_TIMEOUT_MS} ms.`);
+        throw new Error(`Replica ${successor.port} was not promoted within ${FAILOVER_TIMEOUT_MS} ms.`);
       await sleep(100);
     }
   }

@@ -1,11 +1,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants, mkdtempSync, rmSync } from 'node:fs';
-import { createServer, connect } from 'node:net';
+import { createServer, connect, type AddressInfo, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 
 const START_TIMEOUT_MS = 10_000;
 const STOP_TIMEOUT_MS = 5_000;
+/** How many times a server is started on new ports when another process took the ones found free. */
+const PORT_ATTEMPTS = 5;
 
 /**
  * A throw-away `redis-server` from PATH for one test file: a free port, nothing persisted
@@ -28,10 +30,53 @@ export class RedisServer {
    * comes back from stop() and start() with its data (the directory lives until dispose()).
    */
   static async start(args: readonly string[] = []): Promise<RedisServer> {
+    return RedisServer.startOnPorts(1, ([port]) => [port!, args]);
+  }
+
+  /**
+   * Starts a Redis Cluster node (`--cluster-enabled yes`, then `args`). Its cluster bus gets a port of its
+   * own, found free like the client port and passed as `--cluster-port`: by default Redis takes the
+   * client port + 10000, which nothing checked free, and which Redis refuses (it exits) for a client port
+   * above 55535, as listen(0) may hand out. `ports` (client, bus): ports found free already, as
+   * RedisCluster does for all its nodes at once so that no two draw the same; tried first.
+   */
+  static async startClusterNode(args: readonly string[] = [], ports?: [number, number]): Promise<RedisServer> {
+    return RedisServer.startOnPorts(
+      2,
+      ([port, busPort]) => [port!, ['--cluster-enabled', 'yes', '--cluster-port', String(busPort), ...args]],
+      ports,
+    );
+  }
+
+  /**
+   * Starts a server on `count` ports found free (the first is the client port); `build` gives the client
+   * port and the arguments. A port taken by another process between the check and redis-server's bind
+   * (other test files start servers too) makes it start again on new ports, up to PORT_ATTEMPTS times.
+   */
+  private static async startOnPorts(
+    count: number,
+    build: (ports: number[]) => [number, readonly string[]],
+    first?: readonly number[],
+  ): Promise<RedisServer> {
     const executable = findOnPath('redis-server');
-    const server = new RedisServer(await freePort(), mkdtempSync(join(tmpdir(), 'redis-test-')), args);
-    await server.launch(executable);
-    return server;
+    let ports = first ? [...first] : await freePorts(count);
+    for (let attempt = 1; ; attempt++) {
+      const [port, args] = build(ports);
+      const server = new RedisServer(port, mkdtempSync(join(tmpdir(), 'redis-test-')), args);
+      try {
+        await server.launch(executable);
+        return server;
+      } catch (error) {
+        rmSync(server.directory, { recursive: true, force: true });
+        if (!(error instanceof PortTakenError)) throw error;
+        if (attempt === PORT_ATTEMPTS)
+          throw new Error(
+            `redis-server could not bind its port(s) ${PORT_ATTEMPTS} times in a row, each time on ports found ` +
+              `free a moment before (last: ${ports.join(', ')}): another process takes them first.\n${error.message}`,
+          );
+        ports = await freePorts(count);
+      }
+    }
   }
 
   get url(): string {
@@ -133,7 +178,13 @@ export class RedisServer {
   private async waitUntilAnswering(child: ChildProcess): Promise<void> {
     const deadline = Date.now() + START_TIMEOUT_MS;
     while (!(await answersPing(this.port))) {
-      if (this.process !== child) throw new Error(`redis-server exited at startup:\n${this.output.trim()}`);
+      if (this.process !== child) {
+        const output = this.output.trim();
+        // "Could not create server TCP listening socket 127.0.0.1:<port>: bind: Address already in use"
+        if (output.includes('Address already in use'))
+          throw new PortTakenError(`redis-server exited at startup:\n${output}`);
+        throw new Error(`redis-server exited at startup:\n${output}`);
+      }
       if (Date.now() > deadline) {
         child.kill('SIGKILL');
         throw new Error(
@@ -161,16 +212,41 @@ function findOnPath(command: string): string {
 }
 
 /** A TCP port free on 127.0.0.1 right now (the OS picks it). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as { port: number };
-      probe.close(() => resolve(port));
-    });
-  });
+export async function freePort(): Promise<number> {
+  return (await freePorts(1))[0]!;
 }
+
+/**
+ * `count` distinct TCP ports free on 127.0.0.1 right now: the OS picks each, and all are held open
+ * together until the last is found, so that no two are the same. Fails, saying so, when the OS has none.
+ */
+export async function freePorts(count: number): Promise<number[]> {
+  const probes: Server[] = [];
+  try {
+    for (let i = 0; i < count; i++) {
+      const probe = createServer();
+      probes.push(probe);
+      await new Promise<void>((resolve, reject) => {
+        probe.once('error', reject);
+        probe.listen(0, '127.0.0.1', () => resolve());
+      });
+    }
+    return probes.map((probe) => (probe.address() as AddressInfo).port);
+  } catch (error) {
+    throw new Error(
+      `Could not find ${count} free TCP port(s) on 127.0.0.1 for redis-server: ${(error as Error).message}`,
+    );
+  } finally {
+    await Promise.all(
+      probes.map(
+        (probe) => new Promise<void>((resolve) => (probe.listening ? probe.close(() => resolve()) : resolve())),
+      ),
+    );
+  }
+}
+
+/** redis-server exited at startup because a port it was to listen on is taken. */
+class PortTakenError extends Error {}
 
 /** A bare RESP PING, so that the helper needs no client library. A server with a password answers NOAUTH: it is up too. */
 function answersPing(port: number): Promise<boolean> {
