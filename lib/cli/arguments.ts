@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { JOB_STATUSES, type JobStatus } from '../job/index.js';
+import { isClusterNode } from '../options/cluster-nodes.js';
 import type { TerminalJobStatus } from '../store/job-store.js';
 import { DEFAULT_KEY_PREFIX, StoreKeys } from '../store/redis/redis-keys.js';
 import { maskUrlPassword } from '../store/redis/redis-url.js';
@@ -27,6 +28,9 @@ Commands:
 Options:
   --redis-url <url>               redis:// or rediss:// URL (default: $REDIS_URL); the password may also
                                   come from $REDIS_PASSWORD
+  --cluster-nodes <host:port,...> a Redis Cluster's seed nodes, instead of --redis-url (default:
+                                  $REDIS_CLUSTER_NODES); the password from $REDIS_PASSWORD; every command
+                                  but migrate
   --key-prefix <prefix>           the store's keyPrefix (default: ${DEFAULT_KEY_PREFIX})
   --json                          output as JSON
   --limit <n>                     list, retry --all-failed, purge: most jobs to handle
@@ -57,11 +61,19 @@ export class UsageError extends Error {
   }
 }
 
+/** One Redis (`--redis-url`), or a Redis Cluster through its seed nodes (`--cluster-nodes`). */
+export type RedisTarget = { type: 'url'; url: string } | { type: 'cluster'; nodes: readonly string[] };
+
 export interface Connection {
-  redisUrl: string;
+  target: RedisTarget;
   /** From REDIS_PASSWORD; a password in the URL wins. */
   password: string | undefined;
   keyPrefix: string;
+}
+
+/** The Redis a connection goes to, for messages: its URL with the password masked, or the Cluster and its seed nodes. */
+export function describeTarget(target: RedisTarget): string {
+  return target.type === 'url' ? maskUrlPassword(target.url) : `the Redis Cluster at ${target.nodes.join(',')}`;
 }
 
 export type Command =
@@ -103,6 +115,7 @@ export type ParsedArguments = { help: true } | { help: false; command: Command; 
 
 const OPTIONS = {
   'redis-url': { type: 'string' },
+  'cluster-nodes': { type: 'string' },
   'key-prefix': { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
@@ -125,7 +138,7 @@ const OPTIONS = {
 type OptionName = keyof typeof OPTIONS;
 type Values = Partial<Record<OptionName, string | boolean>>;
 
-const GLOBAL_OPTIONS: readonly OptionName[] = ['redis-url', 'key-prefix', 'json', 'help'];
+const GLOBAL_OPTIONS: readonly OptionName[] = ['redis-url', 'cluster-nodes', 'key-prefix', 'json', 'help'];
 
 /** The options each command takes besides the global ones. */
 const COMMAND_OPTIONS: Readonly<Record<string, readonly OptionName[]>> = {
@@ -179,12 +192,17 @@ export function parseArguments(argv: readonly string[], env: NodeJS.ProcessEnv):
     );
   }
 
-  return {
-    help: false,
-    command: parseCommand(name, operands[0], values),
-    connection: parseConnection(values, env),
-    json: values.json === true,
-  };
+  const command = parseCommand(name, operands[0], values);
+  const connection = parseConnection(values, env);
+  if (command.name === 'migrate' && connection.target.type === 'cluster') {
+    throw new UsageError(
+      'migrate runs against a single Redis (--redis-url), not a Redis Cluster (--cluster-nodes or REDIS_CLUSTER_NODES): ' +
+        'it cannot convert or re-partition a store on a Cluster. A 0.1.0 store is on a single Redis (0.1.0 supported no Cluster): ' +
+        'run migrate there with --redis-url. A store on a Cluster keeps the partition count it was first started with: ' +
+        'start every app with that store.partitions.',
+    );
+  }
+  return { help: false, command, connection, json: values.json === true };
 }
 
 /** node:util's message, without its hints about `--` and `=`, which do not help here. */
@@ -268,18 +286,61 @@ function jobName(value: string | undefined): { jobName?: string } {
 }
 
 function parseConnection(values: Values, env: NodeJS.ProcessEnv): Connection {
-  const redisUrl = (values['redis-url'] as string | undefined) ?? env.REDIS_URL;
-  if (!redisUrl) throw new UsageError('No Redis to talk to: pass --redis-url <url> or set REDIS_URL.');
-  if (!/^rediss?:\/\/./.test(redisUrl)) {
-    throw new UsageError(`--redis-url '${maskUrlPassword(redisUrl)}' must start with redis:// or rediss://.`);
-  }
   const keyPrefix = (values['key-prefix'] as string | undefined) ?? DEFAULT_KEY_PREFIX;
   try {
     new StoreKeys(keyPrefix);
   } catch (error) {
     throw new UsageError(`--key-prefix: ${(error as Error).message}`);
   }
-  return { redisUrl, password: env.REDIS_PASSWORD || undefined, keyPrefix };
+  return { target: parseTarget(values, env), password: env.REDIS_PASSWORD || undefined, keyPrefix };
+}
+
+/**
+ * The option given, else the variable set: `--redis-url` or `$REDIS_URL` for one Redis, `--cluster-nodes`
+ * or `$REDIS_CLUSTER_NODES` for a Cluster. Both options, or (without either) both variables, is a mistake.
+ */
+function parseTarget(values: Values, env: NodeJS.ProcessEnv): RedisTarget {
+  const [urlOption, nodesOption] = [values['redis-url'], values['cluster-nodes']] as (string | undefined)[];
+  if (urlOption !== undefined && nodesOption !== undefined) {
+    throw new UsageError(
+      '--redis-url and --cluster-nodes: give one of them (--redis-url for one Redis, --cluster-nodes for a Redis Cluster), not both.',
+    );
+  }
+  if (urlOption !== undefined) return urlTarget(urlOption);
+  if (nodesOption !== undefined) return clusterTarget('--cluster-nodes', nodesOption);
+  if (env.REDIS_URL && env.REDIS_CLUSTER_NODES) {
+    throw new UsageError(
+      'REDIS_URL and REDIS_CLUSTER_NODES are both set: pass --redis-url <url> (one Redis) or --cluster-nodes <host:port,...> (a Redis Cluster) to choose.',
+    );
+  }
+  if (env.REDIS_URL) return urlTarget(env.REDIS_URL);
+  if (env.REDIS_CLUSTER_NODES) return clusterTarget('REDIS_CLUSTER_NODES', env.REDIS_CLUSTER_NODES);
+  throw new UsageError(
+    'No Redis to talk to: pass --redis-url <url> or set REDIS_URL (one Redis), or pass --cluster-nodes <host:port,...> or set REDIS_CLUSTER_NODES (a Redis Cluster).',
+  );
+}
+
+function urlTarget(url: string): RedisTarget {
+  if (!/^rediss?:\/\/./.test(url)) {
+    throw new UsageError(`--redis-url '${maskUrlPassword(url)}' must start with redis:// or rediss://.`);
+  }
+  return { type: 'url', url };
+}
+
+/** `host:port,host:port,...`, as the sample reads REDIS_CLUSTER_NODES: spaces around the commas allowed. */
+function clusterTarget(source: string, list: string): RedisTarget {
+  const nodes = list
+    .split(',')
+    .map((node) => node.trim())
+    .filter(Boolean);
+  if (nodes.length === 0) {
+    throw new UsageError(`${source} needs at least one seed node of the Redis Cluster, such as 10.0.0.1:7000.`);
+  }
+  const wrong = nodes.find((node) => !isClusterNode(node));
+  if (wrong !== undefined) {
+    throw new UsageError(`${source}: '${wrong}' is not host:port (port 1-65535), such as 10.0.0.1:7000.`);
+  }
+  return { type: 'cluster', nodes };
 }
 
 function required(command: string, option: OptionName, value: string | undefined): string {

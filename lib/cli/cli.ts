@@ -1,8 +1,7 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../store/redis/redis-connections.js';
 import type { RedisJobStore } from '../store/redis/redis-job-store.js';
 import { DEFAULT_KEY_PREFIX, layoutV1Keys, StoreKeys } from '../store/redis/redis-keys.js';
-import { maskUrlPassword } from '../store/redis/redis-url.js';
-import { parseArguments, USAGE, UsageError, type Connection } from './arguments.js';
+import { describeTarget, parseArguments, USAGE, UsageError, type Command, type Connection } from './arguments.js';
 import { runCommand } from './commands.js';
 import { migrate } from './migrate-command.js';
 import { openRedis } from './redis-connection.js';
@@ -55,7 +54,7 @@ export async function runCli(argv: readonly string[], terminal: CliIo): Promise<
     await runCommand(command, { store: opened.store, json, print: io.stdout, warn: io.stderr });
     return EXIT_OK;
   } catch (error) {
-    io.stderr(`Error: ${describeFailure(error)}`);
+    io.stderr(`Error: ${describeFailure(error)}${clusterHint(error, command, connection)}`);
     return EXIT_FAILED;
   } finally {
     await opened?.close();
@@ -67,22 +66,25 @@ interface OpenedStore {
   close(): Promise<void>;
 }
 
-/** The store on a connection of the CLI's own (openRedis). */
+/** The store on a connection of the CLI's own (openRedis): one Redis, or a Redis Cluster. */
 async function openStore(connection: Connection, io: CliIo): Promise<OpenedStore> {
   // Loaded here, so that --help and usage errors answer without loading ioredis and Nest.
-  const [{ RedisJobStore }, { closeConnection }] = await Promise.all([
+  const [{ RedisJobStore }, { closeConnection }, { recordedPartitions }, { defaultPartitions }] = await Promise.all([
     import('../store/redis/redis-job-store.js'),
     import('../store/redis/redis-connections.js'),
+    import('../store/redis/redis-layout.js'),
+    import('../options/redis-store-options.js'),
   ]);
   const client = await openRedis(connection);
   let partitions: number;
   try {
-    partitions = await storedPartitions(client, connection.keyPrefix);
+    // The store as the apps wrote it: with the partition count they recorded, else the one a store on
+    // this connection starts with (1 on one Redis, 12 on a Cluster).
+    partitions = (await recordedPartitions(client, connection.keyPrefix)) ?? defaultPartitions({ client });
   } catch (error) {
     await closeConnection(client);
     throw error;
   }
-  // The store as the apps wrote it: with their partition count.
   const store = new RedisJobStore({
     client,
     keyPrefix: connection.keyPrefix,
@@ -107,17 +109,15 @@ async function openStore(connection: Connection, io: CliIo): Promise<OpenedStore
   return { store, close };
 }
 
-/** The partition count the apps wrote (`<prefix>:meta`), read before the store starts; 1 when none. */
-async function storedPartitions(client: Pick<Redis, 'hget'>, keyPrefix: string): Promise<number> {
-  const partitions = Number(await client.hget(new StoreKeys(keyPrefix).meta, 'partitions'));
-  return Number.isInteger(partitions) && partitions >= 1 ? partitions : 1;
-}
-
 /**
  * Whether no job was ever stored under the prefix: no partition has a status index or a submission
  * counter (one EXISTS per partition: one slot each), and there are no 0.1.0 keys.
  */
-async function nothingStored(client: Pick<Redis, 'exists'>, keyPrefix: string, partitions: number): Promise<boolean> {
+async function nothingStored(
+  client: Pick<RedisClient, 'exists'>,
+  keyPrefix: string,
+  partitions: number,
+): Promise<boolean> {
   const keys = new StoreKeys(keyPrefix, partitions);
   const found = await Promise.all([
     client.exists(...layoutV1Keys(keys.prefix)),
@@ -127,12 +127,20 @@ async function nothingStored(client: Pick<Redis, 'exists'>, keyPrefix: string, p
 }
 
 /** A wrong --key-prefix reads as an empty store (zeros, exit 0): say so when no store ever started there. */
-function warnNothingUnderPrefix(connection: Connection, io: CliIo): void {
+function warnNothingUnderPrefix({ keyPrefix, target }: Connection, io: CliIo): void {
   io.stderr(
-    `Warning: nothing is stored under the key prefix '${connection.keyPrefix}' at ${maskUrlPassword(connection.redisUrl)}: ` +
+    `Warning: nothing is stored under the key prefix '${keyPrefix}' ${target.type === 'url' ? 'at' : 'on'} ${describeTarget(target)}: ` +
       `no job was ever stored there. If that is unexpected, check --key-prefix: it must be the app's store.keyPrefix ` +
       `(default ${DEFAULT_KEY_PREFIX}).`,
   );
+}
+
+/** A node of a Redis Cluster reached through --redis-url answers MOVED for the keys of other nodes' slots. */
+function clusterHint(error: unknown, command: Command, { target }: Connection): string {
+  if (target.type !== 'url' || !(error instanceof Error) || !/^MOVED /.test(error.message)) return '';
+  return command.name === 'migrate'
+    ? ' (this Redis is a node of a Redis Cluster: migrate runs against a single Redis only)'
+    : " (this Redis is a node of a Redis Cluster: pass the Cluster's nodes with --cluster-nodes host:port,... instead of --redis-url)";
 }
 
 function describeFailure(error: unknown): string {

@@ -1,7 +1,6 @@
 import { JOB_STATUSES, type JobStatus } from '../job/index.js';
 import type { LayoutSurvey, MigrationSource } from '../store/redis/migrate/layout-migration.js';
-import { maskUrlPassword } from '../store/redis/redis-url.js';
-import type { Command, Connection } from './arguments.js';
+import { describeTarget, type Command, type Connection } from './arguments.js';
 import { CommandFailure } from './commands.js';
 import { formatTable } from './format.js';
 import { escapeControlCharacters as shown } from '../observability/log-text.js';
@@ -27,10 +26,13 @@ export async function migrate(
     import('./redis-connection.js'),
   ]);
   // A batch of 200 jobs' hashes (DUMP) may carry large payloads: more than the store's 1.5 s per call.
-  const client = await openRedis(connection, BATCH_TIMEOUT_MS);
+  // The command line refuses migrate over --cluster-nodes (arguments.ts): migrateLayout takes one Redis.
+  const redis = connection.target;
+  if (redis.type !== 'url') throw new CommandFailure('migrate runs against a single Redis (--redis-url) only.');
+  const client = await openRedis({ ...connection, target: redis }, BATCH_TIMEOUT_MS);
   try {
     const { partitions, confirmation } = command;
-    const where = `'${connection.keyPrefix}' at ${maskUrlPassword(connection.redisUrl)}`;
+    const where = `'${connection.keyPrefix}' at ${describeTarget(redis)}`;
     const survey = await surveyLayout(client, connection.keyPrefix, partitions, Date.now());
     const { source } = survey;
     const target = `layout 2 with ${plural(partitions, 'partition')}`;

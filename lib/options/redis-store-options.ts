@@ -1,6 +1,7 @@
 import { Cluster } from 'ioredis';
 import { COMMAND_TIMEOUT_MS } from '../store/redis/redis-connections.js';
 import { maskUrlPassword } from '../store/redis/redis-url.js';
+import { isClusterNode } from './cluster-nodes.js';
 import type { RedisStoreConfig } from './async-endpoints-options.js';
 
 /** Partitions of a store on one Redis: one, the 0.1.0 layout, as fast as one node goes. */
@@ -104,17 +105,4 @@ function unknownKeys(value: Record<string, unknown>, path: string, allowed: read
   return Object.keys(value)
     .filter((key) => !allowed.includes(key))
     .map((key) => `${path}.${key}: there is no such option (allowed: ${allowed.join(', ')})`);
-}
-
-function isClusterNode(node: unknown): boolean {
-  if (typeof node === 'string') {
-    const match = /^(.+):(\d{1,5})$/.exec(node);
-    return match !== null && isPort(Number(match[2]));
-  }
-  if (!isObject(node)) return false;
-  return typeof node.host === 'string' && node.host.length > 0 && isPort(node.port);
-}
-
-function isPort(port: unknown): boolean {
-  return Number.isInteger(port) && (port as number) >= 1 && (port as number) <= 65_535;
 }

@@ -115,7 +115,10 @@ describe('usage', () => {
       [['stats', '--bogus', ...url], "Unknown option '--bogus'"],
       [['stats', '--status', 'Failed', ...url], 'stats does not take --status.'],
       [['stats', 'extra', ...url], "stats takes no arguments (got 'extra')."],
-      [['stats'], 'No Redis to talk to: pass --redis-url <url> or set REDIS_URL.'],
+      [
+        ['stats'],
+        'No Redis to talk to: pass --redis-url <url> or set REDIS_URL (one Redis), or pass --cluster-nodes <host:port,...> or set REDIS_CLUSTER_NODES (a Redis Cluster).',
+      ],
       [
         ['stats', '--redis-url', 'localhost:6379'],
         "--redis-url 'localhost:6379' must start with redis:// or rediss://",

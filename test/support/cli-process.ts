@@ -10,15 +10,15 @@ export interface CliRun {
 }
 
 /**
- * Runs the compiled CLI (`lib/cli/main.js` of a CompiledProcesses) as users do; REDIS_URL and
- * REDIS_PASSWORD come only from `env`.
+ * Runs the compiled CLI (`lib/cli/main.js` of a CompiledProcesses) as users do; REDIS_URL,
+ * REDIS_CLUSTER_NODES and REDIS_PASSWORD come only from `env`.
  */
 export function runCliProcess(
   cliPath: string,
   args: readonly string[],
   env: Record<string, string> = {},
 ): Promise<CliRun> {
-  const { REDIS_URL: _url, REDIS_PASSWORD: _password, ...inherited } = process.env;
+  const { REDIS_URL: _url, REDIS_CLUSTER_NODES: _nodes, REDIS_PASSWORD: _password, ...inherited } = process.env;
   const started = Date.now();
   const child = spawn(process.execPath, [cliPath, ...args], {
     env: { ...inherited, NODE_OPTIONS: '', ...env },
@@ -36,7 +36,7 @@ export function runCliProcess(
 /**
  * Runs the CLI's entry point (runCli, which lib/cli/main.ts calls) in this process, its output as
  * main.ts prints it (a line per call): the command's exit code and output without starting `node`
- * for each run. REDIS_URL and REDIS_PASSWORD come only from `env`.
+ * for each run. REDIS_URL, REDIS_CLUSTER_NODES and REDIS_PASSWORD come only from `env`.
  */
 export async function runCliInProcess(args: readonly string[], env: Record<string, string> = {}): Promise<CliRun> {
   let [stdout, stderr] = ['', ''];

@@ -1,5 +1,15 @@
 import type { RedisClient } from './redis-connections.js';
-import { LAYOUT_VERSION, layoutV1Keys, migratingKey, type StoreKeys } from './redis-keys.js';
+import { LAYOUT_VERSION, layoutV1Keys, migratingKey, StoreKeys } from './redis-keys.js';
+
+/**
+ * The partition count recorded under the key prefix (`<keyPrefix>:meta`, which checkLayout writes at a
+ * store's first start and checks at every other), or null when none is: the count a store that reads
+ * the store must be built with. One key read: on a Cluster too.
+ */
+export async function recordedPartitions(client: Pick<RedisClient, 'hget'>, keyPrefix: string): Promise<number | null> {
+  const partitions = Number(await client.hget(new StoreKeys(keyPrefix).meta, 'partitions'));
+  return Number.isInteger(partitions) && partitions >= 1 ? partitions : null;
+}
 
 /**
  * The layout under the key prefix: written by the first store that starts on it; a later start
