@@ -89,6 +89,8 @@ async function openStore(connection: Connection, io: CliIo): Promise<OpenedStore
     client,
     keyPrefix: connection.keyPrefix,
     partitions,
+    // Reading or changing jobs must not choose the partition count of a prefix where no app started yet.
+    recordLayout: false,
     logger: {
       log: () => undefined,
       warn: (message) => io.stderr(`Warning: ${String(message)}`),

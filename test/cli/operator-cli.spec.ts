@@ -559,7 +559,7 @@ describe('purge confirmation', () => {
 });
 
 describe('a --key-prefix with nothing under it', () => {
-  it('still answers (zeros, exit 0) but warns on stderr, naming the prefix and --key-prefix', async () => {
+  it('still answers (zeros, exit 0) but warns on stderr, naming the prefix and --key-prefix, and records no partition count there', async () => {
     const { completed, run } = await freshStore();
     await completed();
     const unused = `{cli-typo-${randomUUID()}}`;
@@ -571,6 +571,10 @@ describe('a --key-prefix with nothing under it', () => {
         "If that is unexpected, check --key-prefix: it must be the app's store.keyPrefix (default {async-endpoints}).\n",
     );
     expect(await run(['stats'])).toMatchObject({ code: 0, stderr: '' });
+    // The first app to start there chooses the partition count (the CLI's store would have chosen 1).
+    const app = new RedisJobStore({ url: server.url, keyPrefix: unused, partitions: 4, logger: new RecordingLogger() });
+    stores.push(app);
+    await expect(app.init()).resolves.toBeUndefined();
   });
 });
 

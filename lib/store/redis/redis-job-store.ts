@@ -72,6 +72,11 @@ export interface RedisStoreOptions {
   partitions?: number;
   /** @internal Where connection news goes; the operator CLI passes its own. Default: Nest's Logger. */
   logger?: StoreLogger;
+  /**
+   * @internal False for the operator CLI: on a prefix where no layout is recorded yet, the store does
+   * not record one (its partition count is the first app's to choose). Default true.
+   */
+  recordLayout?: boolean;
 }
 
 type CancelReply = ['not-found'] | ['changed'] | ['canceled' | 'cancel-requested' | 'already-terminal', string[]];
@@ -104,10 +109,12 @@ export class RedisJobStore extends JobStore {
   private readonly stopWatching: (() => void)[];
   private readonly server: RedisServerFacts = { redisVersion: null, evictionPolicy: null };
   private closing: Promise<void> | null = null;
+  private readonly recordLayout: boolean;
 
   constructor(options: RedisStoreOptions = {}) {
     super();
     this.logger = options.logger ?? new Logger(RedisJobStore.name);
+    this.recordLayout = options.recordLayout ?? true;
     this.keys = new StoreKeys(options.keyPrefix, options.partitions ?? defaultPartitions(options));
     const connection = createStoreConnection(options);
     this.client = connection.client;
@@ -451,7 +458,7 @@ export class RedisJobStore extends JobStore {
 
   private async inspectServer(): Promise<void> {
     await inspectServer(this.client, this.logger, this.server);
-    await checkLayout(this.client, this.keys);
+    await checkLayout(this.client, this.keys, this.recordLayout);
   }
 }
 

@@ -14,8 +14,10 @@ export async function recordedPartitions(client: Pick<RedisClient, 'hget'>, keyP
 /**
  * The layout under the key prefix: written by the first store that starts on it; a later start
  * with another partition count, or on 0.1.0's layout, is refused (the migrate command converts).
+ * With `record` false (the operator CLI), a prefix where no layout is recorded is left as it is: the
+ * partition count stays for the apps' first start to choose.
  */
-export async function checkLayout(client: RedisClient, keys: StoreKeys): Promise<void> {
+export async function checkLayout(client: RedisClient, keys: StoreKeys, record = true): Promise<void> {
   const count = String(keys.partitions.length);
   if ((await client.exists(migratingKey(keys.prefix))) > 0) {
     throw new Error(
@@ -31,6 +33,7 @@ export async function checkLayout(client: RedisClient, keys: StoreKeys): Promise
           'Stop the 0.1.0 processes and run `npx nestjs-async-endpoints migrate` to convert it, then start again.',
       );
     }
+    if (!record) return;
     // Both fields in one transaction: a store starting at the same moment reads both or neither, never
     // a layout without its partition count (which it would refuse).
     const written = await client
