@@ -336,6 +336,13 @@ function clusterTarget(source: string, list: string): RedisTarget {
   if (nodes.length === 0) {
     throw new UsageError(`${source} needs at least one seed node of the Redis Cluster, such as 10.0.0.1:7000.`);
   }
+  // A URL would carry a password into every message that names the nodes.
+  const url = nodes.find((node) => node.includes('://') || node.includes('@'));
+  if (url !== undefined) {
+    throw new UsageError(
+      `${source}: '${maskUrlPassword(url)}' is a URL; give host:port, such as 10.0.0.1:7000, and the password in REDIS_PASSWORD.`,
+    );
+  }
   const wrong = nodes.find((node) => !isClusterNode(node));
   if (wrong !== undefined) {
     throw new UsageError(`${source}: '${wrong}' is not host:port (port 1-65535), such as 10.0.0.1:7000.`);

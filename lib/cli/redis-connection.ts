@@ -55,7 +55,9 @@ export async function openRedis(connection: Connection, commandTimeout?: number)
       ? target.type === 'url'
         ? ' (give the password in the URL, redis://:<password>@host:port, or in REDIS_PASSWORD)'
         : ' (give the password in REDIS_PASSWORD)'
-      : '';
+      : target.type === 'cluster' && reason.includes('cluster support disabled')
+        ? ' (that Redis is not a Cluster node: pass --redis-url redis://host:port for one Redis)'
+        : '';
     const where = target.type === 'url' ? `Redis at ${describeTarget(target)}` : describeTarget(target);
     throw new CommandFailure(`Cannot connect to ${where}: ${reason}${hint}`);
   } finally {
