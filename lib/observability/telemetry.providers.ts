@@ -22,6 +22,8 @@ export function createTelemetry(options: ResolvedAsyncEndpointsOptions): Telemet
 @Injectable()
 export class TelemetryGauges implements OnApplicationBootstrap {
   private counts: Pick<JobStats, 'inProgress' | 'names'> | null = null;
+  /** The time the counts were read at: the ages they hold are as of then. */
+  private countsAt = 0;
   /**
    * Every name seen (this process's handlers, and the store's names): one that no longer has jobs is
    * observed as 0 rather than dropped, so its series goes to 0 instead of stopping.
@@ -45,17 +47,30 @@ export class TelemetryGauges implements OnApplicationBootstrap {
     this.telemetry.observe({
       counts: () => {
         this.refreshCounts();
-        return this.counts;
+        return this.countsNow();
       },
       utilization: () => (this.worker.status.enabled ? this.worker.status.utilization : null),
     });
   }
 
+  /** The counts as last read, their ages brought up to now (a job still waiting has waited longer since). */
+  private countsNow(): Pick<JobStats, 'inProgress' | 'names'> | null {
+    if (!this.counts) return null;
+    const since = Date.now() - this.countsAt;
+    const names: JobStats['names'] = {};
+    for (const [name, stats] of Object.entries(this.counts.names)) {
+      names[name] =
+        stats.oldestWaitingAgeMs === null ? stats : { ...stats, oldestWaitingAgeMs: stats.oldestWaitingAgeMs + since };
+    }
+    return { inProgress: this.counts.inProgress, names };
+  }
+
   private refreshCounts(): void {
     if (this.reading || Date.now() - this.readAt < COUNTS_MAX_AGE_MS) return;
     this.reading = true;
+    const now = Date.now();
     this.store
-      .stats(Date.now())
+      .stats(now)
       .then((stats) => {
         const names: JobStats['names'] = {};
         for (const name of Object.keys(stats.names)) this.knownNames.add(name);
@@ -63,6 +78,7 @@ export class TelemetryGauges implements OnApplicationBootstrap {
           names[name] = stats.names[name] ?? { waiting: 0, inProgress: 0, oldestWaitingAgeMs: null, workers: 0 };
         }
         this.counts = { inProgress: stats.inProgress, names };
+        this.countsAt = now;
         this.unhandledNames.check(stats);
         this.readAt = Date.now();
       })
