@@ -110,8 +110,7 @@ export class RedisCluster {
 
   /** Runs one command on one node (not through the cluster's routing). */
   async command(port: number, args: string[]): Promise<unknown> {
-    const client = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0 });
-    client.on('error', () => undefined);
+    const client = nodeClient(port);
     try {
       await client.connect();
       return await client.call(args[0]!, ...args.slice(1));
@@ -122,8 +121,7 @@ export class RedisCluster {
 
   /** Runs commands on one node in one pipeline (not through the cluster's routing); their replies, in order. */
   async pipeline(port: number, commands: readonly string[][]): Promise<unknown[]> {
-    const client = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0 });
-    client.on('error', () => undefined);
+    const client = nodeClient(port);
     try {
       await client.connect();
       const pipeline = client.pipeline();
@@ -149,21 +147,23 @@ export class RedisCluster {
    * the master after all that, then WAIT for one replica (which asks it for its offset at once).
    */
   async waitUntilReplicated(master: ClusterNodeInfo): Promise<void> {
-    const client = new Redis({ port: master.port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0 });
-    client.on('error', () => undefined);
+    // WAIT below may take up to READY_TIMEOUT_MS.
+    const client = nodeClient(master.port, READY_TIMEOUT_MS + 5000);
     try {
       await client.connect();
       // A key of one of this master's slots: the others answer MOVED.
       let probe = '';
       for (let i = 0; !probe; i++) {
         const key = `replication-probe:${i}`;
-        if (
-          await client.set(key, '1').then(
-            () => true,
-            () => false,
-          )
-        )
-          probe = key;
+        const written = await client.set(key, '1').then(
+          () => true,
+          (error: Error) => {
+            // Another master's slot; any other error is the answer.
+            if (!error.message.startsWith('MOVED')) throw error;
+            return false;
+          },
+        );
+        if (written) probe = key;
         if (i > 1000) throw new Error(`No key of master ${master.port}'s slots among 1000 tried.`);
       }
       const acknowledged = await client.wait(1, READY_TIMEOUT_MS);
@@ -222,6 +222,20 @@ export class RedisCluster {
     }
   }
 
+  /**
+   * Undoes what a case that failed half-way may have left: every node resumed (a replica frozen by
+   * cutReplication) and the writes of every running one unpaused (CLIENT PAUSE), so that the next case
+   * meets a Cluster that answers instead of hanging on a frozen node.
+   */
+  async release(): Promise<void> {
+    for (const server of this.servers) server.resume();
+    await Promise.all(
+      this.servers
+        .filter((server) => server.running)
+        .map((server) => this.command(server.port, ['client', 'unpause']).catch(() => undefined)),
+    );
+  }
+
   /** Kills every node and removes their directories. */
   async stop(): Promise<void> {
     await Promise.all(this.servers.map((server) => server.dispose()));
@@ -271,4 +285,18 @@ export class RedisCluster {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** A connection to one node that gives up within seconds: a frozen node fails the case, not hangs it. */
+function nodeClient(port: number, commandTimeout = 5000): Redis {
+  const client = new Redis({
+    port,
+    host: '127.0.0.1',
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    connectTimeout: 5000,
+    commandTimeout,
+  });
+  client.on('error', () => undefined);
+  return client;
 }

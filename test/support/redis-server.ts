@@ -177,7 +177,9 @@ export class RedisServer {
 
   private async waitUntilAnswering(child: ChildProcess): Promise<void> {
     const deadline = Date.now() + START_TIMEOUT_MS;
-    while (!(await answersPing(this.port))) {
+    // Our server's own line as well as an answer: another test file's server that took the port first
+    // answers PING too, while ours exits with "Address already in use".
+    while (!(/ready to accept connections/i.test(this.output) && (await answersPing(this.port)))) {
       if (this.process !== child) {
         const output = this.output.trim();
         // "Could not create server TCP listening socket 127.0.0.1:<port>: bind: Address already in use"
