@@ -35,14 +35,15 @@ export function createCommandConnection(url: string | undefined, options: RedisO
  * MOVED and ASK and retries CLUSTERDOWN and TRYAGAIN (Redis ran nothing then), but not a call whose
  * connection closed under it (`retryDelayOnFailover: 0`): the script may have run, and running it
  * again could apply a transition twice. The slot map is refreshed every second, so that after a
- * failover calls reach the promoted replica within about a second. Each of these may be set in
- * `options` except the offline queue and what is resent.
+ * failover calls reach the promoted replica within about a second (`slotsRefreshInterval`, refreshed
+ * by refreshSlotsEvery). Each of these may be set in `options` except the offline queue and what is
+ * resent.
  */
 export function createClusterCommandConnection(nodes: readonly ClusterNode[], options: ClusterOptions = {}): Cluster {
   const cluster = new Cluster([...nodes], {
     retryDelayOnFailover: 0,
-    slotsRefreshInterval: 1000,
     ...options,
+    slotsRefreshInterval: 0,
     lazyConnect: true,
     enableOfflineQueue: false,
     redisOptions: {
@@ -58,7 +59,46 @@ export function createClusterCommandConnection(nodes: readonly ClusterNode[], op
   cluster.on('+node', (node: Redis) => {
     if (node.status === 'wait') node.connect().catch(() => undefined);
   });
+  refreshSlotsEvery(cluster, options.slotsRefreshInterval ?? SLOTS_REFRESH_INTERVAL_MS);
   return cluster;
+}
+
+/** How often the store's Cluster connections refresh their slot map, unless `slotsRefreshInterval` says. */
+export const SLOTS_REFRESH_INTERVAL_MS = 1000;
+
+/** The slot-map refresh period of each Cluster connection refreshSlotsEvery() runs. */
+const slotRefreshPeriods = new WeakMap<Cluster, number>();
+
+/**
+ * Refreshes a Cluster connection's slot map every `periodMs` while it is ready, in place of ioredis'
+ * `slotsRefreshInterval` (which the connection must have set to 0): ioredis re-arms that timer when a
+ * refresh under way at quit() ends, and then every period for ever, so that a closed connection kept
+ * its process alive. This timer stops when the connection ends, starts again if it is connected again,
+ * and never holds the process open (unref). A period of 0 refreshes only on ioredis' own triggers
+ * (MOVED, a failed node).
+ */
+function refreshSlotsEvery(cluster: Cluster, periodMs: number): void {
+  slotRefreshPeriods.set(cluster, periodMs);
+  if (!(periodMs > 0)) return;
+  let timer: NodeJS.Timeout | undefined;
+  let refreshing = false;
+  const refresh = () => {
+    if (refreshing || cluster.status !== 'ready') return;
+    refreshing = true;
+    cluster.refreshSlotsCache(() => {
+      refreshing = false;
+    });
+  };
+  const stop = () => {
+    clearInterval(timer);
+    timer = undefined;
+  };
+  cluster.on('ready', () => {
+    if (timer !== undefined) return;
+    timer = setInterval(refresh, periodMs);
+    timer.unref();
+  });
+  cluster.on('end', stop);
 }
 
 /** Where the store's commands go: the `store` options that say which Redis to use. */
@@ -97,12 +137,16 @@ export function createSubscriberConnection<C extends RedisClient>(commands: C): 
     commandTimeout: undefined,
   };
   if (commands instanceof Cluster) {
-    return commands.duplicate([], {
+    const subscriber = commands.duplicate([], {
       lazyConnect: true,
       enableOfflineQueue: true,
       shardedSubscribers: true,
+      slotsRefreshInterval: 0,
       redisOptions: { ...commands.options.redisOptions, ...waiting },
-    }) as C;
+    });
+    // The period of the store's own connection, or the one set on an application's Cluster client.
+    refreshSlotsEvery(subscriber, slotRefreshPeriods.get(commands) ?? commands.options.slotsRefreshInterval ?? 0);
+    return subscriber as C;
   }
   return (commands as Redis).duplicate({ lazyConnect: true, enableOfflineQueue: true, ...waiting }) as C;
 }
