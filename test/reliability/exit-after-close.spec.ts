@@ -43,16 +43,18 @@ describe('A process exits by itself after app.close() (real processes)', () => {
       KEY_PREFIX: `{ae-close-${randomUUID()}}`,
       ...env,
     });
+    let timer: NodeJS.Timeout | undefined;
     try {
       await waitFor(async () => (app.tail().includes('CLOSED') || !app.running ? true : undefined), 15_000);
       expect(app.tail()).toContain('CLOSED');
       return await Promise.race([
         app.waitForExit(),
-        new Promise<string>((resolve) =>
-          setTimeout(() => resolve(`still running 5 s after CLOSED:\n${app.tail()}`), 5_000),
-        ),
+        new Promise<string>((resolve) => {
+          timer = setTimeout(() => resolve(`still running 5 s after CLOSED:\n${app.tail()}`), 5_000);
+        }),
       ]);
     } finally {
+      clearTimeout(timer);
       app.kill('SIGKILL');
     }
   }

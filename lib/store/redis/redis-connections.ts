@@ -73,9 +73,10 @@ const slotRefreshPeriods = new WeakMap<Cluster, number>();
  * Refreshes a Cluster connection's slot map every `periodMs` while it is ready, in place of ioredis'
  * `slotsRefreshInterval` (which the connection must have set to 0): ioredis re-arms that timer when a
  * refresh under way at quit() ends, and then every period for ever, so that a closed connection kept
- * its process alive. This timer stops when the connection ends, starts again if it is connected again,
- * and never holds the process open (unref). A period of 0 refreshes only on ioredis' own triggers
- * (MOVED, a failed node).
+ * its process alive. This timer stops when the connection closes or ends (a close while reconnecting
+ * emits no 'end'), starts again when it is ready again, and never holds the process open (unref). A
+ * period of 0 refreshes only on ioredis' own triggers (MOVED, CLUSTERDOWN; for sharded subscribers, a
+ * lost node).
  */
 function refreshSlotsEvery(cluster: Cluster, periodMs: number): void {
   slotRefreshPeriods.set(cluster, periodMs);
@@ -98,6 +99,7 @@ function refreshSlotsEvery(cluster: Cluster, periodMs: number): void {
     timer = setInterval(refresh, periodMs);
     timer.unref();
   });
+  cluster.on('close', stop);
   cluster.on('end', stop);
 }
 

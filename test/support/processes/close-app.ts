@@ -29,7 +29,8 @@ const keyPrefix = process.env.KEY_PREFIX ?? 'close-app';
             keyPrefix,
           }
         : { type: 'redis', url: process.env.REDIS_URL, keyPrefix },
-      worker: { enabled: true, pollingIntervalMs: 100 },
+      // A short drain: the store closes while the pause still holds the refresh's CLUSTER SLOTS.
+      worker: { enabled: true, pollingIntervalMs: 100, shutdownTimeoutMs: pauseNode ? 50 : 30_000 },
       // With a pause, a store that never reached Redis would prove nothing: the app does not start then.
       failFastOnStoreUnavailable: pauseNode !== undefined,
     }),
