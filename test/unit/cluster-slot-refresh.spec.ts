@@ -25,6 +25,12 @@ describe('Cluster slot-map refresh timer', () => {
     return () => spy.mock.calls.length;
   }
 
+  /** The refreshes counted once `ms` more have passed. */
+  function after(ms: number, refreshes: () => number): number {
+    jest.advanceTimersByTime(ms);
+    return refreshes();
+  }
+
   function setStatus(cluster: Cluster, status: string, event?: string): void {
     (cluster as unknown as { status: string }).status = status;
     if (event) cluster.emit(event);
@@ -35,35 +41,29 @@ describe('Cluster slot-map refresh timer', () => {
     expect(cluster.options.slotsRefreshInterval).toBe(0);
     setStatus(cluster, 'ready', 'ready');
     setStatus(cluster, 'ready', 'ready');
-    jest.advanceTimersByTime(3000);
-    expect(refreshes()).toBe(3);
+    expect(after(3000, refreshes)).toBe(3);
   });
 
   it('does not refresh while the connection is not ready, nor after it closed or ended until it is ready again', () => {
     const { cluster, refreshes } = connection(100);
     setStatus(cluster, 'ready', 'ready');
     setStatus(cluster, 'reconnecting');
-    jest.advanceTimersByTime(300);
-    expect(refreshes()).toBe(0);
+    expect(after(300, refreshes)).toBe(0);
     // Closed: a status read as ready again without a 'ready' event does not bring refreshes back.
     setStatus(cluster, 'close', 'close');
     setStatus(cluster, 'ready');
-    jest.advanceTimersByTime(300);
-    expect(refreshes()).toBe(0);
+    expect(after(300, refreshes)).toBe(0);
     setStatus(cluster, 'ready', 'ready');
-    jest.advanceTimersByTime(300);
-    expect(refreshes()).toBe(3);
+    expect(after(300, refreshes)).toBe(3);
     setStatus(cluster, 'end', 'end');
     setStatus(cluster, 'ready');
-    jest.advanceTimersByTime(300);
-    expect(refreshes()).toBe(3);
+    expect(after(300, refreshes)).toBe(3);
   });
 
   it('a period of 0 makes no periodic refresh', () => {
     const { cluster, refreshes } = connection(0);
     setStatus(cluster, 'ready', 'ready');
-    jest.advanceTimersByTime(10_000);
-    expect(refreshes()).toBe(0);
+    expect(after(10_000, refreshes)).toBe(0);
   });
 
   it("the pub/sub duplicate refreshes on the command connection's period, through the library's timer", () => {
@@ -72,11 +72,9 @@ describe('Cluster slot-map refresh timer', () => {
     expect(subscriber.options.slotsRefreshInterval).toBe(0);
     const refreshes = spyOnRefresh(subscriber);
     setStatus(subscriber, 'ready', 'ready');
-    jest.advanceTimersByTime(1000);
-    expect(refreshes()).toBe(4);
+    expect(after(1000, refreshes)).toBe(4);
     setStatus(subscriber, 'end', 'end');
     setStatus(subscriber, 'ready');
-    jest.advanceTimersByTime(1000);
-    expect(refreshes()).toBe(4);
+    expect(after(1000, refreshes)).toBe(4);
   });
 });

@@ -64,7 +64,7 @@ export function createClusterCommandConnection(nodes: readonly ClusterNode[], op
 }
 
 /** How often the store's Cluster connections refresh their slot map, unless `slotsRefreshInterval` says. */
-export const SLOTS_REFRESH_INTERVAL_MS = 1000;
+const SLOTS_REFRESH_INTERVAL_MS = 1000;
 
 /** The slot-map refresh period of each Cluster connection refreshSlotsEvery() runs. */
 const slotRefreshPeriods = new WeakMap<Cluster, number>();
@@ -82,13 +82,9 @@ function refreshSlotsEvery(cluster: Cluster, periodMs: number): void {
   slotRefreshPeriods.set(cluster, periodMs);
   if (!(periodMs > 0)) return;
   let timer: NodeJS.Timeout | undefined;
-  let refreshing = false;
+  // ioredis joins a refresh to one under way.
   const refresh = () => {
-    if (refreshing || cluster.status !== 'ready') return;
-    refreshing = true;
-    cluster.refreshSlotsCache(() => {
-      refreshing = false;
-    });
+    if (cluster.status === 'ready') cluster.refreshSlotsCache();
   };
   const stop = () => {
     clearInterval(timer);
